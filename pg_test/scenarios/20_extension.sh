@@ -1,0 +1,44 @@
+# CREATE/DROP EXTENSION in several databases, with and without preload.
+
+scenario_main() {
+  local v=$1 C=ext
+  cluster_init $C "$v" || { not_ok "initdb"; return 1; }
+  cluster_start $C || { not_ok "server starts without preload"; return 1; }
+  sql $C postgres "CREATE DATABASE app1" >/dev/null && sql $C postgres "CREATE DATABASE app2" >/dev/null
+
+  # Without preload: SQL features work, worker views say the workers are not running.
+  check "CREATE EXTENSION without preload" sql $C app1 "CREATE EXTENSION pgops"
+  check_eq "workers view says not running" \
+    "$(sql $C app1 "SELECT name || ': ' || state FROM pgops.workers")" \
+    "pgops launcher: not running: pgops is not in shared_preload_libraries"
+  check_eq "xid_samples is empty, not an error" "$(sql $C app1 "SELECT count(*) FROM pgops.xid_samples")" 0
+  check_eq "instance() works and reports no preload" \
+    "$(sql $C app1 "SELECT role || ',' || preloaded FROM pgops.instance()")" "primary,false"
+  check_match "installations() explains it needs preload" \
+    "$(sql $C app1 "SELECT * FROM pgops.installations()" 2>&1)" "needs pgops in shared_preload_libraries"
+
+  # Preloaded: create in two databases, drop, re-create.
+  cluster_stop $C
+  cluster_conf $C "shared_preload_libraries = 'pgops'" "pgops.naptime = '200ms'" "pgops.database = 'app1'"
+  cluster_start $C || { not_ok "server starts with preload"; return 1; }
+  check "CREATE EXTENSION in a second database" sql $C app2 "CREATE EXTENSION pgops"
+  check "launcher idle in app1" \
+    wait_sql $C app2 "SELECT state = 'idle (pgops 0.1.0)' AND database = 'app1' FROM pgops.workers WHERE name = 'pgops launcher'" 10
+  check "DROP EXTENSION in app1" sql $C app1 "DROP EXTENSION pgops"
+  check "launcher notices the drop" \
+    wait_sql $C app2 "SELECT state = 'waiting: CREATE EXTENSION pgops in database \"app1\"' FROM pgops.workers WHERE name = 'pgops launcher'" 10
+  check_eq "schema pgops is gone from app1" "$(sql $C app1 "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgops'")" 0
+  check "re-CREATE EXTENSION in app1" sql $C app1 "CREATE EXTENSION pgops"
+  check "launcher idle again" \
+    wait_sql $C app1 "SELECT state = 'idle (pgops 0.1.0)' FROM pgops.workers WHERE name = 'pgops launcher'" 10
+  check "DROP + re-CREATE in app2 while app1 keeps it" \
+    sql $C app2 "DROP EXTENSION pgops; CREATE EXTENSION pgops; SELECT count(*) FROM pgops.workers"
+  check_eq "config tables are registered for pg_dump" \
+    "$(sql $C app1 "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'pgops' AND c.relkind = 'r'
+                      AND c.oid <> ALL (coalesce((SELECT extconfig FROM pg_extension WHERE extname = 'pgops'), '{}'))")" 0
+  check "the extension needs a superuser to create" \
+    sql $C postgres "CREATE ROLE plain LOGIN; SET ROLE plain; DO \$\$ BEGIN
+       BEGIN CREATE EXTENSION pgops; RAISE EXCEPTION 'a plain role created pgops';
+       EXCEPTION WHEN insufficient_privilege THEN NULL; END; END \$\$"
+}

@@ -1,0 +1,129 @@
+//! Every `pgops.*` setting, in one place, with its documentation.
+//!
+//! Settings are `SIGHUP` unless they size something the postmaster fixes at start (those are
+//! defined only while pgops is being preloaded, because PostgreSQL refuses `PGC_POSTMASTER`
+//! settings from a library loaded later).
+
+use std::ffi::CString;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static SAMPLE_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+pub static CLUSTER_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static INSTANCE_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static LAUNCHER_RESTART_S: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static DEBUG_LAUNCHER_ERROR: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
+pub fn init(preloading: bool) {
+    GucRegistry::define_string_guc(
+        c"pgops.database",
+        c"Database the pgops launcher connects to.",
+        c"The launcher reads pgops' configuration tables in this database and records worker history \
+          there. Changing it (then reloading) makes the launcher reconnect.",
+        &DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.naptime",
+        c"Longest time the pgops launcher sleeps between two turns.",
+        c"The launcher also wakes when a sample or a job is due, or when a SQL function asks it to.",
+        &NAPTIME_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.sample_interval",
+        c"How often the launcher samples the next transaction ID and multixact ID.",
+        c"Samples go to a fixed-size ring in shared memory (pgops.xid_samples); the wraparound \
+          forecast computes burn rates from them.",
+        &SAMPLE_INTERVAL_MS,
+        100,
+        86_400_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.cluster_name",
+        c"Cluster name pgops reports (HBA header, etcd keys).",
+        c"Empty: the server's cluster_name setting, else 'pg'.",
+        &CLUSTER_NAME,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.instance_name",
+        c"Instance name pgops reports (HBA header, etcd keys).",
+        c"Empty: '<cluster>-<hostname>'.",
+        &INSTANCE_NAME,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgops.debug_launcher_error",
+        c"Developer option: make every launcher turn fail with an injected error.",
+        c"Used by pgops' tests to prove that a failing turn is caught, logged, shown in \
+          pgops.workers, and that the launcher goes on. Never needed in production.",
+        &DEBUG_LAUNCHER_ERROR,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    if preloading {
+        GucRegistry::define_int_guc(
+            c"pgops.launcher_restart_time",
+            c"Seconds after which the postmaster restarts a launcher that exited or crashed.",
+            c"Read at server start.",
+            &LAUNCHER_RESTART_S,
+            1,
+            3_600,
+            GucContext::Postmaster,
+            GucFlags::UNIT_S,
+        );
+    }
+    #[cfg(any(feature = "pg15", feature = "pg16", feature = "pg17", feature = "pg18"))]
+    unsafe {
+        // A typo such as `SET pgops.naptme = 1` is an error, not a silently ignored placeholder.
+        pg_sys::MarkGUCPrefixReserved(c"pgops".as_ptr());
+    }
+}
+
+fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.trim().is_empty())
+}
+
+pub fn database() -> String {
+    string(&DATABASE).unwrap_or_else(|| "postgres".into())
+}
+
+pub fn naptime() -> std::time::Duration {
+    std::time::Duration::from_millis(NAPTIME_MS.get().max(10) as u64)
+}
+
+pub fn sample_interval_ms() -> i64 {
+    SAMPLE_INTERVAL_MS.get().max(100) as i64
+}
+
+pub fn cluster_name_setting() -> Option<String> {
+    string(&CLUSTER_NAME)
+}
+
+pub fn instance_name_setting() -> Option<String> {
+    string(&INSTANCE_NAME)
+}
+
+pub fn launcher_restart_secs() -> u64 {
+    LAUNCHER_RESTART_S.get().max(1) as u64
+}
+
+pub fn debug_launcher_error() -> bool {
+    DEBUG_LAUNCHER_ERROR.get()
+}

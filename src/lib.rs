@@ -1,0 +1,47 @@
+//! pgops: a PostgreSQL cluster's operations from inside the database.
+//!
+//! Layout (see README "Architecture"): pure logic in plain Rust modules with `#[test]`s; the
+//! pgrx layer (`api`, catalog reads, worker loops) stays thin.
+
+use pgrx::prelude::*;
+
+pub mod gucs;
+pub mod identity;
+pub mod worker;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    gucs::init(preloading);
+    if preloading {
+        worker::shmem::init();
+        worker::launcher::register();
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    include!("pg_tests.rs");
+}
+
+/// Used by `cargo pgrx test`: the test server preloads pgops with short intervals.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "shared_preload_libraries='pgops'",
+            "pgops.naptime='100ms'",
+            "pgops.sample_interval='200ms'",
+            "pgops.database='pgrx_tests'",
+            "pgops.launcher_restart_time=1",
+        ]
+    }
+}

@@ -1,0 +1,141 @@
+// #[pg_test]s: each runs inside the preloaded test server, in a transaction that is rolled back.
+// Work done by background workers commits on its own. Included into `mod tests` by lib.rs.
+
+use pgrx::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Polls `sql` (a boolean query) until true or `secs` pass.
+fn wait_for(sql: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if Spi::get_one::<bool>(sql).unwrap().unwrap_or(false) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[pg_test]
+fn launcher_shows_in_workers_and_goes_idle() {
+    assert!(
+        wait_for(
+            "SELECT EXISTS (SELECT FROM pgops.workers WHERE name = 'pgops launcher' AND kind = 'static' \
+             AND pid IS NOT NULL AND state = 'idle (pgops 0.1.0)' AND database = 'pgrx_tests')",
+            15
+        ),
+        "launcher not idle: {:?}",
+        Spi::get_one::<String>("SELECT string_agg(format('%s|%s|%s', name, pid, state), '; ') FROM pgops.workers")
+    );
+    // The pid is a live background worker of the expected type.
+    assert_eq!(
+        Spi::get_one::<String>(
+            "SELECT a.backend_type FROM pg_stat_activity a JOIN pgops.workers w ON w.pid = a.pid \
+             WHERE w.name = 'pgops launcher'"
+        )
+        .unwrap()
+        .as_deref(),
+        Some("pgops launcher")
+    );
+    let runs = Spi::get_one::<i64>("SELECT runs FROM pgops.workers WHERE name = 'pgops launcher'").unwrap().unwrap();
+    assert!(wait_for(&format!("SELECT runs > {runs} FROM pgops.workers WHERE name = 'pgops launcher'"), 10));
+}
+
+#[pg_test]
+fn xid_samples_accumulate_in_order() {
+    assert!(wait_for("SELECT count(*) >= 2 FROM pgops.xid_samples", 15));
+    let before = Spi::get_one::<i64>("SELECT count(*) FROM pgops.xid_samples").unwrap().unwrap();
+    assert!(wait_for(&format!("SELECT count(*) >= {} FROM pgops.xid_samples", before + 2), 15));
+    // Timestamps strictly ascending, counters never going back, and the last sample close to now.
+    let ordered = Spi::get_one::<bool>(
+        "SELECT bool_and(sampled_at > prev_at AND next_xid >= prev_xid) FROM ( \
+           SELECT sampled_at, next_xid, lag(sampled_at) OVER w AS prev_at, lag(next_xid) OVER w AS prev_xid \
+           FROM pgops.xid_samples WINDOW w AS (ORDER BY sampled_at)) s WHERE prev_at IS NOT NULL",
+    )
+    .unwrap();
+    assert_eq!(ordered, Some(true));
+    let fresh = Spi::get_one::<bool>(
+        "SELECT max(sampled_at) > now() - interval '10 seconds' \
+           AND max(next_xid) <= pg_current_xact_id()::text::bigint + 1 FROM pgops.xid_samples",
+    )
+    .unwrap();
+    assert_eq!(fresh, Some(true));
+}
+
+#[pg_test]
+fn instance_reports_identity_and_preload() {
+    let (cluster, instance, role) =
+        Spi::get_three::<String, String, String>("SELECT cluster, instance, role FROM pgops.instance()").unwrap();
+    let preloaded = Spi::get_one::<bool>("SELECT preloaded FROM pgops.instance()").unwrap();
+    let expected_cluster = Spi::get_one::<String>("SELECT coalesce(nullif(current_setting('cluster_name'), ''), 'pg')")
+        .unwrap()
+        .unwrap();
+    assert_eq!(cluster.as_deref(), Some(expected_cluster.as_str()));
+    let host = crate::identity::hostname();
+    let short = host.split('.').next().unwrap();
+    assert_eq!(instance, Some(format!("{expected_cluster}-{short}")));
+    assert_eq!(role.as_deref(), Some("primary"));
+    assert_eq!(preloaded, Some(true));
+}
+
+#[pg_test]
+fn instance_name_settings_override_defaults() {
+    Spi::run("SET pgops.cluster_name = 'pg-meta'; SET pgops.instance_name = 'pg-meta-1'").unwrap();
+    let (cluster, instance) =
+        Spi::get_two::<String, String>("SELECT cluster, instance FROM pgops.instance()").unwrap();
+    assert_eq!(cluster.as_deref(), Some("pg-meta"));
+    assert_eq!(instance.as_deref(), Some("pg-meta-1"));
+}
+
+#[pg_test]
+fn installations_runs_a_worker_in_each_database() {
+    // Dynamic workers share max_worker_processes with other tests: serialise them.
+    Spi::run("SELECT pg_advisory_xact_lock(7411)").unwrap();
+    let here = Spi::get_one::<String>(
+        "SELECT installed_version FROM pgops.installations() WHERE database = current_database()",
+    )
+    .unwrap();
+    assert_eq!(here.as_deref(), Some("0.1.0"));
+    let postgres = Spi::get_two::<String, String>(
+        "SELECT installed_version, error FROM pgops.installations() WHERE database = 'postgres'",
+    )
+    .unwrap();
+    assert_eq!(postgres, (None, None), "postgres has no pgops and the worker reports no error");
+    // The finished workers are on the board with their database and state.
+    assert!(
+        Spi::get_one::<bool>(
+            "SELECT count(*) >= 2 FROM pgops.workers WHERE kind = 'dynamic' AND name = 'pgops inventory' \
+             AND state = 'done' AND pid IS NULL AND database IN ('postgres', current_database())"
+        )
+        .unwrap()
+        .unwrap()
+    );
+}
+
+#[pg_test(error = "invalid configuration parameter name \"pgops.naptme\"")]
+fn misspelt_settings_are_rejected() {
+    Spi::run("SET pgops.naptme = '1s'").unwrap();
+}
+
+#[pg_test]
+fn views_are_for_pg_monitor_not_public() {
+    Spi::run(
+        "CREATE ROLE pgops_t_mon IN ROLE pg_monitor; CREATE ROLE pgops_t_nobody; \
+         SET ROLE pgops_t_mon",
+    )
+    .unwrap();
+    assert!(Spi::get_one::<i64>("SELECT count(*) FROM pgops.workers").unwrap().unwrap() >= 1);
+    Spi::get_one::<i64>("SELECT count(*) FROM pgops.xid_samples").unwrap();
+    Spi::run("RESET ROLE").unwrap();
+    let public_can = Spi::get_one::<bool>(
+        "SELECT has_table_privilege('pgops_t_nobody', 'pgops.workers', 'SELECT') \
+             OR has_table_privilege('pgops_t_nobody', 'pgops.xid_samples', 'SELECT') \
+             OR has_function_privilege('pgops_t_nobody', 'pgops._workers()', 'EXECUTE') \
+             OR has_function_privilege('pgops_t_nobody', 'pgops.installations()', 'EXECUTE') \
+             OR has_schema_privilege('pgops_t_nobody', 'pgops', 'USAGE')",
+    )
+    .unwrap();
+    assert_eq!(public_can, Some(false), "a role without pg_monitor must not reach pgops' views");
+}

@@ -1,0 +1,186 @@
+//! SQL surface of the worker backbone: `pgops.workers`, `pgops.xid_samples`,
+//! `pgops.installations()`, `pgops.instance()`.
+
+use pgrx::prelude::*;
+
+use super::registry::Kind;
+use super::{dbworker, launcher, shmem};
+use crate::{gucs, identity};
+
+fn ts(v: i64) -> Option<TimestampWithTimeZone> {
+    (v != 0).then(|| TimestampWithTimeZone::try_from(v).ok()).flatten()
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Rows of `pgops.workers`. Without preload: one row per static worker saying it is not running.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _workers() -> TableIterator<
+    'static,
+    (
+        name!(name, String),
+        name!(kind, String),
+        name!(database, Option<String>),
+        name!(pid, Option<i32>),
+        name!(state, String),
+        name!(started_at, Option<TimestampWithTimeZone>),
+        name!(last_run_at, Option<TimestampWithTimeZone>),
+        name!(runs, i64),
+        name!(errors, i64),
+        name!(last_error, Option<String>),
+        name!(last_error_at, Option<TimestampWithTimeZone>),
+        name!(starts, i32),
+    ),
+> {
+    let Some(registry) = shmem::registry() else {
+        let row = (
+            launcher::NAME.to_string(),
+            Kind::Static.as_str().to_string(),
+            Some(gucs::database()),
+            None,
+            "not running: pgops is not in shared_preload_libraries".to_string(),
+            None,
+            None,
+            0,
+            0,
+            None,
+            None,
+            0,
+        );
+        return TableIterator::new(vec![row]);
+    };
+    let slots: Vec<_> = registry.share().in_use().cloned().collect();
+    let mut rows = Vec::with_capacity(slots.len() + 1);
+    if !slots
+        .iter()
+        .any(|s| s.kind == Kind::Static && s.name.as_str() == launcher::NAME)
+    {
+        rows.push((
+            launcher::NAME.to_string(),
+            Kind::Static.as_str().to_string(),
+            Some(gucs::database()),
+            None,
+            "not started yet (or no free worker process: check max_worker_processes)".to_string(),
+            None,
+            None,
+            0,
+            0,
+            None,
+            None,
+            0,
+        ));
+    }
+    for s in slots {
+        // A process that died without updating its slot (FATAL at connect, SIGKILL) shows as such.
+        let alive = s.pid != 0 && unsafe { !pg_sys::BackendPidGetProc(s.pid).is_null() };
+        let state = if s.pid != 0 && !alive {
+            format!("exited unexpectedly (was: {})", s.state)
+        } else {
+            s.state.to_string()
+        };
+        rows.push((
+            s.name.to_string(),
+            s.kind.as_str().to_string(),
+            opt(&s.database),
+            alive.then_some(s.pid),
+            state,
+            ts(s.started_at),
+            ts(s.last_run_at),
+            s.runs as i64,
+            s.errors as i64,
+            opt(&s.last_error),
+            ts(s.last_error_at),
+            s.starts as i32,
+        ));
+    }
+    TableIterator::new(rows)
+}
+
+/// Rows of `pgops.xid_samples`, oldest first. Empty without preload.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _xid_samples() -> TableIterator<
+    'static,
+    (
+        name!(sampled_at, Option<TimestampWithTimeZone>),
+        name!(next_xid, i64),
+        name!(next_mxid, i64),
+    ),
+> {
+    let samples: Vec<_> = shmem::samples()
+        .map(|r| r.share().samples.iter().copied().collect())
+        .unwrap_or_default();
+    TableIterator::new(
+        samples
+            .into_iter()
+            .map(|s| (ts(s.sampled_at), s.next_xid as i64, i64::from(s.next_mxid))),
+    )
+}
+
+/// This instance's identity: what pgops reports in HBA headers and etcd keys.
+#[pg_extern(stable, parallel_safe)]
+fn instance() -> TableIterator<
+    'static,
+    (
+        name!(cluster, String),
+        name!(instance, String),
+        name!(role, String),
+        name!(hostname, String),
+        name!(preloaded, bool),
+    ),
+> {
+    let server_cluster = unsafe {
+        let p = pg_sys::cluster_name;
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+    };
+    let host = identity::hostname();
+    let cluster = identity::cluster_name(gucs::cluster_name_setting().as_deref(), server_cluster.as_deref());
+    let instance = identity::instance_name(gucs::instance_name_setting().as_deref(), &cluster, &host);
+    let role = identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string();
+    TableIterator::once((cluster, instance, role, host, shmem::preloaded()))
+}
+
+/// Where pgops is installed: one per-database worker per connectable database reports the
+/// installed version (NULL: not installed). Needs preload.
+#[pg_extern(volatile, parallel_unsafe)]
+fn installations() -> TableIterator<
+    'static,
+    (
+        name!(database, String),
+        name!(installed_version, Option<String>),
+        name!(error, Option<String>),
+    ),
+> {
+    if !shmem::preloaded() {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "pgops.installations() needs pgops in shared_preload_libraries",
+            "It starts a worker in each database. Add pgops to shared_preload_libraries and restart the server."
+        );
+    }
+    let databases: Vec<String> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT datname::text FROM pg_catalog.pg_database \
+                 WHERE datallowconn AND NOT datistemplate ORDER BY datname",
+                None,
+                &[],
+            )?
+            .map(|row| row.get::<String>(1).map(|v| v.unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(|e| error!("pgops.installations(): cannot list databases: {e}"));
+    let rows: Vec<_> = databases
+        .into_iter()
+        .map(|db| match dbworker::run_and_wait(&db, &dbworker::Task::Inventory) {
+            Ok(v) => {
+                let version = v.get("extversion").and_then(|x| x.as_str()).map(str::to_string);
+                (db, version, None)
+            }
+            Err(e) => (db, None, Some(e)),
+        })
+        .collect();
+    TableIterator::new(rows)
+}

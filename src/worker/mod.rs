@@ -1,0 +1,9 @@
+//! Background-worker backbone: the launcher (static), per-database workers (dynamic), their
+//! status board and the XID sample ring in shared memory, and the SQL views over them.
+
+pub mod api;
+pub mod dbworker;
+pub mod launcher;
+pub mod registry;
+pub mod shmem;
+pub mod xact;

@@ -1,0 +1,299 @@
+//! The status board of pgops' background workers and the XID sample ring.
+//!
+//! Both are plain fixed-size data (no pointers, no heap) so they can live in shared memory; the
+//! shared-memory statics and locking are in `shmem.rs`. Everything here is pure and unit-tested.
+
+use heapless::{Deque, String};
+
+/// Slots on the board: the launcher, future static workers, and dynamic per-database workers.
+pub const MAX_SLOTS: usize = 32;
+/// XID samples kept: a day at the default interval of 60 s.
+pub const SAMPLE_CAPACITY: usize = 1440;
+
+pub type Name = String<64>;
+pub type Text = String<256>;
+pub type Mailbox = String<1024>;
+
+/// Copies `src` into a bounded string, cutting on a character boundary (with `…`) when too long.
+pub fn set_text<const N: usize>(dst: &mut String<N>, src: &str) {
+    dst.clear();
+    if src.len() <= N {
+        let _ = dst.push_str(src);
+        return;
+    }
+    let ellipsis = "…";
+    let mut end = N.saturating_sub(ellipsis.len());
+    while end > 0 && !src.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = dst.push_str(&src[..end]);
+    let _ = dst.push_str(ellipsis);
+}
+
+fn text<const N: usize>(src: &str) -> String<N> {
+    let mut s = String::new();
+    set_text(&mut s, src);
+    s
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Started with the postmaster, restarted by it.
+    #[default]
+    Static = 0,
+    /// Started on demand for one database and one task; never restarted.
+    Dynamic = 1,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Static => "static",
+            Kind::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// One worker's status. Timestamps are PostgreSQL `TimestampTz` values (µs since 2000-01-01 UTC),
+/// 0 meaning "never".
+#[derive(Clone, Debug, Default)]
+pub struct Slot {
+    pub in_use: bool,
+    /// Bumped every time the slot is handed to a new dynamic worker, so a worker can tell that
+    /// the slot it was started for is still its own.
+    pub generation: u32,
+    pub kind: Kind,
+    pub name: Name,
+    pub database: Name,
+    pub pid: i32,
+    pub state: Text,
+    pub started_at: i64,
+    pub last_run_at: i64,
+    pub runs: u64,
+    pub errors: u64,
+    pub last_error: Text,
+    pub last_error_at: i64,
+    pub starts: u32,
+    /// Dynamic workers: what to do (JSON written by the starter) and what came of it (JSON
+    /// written by the worker).
+    pub task: Mailbox,
+    pub result: Mailbox,
+    pub finished: bool,
+}
+
+impl Slot {
+    pub fn record_error(&mut self, message: &str, now: i64) {
+        self.errors += 1;
+        set_text(&mut self.last_error, message);
+        self.last_error_at = now;
+    }
+
+    pub fn set_state(&mut self, state: &str) {
+        set_text(&mut self.state, state);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub slots: [Slot; MAX_SLOTS],
+}
+
+impl Registry {
+    /// The slot of the static worker `name`, claimed for a (re)started process `pid`. Counters
+    /// survive restarts of the worker (not of the server) so that a crash loop shows in `starts`.
+    pub fn claim_static(&mut self, name: &str, database: &str, pid: i32, now: i64) -> Option<usize> {
+        let idx = self
+            .slots
+            .iter()
+            .position(|s| s.in_use && s.kind == Kind::Static && s.name.as_str() == name)
+            .or_else(|| self.free_slot())?;
+        let slot = &mut self.slots[idx];
+        if !(slot.in_use && slot.kind == Kind::Static) {
+            *slot = Slot::default();
+        }
+        slot.in_use = true;
+        slot.kind = Kind::Static;
+        slot.name = text(name);
+        slot.database = text(database);
+        slot.pid = pid;
+        slot.started_at = now;
+        slot.starts += 1;
+        slot.finished = false;
+        slot.set_state("starting");
+        Some(idx)
+    }
+
+    /// A slot for a new dynamic worker: a never-used one, else the one that finished longest ago.
+    /// Returns the index and the generation the worker must present.
+    pub fn claim_dynamic(&mut self, name: &str, database: &str, task: &str, now: i64) -> Option<(usize, u32)> {
+        let idx = self.free_slot().or_else(|| {
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.kind == Kind::Dynamic && s.finished)
+                .min_by_key(|(_, s)| s.last_run_at)
+                .map(|(i, _)| i)
+        })?;
+        let generation = self.slots[idx].generation.wrapping_add(1);
+        let slot = &mut self.slots[idx];
+        *slot = Slot {
+            generation,
+            in_use: true,
+            kind: Kind::Dynamic,
+            starts: 1,
+            ..Slot::default()
+        };
+        slot.name = text(name);
+        slot.database = text(database);
+        slot.started_at = now;
+        set_text(&mut slot.task, task);
+        slot.set_state("launching");
+        Some((idx, generation))
+    }
+
+    /// The slot `idx` if it still belongs to `generation` (a dynamic worker's own slot).
+    pub fn dynamic_slot(&mut self, idx: usize, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(idx)
+            .filter(|s| s.in_use && s.kind == Kind::Dynamic && s.generation == generation)
+    }
+
+    /// Gives a dynamic slot back at once (its worker could not be started).
+    pub fn release(&mut self, idx: usize, generation: u32) {
+        if let Some(slot) = self.dynamic_slot(idx, generation) {
+            *slot = Slot {
+                generation,
+                ..Slot::default()
+            };
+        }
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        self.slots.iter().position(|s| !s.in_use)
+    }
+
+    pub fn in_use(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().filter(|s| s.in_use)
+    }
+}
+
+/// One sample of the transaction-ID counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XidSample {
+    pub sampled_at: i64,
+    /// Next full (epoch-extended, 64-bit) transaction ID.
+    pub next_xid: u64,
+    /// Next multixact ID (32-bit; it wraps, like the server's).
+    pub next_mxid: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct SampleRing {
+    pub samples: Deque<XidSample, SAMPLE_CAPACITY>,
+    pub last_at: i64,
+}
+
+impl SampleRing {
+    /// True when `interval_us` has passed since the last sample (or there is none).
+    pub fn due(&self, now: i64, interval_us: i64) -> bool {
+        self.samples.is_empty() || now - self.last_at >= interval_us || now < self.last_at
+    }
+
+    /// Microseconds until the next sample is due (0 when due now).
+    pub fn until_due(&self, now: i64, interval_us: i64) -> i64 {
+        if self.due(now, interval_us) {
+            0
+        } else {
+            self.last_at + interval_us - now
+        }
+    }
+
+    /// Appends a sample, dropping the oldest when the ring is full.
+    pub fn push(&mut self, sample: XidSample) {
+        if self.samples.is_full() {
+            self.samples.pop_front();
+        }
+        let _ = self.samples.push_back(sample);
+        self.last_at = sample.sampled_at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_text_cuts_on_a_char_boundary() {
+        let mut s: String<8> = String::new();
+        set_text(&mut s, "abc");
+        assert_eq!(s.as_str(), "abc");
+        set_text(&mut s, "ééééééé"); // 14 bytes
+        assert!(s.len() <= 8);
+        assert!(s.as_str().ends_with('…'));
+        assert!(s.as_str().starts_with("éé"));
+    }
+
+    #[test]
+    fn static_claims_reuse_the_named_slot_and_count_starts() {
+        let mut r = Registry::default();
+        let a = r.claim_static("launcher", "postgres", 10, 1).unwrap();
+        r.slots[a].runs = 7;
+        r.slots[a].record_error("boom", 2);
+        let b = r.claim_static("launcher", "postgres", 11, 3).unwrap();
+        assert_eq!(a, b);
+        let s = &r.slots[b];
+        assert_eq!((s.pid, s.starts, s.runs, s.errors), (11, 2, 7, 1));
+        assert_eq!(s.state.as_str(), "starting");
+        assert_eq!(s.last_error.as_str(), "boom");
+    }
+
+    #[test]
+    fn dynamic_claims_recycle_the_oldest_finished_slot_only() {
+        let mut r = Registry::default();
+        for i in 0..MAX_SLOTS {
+            let (idx, _) = r.claim_dynamic("w", "db", "{}", i as i64).unwrap();
+            r.slots[idx].last_run_at = 100 - i as i64;
+        }
+        assert!(r.claim_dynamic("w", "db", "{}", 0).is_none(), "all running: no slot");
+        r.slots[3].finished = true;
+        r.slots[5].finished = true; // finished longer ago (95 < 97)
+        let (idx, generation) = r.claim_dynamic("x", "db2", "{\"t\":1}", 200).unwrap();
+        assert_eq!(idx, 5);
+        assert_eq!(generation, 2);
+        assert_eq!(r.slots[5].name.as_str(), "x");
+        assert_eq!(r.slots[5].task.as_str(), "{\"t\":1}");
+        assert!(!r.slots[5].finished);
+        assert!(
+            r.dynamic_slot(5, 1).is_none(),
+            "a stale generation no longer owns the slot"
+        );
+        assert!(r.dynamic_slot(5, 2).is_some());
+        r.release(5, 2);
+        assert!(!r.slots[5].in_use);
+        assert_eq!(r.claim_dynamic("y", "db", "{}", 300).unwrap(), (5, 3));
+    }
+
+    #[test]
+    fn sample_ring_is_bounded_and_knows_when_a_sample_is_due() {
+        let mut ring = SampleRing::default();
+        assert!(ring.due(0, 1_000));
+        for i in 0..(SAMPLE_CAPACITY as u64 + 5) {
+            ring.push(XidSample {
+                sampled_at: i as i64 * 1_000,
+                next_xid: i,
+                next_mxid: 1,
+            });
+        }
+        assert_eq!(ring.samples.len(), SAMPLE_CAPACITY);
+        assert_eq!(ring.samples.front().unwrap().next_xid, 5);
+        let last = ring.last_at;
+        assert!(!ring.due(last + 999, 1_000));
+        assert_eq!(ring.until_due(last + 400, 1_000), 600);
+        assert!(ring.due(last + 1_000, 1_000));
+        assert!(
+            ring.due(last - 1, 1_000),
+            "a clock that went back does not stall sampling"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! Transactions for worker processes that survive errors.
+//!
+//! `BackgroundWorker::transaction` re-raises an ERROR without aborting the transaction, so the
+//! worker dies (and the next `StartTransactionCommand` would fail anyway). `run` starts a
+//! transaction, runs the body, commits on success, and on an ERROR or a Rust panic aborts the
+//! transaction, restores the memory context, and returns the message — the caller records it and
+//! the loop goes on.
+
+use std::panic::AssertUnwindSafe;
+
+use pgrx::PgTryBuilder;
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+
+/// The current time as a PostgreSQL `TimestampTz`.
+pub fn now() -> i64 {
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// One line for the log and for `pgops.workers.last_error`.
+pub fn describe(e: &CaughtError) -> String {
+    let report = match e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    match report.detail() {
+        Some(detail) if !detail.is_empty() => format!("{} ({detail})", report.message()),
+        _ => report.message().to_string(),
+    }
+}
+
+/// Runs `body` in its own transaction, showing `activity` in pg_stat_activity meanwhile.
+pub fn run<R>(activity: &str, body: impl FnOnce() -> anyhow::Result<R>) -> Result<R, String> {
+    let activity_c = std::ffi::CString::new(activity.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: called from a worker's main thread, outside any transaction.
+    let outer_context = unsafe {
+        let outer = pg_sys::CurrentMemoryContext;
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, activity_c.as_ptr());
+        outer
+    };
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| match body() {
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{e:#}")),
+    }))
+    .catch_others(|e| Err(describe(&e)))
+    .execute();
+    // SAFETY: we own the transaction started above; on error it is still open (aborted state).
+    unsafe {
+        match &outcome {
+            Ok(_) => {
+                if pg_sys::ActiveSnapshotSet() {
+                    pg_sys::PopActiveSnapshot();
+                }
+                pg_sys::CommitTransactionCommand();
+                pg_sys::MemoryContextSwitchTo(outer_context);
+            }
+            Err(_) => {
+                pg_sys::MemoryContextSwitchTo(outer_context);
+                pg_sys::AbortCurrentTransaction();
+            }
+        }
+        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null());
+    }
+    outcome
+}
