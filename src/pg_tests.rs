@@ -57,8 +57,8 @@ fn xid_samples_accumulate_in_order() {
     .unwrap();
     assert_eq!(ordered, Some(true));
     let fresh = Spi::get_one::<bool>(
-        "SELECT max(sampled_at) > now() - interval '10 seconds' \
-           AND max(next_xid) <= pg_current_xact_id()::text::bigint + 1 FROM pgops.xid_samples",
+        "SELECT max(sampled_at) > clock_timestamp() - interval '5 seconds' \
+           AND min(next_xid) <= pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM pgops.xid_samples",
     )
     .unwrap();
     assert_eq!(fresh, Some(true));
@@ -78,15 +78,6 @@ fn instance_reports_identity_and_preload() {
     assert_eq!(instance, Some(format!("{expected_cluster}-{short}")));
     assert_eq!(role.as_deref(), Some("primary"));
     assert_eq!(preloaded, Some(true));
-}
-
-#[pg_test]
-fn instance_name_settings_override_defaults() {
-    Spi::run("SET pgops.cluster_name = 'pg-meta'; SET pgops.instance_name = 'pg-meta-1'").unwrap();
-    let (cluster, instance) =
-        Spi::get_two::<String, String>("SELECT cluster, instance FROM pgops.instance()").unwrap();
-    assert_eq!(cluster.as_deref(), Some("pg-meta"));
-    assert_eq!(instance.as_deref(), Some("pg-meta-1"));
 }
 
 #[pg_test]

@@ -149,8 +149,9 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
 fn execute(task: &Task) -> anyhow::Result<Value> {
     match task {
         Task::Inventory => {
-            let version =
-                Spi::get_one::<String>("SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops'")?;
+            let version = Spi::get_one::<String>(
+                "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
+            )?;
             let database = Spi::get_one::<String>("SELECT current_database()::text")?;
             Ok(json!({ "database": database, "extversion": version }))
         }

@@ -131,8 +131,9 @@ impl Launcher {
                 // A real ERROR raised inside the transaction, to exercise the recovery path.
                 error!("injected launcher error (pgops.debug_launcher_error is on)");
             }
-            let version =
-                Spi::get_one::<String>("SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops'")?;
+            let version = Spi::get_one::<String>(
+                "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
+            )?;
             Ok(match version {
                 Some(v) => format!("idle (pgops {v})"),
                 None => format!("waiting: CREATE EXTENSION pgops in database \"{database}\""),
