@@ -5,7 +5,7 @@ SELECT pg_describe_object(d.classid, d.objid, 0) || ' ' || coalesce(
     WHEN 'pg_catalog.pg_proc'::regclass THEN
       (SELECT md5(pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')) FROM pg_proc p WHERE p.oid = d.objid)
     WHEN 'pg_catalog.pg_class'::regclass THEN
-      (SELECT md5(c.relkind || coalesce(c.relacl::text, '')
+      (SELECT md5(c.relkind::text || coalesce(c.relacl::text, '')
                   || CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) ELSE '' END
                   || coalesce((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':'
                                                  || a.attnotnull || ':' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), ''),
