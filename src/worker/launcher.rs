@@ -81,7 +81,12 @@ fn exit_for_restart(me: &Launcher, state: &str) -> ! {
         s.pid = 0;
     });
     // Status 1: the postmaster restarts us after bgw_restart_time unless it is shutting down.
-    unsafe { pg_sys::proc_exit(1) }
+    // (proc_exit is declared noreturn in some versions' bindings only.)
+    #[allow(unreachable_code)]
+    {
+        unsafe { pg_sys::proc_exit(1) };
+        unreachable!("proc_exit does not return")
+    }
 }
 
 impl Launcher {
