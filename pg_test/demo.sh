@@ -36,7 +36,9 @@ q "SELECT name, kind, database, pid, state, runs, errors, starts FROM pgops.work
 say "XID samples accumulate (one per second here; pgops.sample_interval defaults to 60 s)"
 sleep 2
 q "SELECT count(*) AS samples, max(next_xid) AS next_xid, max(next_mxid) AS next_mxid FROM pgops.xid_samples"
-sql demo postgres "CREATE TABLE burn(i int); DO \$\$ BEGIN FOR i IN 1..200 LOOP INSERT INTO burn VALUES (i); COMMIT; END LOOP; END \$\$" >/dev/null
+echo; echo "(200 transactions)"
+sql demo postgres "CREATE TABLE burn(i int)" >/dev/null
+sql demo postgres "DO \$\$ BEGIN FOR i IN 1..200 LOOP INSERT INTO burn VALUES (i); COMMIT; END LOOP; END \$\$" >/dev/null
 sleep 2
 q "SELECT sampled_at, next_xid, next_mxid FROM pgops.xid_samples ORDER BY sampled_at DESC LIMIT 5"
 

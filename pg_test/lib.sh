@@ -146,7 +146,8 @@ etcd_start() {
 etcd_stop() {
   local name=$1
   [ -n "${ETCD_PID[$name]:-}" ] || return 0
-  kill "${ETCD_PID[$name]}" 2>/dev/null && wait "${ETCD_PID[$name]}" 2>/dev/null
+  kill "${ETCD_PID[$name]}" 2>/dev/null || true
+  wait "${ETCD_PID[$name]}" 2>/dev/null || true
   rm -rf "${ETCD_DIR[$name]}"
   unset "ETCD_PID[$name]" "ETCD_DIR[$name]" "ETCD_URL[$name]"
 }
