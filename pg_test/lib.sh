@@ -84,6 +84,19 @@ cluster_conf() { # cluster_conf NAME "setting = value"...
   for line in "$@"; do echo "$line"; done | as_pg tee -a "${CL_DIR[$name]}/data/postgresql.conf" >/dev/null
 }
 
+# cluster_standby NAME PRIMARY — a streaming standby of PRIMARY (pg_basebackup -R), started.
+cluster_standby() {
+  local name=$1 primary=$2 base port v=${CL_VER[$2]}
+  base=$(mktemp -d "/tmp/pgops-$name.XXXXXX")
+  chmod 0755 "$base"; is_root && chown postgres: "$base"
+  port=$(free_port)
+  as_pg "$(pg_bindir "$v")/pg_basebackup" -h "${CL_DIR[$primary]}" -p "${CL_PORT[$primary]}" -U postgres \
+    -D "$base/data" -R -X stream >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; return 1; }
+  printf "port = %s\nunix_socket_directories = '%s'\n" "$port" "$base" | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
+  CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
+  cluster_start "$name"
+}
+
 pg_ctl_c() { local name=$1; shift; as_pg "$(pg_bindir "${CL_VER[$name]}")/pg_ctl" -D "${CL_DIR[$name]}/data" "$@"; }
 
 cluster_start() { pg_ctl_c "$1" -l "${CL_DIR[$1]}/server.log" -w -t 60 start >/dev/null; }

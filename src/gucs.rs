@@ -16,6 +16,9 @@ pub static CLUSTER_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CStri
 pub static INSTANCE_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static LAUNCHER_RESTART_S: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static DEBUG_LAUNCHER_ERROR: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static PROTECTED_ROLES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres,replicator,dbuser_dba,dbuser_monitor"));
+pub static DROP_REASSIGN_TO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -74,6 +77,23 @@ pub fn init(preloading: bool) {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"pgops.protected_roles",
+        c"Roles pgops.apply_roles() never drops (comma-separated).",
+        c"The bootstrap superuser and the role running the apply are always protected too. Defaults to \
+          Pigsty's system users.",
+        &PROTECTED_ROLES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.drop_reassign_to",
+        c"Role that receives the objects of a role dropped by pgops.apply_roles().",
+        c"Empty: the bootstrap superuser.",
+        &DROP_REASSIGN_TO,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -126,4 +146,19 @@ pub fn launcher_restart_secs() -> u64 {
 
 pub fn debug_launcher_error() -> bool {
     DEBUG_LAUNCHER_ERROR.get()
+}
+
+pub fn protected_roles() -> Vec<String> {
+    string(&PROTECTED_ROLES)
+        .map(|s| {
+            s.split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn drop_reassign_to() -> Option<String> {
+    string(&DROP_REASSIGN_TO)
 }

@@ -7,11 +7,30 @@ use pgrx::prelude::*;
 
 pub mod gucs;
 pub mod identity;
+pub mod roles;
+pub mod sqltext;
 pub mod worker;
 
 ::pgrx::pg_module_magic!();
 
 extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
+extension_sql_file!(
+    "../sql/roles.sql",
+    name = "roles_tables",
+    requires = [
+        roles::api::_check_role,
+        roles::api::_check_default_privilege,
+        roles::api::_role_drift,
+        roles::api::_role_drift_summary,
+        roles::api::plan_roles,
+        roles::api::apply_roles,
+        roles::api::load_roles,
+        roles::api::set_password,
+        roles::api::load_default_privileges,
+        roles::api::load_pigsty_baseline,
+        roles::api::export_roles
+    ]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -2,9 +2,16 @@
 //!
 //! A background worker connects to one database for its whole life, so work in another database
 //! (default privileges, REASSIGN OWNED, VACUUM) runs in a worker started for it. The starter
-//! claims a slot on the status board, writes the task (JSON) into the slot's mailbox, and starts
-//! the worker with the slot index and generation as its argument; the worker connects, runs the
-//! task in its own transaction, writes the result (JSON) back, and exits. It is never restarted.
+//! claims a slot on the status board, writes the task (JSON) to a file, and starts the worker
+//! with the slot index and generation as its argument; the worker connects, runs the task in its
+//! own transaction, writes the result (JSON) to a file, marks the slot finished and exits. It is
+//! never restarted. Files live in `pg_stat_tmp/` (every server process runs in the data
+//! directory; base backups skip that directory), are private to the server's OS user, and are
+//! removed by the starter; the launcher removes leftovers at start.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -19,12 +26,18 @@ use super::{shmem, xact};
 pub enum Task {
     /// Report the pgops version installed in the database (null when it is not installed).
     Inventory,
+    /// Read what the roles planner needs from this database's catalog.
+    RoleSnapshot { grantees: Vec<String> },
+    /// Run statements in one transaction: all or nothing.
+    Exec { statements: Vec<String> },
 }
 
 impl Task {
     pub fn label(&self) -> &'static str {
         match self {
             Task::Inventory => "inventory",
+            Task::RoleSnapshot { .. } => "role snapshot",
+            Task::Exec { .. } => "apply",
         }
     }
 }
@@ -38,18 +51,65 @@ pub fn unpack(arg: i64) -> (usize, u32) {
     ((arg >> 32) as usize, (arg & 0xffff_ffff) as u32)
 }
 
+const FILE_DIR: &str = "pg_stat_tmp";
+const FILE_PREFIX: &str = "pgops.";
+
+fn file(idx: usize, generation: u32, what: &str) -> PathBuf {
+    PathBuf::from(FILE_DIR).join(format!("{FILE_PREFIX}{idx}.{generation}.{what}.json"))
+}
+
+fn write_private(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+/// Removes task and result files left by workers of a previous server life.
+pub fn remove_leftover_files() {
+    if let Ok(entries) = std::fs::read_dir(FILE_DIR) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(FILE_PREFIX) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// Starts a worker for `task` in `database` and waits for it to finish; returns its result.
 /// Callable from a backend or from the launcher. Interruptible (statement_timeout, cancel).
 pub fn run_and_wait(database: &str, task: &Task) -> Result<Value, String> {
     let registry = shmem::registry()
         .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
     let name = format!("pgops {}", task.label());
-    let task_json = serde_json::to_string(task).map_err(|e| e.to_string())?;
     let (idx, generation) = registry
         .exclusive()
-        .claim_dynamic(&name, database, &task_json, xact::now())
+        .claim_dynamic(&name, database, xact::now())
         .ok_or("all pgops worker slots are busy; try again when running workers finish")?;
+    let (task_file, result_file) = (file(idx, generation, "task"), file(idx, generation, "result"));
+    let outcome = start_and_wait(database, task, idx, generation, &task_file, &result_file);
+    let _ = std::fs::remove_file(&task_file);
+    let _ = std::fs::remove_file(&result_file);
+    outcome
+}
 
+fn start_and_wait(
+    database: &str,
+    task: &Task,
+    idx: usize,
+    generation: u32,
+    task_file: &PathBuf,
+    result_file: &PathBuf,
+) -> Result<Value, String> {
+    let registry = shmem::registry().expect("checked by the caller");
+    let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
+    if let Err(e) = write_private(task_file, &body) {
+        registry.exclusive().release(idx, generation);
+        return Err(format!("cannot write {}: {e}", task_file.display()));
+    }
     let started = BackgroundWorkerBuilder::new(&format!("pgops {} in {}", task.label(), database))
         .set_type("pgops database worker")
         .set_library("pgops")
@@ -74,26 +134,31 @@ pub fn run_and_wait(database: &str, task: &Task) -> Result<Value, String> {
         Ok(()) => "stopped".to_string(),
         Err(s) => format!("{s:?}"),
     };
-    let mut reg = registry.exclusive();
-    let Some(slot) = reg.dynamic_slot(idx, generation) else {
-        return Err("the worker's status slot was taken over while it ran".into());
-    };
-    if !slot.finished {
-        // It died before reporting: could not connect (database dropped, connection limit) or crashed.
-        let why =
-            format!("the worker for database \"{database}\" exited before finishing ({status}); see the server log");
-        let now = xact::now();
-        slot.record_error(&why, now);
-        slot.set_state("failed");
-        slot.finished = true;
-        slot.pid = 0;
-        slot.last_run_at = now;
-        return Err(why);
+    {
+        let mut reg = registry.exclusive();
+        let Some(slot) = reg.dynamic_slot(idx, generation) else {
+            return Err("the worker's status slot was taken over while it ran".into());
+        };
+        if !slot.finished {
+            // It died before reporting: could not connect (database dropped, connection limit) or crashed.
+            let why = format!(
+                "the worker for database \"{database}\" exited before finishing ({status}); see the server log"
+            );
+            let now = xact::now();
+            slot.record_error(&why, now);
+            slot.set_state("failed");
+            slot.finished = true;
+            slot.pid = 0;
+            slot.last_run_at = now;
+            return Err(why);
+        }
     }
-    if slot.last_error_at != 0 && slot.errors > 0 {
-        return Err(slot.last_error.to_string());
+    let bytes = std::fs::read(result_file).map_err(|e| format!("cannot read {}: {e}", result_file.display()))?;
+    let reply: Value = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable worker result: {e}"))?;
+    match reply.get("error").and_then(Value::as_str) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
     }
-    serde_json::from_str(slot.result.as_str()).map_err(|e| format!("unreadable worker result: {e}"))
 }
 
 #[pg_guard]
@@ -107,42 +172,56 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
         let slot = reg.dynamic_slot(idx, generation)?;
         slot.pid = pid;
         slot.set_state("connecting");
-        Some((slot.database.to_string(), slot.task.to_string()))
+        Some(slot.database.to_string())
     });
-    let Some((database, task_json)) = claimed else {
+    let Some(database) = claimed else {
         log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
         return;
     };
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     shmem::with_slot(idx, |s| s.set_state("running"));
 
-    let outcome = match serde_json::from_str::<Task>(&task_json) {
-        Ok(task) => xact::run(&format!("pgops {}", task.label()), || execute(&task)),
-        Err(e) => Err(format!("unknown task {task_json}: {e}")),
-    };
+    let task = std::fs::read(file(idx, generation, "task"))
+        .map_err(|e| format!("cannot read the task: {e}"))
+        .and_then(|b| serde_json::from_slice::<Task>(&b).map_err(|e| format!("unreadable task: {e}")));
+    let outcome = task.and_then(
+        |task| match xact::run(&format!("pgops {}", task.label()), || execute(&task)) {
+            // The transaction was rolled back; say which statement failed.
+            Err(e) if matches!(task, Task::Exec { .. }) => {
+                Ok(json!({ "ok": false, "failed": failed_statement(), "error": e }))
+            }
+            other => other,
+        },
+    );
     let now = xact::now();
-    if let Err(e) = &outcome {
-        log!("pgops database worker in \"{database}\": {e}");
-    }
-    shmem::registry().map(|r| {
+    let reply = match &outcome {
+        Ok(v) => json!({ "result": v }),
+        Err(e) => {
+            log!("pgops database worker in \"{database}\": {e}");
+            json!({ "error": e })
+        }
+    };
+    let written = write_private(&file(idx, generation, "result"), reply.to_string().as_bytes());
+    if let Some(r) = shmem::registry() {
         let mut reg = r.exclusive();
         if let Some(slot) = reg.dynamic_slot(idx, generation) {
             slot.runs += 1;
             slot.last_run_at = now;
             slot.pid = 0;
-            slot.finished = true;
-            match &outcome {
-                Ok(v) => {
-                    super::registry::set_text(&mut slot.result, &v.to_string());
-                    slot.set_state("done");
-                }
-                Err(e) => {
+            slot.finished = written.is_ok();
+            match (&outcome, &written) {
+                (Ok(_), Ok(())) => slot.set_state("done"),
+                (Err(e), _) => {
                     slot.record_error(e, now);
+                    slot.set_state("failed");
+                }
+                (_, Err(e)) => {
+                    slot.record_error(&format!("cannot write the result: {e}"), now);
                     slot.set_state("failed");
                 }
             }
         }
-    });
+    }
 }
 
 /// Runs one task inside the worker's transaction.
@@ -155,7 +234,33 @@ fn execute(task: &Task) -> anyhow::Result<Value> {
             let database = Spi::get_one::<String>("SELECT current_database()::text")?;
             Ok(json!({ "database": database, "extversion": version }))
         }
+        Task::RoleSnapshot { grantees } => Ok(serde_json::to_value(crate::roles::catalog::database_snapshot(
+            grantees,
+        )?)?),
+        Task::Exec { statements } => {
+            run_statements(statements)?;
+            Ok(json!({ "ok": true }))
+        }
     }
+}
+
+thread_local! {
+    /// Index of the statement `run_statements` is executing (read after an ERROR aborted it).
+    static EXEC_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs statements in order in the current transaction. An ERROR propagates (the caller's
+/// transaction aborts: all or nothing); `failed_statement()` then tells which one it was.
+pub fn run_statements(statements: &[String]) -> anyhow::Result<()> {
+    for (i, s) in statements.iter().enumerate() {
+        EXEC_AT.with(|c| c.set(i));
+        Spi::run(s)?;
+    }
+    Ok(())
+}
+
+pub fn failed_statement() -> usize {
+    EXEC_AT.with(|c| c.get())
 }
 
 #[cfg(test)]
@@ -174,6 +279,19 @@ mod tests {
         let s = serde_json::to_string(&Task::Inventory).unwrap();
         assert_eq!(s, r#"{"task":"inventory"}"#);
         assert_eq!(serde_json::from_str::<Task>(&s).unwrap(), Task::Inventory);
+        let e = Task::Exec {
+            statements: vec!["SELECT 1".into()],
+        };
+        assert_eq!(
+            serde_json::from_str::<Task>(&serde_json::to_string(&e).unwrap()).unwrap(),
+            e
+        );
         assert!(serde_json::from_str::<Task>(r#"{"task":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn files_are_per_slot_and_generation() {
+        assert_eq!(file(3, 9, "task"), PathBuf::from("pg_stat_tmp/pgops.3.9.task.json"));
+        assert_ne!(file(3, 9, "result"), file(3, 10, "result"));
     }
 }

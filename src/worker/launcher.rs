@@ -50,6 +50,9 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
     };
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     unsafe { pg_sys::pgstat_report_appname(c"pgops launcher".as_ptr()) };
+    if !shmem::any_dynamic_running() {
+        super::dbworker::remove_leftover_files();
+    }
     log!("pgops launcher started (database \"{database}\", pid {pid})");
 
     let mut me = Launcher { slot, database };

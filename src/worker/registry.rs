@@ -12,7 +12,6 @@ pub const SAMPLE_CAPACITY: usize = 1440;
 
 pub type Name = String<64>;
 pub type Text = String<256>;
-pub type Mailbox = String<1024>;
 
 /// Copies `src` into a bounded string, cutting on a character boundary (with `…`) when too long.
 pub fn set_text<const N: usize>(dst: &mut String<N>, src: &str) {
@@ -75,10 +74,8 @@ pub struct Slot {
     pub last_error: Text,
     pub last_error_at: i64,
     pub starts: u32,
-    /// Dynamic workers: what to do (JSON written by the starter) and what came of it (JSON
-    /// written by the worker).
-    pub task: Mailbox,
-    pub result: Mailbox,
+    /// Dynamic workers: the worker wrote its result (its task and result travel in files, see
+    /// `dbworker`).
     pub finished: bool,
 }
 
@@ -126,7 +123,7 @@ impl Registry {
 
     /// A slot for a new dynamic worker: a never-used one, else the one that finished longest ago.
     /// Returns the index and the generation the worker must present.
-    pub fn claim_dynamic(&mut self, name: &str, database: &str, task: &str, now: i64) -> Option<(usize, u32)> {
+    pub fn claim_dynamic(&mut self, name: &str, database: &str, now: i64) -> Option<(usize, u32)> {
         let idx = self.free_slot().or_else(|| {
             self.slots
                 .iter()
@@ -147,7 +144,6 @@ impl Registry {
         slot.name = text(name);
         slot.database = text(database);
         slot.started_at = now;
-        set_text(&mut slot.task, task);
         slot.set_state("launching");
         Some((idx, generation))
     }
@@ -252,17 +248,16 @@ mod tests {
     fn dynamic_claims_recycle_the_oldest_finished_slot_only() {
         let mut r = Registry::default();
         for i in 0..MAX_SLOTS {
-            let (idx, _) = r.claim_dynamic("w", "db", "{}", i as i64).unwrap();
+            let (idx, _) = r.claim_dynamic("w", "db", i as i64).unwrap();
             r.slots[idx].last_run_at = 100 - i as i64;
         }
-        assert!(r.claim_dynamic("w", "db", "{}", 0).is_none(), "all running: no slot");
+        assert!(r.claim_dynamic("w", "db", 0).is_none(), "all running: no slot");
         r.slots[3].finished = true;
         r.slots[5].finished = true; // finished longer ago (95 < 97)
-        let (idx, generation) = r.claim_dynamic("x", "db2", "{\"t\":1}", 200).unwrap();
+        let (idx, generation) = r.claim_dynamic("x", "db2", 200).unwrap();
         assert_eq!(idx, 5);
         assert_eq!(generation, 2);
         assert_eq!(r.slots[5].name.as_str(), "x");
-        assert_eq!(r.slots[5].task.as_str(), "{\"t\":1}");
         assert!(!r.slots[5].finished);
         assert!(
             r.dynamic_slot(5, 1).is_none(),
@@ -271,7 +266,7 @@ mod tests {
         assert!(r.dynamic_slot(5, 2).is_some());
         r.release(5, 2);
         assert!(!r.slots[5].in_use);
-        assert_eq!(r.claim_dynamic("y", "db", "{}", 300).unwrap(), (5, 3));
+        assert_eq!(r.claim_dynamic("y", "db", 300).unwrap(), (5, 3));
     }
 
     #[test]

@@ -50,3 +50,12 @@ pub fn with_slot<R>(idx: usize, f: impl FnOnce(&mut super::registry::Slot) -> R)
     let mut guard = reg.exclusive();
     guard.slots.get_mut(idx).map(f)
 }
+
+/// True while some dynamic worker's slot is claimed and not finished.
+pub fn any_dynamic_running() -> bool {
+    registry().is_some_and(|r| {
+        r.share()
+            .in_use()
+            .any(|s| s.kind == super::registry::Kind::Dynamic && !s.finished)
+    })
+}

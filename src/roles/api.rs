@@ -1,0 +1,746 @@
+//! SQL surface of declarative roles. Thin: read (catalog.rs), decide (plan.rs), execute.
+
+use pgrx::JsonB;
+use pgrx::prelude::*;
+use serde_json::{Map, Value, json};
+
+use super::model::{
+    Expiry, ObjKind, PasswordInput, RoleSpec, check_role_name, normalise_privileges, parse_grant_line, role_from_pigsty,
+};
+use super::plan::{Phase, Plan, Step};
+use super::{catalog, plan, scram};
+use crate::worker::{dbworker, shmem};
+
+/// Key of the cluster-wide lock that serialises applies (shows in pg_locks as an advisory lock
+/// with database 0).
+const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7372_6f6c; // "pgopsrol"
+
+fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
+    let message = message.into();
+    ereport!(ERROR, code, message, hint);
+}
+
+fn invalid(e: anyhow::Error) -> ! {
+    fail(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("{e:#}"),
+        "Fix the row in pgops.role / pgops.default_privilege; nothing was applied.",
+    )
+}
+
+fn require_superuser(what: &str) {
+    if !unsafe { pg_sys::superuser() } {
+        fail(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("{what} needs a superuser"),
+            "It reads pg_authid and changes roles cluster-wide.",
+        );
+    }
+}
+
+pub struct Computed {
+    pub plan: Plan,
+    pub hash: String,
+}
+
+/// Reads config and catalog (every database), plans. Validation errors are raised here.
+pub fn compute() -> Computed {
+    let (desired, opts) = catalog::desired_state().unwrap_or_else(|e| invalid(e));
+    let grantees = catalog::existing_grantees(&desired);
+    let dropping: Vec<String> = desired
+        .roles
+        .iter()
+        .filter(|r| !r.present)
+        .map(|r| r.name.clone())
+        .collect();
+    let (live, notices) = catalog::live_state(&grantees, &dropping).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{e:#}"),
+            "Nothing was applied.",
+        )
+    });
+    for n in notices {
+        notice!("{n}");
+    }
+    let plan = plan::plan(&desired, &live, &opts).unwrap_or_else(|e| invalid(e));
+    let hash = plan.hash(&live);
+    Computed { plan, hash }
+}
+
+/// What `apply_roles()` would run, one statement a row in executable order. `database` NULL:
+/// cluster-wide. Passwords show as `'<redacted>'`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn plan_roles() -> TableIterator<
+    'static,
+    (
+        name!(seq, i32),
+        name!(database, Option<String>),
+        name!(statement, String),
+        name!(reason, String),
+        name!(risk, String),
+        name!(plan_hash, String),
+    ),
+> {
+    require_superuser("pgops.plan_roles()");
+    let c = compute();
+    let hash = c.hash.clone();
+    TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
+        (
+            i as i32 + 1,
+            s.database,
+            s.display,
+            s.reason,
+            s.risk.as_str().to_string(),
+            hash.clone(),
+        )
+    }))
+}
+
+fn lock_apply() {
+    let tag = pg_sys::LOCKTAG {
+        locktag_field1: 0, // database 0: one lock for the whole cluster
+        locktag_field2: (APPLY_LOCK_KEY >> 32) as u32,
+        locktag_field3: APPLY_LOCK_KEY as u32,
+        locktag_field4: 1,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    // Transaction-level: released at commit or abort. Waits honour lock_timeout and cancel.
+    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
+}
+
+/// A group of statements that runs in one transaction.
+struct Group {
+    database: Option<String>,
+    phase: Phase,
+    rows: Vec<usize>,
+}
+
+fn groups(steps: &[Step]) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        match out.iter_mut().find(|g| g.phase == s.phase && g.database == s.database) {
+            Some(g) => g.rows.push(i),
+            None => out.push(Group {
+                database: s.database.clone(),
+                phase: s.phase,
+                rows: vec![i],
+            }),
+        }
+    }
+    out
+}
+
+/// Converges roles, memberships, settings and default privileges to the config.
+///
+/// With pgops preloaded, cluster-wide statements commit first (in a worker), then each database's
+/// statements in a worker connected to it, then DROP ROLE; each group is all-or-nothing and the
+/// status column says what happened. Without preload everything runs in this transaction, in
+/// this database only.
+#[pg_extern(volatile, parallel_unsafe)]
+fn apply_roles(
+    dry_run: default!(bool, false),
+    plan_hash: default!(Option<String>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(seq, i32),
+        name!(database, Option<String>),
+        name!(statement, String),
+        name!(reason, String),
+        name!(risk, String),
+        name!(status, String),
+    ),
+> {
+    require_superuser("pgops.apply_roles()");
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        fail(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            "pgops.apply_roles() cannot run on a standby: this server is in recovery",
+            "Run it on the primary; roles replicate to standbys.",
+        );
+    }
+    lock_apply();
+    let c = compute();
+    if let Some(wanted) = plan_hash.as_deref() {
+        if wanted != c.hash {
+            fail(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "the catalog or the config changed since the plan was made (plan hash {wanted}, now {})",
+                    c.hash
+                ),
+                "Run pgops.plan_roles() again, review it, and pass its plan_hash.",
+            );
+        }
+    }
+    let steps = c.plan.steps;
+    let mut status: Vec<String> = vec![if dry_run { "dry run".into() } else { "not run".into() }; steps.len()];
+    if !dry_run && !steps.is_empty() {
+        if shmem::preloaded() {
+            run_in_workers(&steps, &mut status);
+        } else {
+            run_inline(&steps, &mut status);
+        }
+    }
+    let failed = status.iter().filter(|s| s.starts_with("failed")).count();
+    if failed > 0 {
+        warning!("pgops.apply_roles(): {failed} statement(s) failed; see the status column");
+    }
+    TableIterator::new(steps.into_iter().zip(status).enumerate().map(|(i, (s, st))| {
+        (
+            i as i32 + 1,
+            s.database,
+            s.display,
+            s.reason,
+            s.risk.as_str().to_string(),
+            st,
+        )
+    }))
+}
+
+fn run_in_workers(steps: &[Step], status: &mut [String]) {
+    let here = Spi::get_one::<String>("SELECT current_database()::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut cluster_failed = false;
+    let mut database_failed = false;
+    for g in groups(steps) {
+        let blocked = match g.phase {
+            Phase::Cluster => false,
+            Phase::Database => cluster_failed,
+            Phase::ClusterFinal => cluster_failed || database_failed,
+        };
+        if blocked {
+            for &i in &g.rows {
+                status[i] = "skipped: an earlier group failed".into();
+            }
+            continue;
+        }
+        let statements: Vec<String> = g.rows.iter().map(|&i| steps[i].statement.clone()).collect();
+        let db = g.database.clone().unwrap_or_else(|| here.clone());
+        let outcome = dbworker::run_and_wait(&db, &dbworker::Task::Exec { statements });
+        let failure = match outcome {
+            Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => None,
+            Ok(v) => Some((
+                v.get("failed").and_then(Value::as_u64).map(|n| n as usize),
+                v.get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+                    .to_string(),
+            )),
+            Err(e) => Some((None, e)),
+        };
+        match failure {
+            None => {
+                for &i in &g.rows {
+                    status[i] = "applied".into();
+                }
+            }
+            Some((at, error)) => {
+                for (k, &i) in g.rows.iter().enumerate() {
+                    status[i] = match at {
+                        Some(a) if a == k => format!("failed: {error}"),
+                        Some(_) => "rolled back".into(),
+                        None => format!("failed: {error}"),
+                    };
+                }
+                match g.phase {
+                    Phase::Cluster => cluster_failed = true,
+                    _ => database_failed = true,
+                }
+            }
+        }
+    }
+}
+
+fn run_inline(steps: &[Step], status: &mut [String]) {
+    let statements: Vec<String> = steps.iter().map(|s| s.statement.clone()).collect();
+    PgTryBuilder::new(|| dbworker::run_statements(&statements).map_err(|e| e.to_string()))
+        .catch_others(|e| {
+            let at = dbworker::failed_statement();
+            let shown = steps.get(at).map(|s| s.display.as_str()).unwrap_or("?");
+            fail(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!(
+                    "pgops.apply_roles(): statement {} failed: {}: {shown}",
+                    at + 1,
+                    crate::worker::xact::describe(&e)
+                ),
+                "Nothing was applied (the whole apply runs in this transaction).",
+            )
+        })
+        .execute()
+        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, "Nothing was applied."));
+    for s in status.iter_mut() {
+        *s = "applied".into();
+    }
+}
+
+/// Rows of `pgops.role_drift`: one per difference between config and catalog.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _role_drift() -> TableIterator<
+    'static,
+    (
+        name!(database, Option<String>),
+        name!(object, String),
+        name!(field, String),
+        name!(want, Option<String>),
+        name!(have, Option<String>),
+    ),
+> {
+    require_superuser("pgops.role_drift");
+    let c = compute();
+    let rows: Vec<_> = c
+        .plan
+        .diffs()
+        .map(|(db, d)| {
+            (
+                db.clone(),
+                d.object.clone(),
+                d.field.clone(),
+                d.want.clone(),
+                d.have.clone(),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// The one row of `pgops.role_drift_summary`, for a Grafana stat panel or an alert.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _role_drift_summary() -> TableIterator<
+    'static,
+    (
+        name!(differences, i64),
+        name!(statements, i64),
+        name!(roles_to_create, i64),
+        name!(roles_to_drop, i64),
+        name!(revokes, i64),
+        name!(md5_passwords, i64),
+        name!(checked_at, TimestampWithTimeZone),
+    ),
+> {
+    require_superuser("pgops.role_drift_summary");
+    let c = compute();
+    let count = |f: &dyn Fn(&Step) -> bool| c.plan.steps.iter().filter(|s| f(s)).count() as i64;
+    let row = (
+        c.plan.diffs().count() as i64,
+        c.plan.steps.len() as i64,
+        count(&|s| s.statement.starts_with("CREATE ROLE")),
+        count(&|s| s.statement.starts_with("DROP ROLE")),
+        count(&|s| s.risk == plan::Risk::Revoke),
+        c.plan.notes.iter().filter(|n| n.field == "password").count() as i64,
+        TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTimestamp() }).expect("now is a valid timestamp"),
+    );
+    TableIterator::once(row)
+}
+
+fn scram_iterations() -> u32 {
+    Spi::get_one::<String>("SELECT current_setting('scram_iterations', true)")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(scram::DEFAULT_ITERATIONS)
+}
+
+fn verifier_for(role: &str, input: PasswordInput) -> String {
+    match input {
+        PasswordInput::Verifier(v) => v,
+        PasswordInput::Plaintext(p) if scram::is_md5_verifier(&p) => fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("role \"{role}\": the password is an md5 verifier; pgops stores only SCRAM-SHA-256 verifiers"),
+            "Give the plaintext (pgops converts it and keeps only the verifier) or a SCRAM-SHA-256 verifier.",
+        ),
+        PasswordInput::Plaintext(p) => scram::new_verifier(&p, scram_iterations()).unwrap_or_else(|e| invalid(e)),
+    }
+}
+
+fn warn_if_logged(what: &str) {
+    let logged = Spi::get_one::<bool>(
+        "SELECT current_setting('log_statement') = 'all' OR current_setting('log_min_duration_statement') = '0'",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if logged {
+        warning!(
+            "{what}: this server logs every statement, so the call that passed a plaintext password may be in the server log; \
+             run SET log_statement = 'none' (and log_min_duration_statement = -1) in the session first, or pass a SCRAM verifier"
+        );
+    }
+}
+
+/// The row of pgops.role for `spec` as JSON with every column.
+fn role_row(spec: &RoleSpec, password: Option<String>) -> Value {
+    let (expire_in, expire_at) = match &spec.expiry {
+        Some(Expiry::InDays(d)) => (json!(d), Value::Null),
+        Some(Expiry::At(at)) => (Value::Null, json!(at)),
+        None => (Value::Null, Value::Null),
+    };
+    let roles: Vec<Value> = spec
+        .memberships
+        .iter()
+        .map(|m| {
+            if !m.admin && m.inherit.is_none() && m.set.is_none() {
+                json!(m.role)
+            } else {
+                let mut o = Map::new();
+                o.insert("name".into(), json!(m.role));
+                if m.admin {
+                    o.insert("admin".into(), json!(true));
+                }
+                if let Some(i) = m.inherit {
+                    o.insert("inherit".into(), json!(i));
+                }
+                if let Some(s) = m.set {
+                    o.insert("set".into(), json!(s));
+                }
+                Value::Object(o)
+            }
+        })
+        .collect();
+    json!({
+        "name": spec.name, "state": if spec.present { "present" } else { "absent" },
+        "login": spec.login, "superuser": spec.superuser, "createdb": spec.createdb,
+        "createrole": spec.createrole, "inherit": spec.inherit, "replication": spec.replication,
+        "bypassrls": spec.bypassrls, "connlimit": spec.connlimit, "password": password,
+        "expire_in": expire_in, "expire_at": expire_at, "comment": spec.comment,
+        "roles": roles, "parameters": spec.parameters,
+        "pgbouncer": spec.pgbouncer, "pool_mode": spec.pool_mode, "pool_connlimit": spec.pool_connlimit,
+    })
+}
+
+const UPSERT_ROLE: &str = "INSERT INTO pgops.role SELECT * FROM jsonb_populate_record(NULL::pgops.role, $1)
+    ON CONFLICT (name) DO UPDATE SET
+      state = EXCLUDED.state, login = EXCLUDED.login, superuser = EXCLUDED.superuser,
+      createdb = EXCLUDED.createdb, createrole = EXCLUDED.createrole, inherit = EXCLUDED.inherit,
+      replication = EXCLUDED.replication, bypassrls = EXCLUDED.bypassrls, connlimit = EXCLUDED.connlimit,
+      password = coalesce(EXCLUDED.password, pgops.role.password),
+      expire_in = EXCLUDED.expire_in, expire_at = EXCLUDED.expire_at, comment = EXCLUDED.comment,
+      roles = EXCLUDED.roles, parameters = EXCLUDED.parameters, pgbouncer = EXCLUDED.pgbouncer,
+      pool_mode = EXCLUDED.pool_mode, pool_connlimit = EXCLUDED.pool_connlimit";
+
+/// Loads Pigsty `pg_users` / `pg_default_roles` objects into pgops.role (insert or replace each
+/// named role; other rows stay). Plaintext passwords become SCRAM verifiers; only those are kept.
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_roles(roles: JsonB) -> i32 {
+    require_superuser("pgops.load_roles()");
+    let Value::Array(items) = roles.0 else {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "pgops.load_roles() takes a JSON array of role objects",
+            "Pass Pigsty's pg_users list as jsonb.",
+        )
+    };
+    let mut plaintext = false;
+    for item in &items {
+        let (spec, password) = role_from_pigsty(item).unwrap_or_else(|e| invalid(e));
+        plaintext |= matches!(password, Some(PasswordInput::Plaintext(_)));
+        let password = password.map(|p| verifier_for(&spec.name, p));
+        Spi::run_with_args(UPSERT_ROLE, &[JsonB(role_row(&spec, password)).into()])
+            .unwrap_or_else(|e| invalid(e.into()));
+    }
+    if plaintext {
+        warn_if_logged("pgops.load_roles()");
+    }
+    items.len() as i32
+}
+
+/// Stores the SCRAM-SHA-256 verifier of `password` for a declared role (never the plaintext).
+/// The next apply sets it; an unchanged password plans nothing.
+#[pg_extern(volatile, parallel_unsafe)]
+fn set_password(role: &str, password: &str) {
+    require_superuser("pgops.set_password()");
+    let verifier = verifier_for(
+        role,
+        if scram::is_verifier(password) {
+            PasswordInput::Verifier(password.into())
+        } else {
+            PasswordInput::Plaintext(password.into())
+        },
+    );
+    let updated = Spi::get_one_with_args::<i64>(
+        "WITH u AS (UPDATE pgops.role SET password = $2 WHERE name = $1 RETURNING 1) SELECT count(*) FROM u",
+        &[role.into(), verifier.into()],
+    )
+    .unwrap_or_else(|e| invalid(e.into()))
+    .unwrap_or(0);
+    if updated == 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("role \"{role}\" is not declared in pgops.role"),
+            "Declare it first (INSERT INTO pgops.role or pgops.load_roles()).",
+        );
+    }
+    if !scram::is_verifier(password) {
+        warn_if_logged("pgops.set_password()");
+    }
+}
+
+const UPSERT_PRIVILEGE: &str = "INSERT INTO pgops.default_privilege
+      (creator, database, schema, object_type, privileges, grantee, grant_option, existing)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (creator, (coalesce(database, '')), (coalesce(schema, '')), object_type, grantee, grant_option, privileges)
+    DO UPDATE SET existing = EXCLUDED.existing";
+
+/// Loads Pigsty `pg_default_privileges` lines (`GRANT SELECT ON TABLES TO dbrole_readonly`) for
+/// each creator role in `owners`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_default_privileges(
+    privileges: JsonB,
+    owners: default!(Vec<String>, "ARRAY['postgres', 'dbuser_dba', 'dbrole_admin']"),
+    existing: default!(bool, false),
+    database: default!(Option<String>, "NULL"),
+) -> i32 {
+    require_superuser("pgops.load_default_privileges()");
+    let Value::Array(lines) = privileges.0 else {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "pgops.load_default_privileges() takes a JSON array of strings",
+            "Pass Pigsty's pg_default_privileges list as jsonb.",
+        )
+    };
+    let version = Spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let mut n = 0;
+    for line in &lines {
+        let text = line
+            .as_str()
+            .unwrap_or_else(|| invalid(anyhow::anyhow!("default privileges must be strings, got {line}")));
+        let (privs, kind, schema, grantee, grant_option) = parse_grant_line(text).unwrap_or_else(|e| invalid(e));
+        let privs =
+            normalise_privileges(&privs, kind, version).unwrap_or_else(|e| invalid(anyhow::anyhow!("\"{text}\": {e}")));
+        for owner in &owners {
+            check_role_name(owner).unwrap_or_else(|e| invalid(e));
+            Spi::run_with_args(
+                UPSERT_PRIVILEGE,
+                &[
+                    owner.clone().into(),
+                    database.clone().into(),
+                    schema.clone().into(),
+                    kind.as_str().into(),
+                    privs.clone().into(),
+                    grantee.clone().into(),
+                    grant_option.into(),
+                    existing.into(),
+                ],
+            )
+            .unwrap_or_else(|e| invalid(e.into()));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Pigsty's `pg_default_roles` (verbatim from its defaults).
+const PIGSTY_ROLES: &str = r#"[
+  {"name": "dbrole_readonly",  "login": false, "comment": "role for global read-only access"},
+  {"name": "dbrole_offline",   "login": false, "comment": "role for restricted read-only access"},
+  {"name": "dbrole_readwrite", "login": false, "roles": ["dbrole_readonly"], "comment": "role for global read-write access"},
+  {"name": "dbrole_admin",     "login": false, "roles": ["pg_monitor", "dbrole_readwrite"], "comment": "role for object creation"},
+  {"name": "postgres",         "superuser": true, "comment": "system superuser"},
+  {"name": "replicator",       "replication": true, "roles": ["pg_monitor", "dbrole_readonly"], "comment": "system replicator"},
+  {"name": "dbuser_dba",       "superuser": true, "roles": ["dbrole_admin"], "pgbouncer": true, "pool_mode": "session", "pool_connlimit": 16, "comment": "pgsql admin user"},
+  {"name": "dbuser_monitor",   "roles": ["pg_monitor", "dbrole_readonly"], "pgbouncer": true, "parameters": {"log_min_duration_statement": 1000}, "pool_mode": "session", "pool_connlimit": 8, "comment": "pgsql monitor user"}
+]"#;
+
+/// Pigsty's `pg_default_privileges` (verbatim).
+const PIGSTY_DEFAULT_PRIVILEGES: &[&str] = &[
+    "GRANT USAGE ON SCHEMAS TO dbrole_readonly",
+    "GRANT SELECT ON TABLES TO dbrole_readonly",
+    "GRANT SELECT ON SEQUENCES TO dbrole_readonly",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_readonly",
+    "GRANT USAGE ON SCHEMAS TO dbrole_offline",
+    "GRANT SELECT ON TABLES TO dbrole_offline",
+    "GRANT SELECT ON SEQUENCES TO dbrole_offline",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_offline",
+    "GRANT INSERT ON TABLES TO dbrole_readwrite",
+    "GRANT UPDATE ON TABLES TO dbrole_readwrite",
+    "GRANT DELETE ON TABLES TO dbrole_readwrite",
+    "GRANT USAGE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT UPDATE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT TRUNCATE ON TABLES TO dbrole_admin",
+    "GRANT REFERENCES ON TABLES TO dbrole_admin",
+    "GRANT TRIGGER ON TABLES TO dbrole_admin",
+    "GRANT CREATE ON SCHEMAS TO dbrole_admin",
+];
+
+/// Loads Pigsty's 8 default roles and its 17 default privileges for the creators Pigsty uses
+/// (postgres, dbuser_dba, dbrole_admin). Returns the number of rows loaded (8 + 51).
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_pigsty_baseline() -> i32 {
+    let roles: Value = serde_json::from_str(PIGSTY_ROLES).expect("the baseline is valid JSON");
+    let n = load_roles(JsonB(roles));
+    n + load_default_privileges(
+        JsonB(json!(PIGSTY_DEFAULT_PRIVILEGES)),
+        vec!["postgres".into(), "dbuser_dba".into(), "dbrole_admin".into()],
+        false,
+        None,
+    )
+}
+
+/// The live roles as Pigsty-shaped JSON (loadable by load_roles(): export → load → plan is empty).
+/// Built-in `pg_*` roles are left out. Verifiers only with `include_passwords`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn export_roles(include_passwords: default!(bool, false)) -> JsonB {
+    require_superuser("pgops.export_roles()");
+    let (live, _) = catalog::live_state(&[], &[]).unwrap_or_else(|e| invalid(e));
+    let mut out = Vec::new();
+    for r in live.roles.values().filter(|r| !r.name.starts_with("pg_")) {
+        let mut o = Map::new();
+        o.insert("name".into(), json!(r.name));
+        for (k, v) in [
+            ("login", r.login),
+            ("superuser", r.superuser),
+            ("createdb", r.createdb),
+            ("createrole", r.createrole),
+            ("inherit", r.inherit),
+            ("replication", r.replication),
+            ("bypassrls", r.bypassrls),
+        ] {
+            o.insert(k.into(), json!(v));
+        }
+        o.insert("connlimit".into(), json!(r.connlimit));
+        if let Some(v) = r.valid_until.as_ref().filter(|v| v.as_str() != "infinity") {
+            o.insert("expire_at".into(), json!(v));
+        }
+        if let Some(c) = &r.comment {
+            o.insert("comment".into(), json!(c));
+        }
+        if include_passwords {
+            if let Some(p) = &r.password {
+                o.insert("password".into(), json!(p));
+            }
+        }
+        let roles: Vec<Value> = r
+            .memberships
+            .iter()
+            .map(|m| {
+                if m.admin {
+                    json!({"name": m.role, "admin": true})
+                } else {
+                    json!(m.role)
+                }
+            })
+            .collect();
+        o.insert("roles".into(), json!(roles));
+        o.insert("parameters".into(), json!(r.settings));
+        out.push(Value::Object(o));
+    }
+    JsonB(Value::Array(out))
+}
+
+/// Validates a pgops.role row (called by its trigger). Errors name the role and the field.
+#[pg_extern(stable, parallel_safe)]
+fn _check_role(row: JsonB) {
+    let name = row.0.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
+    let prefix = |m: String| format!("pgops.role \"{name}\": {m}");
+    let (spec, _) = role_from_pigsty(&row.0).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("pgops.role: {e:#}"),
+            "Fix the value; the row was not stored.",
+        )
+    });
+    if let Some(p) = row.0.get("password").and_then(Value::as_str) {
+        if !scram::is_verifier(p) {
+            let what = if scram::is_md5_verifier(p) {
+                "an md5 verifier"
+            } else {
+                "not a SCRAM-SHA-256 verifier"
+            };
+            fail(
+                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                prefix(format!(
+                    "field \"password\" is {what}; pgops stores only SCRAM-SHA-256 verifiers"
+                )),
+                "Use pgops.set_password(role, password): it stores the verifier, never the plaintext.",
+            );
+        }
+    }
+    let checks: [(bool, &str, String); 4] = [
+        (
+            spec.connlimit < -1,
+            "connlimit",
+            format!("must be -1 (no limit) or more, got {}", spec.connlimit),
+        ),
+        (
+            spec.pool_connlimit < -1,
+            "pool_connlimit",
+            format!("must be -1 (no limit) or more, got {}", spec.pool_connlimit),
+        ),
+        (
+            !["transaction", "session", "statement"].contains(&spec.pool_mode.as_str()),
+            "pool_mode",
+            format!("must be transaction, session or statement, got \"{}\"", spec.pool_mode),
+        ),
+        (
+            spec.memberships.iter().any(|m| m.role.is_empty() || m.role.len() > 63),
+            "roles",
+            "has a role name that is empty or over 63 bytes".into(),
+        ),
+    ];
+    for (bad, field, msg) in checks {
+        if bad {
+            fail(
+                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                prefix(format!("field \"{field}\" {msg}")),
+                "Fix the value; the row was not stored.",
+            );
+        }
+    }
+}
+
+/// Validates a pgops.default_privilege row (called by its trigger).
+#[pg_extern(stable, parallel_safe)]
+fn _check_default_privilege(row: JsonB) {
+    let v = &row.0;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let what = format!(
+        "pgops.default_privilege (creator \"{}\", grantee \"{}\")",
+        s("creator"),
+        s("grantee")
+    );
+    let kind = ObjKind::parse(&s("object_type")).unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!(
+                "{what}: field \"object_type\" must be tables, sequences, functions, types or schemas, got \"{}\"",
+                s("object_type")
+            ),
+            "Fix the value; the row was not stored.",
+        )
+    });
+    let privs: Vec<String> = v
+        .get("privileges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(String::from))
+        .collect();
+    let version = Spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if let Err(e) = normalise_privileges(&privs, kind, version) {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("{what}: field \"privileges\": {e}"),
+            "Fix the value; the row was not stored.",
+        );
+    }
+    for field in ["creator", "grantee"] {
+        if let Err(e) = check_role_name(&s(field)) {
+            fail(
+                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                format!("{what}: field \"{field}\": {e}"),
+                "Fix the value; the row was not stored.",
+            );
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Reads the config tables and the live catalog through SPI. Each reader is one query that builds
+//! JSON on the server side; serde turns it into the planner's plain types.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, anyhow};
+use pgrx::JsonB;
+use pgrx::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::live::{Live, LiveDatabase, LiveRole};
+use super::model::{DefaultPrivilege, ObjKind, RoleSpec, role_from_pigsty};
+use super::plan::{Desired, Options};
+use crate::worker::{dbworker, shmem};
+
+fn json(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
+    let v: Option<JsonB> = Spi::get_one_with_args(sql, args)?;
+    Ok(v.map(|j| j.0).unwrap_or(Value::Null))
+}
+
+/// `timestamptz` → the canonical text `LiveRole::valid_until` uses.
+pub const CANONICAL_TS: &str = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'";
+
+fn canonical(expr: &str) -> String {
+    format!(
+        "CASE WHEN ({expr}) IS NULL THEN NULL WHEN ({expr}) = 'infinity' THEN 'infinity' ELSE {} END",
+        CANONICAL_TS.replace("{}", expr)
+    )
+}
+
+const ROLES_SQL: &str = "SELECT coalesce(jsonb_agg(jsonb_build_object(
+    'name', r.rolname, 'login', r.rolcanlogin, 'superuser', r.rolsuper, 'createdb', r.rolcreatedb,
+    'createrole', r.rolcreaterole, 'inherit', r.rolinherit, 'replication', r.rolreplication,
+    'bypassrls', r.rolbypassrls, 'connlimit', r.rolconnlimit, 'password', r.rolpassword,
+    'valid_until', @VALID@,
+    'comment', pg_catalog.shobj_description(r.oid, 'pg_authid'),
+    'memberships', coalesce((
+        SELECT jsonb_agg(to_jsonb(m) || jsonb_build_object('role', g.rolname, 'grantor', coalesce(gr.rolname, ''),
+                                                           'admin', m.admin_option) ORDER BY g.rolname, gr.rolname)
+        FROM pg_catalog.pg_auth_members m
+        JOIN pg_catalog.pg_authid g ON g.oid = m.roleid
+        LEFT JOIN pg_catalog.pg_authid gr ON gr.oid = m.grantor
+        WHERE m.member = r.oid), '[]'),
+    'settings', coalesce((
+        SELECT jsonb_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1))
+        FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
+        WHERE s.setrole = r.oid AND s.setdatabase = 0), '{}'))), '[]')
+    FROM pg_catalog.pg_authid r";
+
+#[derive(Deserialize)]
+struct Header {
+    server_version_num: i32,
+    bootstrap_superuser: String,
+    current_user: String,
+    current_database: String,
+    databases: Vec<String>,
+}
+
+/// The cluster-wide state, plus one snapshot per connectable database (through per-database
+/// workers when pgops is preloaded; only this database otherwise).
+pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec<String>)> {
+    let header: Header = serde_json::from_value(json(
+        "SELECT jsonb_build_object(
+            'server_version_num', current_setting('server_version_num')::int,
+            'bootstrap_superuser', (SELECT rolname FROM pg_catalog.pg_authid WHERE oid = 10),
+            'current_user', current_user, 'current_database', current_database(),
+            'databases', (SELECT jsonb_agg(datname ORDER BY datname) FROM pg_catalog.pg_database WHERE datallowconn))",
+        &[],
+    )?)?;
+    let roles: Vec<LiveRole> =
+        serde_json::from_value(json(&ROLES_SQL.replace("@VALID@", &canonical("r.rolvaliduntil")), &[])?)
+            .context("reading pg_authid (pgops needs a superuser here)")?;
+    let mut notices = Vec::new();
+    let mut databases = Vec::new();
+    let names: Vec<String> = if shmem::preloaded() {
+        header.databases.clone()
+    } else {
+        notices.push(
+            "pgops is not in shared_preload_libraries: only this database is planned (per-database workers need preload)"
+                .to_string(),
+        );
+        vec![header.current_database.clone()]
+    };
+    for db in names {
+        let snapshot = if db == header.current_database {
+            database_snapshot(grantees)?
+        } else {
+            let task = dbworker::Task::RoleSnapshot {
+                grantees: grantees.to_vec(),
+            };
+            let v = dbworker::run_and_wait(&db, &task).map_err(|e| anyhow!("database \"{db}\": {e}"))?;
+            serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
+        };
+        databases.push(snapshot);
+    }
+    if !dropping.is_empty() {
+        let deps = json(
+            "SELECT coalesce(jsonb_object_agg(k, n), '{}') FROM (
+                SELECT d.datname || '/' || r.rolname AS k, count(*) AS n
+                FROM pg_catalog.pg_shdepend s
+                JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+                JOIN pg_catalog.pg_authid r ON r.oid = s.refobjid
+                WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1)
+                GROUP BY 1) x",
+            &[dropping.to_vec().into()],
+        )?;
+        for db in &mut databases {
+            for r in dropping {
+                if let Some(n) = deps.get(format!("{}/{r}", db.name)).and_then(Value::as_i64) {
+                    db.dependents.insert(r.clone(), n);
+                }
+            }
+        }
+    }
+    let live = Live {
+        server_version_num: header.server_version_num,
+        bootstrap_superuser: header.bootstrap_superuser,
+        current_user: header.current_user,
+        current_database: header.current_database,
+        roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        databases,
+    };
+    Ok((live, notices))
+}
+
+/// What the planner needs from the current database. Runs in a per-database worker for other
+/// databases. `grantees`: roles whose privileges on existing objects are managed here.
+pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
+    let base = json(
+        "WITH sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
+                     WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops'))
+         SELECT jsonb_build_object(
+           'name', current_database(),
+           'pgops_version', (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgops'),
+           'schemas', coalesce((SELECT jsonb_agg(nspname ORDER BY nspname) FROM sch), '[]'),
+           'default_acl', coalesce((
+             SELECT jsonb_agg(jsonb_build_object(
+                 'creator', c.rolname, 'schema', n.nspname,
+                 'kind', CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
+                                              WHEN 'T' THEN 'types' ELSE 'schemas' END,
+                 'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE g.rolname END,
+                 'privilege', a.privilege_type, 'grant_option', a.is_grantable))
+             FROM pg_catalog.pg_default_acl d
+             JOIN pg_catalog.pg_roles c ON c.oid = d.defaclrole
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
+             CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) a
+             LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
+             WHERE d.defaclobjtype IN ('r', 'S', 'f', 'T', 'n')
+               -- a global entry stores the built-in defaults too (owner's own rights, PUBLIC EXECUTE/USAGE)
+               AND NOT (d.defaclnamespace = 0 AND EXISTS (
+                 SELECT FROM pg_catalog.aclexplode(pg_catalog.acldefault(
+                     CASE d.defaclobjtype WHEN 'S' THEN 's'::\"char\" ELSE d.defaclobjtype END, d.defaclrole)) x
+                 WHERE x.grantee = a.grantee AND x.privilege_type = a.privilege_type
+                   AND x.is_grantable = a.is_grantable))), '[]'),
+           'object_totals', '[]'::jsonb, 'existing', '[]'::jsonb)",
+        &[],
+    )?;
+    let mut db: LiveDatabase = serde_json::from_value(base)?;
+    if grantees.is_empty() {
+        return Ok(db);
+    }
+    let facts = json(
+        "WITH g AS (
+            SELECT x AS name, CASE WHEN x = 'PUBLIC' THEN 0::oid ELSE r.oid END AS oid
+            FROM unnest($1::text[]) x LEFT JOIN pg_catalog.pg_roles r ON r.rolname = x
+            WHERE x = 'PUBLIC' OR r.oid IS NOT NULL),
+         sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
+                 WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops')),
+         objs AS MATERIALIZED (
+            SELECT s.nspname AS schema, 'tables' AS kind, c.relowner AS owner, coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner)) AS acl
+              FROM pg_catalog.pg_class c JOIN sch s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
+            UNION ALL
+            SELECT s.nspname, 'sequences', c.relowner, coalesce(c.relacl, pg_catalog.acldefault('s', c.relowner))
+              FROM pg_catalog.pg_class c JOIN sch s ON s.oid = c.relnamespace WHERE c.relkind = 'S'
+            UNION ALL
+            SELECT s.nspname, 'functions', p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
+              FROM pg_catalog.pg_proc p JOIN sch s ON s.oid = p.pronamespace WHERE p.prokind <> 'p'
+            UNION ALL
+            SELECT s.nspname, 'schemas', n.nspowner, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
+              FROM pg_catalog.pg_namespace n JOIN sch s ON s.oid = n.oid)
+         SELECT jsonb_build_object(
+           'existing', coalesce((SELECT jsonb_agg(jsonb_build_object('schema', schema, 'kind', kind, 'grantee', grantee,
+                                                                     'privilege', privilege, 'granted', n))
+               FROM (SELECT o.schema, o.kind, g.name AS grantee, a.privilege_type AS privilege, count(*) AS n
+                     FROM objs o CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a JOIN g ON g.oid = a.grantee
+                     WHERE o.owner <> g.oid GROUP BY 1, 2, 3, 4) e), '[]'),
+           'object_totals', coalesce((SELECT jsonb_agg(jsonb_build_object('schema', schema, 'kind', kind,
+                                                                          'grantee', grantee, 'total', n))
+               FROM (SELECT o.schema, o.kind, g.name AS grantee, count(*) AS n
+                     FROM objs o CROSS JOIN g WHERE o.owner <> g.oid GROUP BY 1, 2, 3) t), '[]'))",
+        &[grantees.to_vec().into()],
+    )?;
+    db.existing = serde_json::from_value(facts["existing"].clone())?;
+    db.object_totals = serde_json::from_value(facts["object_totals"].clone())?;
+    Ok(db)
+}
+
+#[derive(Deserialize)]
+struct PrivilegeRow {
+    creator: String,
+    database: Option<String>,
+    schema: Option<String>,
+    object_type: String,
+    privileges: Vec<String>,
+    grantee: String,
+    grant_option: bool,
+    existing: bool,
+}
+
+/// The config tables as the planner's desired state, and the planning options.
+pub fn desired_state() -> Result<(Desired, Options)> {
+    let rows = json(
+        "SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.name), '[]') FROM pgops.role r",
+        &[],
+    )?;
+    let mut roles: Vec<RoleSpec> = Vec::new();
+    for v in rows.as_array().into_iter().flatten() {
+        let (spec, _) = role_from_pigsty(v)?;
+        let mut spec = spec;
+        spec.password = v.get("password").and_then(Value::as_str).map(str::to_string);
+        roles.push(spec);
+    }
+    let valid_until: BTreeMap<String, String> = serde_json::from_value(json(
+        &format!(
+            "SELECT coalesce(jsonb_object_agg(name, {}), '{{}}') FROM pgops.role
+             WHERE expire_in IS NOT NULL OR expire_at IS NOT NULL",
+            canonical(
+                "CASE WHEN expire_in IS NOT NULL THEN (current_date + expire_in)::timestamptz ELSE expire_at END"
+            )
+        ),
+        &[],
+    )?)?;
+    let privs: Vec<PrivilegeRow> = serde_json::from_value(json(
+        "SELECT coalesce(jsonb_agg(to_jsonb(d) ORDER BY d.id), '[]') FROM pgops.default_privilege d",
+        &[],
+    )?)?;
+    let default_privileges = privs
+        .into_iter()
+        .map(|p| {
+            Ok(DefaultPrivilege {
+                kind: ObjKind::parse(&p.object_type).ok_or_else(|| anyhow!("unknown object_type {}", p.object_type))?,
+                creator: p.creator,
+                database: p.database,
+                schema: p.schema,
+                privileges: p.privileges,
+                grantee: p.grantee,
+                grant_option: p.grant_option,
+                existing: p.existing,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let known: Vec<String> =
+        Spi::get_one::<Vec<String>>("SELECT array_agg(lower(name)) FROM pg_catalog.pg_settings")?.unwrap_or_default();
+    let heir = match crate::gucs::drop_reassign_to() {
+        Some(h) => h,
+        None => Spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")?
+            .unwrap_or_else(|| "postgres".into()),
+    };
+    let options = Options {
+        protected: crate::gucs::protected_roles(),
+        heir,
+        known_settings: known.into_iter().collect::<BTreeSet<_>>(),
+    };
+    Ok((
+        Desired {
+            roles,
+            default_privileges,
+            valid_until,
+        },
+        options,
+    ))
+}
+
+/// Grantees whose privileges on existing objects the config manages.
+pub fn existing_grantees(desired: &Desired) -> Vec<String> {
+    let set: BTreeSet<String> = desired
+        .default_privileges
+        .iter()
+        .filter(|d| d.existing)
+        .map(|d| d.grantee.clone())
+        .collect();
+    set.into_iter().collect()
+}

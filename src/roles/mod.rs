@@ -1,0 +1,10 @@
+//! Declarative roles, memberships, role settings and default privileges.
+//!
+//! model (desired, pure) + live (catalog, plain data) → plan (pure) → api (execute, thin).
+
+pub mod api;
+pub mod catalog;
+pub mod live;
+pub mod model;
+pub mod plan;
+pub mod scram;

@@ -1,0 +1,634 @@
+//! Desired state: roles, memberships, settings and default privileges, with Pigsty's field names.
+//! Pure: parsing of Pigsty-shaped JSON and of `GRANT … ON TABLES TO …` strings, validation.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// PostgreSQL's NAMEDATALEN - 1.
+pub const MAX_NAME_BYTES: usize = 63;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The role granted.
+    pub role: String,
+    #[serde(default)]
+    pub admin: bool,
+    /// PG16+: INHERIT option (None: server default, the member's INHERIT attribute).
+    #[serde(default)]
+    pub inherit: Option<bool>,
+    /// PG16+: SET option (None: server default, true).
+    #[serde(default)]
+    pub set: Option<bool>,
+}
+
+/// How VALID UNTIL is wanted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiry {
+    /// `expire_in` days from today (Pigsty slides it forward on every apply).
+    InDays(i32),
+    /// `expire_at`: a date or timestamp as PostgreSQL reads it.
+    At(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSpec {
+    pub name: String,
+    /// false: `state: absent`, drop the role.
+    pub present: bool,
+    pub login: bool,
+    pub superuser: bool,
+    pub createdb: bool,
+    pub createrole: bool,
+    pub inherit: bool,
+    pub replication: bool,
+    pub bypassrls: bool,
+    pub connlimit: i32,
+    /// SCRAM-SHA-256 verifier; None leaves the password alone.
+    pub password: Option<String>,
+    pub expiry: Option<Expiry>,
+    pub comment: Option<String>,
+    pub memberships: Vec<Membership>,
+    /// `ALTER ROLE … SET name = value`; a `None` value (Pigsty's `DEFAULT`) resets.
+    pub parameters: BTreeMap<String, Option<String>>,
+    pub pgbouncer: bool,
+    pub pool_mode: String,
+    pub pool_connlimit: i32,
+}
+
+impl RoleSpec {
+    pub fn new(name: &str) -> Self {
+        RoleSpec {
+            name: name.to_string(),
+            present: true,
+            login: true,
+            superuser: false,
+            createdb: false,
+            createrole: false,
+            inherit: true,
+            replication: false,
+            bypassrls: false,
+            connlimit: -1,
+            password: None,
+            expiry: None,
+            comment: None,
+            memberships: Vec::new(),
+            parameters: BTreeMap::new(),
+            pgbouncer: false,
+            pool_mode: "transaction".into(),
+            pool_connlimit: -1,
+        }
+    }
+}
+
+/// Object kinds of ALTER DEFAULT PRIVILEGES, with the privileges each accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjKind {
+    Tables,
+    Sequences,
+    Functions,
+    Types,
+    Schemas,
+}
+
+impl ObjKind {
+    pub fn parse(s: &str) -> Option<ObjKind> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "tables" | "table" => ObjKind::Tables,
+            "sequences" | "sequence" => ObjKind::Sequences,
+            "functions" | "function" | "routines" => ObjKind::Functions,
+            "types" | "type" => ObjKind::Types,
+            "schemas" | "schema" => ObjKind::Schemas,
+            _ => return None,
+        })
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            ObjKind::Tables => "TABLES",
+            ObjKind::Sequences => "SEQUENCES",
+            ObjKind::Functions => "FUNCTIONS",
+            ObjKind::Types => "TYPES",
+            ObjKind::Schemas => "SCHEMAS",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjKind::Tables => "tables",
+            ObjKind::Sequences => "sequences",
+            ObjKind::Functions => "functions",
+            ObjKind::Types => "types",
+            ObjKind::Schemas => "schemas",
+        }
+    }
+
+    /// `pg_default_acl.defaclobjtype`.
+    pub fn catalog_code(self) -> char {
+        match self {
+            ObjKind::Tables => 'r',
+            ObjKind::Sequences => 'S',
+            ObjKind::Functions => 'f',
+            ObjKind::Types => 'T',
+            ObjKind::Schemas => 'n',
+        }
+    }
+
+    pub fn from_catalog_code(c: &str) -> Option<ObjKind> {
+        Some(match c {
+            "r" => ObjKind::Tables,
+            "S" => ObjKind::Sequences,
+            "f" => ObjKind::Functions,
+            "T" => ObjKind::Types,
+            "n" => ObjKind::Schemas,
+            _ => return None,
+        })
+    }
+
+    /// Privileges valid for this kind, in PostgreSQL's order. `MAINTAIN` on tables is PG17+.
+    pub fn privileges(self, server_version_num: i32) -> &'static [&'static str] {
+        match self {
+            ObjKind::Tables if server_version_num >= 170000 => &[
+                "INSERT",
+                "SELECT",
+                "UPDATE",
+                "DELETE",
+                "TRUNCATE",
+                "REFERENCES",
+                "TRIGGER",
+                "MAINTAIN",
+            ],
+            ObjKind::Tables => &[
+                "INSERT",
+                "SELECT",
+                "UPDATE",
+                "DELETE",
+                "TRUNCATE",
+                "REFERENCES",
+                "TRIGGER",
+            ],
+            ObjKind::Sequences => &["SELECT", "UPDATE", "USAGE"],
+            ObjKind::Functions => &["EXECUTE"],
+            ObjKind::Types => &["USAGE"],
+            ObjKind::Schemas => &["USAGE", "CREATE"],
+        }
+    }
+
+    /// Kinds whose existing objects `GRANT … ON ALL … IN SCHEMA` reaches (types cannot be).
+    pub fn has_existing_form(self) -> bool {
+        !matches!(self, ObjKind::Types)
+    }
+}
+
+/// One default-privilege rule: `ALTER DEFAULT PRIVILEGES FOR ROLE creator [IN SCHEMA schema]
+/// GRANT privileges ON kind TO grantee`, in `database` (None: every database with pgops).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultPrivilege {
+    pub creator: String,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub kind: ObjKind,
+    pub privileges: Vec<String>,
+    /// A role name, or `PUBLIC`.
+    pub grantee: String,
+    pub grant_option: bool,
+    /// Also grant on objects that already exist (GRANT … ON ALL … IN SCHEMA, schemas' USAGE/CREATE).
+    pub existing: bool,
+}
+
+/// Normalises a privilege list for `kind`: upper-case, `ALL` expanded, duplicates removed, in
+/// PostgreSQL's order. Errors name the privilege and the kind.
+pub fn normalise_privileges(privs: &[String], kind: ObjKind, server_version_num: i32) -> Result<Vec<String>> {
+    let valid = kind.privileges(server_version_num);
+    let mut wanted = Vec::new();
+    for p in privs {
+        let p = p.trim().to_ascii_uppercase();
+        let p = p.strip_suffix(" PRIVILEGES").unwrap_or(&p).to_string();
+        if p == "ALL" {
+            wanted.extend(valid.iter().map(|s| s.to_string()));
+        } else if valid.contains(&p.as_str()) {
+            wanted.push(p);
+        } else {
+            bail!(
+                "privilege {p} is not valid on {} (valid: {})",
+                kind.as_str(),
+                valid.join(", ")
+            );
+        }
+    }
+    if wanted.is_empty() {
+        bail!("no privilege given for {}", kind.as_str());
+    }
+    Ok(valid
+        .iter()
+        .filter(|v| wanted.iter().any(|w| w == *v))
+        .map(|s| s.to_string())
+        .collect())
+}
+
+/// Parses a Pigsty `pg_default_privileges` entry: `GRANT SELECT, UPDATE ON TABLES TO role
+/// [WITH GRANT OPTION]`, optionally `… ON TABLES IN SCHEMA s TO …`.
+pub fn parse_grant_line(line: &str) -> Result<(Vec<String>, ObjKind, Option<String>, String, bool)> {
+    let err = || {
+        anyhow!(
+            "cannot read default privilege \"{line}\": expected GRANT <privileges> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> [IN SCHEMA <schema>] TO <role> [WITH GRANT OPTION]"
+        )
+    };
+    let words = split_words(line).ok_or_else(err)?;
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    if upper.first().map(String::as_str) != Some("GRANT") {
+        return Err(err());
+    }
+    let on = upper.iter().position(|w| w == "ON").ok_or_else(err)?;
+    let to = upper.iter().rposition(|w| w == "TO").ok_or_else(err)?;
+    if on < 2 || to <= on + 1 || to + 1 >= words.len() {
+        return Err(err());
+    }
+    let privileges: Vec<String> = words[1..on]
+        .join(" ")
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let kind = ObjKind::parse(&words[on + 1]).ok_or_else(err)?;
+    let schema = match &upper[on + 2..to] {
+        [] => None,
+        [a, b, _] if a == "IN" && b == "SCHEMA" => Some(words[on + 4].clone()),
+        _ => return Err(err()),
+    };
+    let tail = &upper[to + 1..];
+    let grant_option = match tail.len() {
+        1 => false,
+        4 if tail[1..] == ["WITH", "GRANT", "OPTION"] => true,
+        _ => return Err(err()),
+    };
+    let grantee = words[to + 1].clone();
+    let grantee = if grantee.eq_ignore_ascii_case("public") && !line.contains("\"public\"") {
+        "PUBLIC".to_string()
+    } else {
+        grantee
+    };
+    Ok((privileges, kind, schema, grantee, grant_option))
+}
+
+/// Splits on whitespace, keeping "double quoted" words together (quotes removed, "" → ").
+fn split_words(s: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut w = String::new();
+        if c == '"' {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        w.push('"');
+                    }
+                    '"' => break,
+                    ch => w.push(ch),
+                }
+            }
+        } else {
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() {
+                    break;
+                }
+                w.push(ch);
+                chars.next();
+            }
+        }
+        words.push(w);
+    }
+    Some(words)
+}
+
+/// Checks a role name: 1 to 63 bytes. Anything else (quotes, spaces, unicode) is fine: every
+/// statement quotes identifiers.
+pub fn check_role_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        bail!("a role name is empty");
+    }
+    if name.len() > MAX_NAME_BYTES {
+        bail!(
+            "role name \"{name}\" is {} bytes; PostgreSQL role names are at most {MAX_NAME_BYTES} bytes",
+            name.len()
+        );
+    }
+    Ok(())
+}
+
+const ROLE_FIELDS: &[&str] = &[
+    "name",
+    "state",
+    "password",
+    "login",
+    "superuser",
+    "createdb",
+    "createrole",
+    "inherit",
+    "replication",
+    "bypassrls",
+    "connlimit",
+    "expire_in",
+    "expire_at",
+    "comment",
+    "roles",
+    "parameters",
+    "pgbouncer",
+    "pool_mode",
+    "pool_connlimit",
+];
+
+/// A password as given in Pigsty config: plaintext (to be turned into a verifier) or a verifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordInput {
+    Verifier(String),
+    Plaintext(String),
+}
+
+/// Reads one Pigsty user object (v4 shape with `parameters`, or the older shape with GUCs at the
+/// top level). The password is returned apart, for the caller to turn into a verifier.
+pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| anyhow!("each role must be a JSON object, got {v}"))?;
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("a role has no \"name\": {v}"))?;
+    check_role_name(name)?;
+    let ctx = |field: &str, what: &str| anyhow!("role \"{name}\": field \"{field}\" {what}");
+    let mut spec = RoleSpec::new(name);
+    let boolean = |field: &str| -> Result<Option<bool>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(ctx(field, &format!("must be true or false, got {other}"))),
+        }
+    };
+    let int = |field: &str| -> Result<Option<i32>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .map(Some)
+                .ok_or_else(|| ctx(field, &format!("must be a whole number, got {n}"))),
+            Some(other) => Err(ctx(field, &format!("must be a number, got {other}"))),
+        }
+    };
+    let text = |field: &str| -> Result<Option<String>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ctx(field, &format!("must be a string, got {other}"))),
+        }
+    };
+    spec.present = match text("state")?.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("create") | Some("present") => true,
+        Some("absent") => false,
+        Some(other) => {
+            return Err(ctx(
+                "state",
+                &format!("must be create/present or absent, got \"{other}\""),
+            ));
+        }
+    };
+    macro_rules! flag {
+        ($f:ident) => {
+            if let Some(b) = boolean(stringify!($f))? {
+                spec.$f = b;
+            }
+        };
+    }
+    flag!(login);
+    flag!(superuser);
+    flag!(createdb);
+    flag!(createrole);
+    flag!(inherit);
+    flag!(replication);
+    flag!(bypassrls);
+    flag!(pgbouncer);
+    if let Some(n) = int("connlimit")? {
+        spec.connlimit = n;
+    }
+    if let Some(n) = int("pool_connlimit")? {
+        spec.pool_connlimit = n;
+    }
+    if let Some(m) = text("pool_mode")? {
+        spec.pool_mode = m;
+    }
+    spec.comment = text("comment")?;
+    spec.expiry = match (int("expire_in")?, text("expire_at")?) {
+        (Some(days), _) => Some(Expiry::InDays(days)),
+        (None, Some(at)) => Some(Expiry::At(at)),
+        (None, None) => None,
+    };
+    let password = text("password")?.map(|p| {
+        if super::scram::is_verifier(&p) {
+            PasswordInput::Verifier(p)
+        } else {
+            PasswordInput::Plaintext(p)
+        }
+    });
+    if let Some(Value::Array(roles)) = obj.get("roles") {
+        for r in roles {
+            match r {
+                Value::String(s) => spec.memberships.push(Membership {
+                    role: s.clone(),
+                    admin: false,
+                    inherit: None,
+                    set: None,
+                }),
+                Value::Object(m) => {
+                    let role = m
+                        .get("name")
+                        .or_else(|| m.get("role"))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| ctx("roles", &format!("entry {r} has no name")))?;
+                    let state = m.get("state").and_then(Value::as_str).unwrap_or("grant");
+                    if matches!(state, "absent" | "revoke") {
+                        // Memberships are authoritative: one that is not listed is revoked.
+                        continue;
+                    }
+                    let b = |k: &str| m.get(k).and_then(Value::as_bool);
+                    spec.memberships.push(Membership {
+                        role: role.to_string(),
+                        admin: b("admin").unwrap_or(false),
+                        inherit: b("inherit"),
+                        set: b("set"),
+                    });
+                }
+                other => {
+                    return Err(ctx(
+                        "roles",
+                        &format!("entries must be strings or objects, got {other}"),
+                    ));
+                }
+            }
+        }
+    } else if let Some(other) = obj.get("roles").filter(|v| !v.is_null()) {
+        return Err(ctx("roles", &format!("must be an array, got {other}")));
+    }
+    let params: Map<String, Value> = match obj.get("parameters") {
+        Some(Value::Object(p)) => p.clone(),
+        Some(Value::Null) => Map::new(),
+        Some(other) => return Err(ctx("parameters", &format!("must be an object, got {other}"))),
+        // Older shape: settings at the top level.
+        None => obj
+            .iter()
+            .filter(|(k, _)| !ROLE_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    if obj.contains_key("parameters") {
+        if let Some(unknown) = obj.keys().find(|k| !ROLE_FIELDS.contains(&k.as_str())) {
+            return Err(ctx(
+                unknown,
+                "is not a pgops/Pigsty user field (settings go under \"parameters\")",
+            ));
+        }
+    }
+    for (k, v) in params {
+        let value = match &v {
+            Value::String(s) if s.eq_ignore_ascii_case("default") => None,
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(if *b { "on".into() } else { "off".into() }),
+            Value::Null => None,
+            other => {
+                return Err(ctx(
+                    &k,
+                    &format!("setting value must be a string or number, got {other}"),
+                ));
+            }
+        };
+        spec.parameters.insert(k, value);
+    }
+    Ok((spec, password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_the_v4_user_object() {
+        let (r, pw) = role_from_pigsty(&json!({
+            "name": "dbuser_meta", "password": "DBUser.Meta", "login": true, "superuser": false,
+            "createdb": false, "createrole": false, "inherit": true, "replication": false, "bypassrls": false,
+            "pgbouncer": true, "connlimit": -1, "expire_in": 3650, "expire_at": "2030-12-31",
+            "comment": "pigsty admin user",
+            "roles": ["dbrole_admin", {"name": "pg_monitor", "set": false}, {"name": "old", "state": "absent"},
+                      {"name": "dbrole_readwrite", "admin": true}],
+            "parameters": {"search_path": "public", "work_mem": "DEFAULT"},
+            "pool_mode": "transaction", "pool_connlimit": -1
+        }))
+        .unwrap();
+        assert_eq!(pw, Some(PasswordInput::Plaintext("DBUser.Meta".into())));
+        assert_eq!(r.expiry, Some(Expiry::InDays(3650)), "expire_in wins over expire_at");
+        assert!(r.pgbouncer && r.login && r.inherit);
+        assert_eq!(r.memberships.len(), 3);
+        assert_eq!(
+            r.memberships[1],
+            Membership {
+                role: "pg_monitor".into(),
+                admin: false,
+                inherit: None,
+                set: Some(false)
+            }
+        );
+        assert!(r.memberships[2].admin);
+        assert_eq!(r.parameters.get("search_path"), Some(&Some("public".into())));
+        assert_eq!(r.parameters.get("work_mem"), Some(&None));
+    }
+
+    #[test]
+    fn reads_the_older_shape_with_settings_at_the_top() {
+        let (r, _) = role_from_pigsty(&json!({"name": "dbuser_x", "search_path": "public", "login": false})).unwrap();
+        assert!(!r.login);
+        assert_eq!(r.parameters.get("search_path"), Some(&Some("public".into())));
+    }
+
+    #[test]
+    fn rejects_bad_fields_naming_role_and_field() {
+        let e = role_from_pigsty(&json!({"name": "a", "login": "yes"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("role \"a\"") && e.contains("\"login\""), "{e}");
+        let e = role_from_pigsty(&json!({"name": "a", "parameters": {}, "logn": true}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"logn\""), "{e}");
+        let long = "x".repeat(64);
+        let e = role_from_pigsty(&json!({ "name": long })).unwrap_err().to_string();
+        assert!(e.contains("64 bytes"), "{e}");
+        let e = role_from_pigsty(&json!({"name": "a", "state": "gone"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"state\""), "{e}");
+    }
+
+    #[test]
+    fn parses_pigsty_default_privilege_lines() {
+        let (p, k, s, g, o) = parse_grant_line("GRANT USAGE      ON SCHEMAS   TO dbrole_readonly").unwrap();
+        assert_eq!(
+            (p, k, s, g.as_str(), o),
+            (
+                vec!["USAGE".to_string()],
+                ObjKind::Schemas,
+                None,
+                "dbrole_readonly",
+                false
+            )
+        );
+        let (p, k, s, g, o) = parse_grant_line(
+            "grant insert,update, delete on tables in schema \"my app\" to \"Odd \"\"Role\" with grant option",
+        )
+        .unwrap();
+        assert_eq!(p, vec!["insert", "update", "delete"]);
+        assert_eq!(
+            (k, s.as_deref(), g.as_str(), o),
+            (ObjKind::Tables, Some("my app"), "Odd \"Role", true)
+        );
+        assert_eq!(
+            parse_grant_line("GRANT EXECUTE ON FUNCTIONS TO public").unwrap().3,
+            "PUBLIC"
+        );
+        assert!(parse_grant_line("GRANT SELECT ON VIEWS TO x").is_err());
+        assert!(parse_grant_line("REVOKE SELECT ON TABLES FROM x").is_err());
+    }
+
+    #[test]
+    fn privileges_are_checked_against_the_kind() {
+        let all = normalise_privileges(&["ALL".into()], ObjKind::Sequences, 150000).unwrap();
+        assert_eq!(all, vec!["SELECT", "UPDATE", "USAGE"]);
+        let e = normalise_privileges(&["EXECUTE".into()], ObjKind::Tables, 150000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("EXECUTE is not valid on tables"), "{e}");
+        assert!(normalise_privileges(&["maintain".into()], ObjKind::Tables, 150000).is_err());
+        assert_eq!(
+            normalise_privileges(&["maintain".into()], ObjKind::Tables, 170000).unwrap(),
+            vec!["MAINTAIN"]
+        );
+        assert_eq!(
+            normalise_privileges(
+                &["update".into(), "select".into(), "SELECT".into()],
+                ObjKind::Tables,
+                150000
+            )
+            .unwrap(),
+            vec!["SELECT", "UPDATE"]
+        );
+    }
+}
