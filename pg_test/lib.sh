@@ -91,7 +91,7 @@ cluster_standby() {
   chmod 0755 "$base"; is_root && chown postgres: "$base"
   port=$(free_port)
   as_pg "$(pg_bindir "$v")/pg_basebackup" -h "${CL_DIR[$primary]}" -p "${CL_PORT[$primary]}" -U postgres \
-    -D "$base/data" -R -X stream >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; return 1; }
+    -D "$base/data" -R -X stream -c fast >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; return 1; }
   printf "port = %s\nunix_socket_directories = '%s'\n" "$port" "$base" | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
   CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
   cluster_start "$name"
@@ -106,7 +106,7 @@ cluster_destroy() {
   local name=$1
   [ -n "${CL_DIR[$name]:-}" ] || return 0
   cluster_stop "$name" immediate || true
-  rm -rf "${CL_DIR[$name]}"
+  if [ -n "${PGOPS_KEEP:-}" ]; then echo "kept ${CL_DIR[$name]} (PGOPS_KEEP)"; else rm -rf "${CL_DIR[$name]}"; fi
   unset "CL_DIR[$name]" "CL_PORT[$name]" "CL_VER[$name]"
 }
 
@@ -115,6 +115,17 @@ sql() {
   local name=$1 db=$2; shift 2
   as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
+}
+
+# sql_secret NAME DB "statement" — for statements that carry a plaintext password: statement
+# logging is turned off first, in a statement of its own (a query string is logged whole, before
+# any SET inside it runs).
+sql_secret() {
+  local name=$1 db=$2; shift 2
+  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" \
+    -c "SET log_statement = 'none'" -c "SET log_min_duration_statement = -1" \
+    -c "SET log_min_error_statement = panic" -c "$*"
 }
 
 # sql_pretty NAME DB "statement" — aligned output for the demo.

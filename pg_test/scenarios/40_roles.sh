@@ -29,11 +29,11 @@ scenario_main() {
     {"name": "dbuser_noco", "password": "DBUser.Noco", "pgbouncer": true, "roles": ["dbrole_admin"], "comment": "admin user for nocodb service"},
     {"name": "dbuser_remove", "state": "absent"}]'
   check_eq "demo users load" \
-    "$(sql $C postgres "SET log_statement = 'none'; SELECT pgops.load_roles('$users'::jsonb)")" 9
+    "$(sql_secret $C postgres "SELECT pgops.load_roles('$users'::jsonb)")" 9
   check_eq "pgops.role keeps only SCRAM verifiers" \
     "$(sql $C postgres "SELECT count(*) FILTER (WHERE password LIKE 'SCRAM-SHA-256\$4096:%') || '/' || count(password) FROM pgops.role")" "8/8"
   check_eq "no plaintext password in pgops tables" \
-    "$(sql $C postgres "SELECT count(*) FROM pgops.role r WHERE r::text LIKE '%DBUser.%'")" 0
+    "$(sql $C postgres "SELECT count(*) FROM pgops.role r WHERE r::text LIKE '%' || 'DBUser' || '.%'")" 0
   local plan; plan=$(sql $C postgres "SELECT seq || '|' || coalesce(database, '*') || '|' || statement || '|' || risk FROM pgops.plan_roles()")
   check "plan lists CREATE ROLE for the baseline" grep -q '|\*|CREATE ROLE "dbrole_readonly" WITH NOLOGIN' <<<"$plan"
   check "plan redacts passwords" grep -q "CREATE ROLE \"dbuser_meta\" WITH LOGIN .* PASSWORD '<redacted>'" <<<"$plan"
@@ -50,7 +50,7 @@ scenario_main() {
   check_eq "drift is empty and the summary says 0" \
     "$(sql $C postgres "SELECT (SELECT count(*) FROM pgops.role_drift) || '/' || differences FROM pgops.role_drift_summary")" "0/0"
   check_eq "baseline memberships" \
-    "$(sql $C postgres "SELECT string_agg(r.rolname || '>' || g.rolname, ',' ORDER BY 1) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname IN ('dbrole_admin', 'replicator')")" \
+    "$(sql $C postgres "SELECT string_agg(r.rolname || '>' || g.rolname, ',' ORDER BY r.rolname, g.rolname) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname IN ('dbrole_admin', 'replicator')")" \
     "dbrole_admin>dbrole_readwrite,dbrole_admin>pg_monitor,replicator>dbrole_readonly,replicator>pg_monitor"
   check_eq "role settings from parameters" \
     "$(sql $C postgres "SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = 'dbuser_monitor'::regrole")" "{log_min_duration_statement=1000}"
@@ -60,7 +60,7 @@ scenario_main() {
     as_pg env PGPASSWORD=DBUser.Meta "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc "SELECT 1"
   if PGPASSWORD=nope "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc 'SELECT 1' >/dev/null 2>&1
   then not_ok "a wrong password is refused"; else ok "a wrong password is refused"; fi
-  sql $C postgres "SET log_statement = 'none'; SELECT pgops.set_password('dbuser_view', 'N3w.Secret')" >/dev/null
+  sql_secret $C postgres "SELECT pgops.set_password('dbuser_view', 'N3w.Secret')" >/dev/null
   check_eq "set_password plans one redacted statement" \
     "$(sql $C postgres "SELECT statement FROM pgops.plan_roles()")" "ALTER ROLE \"dbuser_view\" WITH PASSWORD '<redacted>'"
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
@@ -121,7 +121,7 @@ scenario_main() {
   check_eq "membership with admin option added" \
     "$(sql $C postgres "SELECT m.admin_option FROM pg_auth_members m WHERE m.member = 'dbuser_view'::regrole AND m.roleid = 'dbrole_readwrite'::regrole")" t
   check_eq "settings set (list setting as a list)" \
-    "$(sql $C postgres "SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting WHERE setrole = 'dbuser_view'::regrole")" "work_mem=64MB;search_path=app, public"
+    "$(sql $C postgres "SELECT string_agg(c, ';' ORDER BY c) FROM pg_db_role_setting, unnest(setconfig) c WHERE setrole = 'dbuser_view'::regrole")" "search_path=app, public;work_mem=64MB"
   check_eq "expire_in sets VALID UNTIL" "$(sql $C postgres "SELECT rolvaliduntil::date = current_date + 30 FROM pg_roles WHERE rolname = 'dbuser_view'")" t
   check_eq "converged again" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
   sql $C postgres "UPDATE pgops.role SET roles = '[\"dbrole_readonly\"]', parameters = '{\"work_mem\": \"DEFAULT\"}', expire_in = NULL WHERE name = 'dbuser_view'" >/dev/null
@@ -165,10 +165,12 @@ scenario_main() {
   check_match "invalid privilege for the object type rejected at insert" \
     "$(sql $C postgres "INSERT INTO pgops.default_privilege (creator, object_type, privileges, grantee) VALUES ('postgres', 'sequences', '{EXECUTE}', 'dbrole_readonly')" 2>&1)" \
     'field "privileges": privilege EXECUTE is not valid on sequences'
+  check_match "reserved role name rejected at insert" \
+    "$(sql $C postgres "INSERT INTO pgops.role (name) VALUES ('none')" 2>&1)" 'role name "none" is reserved'
   check_match "role name over 63 bytes rejected at insert" \
     "$(sql $C postgres "INSERT INTO pgops.role (name) VALUES (repeat('x', 64))" 2>&1)" 'is 64 bytes; PostgreSQL role names are at most 63 bytes'
   check_match "plaintext password rejected at insert" \
-    "$(sql $C postgres "SET log_statement = 'none'; INSERT INTO pgops.role (name, password) VALUES ('p', 'hunter2')" 2>&1)" 'field "password" is not a SCRAM-SHA-256 verifier'
+    "$(sql_secret $C postgres "INSERT INTO pgops.role (name, password) VALUES ('p', 'hunter2')" 2>&1)" 'field "password" is not a SCRAM-SHA-256 verifier'
   check_match "bad field value rejected naming the field" \
     "$(sql $C postgres "INSERT INTO pgops.role (name, connlimit) VALUES ('c', -5)" 2>&1)" 'pgops.role "c": field "connlimit" must be -1'
 
@@ -202,7 +204,7 @@ scenario_main() {
       'back\\slash', 'UPPER', 'MiXeD', 'ünïcødé', '日本語ロール', '🦀crab', 'tab	tab', 'percent%s', 'dollar\$1', '\$\$dq\$\$',
       'a-b-c', 'a.b.c', 'star*', 'question?', 'brace{}', 'bracket[]', 'paren()', 'comma,comma', 'equals=x', 'plus+',
       'hash#', 'at@host', 'slash/', 'colon:', 'pipe|', 'amp&', 'caret^', 'tilde~', 'grave\`', 'lt<gt>', 'public_', 'user ',
-      ' leading', 'x', 'select', 'from', 'table', 'all', 'none', 'current_user_', 'session_user_', 'role', 'drop role',
+      ' leading', 'x', 'select', 'from', 'table', 'all', 'nOne', 'current_user_', 'session_user_', 'role', 'drop role',
       '--comment', '/* c */', 'NULL', 'null', 'true', '0', '123abc', 'e\\\\x', 'new
 line', 'zero width​', 'end'])
       AS n"
@@ -221,12 +223,12 @@ line', 'zero width​', 'end'])
   check_eq "postgres is still a superuser" "$(sql $C postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'")" t
 
   # --- secrets never reach the server log (log_statement = all) -------------------------------
-  local leaked; leaked=$(grep -c 'DBUser\.\|N3w\.Secret\|hunter2' "$log")
+  local leaked; leaked=$(grep -c 'DBUser\.[A-Z]\|N3w\.Secret\|hunter2' "$log")
   check_eq "no plaintext password in the server log" "$leaked" 0
   check "the log did record statements (log_statement = all is on)" grep -q 'statement: SELECT count(\*) FROM pgops.plan_roles()' "$log"
 
   # --- md5 verifiers are drift -------------------------------------------------------------
-  sql $C postgres "SET password_encryption = 'md5'; SET log_statement = 'none'; ALTER ROLE replicator PASSWORD 'x'" >/dev/null
+  sql_secret $C postgres "SET password_encryption = 'md5'; ALTER ROLE replicator PASSWORD 'x'" >/dev/null
   check_eq "md5 verifier reported in drift" \
     "$(sql $C postgres "SELECT want || '/' || have FROM pgops.role_drift WHERE object = 'role \"replicator\"' AND field = 'password'")" "SCRAM-SHA-256 verifier/md5 verifier"
   check_eq "drift summary counts it" "$(sql $C postgres "SELECT md5_passwords FROM pgops.role_drift_summary")" 1

@@ -647,6 +647,13 @@ fn _check_role(row: JsonB) {
             "Fix the value; the row was not stored.",
         )
     });
+    if let Err(e) = super::model::check_new_role_name(&spec.name) {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("pgops.role: {e}"),
+            "Choose another name; the row was not stored.",
+        );
+    }
     if let Some(p) = row.0.get("password").and_then(Value::as_str) {
         if !scram::is_verifier(p) {
             let what = if scram::is_md5_verifier(p) {

@@ -8,16 +8,20 @@ use serde::{Deserialize, Serialize};
 use super::model::ObjKind;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiveMembership {
     pub role: String,
     pub grantor: String,
     pub admin: bool,
     /// PG16+ only (None before).
+    #[serde(alias = "inherit_option")]
     pub inherit: Option<bool>,
+    #[serde(alias = "set_option")]
     pub set: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiveRole {
     pub name: String,
     pub login: bool,
@@ -70,6 +74,7 @@ pub struct ObjectTotal {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiveDatabase {
     pub name: String,
     /// pgops' version in this database (None: not installed, default privileges not managed here).

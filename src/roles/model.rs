@@ -325,6 +325,16 @@ pub fn check_role_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks the name of a role pgops would create: besides `check_role_name`, PostgreSQL reserves
+/// `public`, `none` and the `pg_` prefix.
+pub fn check_new_role_name(name: &str) -> Result<()> {
+    check_role_name(name)?;
+    if name == "public" || name == "none" || name.starts_with("pg_") {
+        bail!("role name \"{name}\" is reserved by PostgreSQL (public, none and names starting with pg_)");
+    }
+    Ok(())
+}
+
 const ROLE_FIELDS: &[&str] = &[
     "name",
     "state",
@@ -389,6 +399,8 @@ pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> 
         match obj.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
+            // Never echo what might be a password.
+            Some(_) if field == "password" => Err(ctx(field, "must be a string")),
             Some(other) => Err(ctx(field, &format!("must be a string, got {other}"))),
         }
     };

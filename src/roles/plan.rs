@@ -196,11 +196,8 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
         if !seen.insert(r.name.as_str()) {
             bail!("role \"{}\" is declared twice", r.name);
         }
-        if r.present && r.name.starts_with("pg_") && !live.roles.contains_key(&r.name) {
-            bail!(
-                "role \"{}\": names starting with pg_ are reserved by PostgreSQL",
-                r.name
-            );
+        if r.present && !live.roles.contains_key(&r.name) {
+            super::model::check_new_role_name(&r.name)?;
         }
         if r.connlimit < -1 {
             bail!(
@@ -811,6 +808,11 @@ fn wanted_default_acl(
         if d.schema.as_ref().is_some_and(|s| !db.schemas.contains(s)) {
             continue;
         }
+        if d.grantee == d.creator {
+            // The creator owns what it creates: its own rights are implicit (PostgreSQL keeps them
+            // in the built-in defaults, not as grants).
+            continue;
+        }
         for p in normalise_privileges(&d.privileges, d.kind, version).unwrap_or_default() {
             let e = want
                 .entry((d.creator.clone(), d.schema.clone(), d.kind, d.grantee.clone(), p))
@@ -869,7 +871,7 @@ fn default_privileges(b: &mut Builder, desired: &Desired, managed: &BTreeSet<&st
     // Revokes: entries involving a managed role that the config does not want.
     let mut revokes: BTreeMap<(String, Option<String>, ObjKind, String, bool), Vec<String>> = BTreeMap::new();
     for (k, &go) in &have {
-        let involved = managed.contains(k.0.as_str()) || managed.contains(k.3.as_str());
+        let involved = (managed.contains(k.0.as_str()) || managed.contains(k.3.as_str())) && k.0 != k.3;
         match want.get(k) {
             None if involved => revokes
                 .entry((k.0.clone(), k.1.clone(), k.2, k.3.clone(), false))
