@@ -76,3 +76,18 @@ REVOKE ALL ON FUNCTION pgops.plan_roles(), pgops.apply_roles(boolean, text), pgo
     pgops._role_drift_summary(), pgops.load_roles(jsonb), pgops.set_password(text, text),
     pgops.load_default_privileges(jsonb, text[], boolean, text), pgops.load_pigsty_baseline(),
     pgops.export_roles(boolean) FROM PUBLIC;
+
+-- pgbouncer's auth_file (userlist.txt) and [users] section for roles with pgbouncer = true, from
+-- the live catalog: what Pigsty writes to /etc/pgbouncer/userlist.txt and useropts.txt.
+CREATE VIEW pgops.pgbouncer_users AS
+SELECT r.name,
+       format('"%s" "%s"', replace(r.name, '"', '""'), coalesce(a.rolpassword, '')) AS userlist_line,
+       format('"%s" = pool_mode=%s%s', replace(r.name, '"', '""'), r.pool_mode,
+              CASE WHEN r.pool_connlimit >= 0 THEN ' max_user_connections=' || r.pool_connlimit ELSE '' END) AS users_line,
+       r.pool_mode, r.pool_connlimit, a.rolname IS NOT NULL AS exists_in_catalog
+FROM pgops.role r
+LEFT JOIN pg_catalog.pg_authid a ON a.rolname = r.name
+WHERE r.pgbouncer AND r.state = 'present';
+COMMENT ON VIEW pgops.pgbouncer_users IS
+    'userlist.txt and [users] lines for roles declared with pgbouncer = true (verifiers from pg_authid: superuser only)';
+REVOKE ALL ON pgops.pgbouncer_users FROM PUBLIC;

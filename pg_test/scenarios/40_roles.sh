@@ -130,6 +130,31 @@ scenario_main() {
     "$(sql $C postgres "SELECT pg_has_role('dbuser_view', 'dbrole_readwrite', 'MEMBER') || ',' || coalesce((SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting WHERE setrole = 'dbuser_view'::regrole), '-') || ',' || coalesce(rolvaliduntil::text, 'none') FROM pg_roles WHERE rolname = 'dbuser_view'")" \
     "false,-,infinity"
 
+  # --- PG16+ membership options (a clear error before 16) -------------------------------------
+  sql $C postgres "UPDATE pgops.role SET roles = '[\"dbrole_readonly\", {\"name\": \"pg_monitor\", \"set\": false, \"inherit\": true}]' WHERE name = 'dbuser_view'" >/dev/null
+  if [ "$v" -ge 16 ]; then
+    sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+    check_eq "PG16+: SET and INHERIT membership options applied" \
+      "$(sql $C postgres "SELECT inherit_option || ',' || set_option FROM pg_auth_members WHERE member = 'dbuser_view'::regrole AND roleid = 'pg_monitor'::regrole")" "true,false"
+    sql $C postgres "UPDATE pgops.role SET roles = '[\"dbrole_readonly\", {\"name\": \"pg_monitor\", \"set\": true, \"inherit\": false}]' WHERE name = 'dbuser_view'" >/dev/null
+    check_eq "PG16+: changed options planned both ways" \
+      "$(sql $C postgres "SELECT string_agg(statement, ' / ' ORDER BY seq) FROM pgops.plan_roles()")" \
+      'REVOKE INHERIT OPTION FOR "pg_monitor" FROM "dbuser_view" / GRANT "pg_monitor" TO "dbuser_view" WITH SET TRUE'
+    sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+    check_eq "PG16+: options converged" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
+  else
+    check_match "before PG16: inherit/set options are a clear error" \
+      "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" 2>&1)" 'the inherit and set options need PostgreSQL 16 or later'
+  fi
+  sql $C postgres "UPDATE pgops.role SET roles = '[\"dbrole_readonly\"]' WHERE name = 'dbuser_view'" >/dev/null
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+
+  # --- pgbouncer lines -------------------------------------------------------------------
+  check_eq "pgbouncer_users lists the pgbouncer roles with verifiers" \
+    "$(sql $C postgres "SELECT count(*) FILTER (WHERE userlist_line ~ '^\"[a-z_]+\" \"SCRAM-SHA-256') || '/' || count(*) FROM pgops.pgbouncer_users WHERE name LIKE 'dbuser_%' AND name NOT IN ('dbuser_dba', 'dbuser_monitor')")" "8/8"
+  check_eq "pgbouncer [users] line carries pool mode and limit" \
+    "$(sql $C postgres "SELECT users_line FROM pgops.pgbouncer_users WHERE name = 'dbuser_dba'")" '"dbuser_dba" = pool_mode=session max_user_connections=16'
+
   # --- export → load → plan is empty ----------------------------------------------------------
   sql $C postgres "SELECT pgops.load_roles(pgops.export_roles())" >/dev/null
   check_eq "round trip export → load → plan is empty" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
