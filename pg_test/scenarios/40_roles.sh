@@ -92,6 +92,15 @@ scenario_main() {
   check_eq "existing table granted after apply" "$(sql $C app "SELECT has_table_privilege('dbrole_readonly', 'legacy', 'SELECT') AND has_schema_privilege('dbrole_readonly', 'public', 'USAGE')")" t
   check_eq "plan empty again" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
 
+  # A role and its grants on existing objects, declared together, converge in one apply.
+  sql $C postgres "INSERT INTO pgops.role (name, login) VALUES ('dbrole_fresh', false)" >/dev/null
+  sql $C postgres "SELECT pgops.load_default_privileges('[\"GRANT SELECT ON TABLES TO dbrole_fresh\"]', '{postgres}', true, 'app')" >/dev/null
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+  check_eq "new role + existing-object grants converge in one apply" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()"),$(sql $C app "SELECT has_table_privilege('dbrole_fresh', 'legacy', 'SELECT')")" "0,t"
+  check_match "plan/apply run only in pgops.database" "$(sql $C app "SELECT count(*) FROM pgops.plan_roles()" 2>&1)" \
+    'runs in database "postgres" \(pgops.database\), not in "app"'
+
   # --- unmanaged grants are revoked ---------------------------------------------------------
   sql $C postgres "GRANT dbrole_admin TO dbuser_view" >/dev/null
   sql $C app "ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT DELETE ON TABLES TO dbrole_readonly; GRANT INSERT ON legacy TO dbrole_readonly" >/dev/null

@@ -43,6 +43,23 @@ pub struct Computed {
     pub hash: String,
 }
 
+/// Role config lives in one database, `pgops.database`: two configs in two databases would
+/// fight over the same cluster-wide roles.
+fn require_home_database(what: &str) {
+    let home = crate::gucs::database();
+    let here = Spi::get_one::<String>("SELECT current_database()::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if here != home {
+        fail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{what} runs in database \"{home}\" (pgops.database), not in \"{here}\""),
+            "Roles are cluster-wide, so their config lives in one database: connect to it, or point pgops.database here (ALTER SYSTEM, then reload).",
+        );
+    }
+}
+
 /// Reads config and catalog (every database), plans. Validation errors are raised here.
 pub fn compute() -> Computed {
     let (desired, opts) = catalog::desired_state().unwrap_or_else(|e| invalid(e));
@@ -83,6 +100,7 @@ fn plan_roles() -> TableIterator<
     ),
 > {
     require_superuser("pgops.plan_roles()");
+    require_home_database("pgops.plan_roles()");
     let c = compute();
     let hash = c.hash.clone();
     TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
@@ -161,6 +179,7 @@ fn apply_roles(
             "Run it on the primary; roles replicate to standbys.",
         );
     }
+    require_home_database("pgops.apply_roles()");
     lock_apply();
     let c = compute();
     if let Some(wanted) = plan_hash.as_deref() {
@@ -292,6 +311,7 @@ fn _role_drift() -> TableIterator<
     ),
 > {
     require_superuser("pgops.role_drift");
+    require_home_database("pgops.role_drift");
     let c = compute();
     let rows: Vec<_> = c
         .plan
@@ -324,6 +344,7 @@ fn _role_drift_summary() -> TableIterator<
     ),
 > {
     require_superuser("pgops.role_drift_summary");
+    require_home_database("pgops.role_drift_summary");
     let c = compute();
     let count = |f: &dyn Fn(&Step) -> bool| c.plan.steps.iter().filter(|s| f(s)).count() as i64;
     let row = (

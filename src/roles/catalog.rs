@@ -162,9 +162,9 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
     }
     let facts = json(
         "WITH g AS (
+            -- a grantee that does not exist yet (created by the same apply) owns nothing, holds nothing
             SELECT x AS name, CASE WHEN x = 'PUBLIC' THEN 0::oid ELSE r.oid END AS oid
-            FROM unnest($1::text[]) x LEFT JOIN pg_catalog.pg_roles r ON r.rolname = x
-            WHERE x = 'PUBLIC' OR r.oid IS NOT NULL),
+            FROM unnest($1::text[]) x LEFT JOIN pg_catalog.pg_roles r ON r.rolname = x),
          sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
                  WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops')),
          objs AS MATERIALIZED (
@@ -184,11 +184,11 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
                                                                      'privilege', privilege, 'granted', n))
                FROM (SELECT o.schema, o.kind, g.name AS grantee, a.privilege_type AS privilege, count(*) AS n
                      FROM objs o CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a JOIN g ON g.oid = a.grantee
-                     WHERE o.owner <> g.oid GROUP BY 1, 2, 3, 4) e), '[]'),
+                     WHERE o.owner IS DISTINCT FROM g.oid GROUP BY 1, 2, 3, 4) e), '[]'),
            'object_totals', coalesce((SELECT jsonb_agg(jsonb_build_object('schema', schema, 'kind', kind,
                                                                           'grantee', grantee, 'total', n))
                FROM (SELECT o.schema, o.kind, g.name AS grantee, count(*) AS n
-                     FROM objs o CROSS JOIN g WHERE o.owner <> g.oid GROUP BY 1, 2, 3) t), '[]'))",
+                     FROM objs o CROSS JOIN g WHERE o.owner IS DISTINCT FROM g.oid GROUP BY 1, 2, 3) t), '[]'))",
         &[grantees.to_vec().into()],
     )?;
     db.existing = serde_json::from_value(facts["existing"].clone())?;

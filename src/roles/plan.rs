@@ -1617,4 +1617,82 @@ mod tests {
         assert_ne!(h1, h2);
         assert_eq!(h1, plan(&d, &l, &opts()).unwrap().hash(&l));
     }
+
+    #[test]
+    fn every_schema_and_kind_of_a_global_rule_is_covered() {
+        let mut l = Live {
+            server_version_num: 150000,
+            bootstrap_superuser: "postgres".into(),
+            current_user: "postgres".into(),
+            current_database: "postgres".into(),
+            ..Default::default()
+        };
+        for n in ["postgres", "ro"] {
+            l.roles.insert(
+                n.into(),
+                LiveRole {
+                    name: n.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        let t = |s: &str, k, n| ObjectTotal {
+            schema: s.into(),
+            kind: k,
+            grantee: "ro".into(),
+            total: n,
+        };
+        l.databases = vec![LiveDatabase {
+            name: "b1".into(),
+            pgops_version: Some("0.1.0".into()),
+            schemas: vec!["public".into(), "s1".into()],
+            object_totals: vec![
+                t("s1", ObjKind::Tables, 2),
+                t("s1", ObjKind::Schemas, 1),
+                t("public", ObjKind::Schemas, 1),
+            ],
+            ..Default::default()
+        }];
+        let rule = |k, p: &str| DefaultPrivilege {
+            creator: "postgres".into(),
+            database: None,
+            schema: None,
+            kind: k,
+            privileges: vec![p.into()],
+            grantee: "ro".into(),
+            grant_option: false,
+            existing: true,
+        };
+        let d = Desired {
+            default_privileges: vec![
+                rule(ObjKind::Schemas, "USAGE"),
+                rule(ObjKind::Tables, "SELECT"),
+                rule(ObjKind::Sequences, "SELECT"),
+            ],
+            ..Default::default()
+        };
+        let p = plan(
+            &d,
+            &l,
+            &Options {
+                heir: "postgres".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let s: Vec<_> = p
+            .steps
+            .iter()
+            .filter(|s| !s.statement.starts_with("ALTER DEFAULT"))
+            .map(|s| s.statement.as_str())
+            .collect();
+        assert_eq!(
+            s,
+            vec![
+                "GRANT USAGE ON SCHEMA \"public\" TO \"ro\"",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA \"s1\" TO \"ro\"",
+                "GRANT USAGE ON SCHEMA \"s1\" TO \"ro\"",
+            ]
+        );
+    }
 }
