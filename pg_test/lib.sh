@@ -44,7 +44,7 @@ install_pgops() {
   out=$PGOPS_ROOT/target/pgops-pkg/pg$v
   rm -rf "$out"
   local profile_flag=(--profile dev)
-  [ "${PGOPS_PROFILE:-dev}" = release ] && profile_flag=(--release)
+  [ "${PGOPS_PROFILE:-dev}" = release ] && profile_flag=(--profile release)
   (cd "$PGOPS_ROOT" && cargo pgrx package --pg-config "$pgc" "${profile_flag[@]}" \
       --no-default-features --features "pg$v" --out-dir "$out" >/dev/null) || return 1
   local sudo=()
