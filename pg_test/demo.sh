@@ -46,6 +46,29 @@ say "Per-database workers: which databases have pgops, and which version"
 sql demo postgres "CREATE DATABASE app" >/dev/null
 q "SELECT * FROM pgops.installations()"
 
+say "2. Declarative roles: Pigsty's baseline + two business users, planned, applied, converged"
+sql demo app "CREATE EXTENSION pgops" >/dev/null
+sql demo app "CREATE TABLE orders(id bigint PRIMARY KEY)" >/dev/null
+q "SELECT pgops.load_pigsty_baseline()"
+echo; echo "postgres=# SET log_statement = 'none';  -- the next statement carries plaintext passwords"
+echo "postgres=# SELECT pgops.load_roles('[{\"name\": \"dbuser_app\", \"password\": \"<plaintext>\", \"roles\": [\"dbrole_readwrite\"], \"parameters\": {\"statement_timeout\": \"30s\"}}, ...]')"
+sql_secret demo postgres "SELECT pgops.load_roles('[{\"name\": \"dbuser_app\", \"password\": \"App.Secret.1\", \"pgbouncer\": true, \"roles\": [\"dbrole_readwrite\"], \"parameters\": {\"statement_timeout\": \"30s\"}, \"comment\": \"application user\"}, {\"name\": \"dbuser_report\", \"password\": \"Report.Secret.2\", \"roles\": [\"dbrole_readonly\"], \"expire_in\": 90}]')" >/dev/null
+q "SELECT name, login, roles, left(password, 22) || '…' AS password_verifier FROM pgops.role WHERE name LIKE 'dbuser_%' ORDER BY name"
+q "UPDATE pgops.default_privilege SET existing = true WHERE grantee IN ('dbrole_readonly', 'dbrole_readwrite') AND creator = 'postgres'"
+q "SELECT seq, coalesce(database, '(cluster)') AS database, statement, risk FROM pgops.plan_roles() WHERE seq <= 12 OR statement LIKE 'GRANT % ON ALL TABLES%' OR statement LIKE '%dbuser_app%'"
+q "SELECT coalesce(database, '(cluster)') AS database, status, count(*) FROM pgops.apply_roles() GROUP BY 1, 2 ORDER BY 1"
+q "SELECT count(*) AS statements_left FROM pgops.plan_roles()"
+echo; echo "(the orders table existed before; new tables get the same privileges by default)"
+sql demo app "CREATE TABLE invoices(id bigint PRIMARY KEY)" >/dev/null
+echo; echo "app=# SELECT t, has_table_privilege(...) FROM unnest(ARRAY['orders', 'invoices']) t"
+sql_pretty demo app "SELECT t, has_table_privilege('dbrole_readonly', t, 'SELECT') AS readonly_select, has_table_privilege('dbuser_app', t, 'INSERT') AS app_insert FROM unnest(ARRAY['orders', 'invoices']) t"
+say "Drift: someone changes a role by hand; pgops sees it and puts it back"
+q "ALTER ROLE dbuser_report CREATEDB CONNECTION LIMIT 3"
+q "GRANT dbrole_admin TO dbuser_report"
+q "SELECT * FROM pgops.role_drift"
+q "SELECT statement, risk, status FROM pgops.apply_roles()"
+q "SELECT differences, statements FROM pgops.role_drift_summary"
+
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"
 wait_sql demo postgres "SELECT pid IS NOT NULL AND starts = 2 FROM pgops.workers WHERE name = 'pgops launcher'" 10

@@ -558,13 +558,14 @@ fn load_default_privileges(
     n
 }
 
-/// Pigsty's `pg_default_roles` (verbatim from its defaults).
+/// Pigsty's `pg_default_roles` (from its defaults; `postgres` also keeps the attributes initdb
+/// gives the bootstrap superuser, so converging does not strip them).
 const PIGSTY_ROLES: &str = r#"[
   {"name": "dbrole_readonly",  "login": false, "comment": "role for global read-only access"},
   {"name": "dbrole_offline",   "login": false, "comment": "role for restricted read-only access"},
   {"name": "dbrole_readwrite", "login": false, "roles": ["dbrole_readonly"], "comment": "role for global read-write access"},
   {"name": "dbrole_admin",     "login": false, "roles": ["pg_monitor", "dbrole_readwrite"], "comment": "role for object creation"},
-  {"name": "postgres",         "superuser": true, "comment": "system superuser"},
+  {"name": "postgres",         "superuser": true, "createdb": true, "createrole": true, "replication": true, "bypassrls": true, "comment": "system superuser"},
   {"name": "replicator",       "replication": true, "roles": ["pg_monitor", "dbrole_readonly"], "comment": "system replicator"},
   {"name": "dbuser_dba",       "superuser": true, "roles": ["dbrole_admin"], "pgbouncer": true, "pool_mode": "session", "pool_connlimit": 16, "comment": "pgsql admin user"},
   {"name": "dbuser_monitor",   "roles": ["pg_monitor", "dbrole_readonly"], "pgbouncer": true, "parameters": {"log_min_duration_statement": 1000}, "pool_mode": "session", "pool_connlimit": 8, "comment": "pgsql monitor user"}
