@@ -1,0 +1,426 @@
+//! HBA rules in Pigsty's vocabulary (aliases, auth aliases, role filter, order) and the renderer
+//! that turns them into pg_hba.conf. Pure and deterministic.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use super::line::{Line, parse_net, quote};
+
+/// One rule as stored in pgops.hba_rule (Pigsty's `pg_hba_rules` fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Rule {
+    pub id: i64,
+    pub title: String,
+    pub user: Option<String>,
+    pub db: Option<String>,
+    pub addr: Option<String>,
+    pub auth: Option<String>,
+    /// Raw lines: when present they are the rule, and the fields above are ignored.
+    pub rules: Vec<String>,
+    pub role: Option<String>,
+    pub order: Option<i32>,
+}
+
+pub const ROLES: &[&str] = &["common", "default", "primary", "replica", "offline", "standby", "delayed"];
+pub const ADDR_ALIASES: &[&str] = &["local", "localhost", "admin", "infra", "cluster", "intra", "world"];
+pub const AUTH_ALIASES: &[&str] =
+    &["pwd", "ssl", "sha", "md5", "ssl-md5", "ssl-sha", "cert", "deny", "trust", "os", "ident", "peer"];
+pub const USER_PLACEHOLDERS: &[&str] = &["${dbsu}", "${repl}", "${admin}", "${monitor}"];
+
+/// Alias values: `${dbsu}`… → role names, `admin`/`infra`/`cluster`/`intra` → addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aliases(pub BTreeMap<String, Vec<String>>);
+
+impl Aliases {
+    /// Pigsty's defaults.
+    pub fn pigsty() -> Aliases {
+        let mut m = BTreeMap::new();
+        for (k, v) in [
+            ("${dbsu}", vec!["postgres"]),
+            ("${repl}", vec!["replicator"]),
+            ("${admin}", vec!["dbuser_dba"]),
+            ("${monitor}", vec!["dbuser_monitor"]),
+            ("admin", vec!["10.10.10.10"]),
+            ("infra", vec!["10.10.10.10"]),
+            ("cluster", vec![]),
+            ("intra", vec!["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]),
+        ] {
+            m.insert(k.to_string(), v.into_iter().map(String::from).collect());
+        }
+        Aliases(m)
+    }
+
+    fn get(&self, k: &str) -> &[String] {
+        self.0.get(k).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// What is being rendered for.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub cluster: String,
+    pub instance: String,
+    pub role: String,
+    /// A replica that also serves offline queries (rules for `offline` apply to it too).
+    pub offline_query: bool,
+    pub host: String,
+    pub port: i32,
+    pub path: String,
+    pub socket_dir: String,
+    /// Method behind `pwd`: the server's password_encryption (scram-sha-256 or md5).
+    pub pwd_method: String,
+    pub time: String,
+    pub ipv6: bool,
+}
+
+/// Checks a rule's fields; errors name the field.
+pub fn validate(r: &Rule) -> Result<()> {
+    if !r.rules.is_empty() {
+        for (i, l) in r.rules.iter().enumerate() {
+            if l.contains('\n') || l.contains('\r') {
+                bail!("field \"rules\", line {}: a raw line cannot contain a line break", i + 1);
+            }
+            Line::parse(l).map_err(|e| anyhow!("field \"rules\", line {} \"{l}\": {e}", i + 1))?;
+        }
+    } else {
+        let addr = r.addr.as_deref().ok_or_else(|| anyhow!("field \"addr\" is required (or give raw lines in \"rules\")"))?;
+        if !ADDR_ALIASES.contains(&addr) && parse_net(addr).is_none() {
+            bail!("field \"addr\": \"{addr}\" is neither an alias ({}) nor an IPv4/IPv6 address or CIDR", ADDR_ALIASES.join(", "));
+        }
+        let auth = r.auth.as_deref().unwrap_or("pwd");
+        if !AUTH_ALIASES.contains(&auth) && !super::line::METHODS.contains(&auth) {
+            bail!(
+                "field \"auth\": \"{auth}\" is neither an alias ({}) nor a PostgreSQL method ({})",
+                AUTH_ALIASES.join(", "),
+                super::line::METHODS.join(", ")
+            );
+        }
+        for (field, v) in [("user", r.user.as_deref()), ("db", r.db.as_deref())] {
+            if let Some(v) = v {
+                if v.is_empty() || v.contains('\n') || v.len() > 64 {
+                    bail!("field \"{field}\": \"{v}\" is not a valid name");
+                }
+                if v.starts_with("${") && !USER_PLACEHOLDERS.contains(&v) {
+                    bail!("field \"{field}\": unknown placeholder \"{v}\" (known: {})", USER_PLACEHOLDERS.join(", "));
+                }
+            }
+        }
+    }
+    if let Some(role) = r.role.as_deref() {
+        if !ROLES.contains(&role) {
+            bail!("field \"role\": \"{role}\" is not one of {}", ROLES.join(", "));
+        }
+    }
+    if r.title.contains('\n') {
+        bail!("field \"title\" cannot contain a line break");
+    }
+    Ok(())
+}
+
+/// The lines of one rule.
+pub fn rule_lines(r: &Rule, aliases: &Aliases, t: &Target) -> Result<Vec<String>> {
+    if !r.rules.is_empty() {
+        return Ok(r.rules.clone());
+    }
+    let user = match r.user.as_deref().unwrap_or("all") {
+        p if p.starts_with("${") => {
+            let names = aliases.get(p);
+            if names.is_empty() {
+                bail!("placeholder {p} has no value in pgops.hba_alias");
+            }
+            names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(",")
+        }
+        "all" => "all".to_string(),
+        g if g.starts_with('+') => format!("+{}", quote(&g[1..])),
+        u => quote(u),
+    };
+    let db = match r.db.as_deref().unwrap_or("all") {
+        k @ ("all" | "replication") => k.to_string(),
+        d => quote(d),
+    };
+    let auth = r.auth.as_deref().unwrap_or("pwd");
+    let (ssl, method) = match auth {
+        "pwd" => (false, t.pwd_method.as_str()),
+        "ssl" => (true, t.pwd_method.as_str()),
+        "sha" => (false, "scram-sha-256"),
+        "md5" => (false, "md5"),
+        "ssl-md5" => (true, "md5"),
+        "ssl-sha" => (true, "scram-sha-256"),
+        "cert" => (true, "cert"),
+        "deny" => (false, "reject"),
+        "trust" => (false, "trust"),
+        "os" | "ident" => (false, "ident"),
+        "peer" => (false, "peer"),
+        m => (false, m),
+    };
+    let host = if ssl { "hostssl" } else { "host" };
+    let addr = r.addr.as_deref().unwrap_or("");
+    let nets: Vec<String> = match addr {
+        "local" => return Ok(vec![format!("local {db} {user} {method}")]),
+        "localhost" => {
+            let mut v = vec![format!("local {db} {user} {method}"), format!("{host} {db} {user} 127.0.0.1/32 {method}")];
+            if t.ipv6 {
+                v.push(format!("{host} {db} {user} ::1/128 {method}"));
+            }
+            return Ok(v);
+        }
+        "world" => {
+            let mut v = vec!["0.0.0.0/0".to_string()];
+            if t.ipv6 {
+                v.push("::/0".into());
+            }
+            v
+        }
+        "admin" | "infra" | "cluster" | "intra" => aliases.get(addr).to_vec(),
+        cidr => vec![cidr.to_string()],
+    };
+    nets.iter()
+        .map(|n| {
+            let net = parse_net(n).ok_or_else(|| anyhow!("alias {addr}: \"{n}\" is not an address or CIDR"))?;
+            Ok(format!("{host} {db} {user} {net} {method}"))
+        })
+        .collect()
+}
+
+/// Whether a rule applies to the instance being rendered.
+pub fn enabled(r: &Rule, t: &Target) -> bool {
+    match r.role.as_deref().unwrap_or("common") {
+        "common" | "default" => true,
+        "offline" => t.role == "offline" || t.offline_query,
+        role => role == t.role,
+    }
+}
+
+/// Rules in file order: by `order` (default 1000), then as declared (id).
+pub fn sorted(rules: &[Rule]) -> Vec<&Rule> {
+    let mut v: Vec<&Rule> = rules.iter().collect();
+    v.sort_by_key(|r| (r.order.unwrap_or(1000), r.id));
+    v
+}
+
+/// A rendered file: the text, and for each effective line its rule title (for lint and match).
+pub struct Rendered {
+    pub text: String,
+    /// (line number in the file, rule title, line) for every line that is not commented out.
+    pub active: Vec<(usize, String, Line)>,
+    pub rules: usize,
+}
+
+pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered> {
+    let bar = "#==============================================================#";
+    let mut out: Vec<String> = vec![
+        bar.into(),
+        "# File      : pg_hba.conf".into(),
+        format!("# Desc      : Postgres HBA Rules for {} [{}]", t.instance, t.role),
+        format!("# Time      : {}", t.time),
+        format!("# Host      : {} @ {}:{}", t.instance, t.host, t.port),
+        format!("# Path      : {}", t.path),
+        format!("# Note      : managed by pgops for cluster {}: manual edits show in pgops.hba_drift", t.cluster),
+        bar.into(),
+        "# addr alias".into(),
+        format!("#   local : {}", t.socket_dir),
+    ];
+    for k in ["admin", "infra", "cluster", "intra"] {
+        out.push(format!("#   {k} : {}", aliases.get(k).join(", ")));
+    }
+    out.push("# user alias".into());
+    for (k, name) in [("${dbsu}", "dbsu"), ("${repl}", "repl"), ("${monitor}", "monitor"), ("${admin}", "admin")] {
+        out.push(format!("#   {name} : {}", aliases.get(k).join(", ")));
+    }
+    let mut active = Vec::new();
+    let mut count = 0;
+    for r in sorted(rules) {
+        count += 1;
+        let on = enabled(r, t);
+        let role = r.role.as_deref().unwrap_or("common");
+        out.push(format!("# {} [{role}]{}", r.title, if on { "" } else { " [DISABLED]" }));
+        for l in rule_lines(r, aliases, t).map_err(|e| anyhow!("rule \"{}\": {e}", r.title))? {
+            let parsed = Line::parse(&l).map_err(|e| anyhow!("rule \"{}\": line \"{l}\": {e}", r.title))?;
+            if on {
+                out.push(l);
+                active.push((out.len(), r.title.clone(), parsed));
+            } else {
+                out.push(format!("#{l}"));
+            }
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    Ok(Rendered { text, active, rules: count })
+}
+
+/// Pigsty's 12 default PostgreSQL rules (`pg_default_hba_rules`), verbatim.
+pub const PIGSTY_DEFAULTS: &str = r#"[
+  {"user": "${dbsu}",    "db": "all",         "addr": "local",     "auth": "ident", "title": "dbsu access via local os user ident",   "order": 100},
+  {"user": "${dbsu}",    "db": "replication", "addr": "local",     "auth": "ident", "title": "dbsu replication from local os ident",  "order": 150},
+  {"user": "${repl}",    "db": "replication", "addr": "localhost", "auth": "pwd",   "title": "replicator replication from localhost", "order": 200},
+  {"user": "${repl}",    "db": "replication", "addr": "intra",     "auth": "pwd",   "title": "replicator replication from intranet",  "order": 250},
+  {"user": "${repl}",    "db": "postgres",    "addr": "intra",     "auth": "pwd",   "title": "replicator postgres db from intranet",  "order": 300},
+  {"user": "${monitor}", "db": "all",         "addr": "localhost", "auth": "pwd",   "title": "monitor from localhost with password",  "order": 350},
+  {"user": "${monitor}", "db": "all",         "addr": "infra",     "auth": "pwd",   "title": "monitor from infra host with password", "order": 400},
+  {"user": "${admin}",   "db": "all",         "addr": "infra",     "auth": "ssl",   "title": "admin @ infra nodes with pwd & ssl",    "order": 450},
+  {"user": "${admin}",   "db": "all",         "addr": "world",     "auth": "ssl",   "title": "admin @ everywhere with ssl & pwd",     "order": 500},
+  {"user": "+dbrole_readonly", "db": "all",   "addr": "localhost", "auth": "pwd",   "title": "pgbouncer read/write via local socket", "order": 550},
+  {"user": "+dbrole_readonly", "db": "all",   "addr": "intra",     "auth": "pwd",   "title": "read/write biz user via password",      "order": 600},
+  {"user": "+dbrole_offline",  "db": "all",   "addr": "intra",     "auth": "pwd",   "title": "allow etl offline tasks from intranet", "order": 650}
+]"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(role: &str, ipv6: bool) -> Target {
+        Target {
+            cluster: "pg-meta".into(),
+            instance: "pg-meta-1".into(),
+            role: role.into(),
+            offline_query: false,
+            host: "10.10.10.10".into(),
+            port: 5432,
+            path: "/pg/data/pg_hba.conf".into(),
+            socket_dir: "/var/run/postgresql".into(),
+            pwd_method: "scram-sha-256".into(),
+            time: "2023-01-11 15:19".into(),
+            ipv6,
+        }
+    }
+
+    fn defaults() -> Vec<Rule> {
+        let mut v: Vec<Rule> = serde_json::from_str(PIGSTY_DEFAULTS).unwrap();
+        for (i, r) in v.iter_mut().enumerate() {
+            r.id = i as i64 + 1;
+            r.role = Some("default".into());
+        }
+        v
+    }
+
+    /// The body of the seed's golden pg_hba.conf for pg-meta-1 (rules part, whitespace collapsed).
+    const GOLDEN: &str = "\
+# dbsu access via local os user ident [default]
+local all postgres ident
+# dbsu replication from local os ident [default]
+local replication postgres ident
+# replicator replication from localhost [default]
+local replication replicator scram-sha-256
+host replication replicator 127.0.0.1/32 scram-sha-256
+# replicator replication from intranet [default]
+host replication replicator 10.0.0.0/8 scram-sha-256
+host replication replicator 172.16.0.0/12 scram-sha-256
+host replication replicator 192.168.0.0/16 scram-sha-256
+# replicator postgres db from intranet [default]
+host postgres replicator 10.0.0.0/8 scram-sha-256
+host postgres replicator 172.16.0.0/12 scram-sha-256
+host postgres replicator 192.168.0.0/16 scram-sha-256
+# monitor from localhost with password [default]
+local all dbuser_monitor scram-sha-256
+host all dbuser_monitor 127.0.0.1/32 scram-sha-256
+# monitor from infra host with password [default]
+host all dbuser_monitor 10.10.10.10/32 scram-sha-256
+# admin @ infra nodes with pwd & ssl [default]
+hostssl all dbuser_dba 10.10.10.10/32 scram-sha-256
+# admin @ everywhere with ssl & pwd [default]
+hostssl all dbuser_dba 0.0.0.0/0 scram-sha-256
+# pgbouncer read/write via local socket [default]
+local all +dbrole_readonly scram-sha-256
+host all +dbrole_readonly 127.0.0.1/32 scram-sha-256
+# read/write biz user via password [default]
+host all +dbrole_readonly 10.0.0.0/8 scram-sha-256
+host all +dbrole_readonly 172.16.0.0/12 scram-sha-256
+host all +dbrole_readonly 192.168.0.0/16 scram-sha-256
+# allow etl offline tasks from intranet [default]
+host all +dbrole_offline 10.0.0.0/8 scram-sha-256
+host all +dbrole_offline 172.16.0.0/12 scram-sha-256
+host all +dbrole_offline 192.168.0.0/16 scram-sha-256
+# allow application database intranet access [common] [DISABLED]
+#host kong dbuser_kong 10.0.0.0/8 md5
+#host bytebase dbuser_bytebase 10.0.0.0/8 md5
+#host grafana dbuser_grafana 10.0.0.0/8 md5
+";
+
+    fn body(text: &str) -> String {
+        text.lines()
+            .skip_while(|l| !l.starts_with("# dbsu access"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+
+    #[test]
+    fn renders_the_seed_golden_file() {
+        let mut rules = defaults();
+        // The seed's last block: a rule for another instance role, shown commented out.
+        rules.push(Rule {
+            id: 13,
+            title: "allow application database intranet access".into(),
+            rules: vec!["host kong dbuser_kong 10.0.0.0/8 md5".into(), "host bytebase dbuser_bytebase 10.0.0.0/8 md5".into(), "host grafana dbuser_grafana 10.0.0.0/8 md5".into()],
+            role: Some("replica".into()),
+            ..Default::default()
+        });
+        let r = render(&rules, &Aliases::pigsty(), &target("primary", false)).unwrap();
+        let golden = GOLDEN.replace("[common] [DISABLED]", "[replica] [DISABLED]");
+        assert_eq!(body(&r.text), golden);
+        assert!(r.text.starts_with("#====="));
+        assert!(r.text.contains("# Desc      : Postgres HBA Rules for pg-meta-1 [primary]"));
+        assert!(r.text.contains("#   intra : 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"));
+        assert_eq!(r.rules, 13);
+        assert_eq!(r.active.len(), 26);
+    }
+
+    #[test]
+    fn ipv6_adds_loopback_and_world_lines() {
+        let r = render(&defaults(), &Aliases::pigsty(), &target("primary", true)).unwrap();
+        let b = body(&r.text);
+        assert!(b.contains("host replication replicator 127.0.0.1/32 scram-sha-256\nhost replication replicator ::1/128 scram-sha-256"));
+        assert!(b.contains("hostssl all dbuser_dba 0.0.0.0/0 scram-sha-256\nhostssl all dbuser_dba ::/0 scram-sha-256"));
+    }
+
+    #[test]
+    fn every_alias_renders() {
+        let t = target("primary", true);
+        let a = Aliases::pigsty();
+        let one = |addr: &str, auth: &str| {
+            rule_lines(&Rule { addr: Some(addr.into()), auth: Some(auth.into()), user: Some("u".into()), db: Some("d".into()), ..Default::default() }, &a, &t).unwrap()
+        };
+        assert_eq!(one("local", "peer"), vec!["local d u peer"]);
+        assert_eq!(one("admin", "cert"), vec!["hostssl d u 10.10.10.10/32 cert"]);
+        assert_eq!(one("10.1.0.0/16", "deny"), vec!["host d u 10.1.0.0/16 reject"]);
+        assert_eq!(one("2001:db8::/32", "sha"), vec!["host d u 2001:db8::/32 scram-sha-256"]);
+        assert_eq!(one("192.168.0.7", "ssl-md5"), vec!["hostssl d u 192.168.0.7/32 md5"]);
+        assert_eq!(one("intra", "ssl-sha").len(), 3);
+        assert_eq!(one("world", "trust"), vec!["host d u 0.0.0.0/0 trust", "host d u ::/0 trust"]);
+        assert_eq!(one("localhost", "os")[0], "local d u ident");
+        assert_eq!(one("cluster", "pwd"), Vec::<String>::new());
+        assert_eq!(one("infra", "md5"), vec!["host d u 10.10.10.10/32 md5"]);
+        assert_eq!(one("local", "ident"), vec!["local d u ident"]);
+        assert_eq!(one("local", "ssl"), vec!["local d u scram-sha-256"]);
+        let odd = rule_lines(&Rule { addr: Some("local".into()), user: Some("+my group".into()), db: Some("all".into()), ..Default::default() }, &a, &t).unwrap();
+        assert_eq!(odd, vec!["local all +\"my group\" scram-sha-256"]);
+    }
+
+    #[test]
+    fn role_filter_and_order() {
+        let mk = |id, role: &str, order| Rule { id, title: format!("r{id}"), addr: Some("local".into()), role: Some(role.into()), order, ..Default::default() };
+        let rules = vec![mk(1, "replica", None), mk(2, "primary", Some(10)), mk(3, "common", Some(10)), mk(4, "offline", Some(5))];
+        assert_eq!(sorted(&rules).iter().map(|r| r.id).collect::<Vec<_>>(), vec![4, 2, 3, 1]);
+        let mut t = target("replica", false);
+        let on: Vec<i64> = rules.iter().filter(|r| enabled(r, &t)).map(|r| r.id).collect();
+        assert_eq!(on, vec![1, 3]);
+        t.offline_query = true;
+        assert!(enabled(&rules[3], &t));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let bad = |r: Rule| validate(&r).unwrap_err().to_string();
+        assert!(bad(Rule { addr: Some("10.0.0.0/33".into()), ..Default::default() }).contains("field \"addr\""));
+        assert!(bad(Rule { addr: Some("local".into()), auth: Some("bogus".into()), ..Default::default() }).contains("field \"auth\""));
+        assert!(bad(Rule { addr: Some("local".into()), role: Some("leader".into()), ..Default::default() }).contains("field \"role\""));
+        assert!(bad(Rule { rules: vec!["host all all 1.2.3.4/40 md5".into()], ..Default::default() }).contains("field \"rules\", line 1"));
+        assert!(bad(Rule { addr: Some("local".into()), user: Some("${nobody}".into()), ..Default::default() }).contains("unknown placeholder"));
+        assert!(validate(&Rule { addr: Some("world".into()), auth: Some("ssl".into()), ..Default::default() }).is_ok());
+    }
+}
