@@ -19,6 +19,10 @@ pub static DEBUG_LAUNCHER_ERROR: GucSetting<bool> = GucSetting::<bool>::new(fals
 pub static PROTECTED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres,replicator,dbuser_dba,dbuser_monitor"));
 pub static DROP_REASSIGN_TO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static INSTANCE_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static OFFLINE_QUERY: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static HBA_IPV6: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static HBA_BACKUPS: GucSetting<i32> = GucSetting::<i32>::new(5);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -94,6 +98,40 @@ pub fn init(preloading: bool) {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"pgops.instance_role",
+        c"Role of this instance for HBA rule filtering: primary, replica, offline, standby or delayed.",
+        c"Empty: primary or replica, from pg_is_in_recovery().",
+        &INSTANCE_ROLE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgops.offline_query",
+        c"This replica also serves offline queries (HBA rules for role 'offline' apply to it).",
+        c"Pigsty's pg_offline_query.",
+        &OFFLINE_QUERY,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgops.hba_ipv6",
+        c"Render IPv6 lines for the localhost and world aliases (::1/128, ::/0).",
+        c"Off reproduces Pigsty's IPv4-only files.",
+        &HBA_IPV6,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.hba_backups",
+        c"How many previous pg_hba.conf files pgops.apply_hba() keeps next to the file.",
+        c"Backups are named pg_hba.conf.pgops-<timestamp>.",
+        &HBA_BACKUPS,
+        1,
+        1000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -161,4 +199,20 @@ pub fn protected_roles() -> Vec<String> {
 
 pub fn drop_reassign_to() -> Option<String> {
     string(&DROP_REASSIGN_TO)
+}
+
+pub fn instance_role() -> Option<String> {
+    string(&INSTANCE_ROLE)
+}
+
+pub fn offline_query() -> bool {
+    OFFLINE_QUERY.get()
+}
+
+pub fn hba_ipv6() -> bool {
+    HBA_IPV6.get()
+}
+
+pub fn hba_backups() -> usize {
+    HBA_BACKUPS.get().max(1) as usize
 }

@@ -6,6 +6,7 @@
 use pgrx::prelude::*;
 
 pub mod gucs;
+pub mod hba;
 pub mod identity;
 pub mod roles;
 pub mod sqltext;
@@ -14,6 +15,20 @@ pub mod worker;
 ::pgrx::pg_module_magic!();
 
 extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
+extension_sql_file!(
+    "../sql/hba.sql",
+    name = "hba_tables",
+    requires = [
+        hba::api::_check_hba_rule,
+        hba::api::_apply_hba,
+        hba::api::_hba_lint,
+        hba::api::_hba_drift,
+        hba::api::render_hba,
+        hba::api::hba_match,
+        hba::api::load_hba_rules,
+        hba::api::load_pigsty_hba_defaults
+    ]
+);
 extension_sql_file!(
     "../sql/roles.sql",
     name = "roles_tables",

@@ -44,7 +44,19 @@ impl ConnType {
 
 /// Authentication methods PostgreSQL 13–18 accept.
 pub const METHODS: &[&str] = &[
-    "trust", "reject", "scram-sha-256", "md5", "password", "gss", "sspi", "ident", "peer", "pam", "ldap", "radius", "cert",
+    "trust",
+    "reject",
+    "scram-sha-256",
+    "md5",
+    "password",
+    "gss",
+    "sspi",
+    "ident",
+    "peer",
+    "pam",
+    "ldap",
+    "radius",
+    "cert",
     "oauth",
 ];
 
@@ -124,9 +136,15 @@ fn list(field: &str) -> Vec<String> {
 pub fn quote(name: &str) -> String {
     const KEYWORDS: &[&str] = &["all", "sameuser", "samerole", "samegroup", "replication"];
     let plain = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '$')
         && !KEYWORDS.contains(&name);
-    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 fn unquote(s: &str) -> (String, bool) {
@@ -159,11 +177,18 @@ impl Line {
     pub fn parse(text: &str) -> Result<Line> {
         let t = tokens(text)?;
         let conn = t.first().and_then(|c| ConnType::parse(c)).ok_or_else(|| {
-            anyhow!("\"{}\" is not a connection type (local, host, hostssl, hostnossl, hostgssenc, hostnogssenc)", t.first().map(String::as_str).unwrap_or(""))
+            anyhow!(
+                "\"{}\" is not a connection type (local, host, hostssl, hostnossl, hostgssenc, hostnogssenc)",
+                t.first().map(String::as_str).unwrap_or("")
+            )
         })?;
         let need = if conn == ConnType::Local { 4 } else { 5 };
         if t.len() < need {
-            bail!("too few fields: a {} line needs {need} (type, database, user,{} method)", conn.as_str(), if conn == ConnType::Local { "" } else { " address," });
+            bail!(
+                "too few fields: a {} line needs {need} (type, database, user,{} method)",
+                conn.as_str(),
+                if conn == ConnType::Local { "" } else { " address," }
+            );
         }
         let databases = list(&t[1]);
         let users = list(&t[2]);
@@ -180,9 +205,15 @@ impl Line {
                 match t.get(4).and_then(|m| mask_len(m).map(|l| (m, l))) {
                     Some((_, len)) => {
                         i = 5;
-                        Address::Net(IpNet::new(ip, len).map_err(|e| anyhow!("invalid netmask: {e}"))?.trunc())
+                        Address::Net(
+                            IpNet::new(ip, len)
+                                .map_err(|e| anyhow!("invalid netmask: {e}"))?
+                                .trunc(),
+                        )
                     }
-                    None if t.get(4).is_some_and(|m| m.parse::<IpAddr>().is_ok()) => bail!("invalid IP mask \"{}\"", t[4]),
+                    None if t.get(4).is_some_and(|m| m.parse::<IpAddr>().is_ok()) => {
+                        bail!("invalid IP mask \"{}\"", t[4])
+                    }
                     None => Address::Net(IpNet::from(ip)),
                 }
             } else if a.contains('/') {
@@ -193,13 +224,23 @@ impl Line {
         };
         let method = t.get(i).cloned().ok_or_else(|| anyhow!("no authentication method"))?;
         if !METHODS.contains(&method.as_str()) {
-            bail!("invalid authentication method \"{method}\" (valid: {})", METHODS.join(", "));
+            bail!(
+                "invalid authentication method \"{method}\" (valid: {})",
+                METHODS.join(", ")
+            );
         }
         let options = t[i + 1..].to_vec();
         if let Some(bad) = options.iter().find(|o| !o.contains('=')) {
             bail!("authentication option \"{bad}\" is not in name=value format");
         }
-        Ok(Line { conn, databases, users, address, method, options })
+        Ok(Line {
+            conn,
+            databases,
+            users,
+            address,
+            method,
+            options,
+        })
     }
 
     /// The line as pg_hba.conf text, columns aligned like PostgreSQL's sample file.
@@ -260,7 +301,9 @@ pub fn matches(line: &Line, c: &Conn) -> Result<bool> {
             ("replication", false) => replication,
             ("sameuser", false) => !replication && c.database == c.user,
             ("samerole" | "samegroup", false) => !replication && c.groups.contains(c.database),
-            (n, false) if n.starts_with('@') || n.starts_with('/') => bail!("database \"{n}\" (file inclusion or regular expression) cannot be simulated"),
+            (n, false) if n.starts_with('@') || n.starts_with('/') => {
+                bail!("database \"{n}\" (file inclusion or regular expression) cannot be simulated")
+            }
             (n, _) => !replication && n == c.database,
         };
     }
@@ -276,7 +319,9 @@ pub fn matches(line: &Line, c: &Conn) -> Result<bool> {
                 let (g, _) = unquote(&n[1..]);
                 g == c.user || c.groups.contains(&g)
             }
-            (n, false) if n.starts_with('@') || n.starts_with('/') => bail!("user \"{n}\" (file inclusion or regular expression) cannot be simulated"),
+            (n, false) if n.starts_with('@') || n.starts_with('/') => {
+                bail!("user \"{n}\" (file inclusion or regular expression) cannot be simulated")
+            }
             (n, _) => n == c.user,
         };
     }
@@ -317,7 +362,10 @@ mod tests {
         let l = Line::parse("local all \"odd, user\" peer map=x # comment").unwrap();
         assert_eq!(l.users, vec!["\"odd, user\""]);
         assert_eq!(l.options, vec!["map=x"]);
-        assert_eq!(Line::parse("local all postgres peer").unwrap().render(), "local    all              postgres                                      peer");
+        assert_eq!(
+            Line::parse("local all postgres peer").unwrap().render(),
+            "local    all              postgres                                      peer"
+        );
     }
 
     #[test]
@@ -325,7 +373,10 @@ mod tests {
         for (line, why) in [
             ("hots all all 0.0.0.0/0 md5", "not a connection type"),
             ("host all all 10.0.0.0/33 md5", "invalid IP address/mask"),
-            ("host all all 10.0.0.0/8 bogus", "invalid authentication method \"bogus\""),
+            (
+                "host all all 10.0.0.0/8 bogus",
+                "invalid authentication method \"bogus\"",
+            ),
             ("host all all 10.0.0.1 255.0.255.0 md5", "invalid IP mask"),
             ("host all all md5", "too few fields"),
             ("local all all peer map", "not in name=value format"),
@@ -338,19 +389,61 @@ mod tests {
     #[test]
     fn matching_follows_postgres_rules() {
         let g = groups(&["dbrole_readonly"]);
-        let tcp = |ip: &str, user: &'static str, db: &'static str, ssl| Conn { user, database: db, address: Some(ip.parse().unwrap()), ssl, groups: &g };
+        let tcp = |ip: &str, user: &'static str, db: &'static str, ssl| Conn {
+            user,
+            database: db,
+            address: Some(ip.parse().unwrap()),
+            ssl,
+            groups: &g,
+        };
         let m = |l: &str, c: &Conn| matches(&Line::parse(l).unwrap(), c).unwrap();
-        assert!(m("host all +dbrole_readonly 10.0.0.0/8 md5", &tcp("10.1.2.3", "app", "db", false)));
-        assert!(!m("host all +dbrole_readonly 10.0.0.0/8 md5", &tcp("11.1.2.3", "app", "db", false)));
-        assert!(!m("hostssl all all 0.0.0.0/0 md5", &tcp("10.1.2.3", "app", "db", false)));
-        assert!(m("hostnossl all all 0.0.0.0/0 md5", &tcp("10.1.2.3", "app", "db", false)));
-        assert!(!m("host all all 0.0.0.0/0 md5", &tcp("10.1.2.3", "app", "replication", false)), "all excludes replication");
-        assert!(m("host replication all ::1/128 md5", &tcp("::1", "r", "replication", false)));
-        assert!(!m("host \"all\" all 0.0.0.0/0 md5", &tcp("1.2.3.4", "u", "x", false)), "\"all\" is a database named all");
-        let local = Conn { user: "postgres", database: "postgres", address: None, ssl: false, groups: &g };
+        assert!(m(
+            "host all +dbrole_readonly 10.0.0.0/8 md5",
+            &tcp("10.1.2.3", "app", "db", false)
+        ));
+        assert!(!m(
+            "host all +dbrole_readonly 10.0.0.0/8 md5",
+            &tcp("11.1.2.3", "app", "db", false)
+        ));
+        assert!(!m(
+            "hostssl all all 0.0.0.0/0 md5",
+            &tcp("10.1.2.3", "app", "db", false)
+        ));
+        assert!(m(
+            "hostnossl all all 0.0.0.0/0 md5",
+            &tcp("10.1.2.3", "app", "db", false)
+        ));
+        assert!(
+            !m(
+                "host all all 0.0.0.0/0 md5",
+                &tcp("10.1.2.3", "app", "replication", false)
+            ),
+            "all excludes replication"
+        );
+        assert!(m(
+            "host replication all ::1/128 md5",
+            &tcp("::1", "r", "replication", false)
+        ));
+        assert!(
+            !m("host \"all\" all 0.0.0.0/0 md5", &tcp("1.2.3.4", "u", "x", false)),
+            "\"all\" is a database named all"
+        );
+        let local = Conn {
+            user: "postgres",
+            database: "postgres",
+            address: None,
+            ssl: false,
+            groups: &g,
+        };
         assert!(m("local all postgres peer", &local));
         assert!(!m("host all all 0.0.0.0/0 trust", &local));
-        assert!(matches(&Line::parse("host all all samenet md5").unwrap(), &tcp("10.0.0.1", "u", "d", false)).is_err());
+        assert!(
+            matches(
+                &Line::parse("host all all samenet md5").unwrap(),
+                &tcp("10.0.0.1", "u", "d", false)
+            )
+            .is_err()
+        );
     }
 
     #[test]

