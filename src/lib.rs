@@ -9,6 +9,7 @@ pub mod gucs;
 pub mod hba;
 pub mod identity;
 pub mod roles;
+pub mod spi;
 pub mod sqltext;
 pub mod worker;
 

@@ -18,6 +18,12 @@ scenario_main() {
     "$(sql $C postgres "SELECT database FROM pgops.workers WHERE name = 'pgops launcher'")" postgres
   check "xid samples accumulate" wait_sql $C postgres "SELECT count(*) >= 2 FROM pgops.xid_samples" 12
 
+  # The launcher reads without taking transaction IDs: an idle cluster does not age.
+  local x0; x0=$(sql $C postgres "SELECT max(next_xid) FROM pgops.xid_samples")
+  sleep 2
+  check_eq "an idle launcher consumes no transaction ID (10 turns)" \
+    "$(sql $C postgres "SELECT max(next_xid) FROM pgops.xid_samples")" "$x0"
+
   # SIGHUP: a shorter sample interval takes effect without a restart.
   sql $C postgres "ALTER SYSTEM SET pgops.sample_interval = '100ms'" >/dev/null
   sql $C postgres "SELECT pg_reload_conf()" >/dev/null
@@ -65,6 +71,21 @@ scenario_main() {
   check_eq "installations() sees the drop" \
     "$(sql $C ops "SELECT string_agg(database || '=' || coalesce(installed_version, '-'), ',' ORDER BY database) FROM pgops.installations()")" \
     "ops=0.1.0,postgres=-"
+
+  # On a streaming standby the launcher runs too (read-only), and samples the replayed counters.
+  sql $C postgres "CREATE EXTENSION pgops" >/dev/null
+  if cluster_standby bb_sb $C; then
+    check "launcher runs on a standby" \
+      wait_sql bb_sb postgres "SELECT state = 'idle (pgops 0.1.0)' AND pid IS NOT NULL FROM pgops.workers WHERE name = 'pgops launcher'" 10
+    check "xid samples accumulate on the standby" wait_sql bb_sb postgres "SELECT count(*) >= 3 FROM pgops.xid_samples" 5
+    check_eq "per-database workers run on the standby" \
+      "$(sql bb_sb postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-'), ',' ORDER BY database) FROM pgops.installations()")" \
+      "ops=0.1.0,postgres=0.1.0"
+    check_eq "the standby's launcher never failed" "$(sql bb_sb postgres "SELECT errors FROM pgops.workers WHERE name = 'pgops launcher'")" 0
+    cluster_stop bb_sb fast
+  else
+    not_ok "standby starts"
+  fi
 
   # A clean fast shutdown with pgops loaded takes well under 5 s.
   local t0 t1

@@ -24,7 +24,7 @@ fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
 }
 
 fn spi_json(sql: &str) -> Value {
-    Spi::get_one::<JsonB>(sql)
+    crate::spi::get_one::<JsonB>(sql)
         .ok()
         .flatten()
         .map(|j| j.0)
@@ -32,7 +32,7 @@ fn spi_json(sql: &str) -> Value {
 }
 
 fn setting(name: &str) -> String {
-    Spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[name.into()])
+    crate::spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[name.into()])
         .ok()
         .flatten()
         .unwrap_or_default()
@@ -100,7 +100,7 @@ fn target(role: String) -> Target {
         } else {
             "scram-sha-256".into()
         },
-        time: Spi::get_one::<String>("SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ')")
+        time: crate::spi::get_one::<String>("SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS TZ')")
             .ok()
             .flatten()
             .unwrap_or_default(),
@@ -134,7 +134,7 @@ fn _hba_lint() -> TableIterator<
         name!(severity, String),
         name!(line_number, i32),
         name!(rule, String),
-        name!(check, String),
+        name!(finding, String),
         name!(message, String),
         name!(fix_hint, String),
     ),
@@ -159,7 +159,7 @@ fn _hba_lint() -> TableIterator<
 
 /// Roles `user` belongs to, directly or through other roles (for `+group`).
 fn groups_of(user: &str) -> BTreeSet<String> {
-    Spi::get_one_with_args::<Vec<String>>(
+    crate::spi::get_one_with_args::<Vec<String>>(
         "SELECT coalesce(array_agg(g.rolname::text), '{}') FROM pg_catalog.pg_roles u, pg_catalog.pg_roles g
          WHERE u.rolname = $1 AND g.oid <> u.oid AND pg_catalog.pg_has_role(u.oid, g.oid, 'MEMBER')",
         &[user.into()],
@@ -346,7 +346,7 @@ fn lock_apply() {
 /// Refuses a file that locks out the bootstrap superuser locally, or the caller from its current
 /// connection.
 fn check_lockout(active: &[(usize, String, Line)]) {
-    let bootstrap = Spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")
+    let bootstrap = crate::spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")
         .ok()
         .flatten()
         .unwrap_or_else(|| "postgres".into());
@@ -377,7 +377,7 @@ fn check_lockout(active: &[(usize, String, Line)]) {
             ),
         }
     }
-    let me: Value = Spi::get_one::<JsonB>(
+    let me: Value = crate::spi::get_one::<JsonB>(
         "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
                 'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
     )
@@ -436,7 +436,7 @@ fn _apply_hba(
     ),
 > {
     lock_apply();
-    let (r, t) = rendered(None);
+    let (r, t) = crate::roles::api::with_fresh_snapshot(|| rendered(None));
     check_lockout(&r.active);
     let path = PathBuf::from(&t.path);
     let sha = sha256_hex(r.text.as_bytes());
@@ -461,7 +461,7 @@ fn _apply_hba(
     let mode = std::fs::metadata(&path)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
-    let stamp = Spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
+    let stamp = crate::spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
         .ok()
         .flatten()
         .unwrap_or_default();
@@ -485,7 +485,7 @@ fn _apply_hba(
             "The previous file is still in place.",
         )
     });
-    let errors = Spi::get_one::<String>(
+    let errors = crate::spi::get_one::<String>(
         "SELECT string_agg(format('line %s: %s', line_number, error), '; ' ORDER BY line_number)
          FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL",
     )
@@ -506,7 +506,7 @@ fn _apply_hba(
         );
     }
     trim_backups(&path, gucs::hba_backups());
-    let reloaded = Spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
+    let reloaded = crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
         .ok()
         .flatten()
         .unwrap_or(false);
@@ -560,7 +560,7 @@ fn _hba_drift() -> TableIterator<
 > {
     let path = setting("hba_file");
     let live = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
-    let last = Spi::get_two_with_args::<String, TimestampWithTimeZone>(
+    let last = crate::spi::get_two_with_args::<String, TimestampWithTimeZone>(
         "SELECT sha256, applied_at FROM pgops.hba_apply WHERE path = $1 AND status <> 'dry run' ORDER BY id DESC LIMIT 1",
         &[path.clone().into()],
     )

@@ -38,6 +38,15 @@ fn require_superuser(what: &str) {
     }
 }
 
+/// Runs `f` with a new snapshot on top of the active-snapshot stack (READ COMMITTED sees what
+/// committed meanwhile; popped on success, released by the abort on error).
+pub fn with_fresh_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+    let r = f();
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
 pub struct Computed {
     pub plan: Plan,
     pub hash: String,
@@ -47,7 +56,7 @@ pub struct Computed {
 /// fight over the same cluster-wide roles.
 fn require_home_database(what: &str) {
     let home = crate::gucs::database();
-    let here = Spi::get_one::<String>("SELECT current_database()::text")
+    let here = crate::spi::get_one::<String>("SELECT current_database()::text")
         .ok()
         .flatten()
         .unwrap_or_default();
@@ -181,7 +190,9 @@ fn apply_roles(
     }
     require_home_database("pgops.apply_roles()");
     lock_apply();
-    let c = compute();
+    // Plan from what is committed now, after the wait for the lock: reads run read-only on the
+    // active snapshot, which the calling statement took before the wait.
+    let c = with_fresh_snapshot(compute);
     if let Some(wanted) = plan_hash.as_deref() {
         if wanted != c.hash {
             fail(
@@ -220,7 +231,7 @@ fn apply_roles(
 }
 
 fn run_in_workers(steps: &[Step], status: &mut [String]) {
-    let here = Spi::get_one::<String>("SELECT current_database()::text")
+    let here = crate::spi::get_one::<String>("SELECT current_database()::text")
         .ok()
         .flatten()
         .unwrap_or_default();
@@ -360,7 +371,7 @@ fn _role_drift_summary() -> TableIterator<
 }
 
 fn scram_iterations() -> u32 {
-    Spi::get_one::<String>("SELECT current_setting('scram_iterations', true)")
+    crate::spi::get_one::<String>("SELECT current_setting('scram_iterations', true)")
         .ok()
         .flatten()
         .and_then(|s| s.parse().ok())
@@ -380,7 +391,7 @@ fn verifier_for(role: &str, input: PasswordInput) -> String {
 }
 
 fn warn_if_logged(what: &str) {
-    let logged = Spi::get_one::<bool>(
+    let logged = crate::spi::get_one::<bool>(
         "SELECT current_setting('log_statement') = 'all' OR current_setting('log_min_duration_statement') = '0'",
     )
     .ok()
@@ -524,7 +535,7 @@ fn load_default_privileges(
             "Pass Pigsty's pg_default_privileges list as jsonb.",
         )
     };
-    let version = Spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
+    let version = crate::spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
         .ok()
         .flatten()
         .unwrap_or(0);
@@ -752,7 +763,7 @@ fn _check_default_privilege(row: JsonB) {
         .flatten()
         .filter_map(|p| p.as_str().map(String::from))
         .collect();
-    let version = Spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
+    let version = crate::spi::get_one::<i32>("SELECT current_setting('server_version_num')::int")
         .ok()
         .flatten()
         .unwrap_or(0);

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow};
 use pgrx::JsonB;
-use pgrx::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,7 +14,7 @@ use super::plan::{Desired, Options};
 use crate::worker::{dbworker, shmem};
 
 fn json(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
-    let v: Option<JsonB> = Spi::get_one_with_args(sql, args)?;
+    let v: Option<JsonB> = crate::spi::get_one_with_args(sql, args)?;
     Ok(v.map(|j| j.0).unwrap_or(Value::Null))
 }
 
@@ -251,10 +250,11 @@ pub fn desired_state() -> Result<(Desired, Options)> {
         })
         .collect::<Result<Vec<_>>>()?;
     let known: Vec<String> =
-        Spi::get_one::<Vec<String>>("SELECT array_agg(lower(name)) FROM pg_catalog.pg_settings")?.unwrap_or_default();
+        crate::spi::get_one::<Vec<String>>("SELECT array_agg(lower(name)) FROM pg_catalog.pg_settings")?
+            .unwrap_or_default();
     let heir = match crate::gucs::drop_reassign_to() {
         Some(h) => h,
-        None => Spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")?
+        None => crate::spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")?
             .unwrap_or_else(|| "postgres".into()),
     };
     let options = Options {

@@ -116,7 +116,7 @@ fn start_and_wait(
         .set_function("pgops_db_worker_main")
         .set_argument(Some(pack(idx, generation).into_datum().expect("an i64 is a datum")))
         .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_start_time(BgWorkerStartTime::ConsistentState)
         .set_restart_time(None)
         .set_notify_pid(unsafe { pg_sys::MyProcPid })
         .load_dynamic();
@@ -228,10 +228,10 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
 fn execute(task: &Task) -> anyhow::Result<Value> {
     match task {
         Task::Inventory => {
-            let version = Spi::get_one::<String>(
+            let version = crate::spi::get_one::<String>(
                 "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
             )?;
-            let database = Spi::get_one::<String>("SELECT current_database()::text")?;
+            let database = crate::spi::get_one::<String>("SELECT current_database()::text")?;
             Ok(json!({ "database": database, "extversion": version }))
         }
         Task::RoleSnapshot { grantees } => Ok(serde_json::to_value(crate::roles::catalog::database_snapshot(

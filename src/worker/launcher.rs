@@ -25,7 +25,7 @@ pub fn register() {
         .set_library("pgops")
         .set_function("pgops_launcher_main")
         .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_start_time(BgWorkerStartTime::ConsistentState)
         .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
         .load();
 }
@@ -139,7 +139,7 @@ impl Launcher {
                 // A real ERROR raised inside the transaction, to exercise the recovery path.
                 error!("injected launcher error (pgops.debug_launcher_error is on)");
             }
-            let version = Spi::get_one::<String>(
+            let version = crate::spi::get_one::<String>(
                 "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
             )?;
             Ok(match version {

@@ -1,0 +1,35 @@
+//! Read-only SPI queries.
+//!
+//! pgrx's `Spi::get_one*` run through `SpiClient::update`, which assigns a transaction ID to the
+//! calling transaction: every read would burn an XID (a launcher polling every few seconds would
+//! age the cluster by itself) and fail on a standby ("cannot assign TransactionIds during
+//! recovery"). These run through `SpiClient::select` instead. Use `Spi::run*` only to write.
+
+use pgrx::datum::{DatumWithOid, FromDatum, IntoDatum};
+use pgrx::spi::{Spi, SpiResult};
+
+/// The first column of the first row (None when there is no row or the value is NULL).
+pub fn get_one<A: FromDatum + IntoDatum>(query: &str) -> SpiResult<Option<A>> {
+    get_one_with_args(query, &[])
+}
+
+pub fn get_one_with_args<A: FromDatum + IntoDatum>(query: &str, args: &[DatumWithOid]) -> SpiResult<Option<A>> {
+    Spi::connect(|c| {
+        let t = c.select(query, Some(1), args)?;
+        if t.is_empty() { Ok(None) } else { t.first().get_one() }
+    })
+}
+
+pub fn get_two_with_args<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    query: &str,
+    args: &[DatumWithOid],
+) -> SpiResult<(Option<A>, Option<B>)> {
+    Spi::connect(|c| {
+        let t = c.select(query, Some(1), args)?;
+        if t.is_empty() {
+            Ok((None, None))
+        } else {
+            t.first().get_two()
+        }
+    })
+}
