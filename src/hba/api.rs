@@ -211,6 +211,29 @@ fn parse_file(text: &str) -> Result<Vec<(usize, String, Line)>, String> {
     Ok(out)
 }
 
+thread_local! {
+    /// The rendered lines, for the statement that rendered them (hba_match is called once per
+    /// row: a query that simulates many connections renders the file once).
+    static RENDER_CACHE: std::cell::RefCell<Option<((i64, i64, u32), Vec<(usize, String, Line)>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn rendered_for_statement() -> Vec<(usize, String, Line)> {
+    let key = unsafe {
+        (
+            pg_sys::GetCurrentTransactionStartTimestamp(),
+            pg_sys::GetCurrentStatementStartTimestamp(),
+            pg_sys::GetCurrentCommandId(false),
+        )
+    };
+    if let Some(hit) = RENDER_CACHE.with(|c| c.borrow().as_ref().filter(|(k, _)| *k == key).map(|(_, v)| v.clone())) {
+        return hit;
+    }
+    let active = rendered(None).0.active;
+    RENDER_CACHE.with(|c| *c.borrow_mut() = Some((key, active.clone())));
+    active
+}
+
 /// Which line of the rendered (or live) file a connection would hit.
 #[pg_extern(volatile, parallel_unsafe)]
 fn hba_match(
@@ -240,7 +263,7 @@ fn hba_match(
         })
     });
     let active = match source {
-        "rendered" => rendered(None).0.active,
+        "rendered" => rendered_for_statement(),
         "live" => {
             let path = setting("hba_file");
             let text = std::fs::read_to_string(&path)
