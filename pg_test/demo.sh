@@ -22,6 +22,7 @@ ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[demo]}" endpoint health
 say "Starting a throwaway cluster with shared_preload_libraries = 'pgops'"
 cluster_init demo "$v" "shared_preload_libraries = 'pgops'" "cluster_name = 'pg-demo'" \
   "pgops.naptime = '500ms'" "pgops.sample_interval = '1s'"
+ssl_build "$v" && cluster_ssl demo   # Pigsty turns SSL on; its admin rules need it
 cluster_start demo
 echo "data directory ${CL_DIR[demo]}/data, port ${CL_PORT[demo]}"
 
@@ -68,6 +69,29 @@ q "GRANT dbrole_admin TO dbuser_report"
 q "SELECT * FROM pgops.role_drift"
 q "SELECT statement, risk, status FROM pgops.apply_roles()"
 q "SELECT differences, statements FROM pgops.role_drift_summary"
+
+say "3. pg_hba.conf from a table: render, lint, validate, apply, simulate"
+q "SELECT pgops.load_pigsty_hba_defaults()"
+if ! ssl_build "$v"; then
+  echo; echo "(this PostgreSQL build has no SSL: PostgreSQL rejects hostssl lines, so the ssl rules go)"
+  q "DELETE FROM pgops.hba_rule WHERE auth = 'ssl'"
+fi
+echo; echo "(this throwaway cluster runs as $PG_OS_USER: a first rule lets the demo keep its local trust)"
+q "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth, \"order\") VALUES ('demo: local access for this throwaway cluster', '\${dbsu}', 'local', 'trust', 10), ('app servers', 'dbuser_app', '192.168.10.0/24', 'sha', 1000), ('reporting on replicas only', '+dbrole_readonly', '10.20.0.0/16', 'ssl', 1000)"
+q "UPDATE pgops.hba_rule SET role = 'replica' WHERE title = 'reporting on replicas only'"
+echo; echo "postgres=# SELECT pgops.render_hba();"
+sql demo postgres "SELECT pgops.render_hba()" | sed -n '1,12p;/demo: local/,$p'
+q "SELECT severity, line_number, rule, finding, message FROM pgops.hba_lint"
+q "INSERT INTO pgops.hba_rule (title, addr) VALUES ('typo', '10.0.0.0/33')"  2>&1 || true
+q "UPDATE pgops.hba_rule SET auth = 'deny' WHERE title LIKE 'demo:%'" 
+q "SELECT status FROM pgops.apply_hba()" 2>&1 || true
+q "UPDATE pgops.hba_rule SET auth = 'trust' WHERE title LIKE 'demo:%'"
+q "SELECT * FROM pgops.apply_hba()"
+q "SELECT count(*) AS errors FROM pg_hba_file_rules WHERE error IS NOT NULL"
+q "SELECT u AS user_name, d AS database, a AS address, m.matched, m.line_number, m.rule, m.method FROM (VALUES ('dbuser_app', 'app', '192.168.10.5'::inet), ('dbuser_app', 'app', '10.0.0.5'), ('dbuser_monitor', 'postgres', NULL), ('replicator', 'replication', '172.16.3.4'), ('mallory', 'postgres', '203.0.113.9')) v(u, d, a), pgops.hba_match(u, d, a) m"
+echo; echo "(someone edits pg_hba.conf by hand)"
+echo "# added by hand" | as_pg tee -a "${CL_DIR[demo]}/data/pg_hba.conf" >/dev/null
+q "SELECT path, drifted FROM pgops.hba_drift"
 
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"

@@ -79,6 +79,17 @@ cluster_init() {
   CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
 }
 
+# ssl_build VERSION — true when this PostgreSQL build has SSL (Debian's PG 15 does; the PG 18 wheel does not).
+ssl_build() { "$(pg_config_for "$1")" --configure | grep -q -- '--with-\(openssl\|ssl=openssl\)'; }
+
+# cluster_ssl NAME — a self-signed certificate and ssl = on (restart to take effect).
+cluster_ssl() {
+  local d=${CL_DIR[$1]}/data
+  as_pg openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost -keyout "$d/server.key" -out "$d/server.crt" >/dev/null 2>&1
+  as_pg chmod 600 "$d/server.key"
+  cluster_conf "$1" "ssl = on"
+}
+
 cluster_conf() { # cluster_conf NAME "setting = value"...
   local name=$1; shift
   for line in "$@"; do echo "$line"; done | as_pg tee -a "${CL_DIR[$name]}/data/postgresql.conf" >/dev/null

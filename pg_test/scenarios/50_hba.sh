@@ -12,12 +12,7 @@ scenario_main() {
   d=${CL_DIR[$C]}/data
   # SSL when this build has it (Debian's PG 15 does; the PG 18 wheel does not).
   local ssl_build=0 c_auth=sha
-  if "$(pg_config_for "$v")" --configure | grep -q -- '--with-\(openssl\|ssl=openssl\)'; then
-    ssl_build=1 c_auth=ssl
-    as_pg openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost -keyout "$d/server.key" -out "$d/server.crt" >/dev/null 2>&1
-    as_pg chmod 600 "$d/server.key"
-    cluster_conf $C "ssl = on"
-  fi
+  if ssl_build "$v"; then ssl_build=1 c_auth=ssl; cluster_ssl $C; fi
   cluster_start $C || { not_ok "server starts"; return 1; }
   sql $C postgres "CREATE EXTENSION pgops" >/dev/null
 
