@@ -529,18 +529,45 @@ fn _apply_hba(
         );
     }
     trim_backups(&path, gucs::hba_backups());
-    let reloaded = crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-    let status = if reloaded {
-        "applied and reloaded"
-    } else {
-        "written; reload signal failed"
-    };
+    let status = reload_and_confirm();
     let backup_s = backup.display().to_string();
     record(&t.path, Some(&backup_s), &sha, rules, lines, status);
     TableIterator::once((t.path, Some(backup_s), sha, rules, lines, status.to_string()))
+}
+
+/// Signals the reload, then (with preload) waits until a freshly started process sees a newer
+/// configuration load time: the postmaster has re-read the files, including this pg_hba.conf
+/// that pg_hba_file_rules just validated.
+fn reload_and_confirm() -> &'static str {
+    let before = crate::spi::get_one::<String>("SELECT pg_catalog.pg_conf_load_time()::text")
+        .ok()
+        .flatten();
+    let signalled = crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if !signalled {
+        return "written; the reload signal failed";
+    }
+    if !crate::worker::shmem::preloaded() {
+        return "applied; reload signalled";
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let db = crate::spi::get_one::<String>("SELECT current_database()::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    while std::time::Instant::now() < deadline {
+        let seen = crate::worker::dbworker::run_and_wait(&db, &crate::worker::dbworker::Task::ConfLoadTime);
+        if let Ok(Value::String(t)) = seen {
+            if Some(&t) != before.as_ref() {
+                return "applied and reloaded";
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        pgrx::check_for_interrupts!();
+    }
+    "applied; reload signalled but not confirmed within 5 s"
 }
 
 /// Appends to the bounded history (not on a standby: it is read-only there).

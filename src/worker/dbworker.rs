@@ -30,6 +30,8 @@ pub enum Task {
     RoleSnapshot { grantees: Vec<String> },
     /// Run statements in one transaction: all or nothing.
     Exec { statements: Vec<String> },
+    /// When this (new) process last saw the configuration loaded: the postmaster's reload time.
+    ConfLoadTime,
 }
 
 impl Task {
@@ -38,6 +40,7 @@ impl Task {
             Task::Inventory => "inventory",
             Task::RoleSnapshot { .. } => "role snapshot",
             Task::Exec { .. } => "apply",
+            Task::ConfLoadTime => "reload check",
         }
     }
 }
@@ -241,6 +244,9 @@ fn execute(task: &Task) -> anyhow::Result<Value> {
             run_statements(statements)?;
             Ok(json!({ "ok": true }))
         }
+        Task::ConfLoadTime => Ok(json!(crate::spi::get_one::<String>(
+            "SELECT pg_conf_load_time()::text"
+        )?)),
     }
 }
 
