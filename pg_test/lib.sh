@@ -157,6 +157,10 @@ wait_sql() {
   return 1
 }
 
+# --- timing (benchmarks) ------------------------------------------------------------------
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+
 # --- etcd on loopback -------------------------------------------------------------------------
 declare -gA ETCD_DIR ETCD_PID ETCD_URL
 

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 pub mod gucs;
 pub mod hba;
 pub mod identity;
+pub mod pgutil;
 pub mod roles;
 pub mod spi;
 pub mod sqltext;

@@ -11,8 +11,6 @@ source "$here/lib.sh"
 v=${1:-15}
 trap cleanup_all EXIT
 install_pgops "$v" >/dev/null
-now() { date +%s.%N; }
-secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 cluster_init H "$v" "shared_preload_libraries = 'pgops'" >/dev/null
 cluster_start H

@@ -15,8 +15,6 @@ v=${1:-15}
 trap cleanup_all EXIT
 install_pgops "$v" >/dev/null
 
-now() { date +%s.%N; }
-secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 setup() { # setup CLUSTER
   local c=$1 db s

@@ -14,14 +14,10 @@ use sha2::{Digest, Sha256};
 use super::line::{Conn, Line, matches};
 use super::lint::{Settings, lint};
 use super::rules::{Aliases, PIGSTY_DEFAULTS, Rendered, Rule, Target, render, validate};
+use crate::pgutil::fail;
 use crate::{gucs, identity};
 
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
-
-fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
-    let message = message.into();
-    ereport!(ERROR, code, message, hint);
-}
 
 fn spi_json(sql: &str) -> Value {
     crate::spi::get_one::<JsonB>(sql)
@@ -354,18 +350,6 @@ fn trim_backups(path: &Path, keep: usize) {
     }
 }
 
-fn lock_apply() {
-    let tag = pg_sys::LOCKTAG {
-        locktag_field1: 0,
-        locktag_field2: (APPLY_LOCK_KEY >> 32) as u32,
-        locktag_field3: APPLY_LOCK_KEY as u32,
-        locktag_field4: 1,
-        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
-        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
-    };
-    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
-}
-
 /// Refuses a file that locks out the bootstrap superuser locally, or the caller from its current
 /// connection.
 fn check_lockout(active: &[(usize, String, Line)]) {
@@ -458,8 +442,8 @@ fn _apply_hba(
         name!(status, String),
     ),
 > {
-    lock_apply();
-    let (r, t) = crate::roles::api::with_fresh_snapshot(|| rendered(None));
+    crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
+    let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
     check_lockout(&r.active);
     let path = PathBuf::from(&t.path);
     let sha = sha256_hex(r.text.as_bytes());

@@ -9,16 +9,12 @@ use super::model::{
 };
 use super::plan::{Phase, Plan, Step};
 use super::{catalog, plan, scram};
+use crate::pgutil::fail;
 use crate::worker::{dbworker, shmem};
 
 /// Key of the cluster-wide lock that serialises applies (shows in pg_locks as an advisory lock
 /// with database 0).
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7372_6f6c; // "pgopsrol"
-
-fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
-    let message = message.into();
-    ereport!(ERROR, code, message, hint);
-}
 
 fn invalid(e: anyhow::Error) -> ! {
     fail(
@@ -36,15 +32,6 @@ fn require_superuser(what: &str) {
             "It reads pg_authid and changes roles cluster-wide.",
         );
     }
-}
-
-/// Runs `f` with a new snapshot on top of the active-snapshot stack (READ COMMITTED sees what
-/// committed meanwhile; popped on success, released by the abort on error).
-pub fn with_fresh_snapshot<R>(f: impl FnOnce() -> R) -> R {
-    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
-    let r = f();
-    unsafe { pg_sys::PopActiveSnapshot() };
-    r
 }
 
 pub struct Computed {
@@ -124,19 +111,6 @@ fn plan_roles() -> TableIterator<
     }))
 }
 
-fn lock_apply() {
-    let tag = pg_sys::LOCKTAG {
-        locktag_field1: 0, // database 0: one lock for the whole cluster
-        locktag_field2: (APPLY_LOCK_KEY >> 32) as u32,
-        locktag_field3: APPLY_LOCK_KEY as u32,
-        locktag_field4: 1,
-        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
-        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
-    };
-    // Transaction-level: released at commit or abort. Waits honour lock_timeout and cancel.
-    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
-}
-
 /// A group of statements that runs in one transaction.
 struct Group {
     database: Option<String>,
@@ -189,10 +163,10 @@ fn apply_roles(
         );
     }
     require_home_database("pgops.apply_roles()");
-    lock_apply();
+    crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
     // Plan from what is committed now, after the wait for the lock: reads run read-only on the
     // active snapshot, which the calling statement took before the wait.
-    let c = with_fresh_snapshot(compute);
+    let c = crate::pgutil::with_fresh_snapshot(compute);
     if let Some(wanted) = plan_hash.as_deref() {
         if wanted != c.hash {
             fail(

@@ -164,10 +164,25 @@ fn start_and_wait(
     }
 }
 
+unsafe extern "C-unwind" {
+    /// PostgreSQL's own SIGTERM handler for backends (tcop/postgres.c), the raw symbol.
+    #[link_name = "die"]
+    fn postgres_die(signal: std::ffi::c_int);
+}
+
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
+    // A task can run long statements (REASSIGN OWNED, VACUUM): with PostgreSQL's own handler a
+    // SIGTERM (fast shutdown, pg_terminate_backend) cancels the running statement at its next
+    // interrupt check instead of waiting for it to finish.
+    unsafe {
+        #[cfg(not(feature = "pg18"))]
+        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(postgres_die));
+        #[cfg(feature = "pg18")]
+        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(postgres_die));
+    }
     let (idx, generation) = unpack(arg.value() as i64);
     let pid = unsafe { pg_sys::MyProcPid };
     let claimed = shmem::registry().and_then(|r| {

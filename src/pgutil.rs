@@ -1,0 +1,34 @@
+//! Small helpers shared by the SQL-facing modules: errors, a cluster-wide lock, snapshots.
+
+use pgrx::prelude::*;
+
+/// Raises an ERROR with a SQLSTATE, a message naming the object, and a hint saying what to do.
+pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
+    let message = message.into();
+    ereport!(ERROR, code, message, hint);
+}
+
+/// Takes a transaction-level advisory lock for the whole cluster (database 0 in pg_locks), so
+/// that callers in different databases serialise. Waits honour lock_timeout and cancel.
+pub fn cluster_lock(key: u64) {
+    let tag = pg_sys::LOCKTAG {
+        locktag_field1: 0,
+        locktag_field2: (key >> 32) as u32,
+        locktag_field3: key as u32,
+        locktag_field4: 1,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    };
+    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
+}
+
+/// Runs `f` with a new snapshot on top of the active-snapshot stack: read-only SPI reads use the
+/// active snapshot, which the calling statement took before any wait (for a lock, say); under
+/// READ COMMITTED this one sees what committed meanwhile. Popped on success, released by the
+/// abort on error.
+pub fn with_fresh_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+    let r = f();
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
