@@ -300,6 +300,14 @@ fn hba_match(
     TableIterator::once(row)
 }
 
+/// The file without its "# Time" header line: a render that differs only in time is unchanged.
+fn without_time(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("# Time "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -480,7 +488,7 @@ fn _apply_hba(
             "Nothing was changed.",
         )
     });
-    if old == r.text.as_bytes() {
+    if without_time(&String::from_utf8_lossy(&old)) == without_time(&r.text) {
         let _ = std::fs::remove_file(&backup);
         record(&t.path, None, &sha, rules, lines, "unchanged");
         return TableIterator::once((t.path, None, sha, rules, lines, "unchanged".to_string()));
