@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 pub mod gucs;
 pub mod hba;
 pub mod identity;
+pub mod monitor;
 pub mod pgutil;
 pub mod roles;
 pub mod spi;
@@ -17,6 +18,11 @@ pub mod worker;
 ::pgrx::pg_module_magic!();
 
 extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
+extension_sql_file!(
+    "../sql/monitor.sql",
+    name = "monitor_views",
+    requires = [monitor::api::_wraparound_forecast]
+);
 extension_sql_file!(
     "../sql/hba.sql",
     name = "hba_tables",
