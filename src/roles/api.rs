@@ -39,20 +39,17 @@ pub struct Computed {
     pub hash: String,
 }
 
-/// Role config lives in one database, `pgops.database`: two configs in two databases would
-/// fight over the same cluster-wide roles.
-fn require_home_database(what: &str) {
+/// Roles are cluster-wide: plan and apply work from any database, with the config tables of the
+/// database they are called in. Keeping that config in `pgops.database` (the launcher's) is the
+/// convention; a call elsewhere says so, so two configs do not fight unnoticed.
+fn note_config_database(what: &str) {
     let home = crate::gucs::database();
     let here = crate::spi::get_one::<String>("SELECT current_database()::text")
         .ok()
         .flatten()
         .unwrap_or_default();
     if here != home {
-        fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{what} runs in database \"{home}\" (pgops.database), not in \"{here}\""),
-            "Roles are cluster-wide, so their config lives in one database: connect to it, or point pgops.database here (ALTER SYSTEM, then reload).",
-        );
+        notice!("{what} uses the role config of database \"{here}\"; pgops.database is \"{home}\"");
     }
 }
 
@@ -96,7 +93,7 @@ fn plan_roles() -> TableIterator<
     ),
 > {
     require_superuser("pgops.plan_roles()");
-    require_home_database("pgops.plan_roles()");
+    note_config_database("pgops.plan_roles()");
     let c = compute();
     let hash = c.hash.clone();
     TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
@@ -162,7 +159,7 @@ fn apply_roles(
             "Run it on the primary; roles replicate to standbys.",
         );
     }
-    require_home_database("pgops.apply_roles()");
+    note_config_database("pgops.apply_roles()");
     crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
     // Plan from what is committed now, after the wait for the lock: reads run read-only on the
     // active snapshot, which the calling statement took before the wait.
@@ -296,7 +293,7 @@ fn _role_drift() -> TableIterator<
     ),
 > {
     require_superuser("pgops.role_drift");
-    require_home_database("pgops.role_drift");
+    note_config_database("pgops.role_drift");
     let c = compute();
     let rows: Vec<_> = c
         .plan
@@ -329,7 +326,7 @@ fn _role_drift_summary() -> TableIterator<
     ),
 > {
     require_superuser("pgops.role_drift_summary");
-    require_home_database("pgops.role_drift_summary");
+    note_config_database("pgops.role_drift_summary");
     let c = compute();
     let count = |f: &dyn Fn(&Step) -> bool| c.plan.steps.iter().filter(|s| f(s)).count() as i64;
     let row = (
