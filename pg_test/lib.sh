@@ -102,7 +102,7 @@ cluster_standby() {
   chmod 0755 "$base"; is_root && chown postgres: "$base"
   port=$(free_port)
   as_pg "$(pg_bindir "$v")/pg_basebackup" -h "${CL_DIR[$primary]}" -p "${CL_PORT[$primary]}" -U postgres \
-    -D "$base/data" -R -X stream -c fast >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; return 1; }
+    -D "$base/data" -R -X stream -c fast >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; rm -rf "$base"; return 1; }
   printf "port = %s\nunix_socket_directories = '%s'\n" "$port" "$base" | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
   CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
   cluster_start "$name"
