@@ -128,6 +128,16 @@ sql() {
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
 }
 
+# sql_file NAME DB "script" — runs a psql script (meta-commands such as \! allowed), e.g. in the
+# background to hold a transaction open while a test looks at it.
+sql_file() {
+  local name=$1 db=$2 f
+  f=$(mktemp "${CL_DIR[$name]}/script.XXXXXX.sql")
+  printf '%s\n' "$3" > "$f"; chmod 644 "$f"
+  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -f "$f"
+}
+
 # sql_secret NAME DB "statement" — for statements that carry a plaintext password: statement
 # logging is turned off first, in a statement of its own (a query string is logged whole, before
 # any SET inside it runs).

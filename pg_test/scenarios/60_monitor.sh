@@ -39,24 +39,19 @@ scenario_main() {
     "$(sql $C mon "SELECT freeze_max_age FROM pgops.table_age WHERE table_name = 't'")" 100000
 
   # --- xmin blockers: each kind appears while it exists and goes away -----------------------------
-  local psql_bin; psql_bin="$(pg_bindir "$v")/psql"
-  as_pg "$psql_bin" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d mon \
-    -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+  sql_file $C mon "BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep(4); COMMIT;" >/dev/null &
   local bg=$!
   check "a long transaction shows as a blocker" \
     wait_sql $C postgres "SELECT count(*) = 1 FROM pgops.xmin_blockers WHERE kind = 'transaction' AND database = 'mon' AND xmin_age >= 0 AND seconds >= 0" 3
   wait $bg
   check "and is gone when it ends" wait_sql $C postgres "SELECT count(*) = 0 FROM pgops.xmin_blockers WHERE database = 'mon'" 3
-  printf 'BEGIN;\nSELECT pg_current_xact_id();\n\\! sleep 3\nCOMMIT;\n' > "${CL_DIR[$C]}/idle.sql"
-  chmod 644 "${CL_DIR[$C]}/idle.sql"
-  as_pg "$psql_bin" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d mon -f "${CL_DIR[$C]}/idle.sql" >/dev/null &
+  sql_file $C mon $'BEGIN;\nSELECT pg_current_xact_id();\n\\! sleep 3\nCOMMIT;' >/dev/null &
   bg=$!
   check "an idle-in-transaction session shows as one" \
     wait_sql $C postgres "SELECT count(*) = 1 FROM pgops.xmin_blockers WHERE kind = 'idle in transaction' AND database = 'mon'" 3
   wait $bg
   check "and is gone at commit" wait_sql $C postgres "SELECT count(*) = 0 FROM pgops.xmin_blockers WHERE database = 'mon'" 3
-  as_pg "$psql_bin" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d mon \
-    -c "BEGIN" -c "CREATE TABLE prepared_t(i int)" -c "PREPARE TRANSACTION 'pgops_test'" >/dev/null
+  sql_file $C mon "BEGIN; CREATE TABLE prepared_t(i int); PREPARE TRANSACTION 'pgops_test';" >/dev/null
   check_eq "a prepared transaction shows, with its gid" \
     "$(sql $C postgres "SELECT kind || '|' || holder || '|' || (xmin_age >= 0) FROM pgops.xmin_blockers WHERE database = 'mon'")" "prepared transaction|pgops_test|true"
   sql $C mon "COMMIT PREPARED 'pgops_test'" >/dev/null
@@ -67,9 +62,7 @@ scenario_main() {
   sql $C mon "SELECT pg_drop_replication_slot('pgops_slot')" >/dev/null
   check_eq "and is gone once dropped" "$(sql $C postgres "SELECT count(*) FROM pgops.xmin_blockers WHERE holder = 'pgops_slot'")" 0
   if cluster_standby mon_sb $C; then
-    printf 'BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT count(*) FROM pg_class;\n\\! sleep 5\nCOMMIT;\n' > "${CL_DIR[mon_sb]}/hold.sql"
-    chmod 644 "${CL_DIR[mon_sb]}/hold.sql"
-    as_pg "$psql_bin" -X -q -h "${CL_DIR[mon_sb]}" -p "${CL_PORT[mon_sb]}" -U postgres -d postgres -f "${CL_DIR[mon_sb]}/hold.sql" >/dev/null &
+    sql_file mon_sb postgres $'BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT count(*) FROM pg_class;\n\\! sleep 5\nCOMMIT;' >/dev/null &
     bg=$!
     check "standby feedback shows while the standby holds a snapshot" \
       wait_sql $C postgres "SELECT count(*) = 1 FROM pgops.xmin_blockers WHERE kind = 'standby feedback'" 4
