@@ -79,3 +79,81 @@ COMMENT ON VIEW pgops.wraparound_forecast IS 'XID/MXID burn rates from pgops.xid
 GRANT SELECT ON pgops.database_age, pgops.table_age, pgops.xmin_blockers, pgops.wraparound_forecast TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgops._wraparound_forecast() TO pg_monitor;
 REVOKE EXECUTE ON FUNCTION pgops._wraparound_forecast() FROM PUBLIC;
+
+-- Bloat. The estimators read pg_statistic directly: SECURITY DEFINER with a fixed search_path, so a
+-- pg_monitor role sees every table (pg_stats would hide columns it may not SELECT). They return
+-- sizes and ratios only, never values.
+ALTER FUNCTION pgops._table_bloat() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION pgops._index_bloat() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION pgops._table_bloat(), pgops._index_bloat() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgops._table_bloat(), pgops._index_bloat() TO pg_monitor;
+
+-- Latest exact measurement per relation (pgops.verify_bloat). Tied to the relation's file: a
+-- rewrite (VACUUM FULL, REINDEX, CLUSTER) makes it obsolete, and the bloat view stops showing it.
+CREATE TABLE pgops.bloat_verified (
+    relid oid PRIMARY KEY,
+    table_relid oid NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('table', 'index')),
+    schema text NOT NULL,
+    relation text NOT NULL,
+    filenode oid,
+    size_bytes bigint NOT NULL,
+    bloat_bytes bigint,
+    free_bytes bigint,
+    dead_bytes bigint,
+    estimated_bloat_bytes bigint,
+    method text NOT NULL,
+    measured_at timestamptz NOT NULL
+);
+COMMENT ON TABLE pgops.bloat_verified IS 'Latest exact bloat measurement per table and btree index (pgops.verify_bloat, pgstattuple_approx / pgstatindex)';
+
+CREATE VIEW pgops.table_bloat AS
+SELECT relid, schema, table_name, kind, fillfactor, tuples, size_bytes, toast_bytes, expected_bytes,
+       bloat_bytes, bloat_ratio, quality, quality_reason, stats_time
+FROM pgops._table_bloat();
+COMMENT ON VIEW pgops.table_bloat IS 'Estimated bloat per table (heap and TOAST, fillfactor and column alignment aware): bytes a fresh copy would not need; quality says when not to trust it';
+
+CREATE VIEW pgops.index_bloat AS
+SELECT relid, indexrelid, schema, table_name, index_name, tuples, size_bytes, expected_bytes,
+       bloat_bytes, bloat_ratio, quality, quality_reason, stats_time
+FROM pgops._index_bloat();
+COMMENT ON VIEW pgops.index_bloat IS 'Estimated bloat per btree index (index column order, fillfactor, deduplication): bytes a REINDEX would free; quality says when not to trust it';
+
+-- Per table with its btree indexes summed, and the verified figures next to the estimates when
+-- they are newer than the statistics behind the estimates and the files were not rewritten since.
+CREATE VIEW pgops.bloat AS
+WITH t AS (SELECT * FROM pgops._table_bloat()),
+     i AS (SELECT relid, count(*) AS indexes, sum(size_bytes) AS index_bytes, sum(bloat_bytes) AS index_bloat_bytes,
+                  max(CASE quality WHEN 'good' THEN 1 WHEN 'approximate' THEN 2 ELSE 3 END) AS q
+           FROM pgops._index_bloat() GROUP BY relid),
+     v AS (SELECT v.*, pg_catalog.pg_relation_filenode(v.relid) IS NOT DISTINCT FROM v.filenode AS current
+           FROM pgops.bloat_verified v)
+SELECT t.relid, t.schema, t.table_name, t.kind,
+       t.size_bytes AS table_bytes, t.bloat_bytes AS table_bloat_bytes, t.bloat_ratio AS table_bloat_ratio,
+       coalesce(i.indexes, 0) AS indexes, coalesce(i.index_bytes, 0)::bigint AS index_bytes,
+       i.index_bloat_bytes::bigint AS index_bloat_bytes,
+       round((i.index_bloat_bytes / nullif(i.index_bytes, 0))::numeric, 6)::float8 AS index_bloat_ratio,
+       (coalesce(t.bloat_bytes, 0) + coalesce(i.index_bloat_bytes, 0))::bigint AS total_bloat_bytes,
+       (ARRAY['good', 'approximate', 'unreliable'])[greatest(CASE t.quality WHEN 'good' THEN 1 WHEN 'approximate' THEN 2 ELSE 3 END, coalesce(i.q, 1))] AS quality,
+       t.quality_reason,
+       vt.bloat_bytes AS verified_table_bloat_bytes,
+       round((vt.bloat_bytes::numeric / nullif(vt.size_bytes, 0)), 6)::float8 AS verified_table_bloat_ratio,
+       vi.bloat_bytes AS verified_index_bloat_bytes,
+       least(vt.measured_at, vi.measured_at) AS verified_at,
+       t.stats_time
+FROM t
+LEFT JOIN i ON i.relid = t.relid
+LEFT JOIN v vt ON vt.relid = t.relid AND vt.kind = 'table' AND vt.current
+              AND (t.stats_time IS NULL OR vt.measured_at > t.stats_time)
+LEFT JOIN LATERAL (SELECT sum(x.bloat_bytes)::bigint AS bloat_bytes, min(x.measured_at) AS measured_at
+                   FROM v x WHERE x.table_relid = t.relid AND x.kind = 'index' AND x.current
+                     AND (t.stats_time IS NULL OR x.measured_at > t.stats_time)
+                   HAVING count(*) > 0) vi ON true;
+COMMENT ON VIEW pgops.bloat IS 'Per table: estimated table and btree-index bloat, the worse quality of the two, and the pgops.verify_bloat figures when newer than the statistics';
+
+-- verify_bloat stores its results: it runs as the extension owner so pg_monitor may call it; it
+-- reads only what pgstattuple reports and within the caller's budgets.
+ALTER FUNCTION pgops.verify_bloat(integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION pgops.verify_bloat(integer, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgops.verify_bloat(integer, bigint) TO pg_monitor;
+GRANT SELECT ON pgops.table_bloat, pgops.index_bloat, pgops.bloat, pgops.bloat_verified TO pg_monitor;

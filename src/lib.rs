@@ -21,7 +21,12 @@ extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
 extension_sql_file!(
     "../sql/monitor.sql",
     name = "monitor_views",
-    requires = [monitor::api::_wraparound_forecast]
+    requires = [
+        monitor::api::_wraparound_forecast,
+        monitor::bloat_api::_table_bloat,
+        monitor::bloat_api::_index_bloat,
+        monitor::bloat_api::verify_bloat
+    ]
 );
 extension_sql_file!(
     "../sql/hba.sql",

@@ -2,4 +2,6 @@
 //! the wraparound forecast from the launcher's samples (pure forecast + thin SQL function).
 
 pub mod api;
+pub mod bloat;
+pub mod bloat_api;
 pub mod forecast;

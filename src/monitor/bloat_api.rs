@@ -1,0 +1,601 @@
+//! SQL surface of the bloat estimates and their verification: reads the catalog and pg_statistic
+//! (the functions run SECURITY DEFINER, so a pg_monitor role sees every table, not only those
+//! whose columns it may read), hands the figures to the pure estimators in `bloat`, and measures
+//! the worst tables with pgstattuple.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{Spi, SpiHeapTupleData};
+
+use super::bloat::{
+    Candidate, Column, Estimate, IndexInput, Layout, Measured, TableInput, choose_for_verification, estimate_btree,
+    estimate_table, measured_index_bloat, measured_table_bloat,
+};
+use crate::pgutil::fail;
+
+fn layout() -> Layout {
+    Layout {
+        block_size: pg_sys::BLCKSZ as f64,
+        maxalign: pg_sys::MAXIMUM_ALIGNOF as f64,
+    }
+}
+
+fn align_bytes(c: &str) -> f64 {
+    match c {
+        "d" => 8.0,
+        "i" => 4.0,
+        "s" => 2.0,
+        _ => 1.0,
+    }
+}
+
+fn get<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(row: &SpiHeapTupleData, i: usize) -> Option<T> {
+    row.get::<T>(i)
+        .unwrap_or_else(|e| error!("pgops bloat: reading column {i}: {e}"))
+}
+
+/// Runs a read-only query and hands each row to `f`.
+fn each_row(query: &str, args: &[DatumWithOid], mut f: impl FnMut(&SpiHeapTupleData)) {
+    Spi::connect(|c| {
+        let rows = c.select(query, None, args)?;
+        for row in rows {
+            f(&row);
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })
+    .unwrap_or_else(|e| error!("pgops bloat: {e}"));
+}
+
+/// Relations whose bloat is estimated: tables and materialized views with storage, outside TOAST
+/// schemas and other sessions' temporary schemas (system catalogs included: their bloat is real).
+const TABLES: &str = "c.relkind IN ('r', 'm') AND c.relpersistence <> 't' AND n.nspname !~ '^pg_toast'";
+
+const TABLE_QUERY: &str = "
+SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relpages::bigint, c.reltuples::float8,
+       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                 WHERE o.option_name = 'fillfactor'), '100')::float8,
+       coalesce(t.relpages, 0)::bigint, coalesce(t.reltuples, 0)::float8,
+       pg_catalog.pg_stat_get_mod_since_analyze(c.oid)::float8,
+       CASE WHEN t.oid IS NULL THEN 0
+            ELSE pg_catalog.pg_stat_get_dead_tuples(t.oid) + pg_catalog.pg_stat_get_ins_since_vacuum(t.oid) END::float8,
+       greatest(pg_catalog.pg_stat_get_last_vacuum_time(c.oid), pg_catalog.pg_stat_get_last_autovacuum_time(c.oid),
+                pg_catalog.pg_stat_get_last_analyze_time(c.oid), pg_catalog.pg_stat_get_last_autoanalyze_time(c.oid)),
+       a.attlen, a.attalign::text, a.attisdropped, s.stanullfrac::float8, s.stawidth::float8
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+LEFT JOIN pg_catalog.pg_statistic s ON s.starelid = c.oid AND s.staattnum = a.attnum AND NOT s.stainherit
+WHERE {TABLES}
+ORDER BY c.oid, a.attnum";
+
+struct TableRow {
+    relid: pg_sys::Oid,
+    schema: String,
+    name: String,
+    kind: String,
+    fillfactor: f64,
+    stats_time: Option<TimestampWithTimeZone>,
+    input: TableInput,
+}
+
+fn column_from(row: &SpiHeapTupleData, first: usize) -> Option<Column> {
+    let len = get::<i16>(row, first)?;
+    Some(Column {
+        len,
+        align: align_bytes(&get::<String>(row, first + 1).unwrap_or_default()),
+        dropped: get::<bool>(row, first + 2).unwrap_or(false),
+        null_frac: get::<f64>(row, first + 3),
+        width: get::<f64>(row, first + 4),
+    })
+}
+
+fn read_tables() -> Vec<TableRow> {
+    let mut out: Vec<TableRow> = vec![];
+    each_row(&TABLE_QUERY.replace("{TABLES}", TABLES), &[], |row| {
+        let relid = get::<pg_sys::Oid>(row, 1).unwrap();
+        if out.last().map(|t| t.relid) != Some(relid) {
+            out.push(TableRow {
+                relid,
+                schema: get(row, 2).unwrap_or_default(),
+                name: get(row, 3).unwrap_or_default(),
+                kind: get(row, 4).unwrap_or_default(),
+                fillfactor: get(row, 7).unwrap_or(100.0),
+                stats_time: get(row, 12),
+                input: TableInput {
+                    pages: get(row, 5).unwrap_or(0),
+                    tuples: get(row, 6).unwrap_or(-1.0),
+                    fillfactor: get(row, 7).unwrap_or(100.0),
+                    toast_pages: get(row, 8).unwrap_or(0),
+                    toast_tuples: get(row, 9).unwrap_or(0.0),
+                    columns: vec![],
+                    modified: get(row, 10).unwrap_or(0.0),
+                    toast_modified: get(row, 11).unwrap_or(0.0),
+                },
+            });
+        }
+        if let Some(col) = column_from(row, 13) {
+            out.last_mut().unwrap().input.columns.push(col);
+        }
+    });
+    out
+}
+
+fn figures(e: &Estimate, l: Layout) -> (i64, Option<i64>, Option<i64>, Option<f64>) {
+    (
+        (e.pages as f64 * l.block_size) as i64,
+        e.expected_pages.map(|p| (p.min(e.pages as f64) * l.block_size) as i64),
+        e.bloat_pages().map(|b| (b * l.block_size) as i64),
+        e.ratio().map(|r| (r * 1e6).round() / 1e6),
+    )
+}
+
+/// Rows of `pgops.table_bloat`.
+#[pg_extern(volatile, parallel_safe)]
+fn _table_bloat() -> TableIterator<
+    'static,
+    (
+        name!(relid, pg_sys::Oid),
+        name!(schema, String),
+        name!(table_name, String),
+        name!(kind, String),
+        name!(fillfactor, i32),
+        name!(tuples, f64),
+        name!(size_bytes, i64),
+        name!(toast_bytes, i64),
+        name!(expected_bytes, Option<i64>),
+        name!(bloat_bytes, Option<i64>),
+        name!(bloat_ratio, Option<f64>),
+        name!(quality, String),
+        name!(quality_reason, Option<String>),
+        name!(stats_time, Option<TimestampWithTimeZone>),
+    ),
+> {
+    let l = layout();
+    let rows: Vec<_> = read_tables()
+        .into_iter()
+        .map(|t| {
+            let e = estimate_table(&t.input, l);
+            let (size, expected, bloat, ratio) = figures(&e, l);
+            (
+                t.relid,
+                t.schema,
+                t.name,
+                if t.kind == "m" {
+                    "materialized view".into()
+                } else {
+                    "table".into()
+                },
+                t.fillfactor as i32,
+                t.input.tuples.max(0.0),
+                size,
+                (t.input.toast_pages as f64 * l.block_size) as i64,
+                expected,
+                bloat,
+                ratio,
+                e.quality.as_str().to_string(),
+                e.reason(),
+                t.stats_time,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Key types whose equal values are bitwise equal (`btequalimage`), so btree deduplication applies.
+const DEDUP_TYPES: &str = "'bool','int2','int4','int8','oid','char','date','time','timestamp','timestamptz',\
+                           'uuid','text','varchar','bpchar','name','bytea','inet','cidr','macaddr','money'";
+
+const INDEX_QUERY: &str = "
+SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text, ic.relname::text,
+       ic.relpages::bigint, ic.reltuples::float8,
+       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
+                 WHERE o.option_name = 'fillfactor'), '90')::float8,
+       i.indisunique, i.indnkeyatts::int, i.indpred IS NOT NULL,
+       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
+                 WHERE o.option_name = 'deduplicate_items'), 'on') IN ('on', 'true', '1', 'yes'),
+       pg_catalog.pg_stat_get_mod_since_analyze(c.oid)::float8 > 0.1 * greatest(c.reltuples, 0),
+       greatest(pg_catalog.pg_stat_get_last_vacuum_time(c.oid), pg_catalog.pg_stat_get_last_autovacuum_time(c.oid),
+                pg_catalog.pg_stat_get_last_analyze_time(c.oid), pg_catalog.pg_stat_get_last_autoanalyze_time(c.oid)),
+       ia.attlen, ia.attalign::text, false,
+       coalesce(ts.stanullfrac, xs.stanullfrac)::float8, coalesce(ts.stawidth, xs.stawidth)::float8,
+       (SELECT CASE WHEN d > 0 THEN d WHEN d < 0 THEN -d * greatest(c.reltuples, 0) END
+          FROM coalesce(ts.stadistinct, xs.stadistinct) d)::float8,
+       ia.atttypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname IN ({DEDUP}) AND t.typnamespace = 'pg_catalog'::regnamespace)
+         AND coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = ia.attcollation), true),
+       i.indkey[ia.attnum - 1] = 0 AND xs.starelid IS NULL
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid AND ic.relkind = 'i'
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indexrelid AND ia.attnum > 0
+LEFT JOIN pg_catalog.pg_statistic ts ON ts.starelid = i.indrelid AND ts.staattnum = i.indkey[ia.attnum - 1]
+                                     AND i.indkey[ia.attnum - 1] <> 0 AND NOT ts.stainherit
+LEFT JOIN pg_catalog.pg_statistic xs ON xs.starelid = i.indexrelid AND xs.staattnum = ia.attnum
+                                     AND i.indkey[ia.attnum - 1] = 0 AND NOT xs.stainherit
+WHERE {TABLES} AND i.indisvalid AND i.indisready
+ORDER BY i.indexrelid, ia.attnum";
+
+struct IndexRow {
+    indexrelid: pg_sys::Oid,
+    relid: pg_sys::Oid,
+    schema: String,
+    table: String,
+    name: String,
+    stats_time: Option<TimestampWithTimeZone>,
+    dedup_option: bool,
+    input: IndexInput,
+}
+
+fn read_indexes() -> Vec<IndexRow> {
+    let mut out: Vec<IndexRow> = vec![];
+    let query = INDEX_QUERY.replace("{TABLES}", TABLES).replace("{DEDUP}", DEDUP_TYPES);
+    each_row(&query, &[], |row| {
+        let indexrelid = get::<pg_sys::Oid>(row, 1).unwrap();
+        if out.last().map(|t| t.indexrelid) != Some(indexrelid) {
+            let unique = get(row, 9).unwrap_or(false);
+            out.push(IndexRow {
+                indexrelid,
+                relid: get(row, 2).unwrap(),
+                schema: get(row, 3).unwrap_or_default(),
+                table: get(row, 4).unwrap_or_default(),
+                name: get(row, 5).unwrap_or_default(),
+                stats_time: get(row, 14),
+                dedup_option: get(row, 12).unwrap_or(true),
+                input: IndexInput {
+                    pages: get(row, 6).unwrap_or(0),
+                    tuples: get(row, 7).unwrap_or(-1.0),
+                    fillfactor: get(row, 8).unwrap_or(90.0),
+                    key_columns: get::<i32>(row, 10).unwrap_or(1) as usize,
+                    columns: vec![],
+                    distinct: vec![],
+                    unique,
+                    dedup: !unique,
+                    partial: get(row, 11).unwrap_or(false),
+                    expression_without_stats: false,
+                    stale: get(row, 13).unwrap_or(false),
+                },
+            });
+        }
+        let ix = out.last_mut().unwrap();
+        if let Some(col) = column_from(row, 15) {
+            let is_key = ix.input.columns.len() < ix.input.key_columns;
+            if is_key {
+                ix.input.distinct.push(get(row, 20));
+                ix.input.dedup &= get::<bool>(row, 21).unwrap_or(false);
+            }
+            ix.input.expression_without_stats |= get::<bool>(row, 22).unwrap_or(false);
+            ix.input.columns.push(col);
+        }
+    });
+    for ix in &mut out {
+        // INCLUDE columns rule deduplication out, as does the reloption.
+        ix.input.dedup &= ix.dedup_option && ix.input.columns.len() == ix.input.key_columns;
+    }
+    out
+}
+
+/// Rows of `pgops.index_bloat` (btree indexes).
+#[pg_extern(volatile, parallel_safe)]
+fn _index_bloat() -> TableIterator<
+    'static,
+    (
+        name!(relid, pg_sys::Oid),
+        name!(indexrelid, pg_sys::Oid),
+        name!(schema, String),
+        name!(table_name, String),
+        name!(index_name, String),
+        name!(tuples, f64),
+        name!(size_bytes, i64),
+        name!(expected_bytes, Option<i64>),
+        name!(bloat_bytes, Option<i64>),
+        name!(bloat_ratio, Option<f64>),
+        name!(quality, String),
+        name!(quality_reason, Option<String>),
+        name!(stats_time, Option<TimestampWithTimeZone>),
+    ),
+> {
+    let l = layout();
+    let rows: Vec<_> = read_indexes()
+        .into_iter()
+        .map(|ix| {
+            let e = estimate_btree(&ix.input, l);
+            let (size, expected, bloat, ratio) = figures(&e, l);
+            (
+                ix.relid,
+                ix.indexrelid,
+                ix.schema,
+                ix.table,
+                ix.name,
+                ix.input.tuples.max(0.0),
+                size,
+                expected,
+                bloat,
+                ratio,
+                e.quality.as_str().to_string(),
+                e.reason(),
+                ix.stats_time,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+fn pgstattuple_schema() -> String {
+    crate::spi::get_one::<String>(
+        "SELECT n.nspname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname = 'pgstattuple'",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        fail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "pgops.verify_bloat needs the pgstattuple extension in database {}",
+                crate::sqltext::ident(&crate::spi::get_one::<String>("SELECT current_database()::text").ok().flatten().unwrap_or_default())
+            ),
+            "Run CREATE EXTENSION pgstattuple; in this database (it ships with PostgreSQL's contrib), then call verify_bloat again.",
+        )
+    })
+}
+
+/// Takes AccessShareLock on a relation without waiting; false when someone holds a conflicting lock
+/// (or the relation is gone).
+fn try_share_lock(relid: pg_sys::Oid) -> bool {
+    let got = unsafe { pg_sys::ConditionalLockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+    got && crate::pgutil::with_fresh_snapshot(|| {
+        crate::spi::get_one_with_args::<bool>("SELECT true FROM pg_catalog.pg_class WHERE oid = $1", &[relid.into()])
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    })
+}
+
+struct Measurement {
+    relid: pg_sys::Oid,
+    table_relid: pg_sys::Oid,
+    kind: &'static str,
+    schema: String,
+    name: String,
+    size_bytes: i64,
+    estimated_bloat_bytes: Option<i64>,
+    bloat_bytes: Option<i64>,
+    free_bytes: Option<i64>,
+    dead_bytes: Option<i64>,
+    method: String,
+}
+
+/// Measures the tables with the worst estimated bloat (table and btree indexes together) exactly,
+/// within `max_tables` and `max_pages` (pages of table, TOAST and indexes together), and stores
+/// the figures in pgops.bloat_verified (on a primary). Tables locked by others are skipped.
+#[pg_extern(volatile, parallel_unsafe)]
+fn verify_bloat(
+    max_tables: default!(i32, 10),
+    max_pages: default!(i64, 131072),
+) -> TableIterator<
+    'static,
+    (
+        name!(schema, String),
+        name!(relation, String),
+        name!(kind, String),
+        name!(size_bytes, i64),
+        name!(estimated_bloat_bytes, Option<i64>),
+        name!(verified_bloat_bytes, Option<i64>),
+        name!(verified_bloat_ratio, Option<f64>),
+        name!(method, String),
+        name!(stored, bool),
+    ),
+> {
+    if max_tables < 0 || max_pages < 0 {
+        fail(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("pgops.verify_bloat: max_tables ({max_tables}) and max_pages ({max_pages}) must not be negative"),
+            "Pass how many tables, and how many pages in all, the measurement may read.",
+        );
+    }
+    let schema = crate::sqltext::ident(&pgstattuple_schema());
+    let l = layout();
+    let tables: Vec<TableRow> = read_tables()
+        .into_iter()
+        .filter(|t| t.input.pages + t.input.toast_pages > 0)
+        .collect();
+    let indexes = read_indexes();
+    let candidates: Vec<Candidate> = tables
+        .iter()
+        .map(|t| {
+            let e = estimate_table(&t.input, l);
+            let (mut bloat, mut pages) = (e.bloat_pages().unwrap_or(0.0), e.pages);
+            for ix in indexes.iter().filter(|ix| ix.relid == t.relid) {
+                let ie = estimate_btree(&ix.input, l);
+                bloat += ie.bloat_pages().unwrap_or(0.0);
+                pages += ix.input.pages;
+            }
+            Candidate {
+                relid: t.relid.to_u32(),
+                estimated_bloat_bytes: bloat * l.block_size,
+                pages,
+            }
+        })
+        .collect();
+    let (chosen, passed) = choose_for_verification(candidates, max_tables as usize, max_pages);
+    if passed > 0 {
+        notice!(
+            "pgops.verify_bloat: {passed} table(s) with more estimated bloat did not fit in max_pages => {max_pages}; \
+             raise it to measure them"
+        );
+    }
+    let mut out: Vec<Measurement> = vec![];
+    for c in chosen {
+        let t = tables.iter().find(|t| t.relid.to_u32() == c.relid).unwrap();
+        if !try_share_lock(t.relid) {
+            notice!(
+                "pgops.verify_bloat: skipped {}.{}: locked by another session",
+                t.schema,
+                t.name
+            );
+            continue;
+        }
+        let e = estimate_table(&t.input, l);
+        let heap = pgstattuple_approx(&schema, t.relid)
+            .unwrap_or_else(|e| error!("pgops.verify_bloat: measuring {}.{}: {e}", t.schema, t.name));
+        let toast = toast_relid(t.relid)
+            .map(|toast| {
+                pgstattuple_approx(&schema, toast).unwrap_or_else(|e| {
+                    error!(
+                        "pgops.verify_bloat: measuring the TOAST table of {}.{}: {e}",
+                        t.schema, t.name
+                    )
+                })
+            })
+            .unwrap_or((0.0, 0.0, 0.0));
+        let m = Measured {
+            table_len: heap.0,
+            free: heap.1,
+            dead: heap.2,
+            toast_len: toast.0,
+            toast_free: toast.1,
+            toast_dead: toast.2,
+        };
+        out.push(Measurement {
+            relid: t.relid,
+            table_relid: t.relid,
+            kind: "table",
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            size_bytes: (heap.0 + toast.0) as i64,
+            estimated_bloat_bytes: e.bloat_pages().map(|b| (b * l.block_size) as i64),
+            bloat_bytes: Some(measured_table_bloat(&m, t.fillfactor, l) as i64),
+            free_bytes: Some((heap.1 + toast.1) as i64),
+            dead_bytes: Some((heap.2 + toast.2) as i64),
+            method: if toast.0 > 0.0 {
+                "pgstattuple_approx (heap and TOAST)".into()
+            } else {
+                "pgstattuple_approx".into()
+            },
+        });
+        for ix in indexes.iter().filter(|ix| ix.relid == t.relid) {
+            if !try_share_lock(ix.indexrelid) {
+                notice!(
+                    "pgops.verify_bloat: skipped index {}.{}: locked by another session",
+                    ix.schema,
+                    ix.name
+                );
+                continue;
+            }
+            let r = Spi::connect(|cl| {
+                let rows = cl.select(
+                    &format!(
+                        "SELECT index_size::float8, leaf_pages::float8, empty_pages::float8, deleted_pages::float8,
+                                avg_leaf_density::float8 FROM {schema}.pgstatindex($1::regclass)"
+                    ),
+                    Some(1),
+                    &[ix.indexrelid.into()],
+                )?;
+                let r = rows.first();
+                Ok::<_, pgrx::spi::Error>((
+                    r.get::<f64>(1)?.unwrap_or(0.0),
+                    r.get::<f64>(2)?.unwrap_or(0.0),
+                    r.get::<f64>(3)?.unwrap_or(0.0),
+                    r.get::<f64>(4)?.unwrap_or(0.0),
+                    r.get::<f64>(5)?.unwrap_or(f64::NAN),
+                ))
+            })
+            .unwrap_or_else(|e| error!("pgops.verify_bloat: measuring index {}.{}: {e}", ix.schema, ix.name));
+            let ie = estimate_btree(&ix.input, l);
+            out.push(Measurement {
+                relid: ix.indexrelid,
+                table_relid: ix.relid,
+                kind: "index",
+                schema: ix.schema.clone(),
+                name: ix.name.clone(),
+                size_bytes: r.0 as i64,
+                estimated_bloat_bytes: ie.bloat_pages().map(|b| (b * l.block_size) as i64),
+                bloat_bytes: Some(measured_index_bloat(r.0, r.1, r.2, r.3, r.4, ix.input.fillfactor, l) as i64),
+                free_bytes: None,
+                dead_bytes: None,
+                method: "pgstatindex".into(),
+            });
+        }
+    }
+    let stored = !unsafe { pg_sys::RecoveryInProgress() };
+    if stored {
+        for m in &out {
+            Spi::run_with_args(
+                "INSERT INTO pgops.bloat_verified AS v
+                   (relid, table_relid, kind, schema, relation, filenode, size_bytes, bloat_bytes, free_bytes,
+                    dead_bytes, estimated_bloat_bytes, method, measured_at)
+                 VALUES ($1, $2, $3, $4, $5, pg_catalog.pg_relation_filenode($1), $6, $7, $8, $9, $10, $11, pg_catalog.clock_timestamp())
+                 ON CONFLICT (relid) DO UPDATE SET table_relid = EXCLUDED.table_relid, kind = EXCLUDED.kind,
+                   schema = EXCLUDED.schema, relation = EXCLUDED.relation, filenode = EXCLUDED.filenode,
+                   size_bytes = EXCLUDED.size_bytes, bloat_bytes = EXCLUDED.bloat_bytes, free_bytes = EXCLUDED.free_bytes,
+                   dead_bytes = EXCLUDED.dead_bytes, estimated_bloat_bytes = EXCLUDED.estimated_bloat_bytes,
+                   method = EXCLUDED.method, measured_at = EXCLUDED.measured_at",
+                &[
+                    m.relid.into(),
+                    m.table_relid.into(),
+                    m.kind.into(),
+                    m.schema.as_str().into(),
+                    m.name.as_str().into(),
+                    m.size_bytes.into(),
+                    m.bloat_bytes.into(),
+                    m.free_bytes.into(),
+                    m.dead_bytes.into(),
+                    m.estimated_bloat_bytes.into(),
+                    m.method.as_str().into(),
+                ],
+            )
+            .unwrap_or_else(|e| error!("pgops.verify_bloat: storing the result for {}.{}: {e}", m.schema, m.name));
+        }
+    } else if !out.is_empty() {
+        notice!("pgops.verify_bloat: this server is a standby: results are returned, not stored");
+    }
+    TableIterator::new(out.into_iter().map(move |m| {
+        let ratio = m
+            .bloat_bytes
+            .filter(|_| m.size_bytes > 0)
+            .map(|b| (b as f64 / m.size_bytes as f64 * 1e6).round() / 1e6);
+        (
+            m.schema,
+            m.name,
+            m.kind.to_string(),
+            m.size_bytes,
+            m.estimated_bloat_bytes,
+            m.bloat_bytes,
+            ratio,
+            m.method,
+            stored,
+        )
+    }))
+}
+
+fn toast_relid(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    crate::spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT reltoastrelid FROM pg_catalog.pg_class WHERE oid = $1",
+        &[relid.into()],
+    )
+    .ok()
+    .flatten()
+    .filter(|o| *o != pg_sys::InvalidOid)
+}
+
+/// pgstattuple_approx of a relation (a TOAST table too, PG13+): length, free bytes, dead bytes.
+fn pgstattuple_approx(schema: &str, relid: pg_sys::Oid) -> Result<(f64, f64, f64), pgrx::spi::Error> {
+    Spi::connect(|cl| {
+        let rows = cl.select(
+            &format!(
+                "SELECT table_len::float8, approx_free_space::float8, dead_tuple_len::float8
+                 FROM {schema}.pgstattuple_approx($1::regclass)"
+            ),
+            Some(1),
+            &[relid.into()],
+        )?;
+        let r = rows.first();
+        Ok((
+            r.get(1)?.unwrap_or(0.0),
+            r.get(2)?.unwrap_or(0.0),
+            r.get(3)?.unwrap_or(0.0),
+        ))
+    })
+}
