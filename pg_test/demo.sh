@@ -93,6 +93,26 @@ echo; echo "(someone edits pg_hba.conf by hand)"
 echo "# added by hand" | as_pg tee -a "${CL_DIR[demo]}/data/pg_hba.conf" >/dev/null
 q "SELECT path, drifted FROM pgops.hba_drift"
 
+say "4. Monitoring views for Grafana: ages, blockers, forecast, bloat (estimated, then verified)"
+q "CREATE EXTENSION pgstattuple"
+q "CREATE TABLE orders (id int PRIMARY KEY, customer int8, note text, placed timestamptz)"
+q "INSERT INTO orders SELECT i, i % 977, md5(i::text), now() FROM generate_series(1, 100000) i"
+q "CREATE INDEX orders_customer_note ON orders (note, customer)"
+q "DELETE FROM orders WHERE id % 3 <> 0"
+q "VACUUM ANALYZE orders"
+q "DO \$\$ BEGIN FOR i IN 1..2000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END \$\$"
+q "SELECT database, xid_age, xid_pct_of_wraparound, xid_pct_of_freeze_max_age, xids_remaining FROM pgops.database_age ORDER BY xid_age DESC"
+q "SELECT database, round(xids_per_second) AS xids_per_s, round(seconds_to_freeze_max_age / 86400) AS days_to_forced_freeze, round(seconds_to_stop_limit / 86400) AS days_to_stop_limit, reason FROM pgops.wraparound_forecast WHERE database = 'postgres'"
+sql_file demo postgres $'BEGIN;\nSELECT pg_current_xact_id();\n\\! sleep 3\nCOMMIT;' >/dev/null &
+wait_sql demo postgres "SELECT count(*) > 0 FROM pgops.xmin_blockers" 3
+q "SELECT kind, holder, database, xmin_age, round(seconds) AS seconds, detail FROM pgops.xmin_blockers"
+wait
+q "SELECT schema, table_name, pg_size_pretty(table_bytes) AS size, pg_size_pretty(table_bloat_bytes) AS table_bloat, round(100 * table_bloat_ratio) AS pct, pg_size_pretty(index_bloat_bytes) AS index_bloat, quality FROM pgops.bloat ORDER BY total_bloat_bytes DESC LIMIT 3"
+q "SELECT index_name, pg_size_pretty(size_bytes) AS size, round(100 * bloat_ratio) AS pct, quality, quality_reason FROM pgops.index_bloat WHERE table_name = 'orders'"
+q "SELECT relation, kind, pg_size_pretty(size_bytes) AS size, pg_size_pretty(estimated_bloat_bytes) AS estimated, pg_size_pretty(verified_bloat_bytes) AS verified, method FROM pgops.verify_bloat(max_tables => 1)"
+q "SELECT table_name, pg_size_pretty(table_bloat_bytes) AS estimated, pg_size_pretty(verified_table_bloat_bytes) AS verified, verified_at IS NOT NULL AS verified_shown FROM pgops.bloat WHERE table_name = 'orders'"
+echo; echo "(grafana/pgops-dashboard.json runs these views as panels; see the README to import it)"
+
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"
 wait_sql demo postgres "SELECT pid IS NOT NULL AND starts = 2 FROM pgops.workers WHERE name = 'pgops launcher'" 10

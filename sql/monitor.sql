@@ -30,15 +30,17 @@ SELECT n.nspname::text AS schema,
        f.freeze_max_age,
        greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)) > f.freeze_max_age AS wraparound_vacuum_due,
        (f.freeze_max_age - greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)))::bigint AS xids_until_forced_vacuum,
-       s.last_vacuum, s.last_autovacuum, s.n_dead_tup
+       pg_catalog.pg_stat_get_last_vacuum_time(c.oid) AS last_vacuum,
+       pg_catalog.pg_stat_get_last_autovacuum_time(c.oid) AS last_autovacuum,
+       pg_catalog.pg_stat_get_dead_tuples(c.oid) AS n_dead_tup
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid
-LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
 CROSS JOIN LATERAL (
     SELECT least(current_setting('autovacuum_freeze_max_age')::bigint,
-                 coalesce((SELECT o.option_value::bigint FROM pg_catalog.pg_options_to_table(c.reloptions) o
-                           WHERE o.option_name = 'autovacuum_freeze_max_age'),
+                 coalesce(CASE WHEN c.reloptions IS NOT NULL THEN
+                            (SELECT o.option_value::bigint FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                             WHERE o.option_name = 'autovacuum_freeze_max_age') END,
                           current_setting('autovacuum_freeze_max_age')::bigint)) AS freeze_max_age) f
 WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't';
 COMMENT ON VIEW pgops.table_age IS 'XID/MXID age per table (TOAST included), size, and when anti-wraparound autovacuum is forced';
@@ -105,7 +107,7 @@ CREATE TABLE pgops.bloat_verified (
     method text NOT NULL,
     measured_at timestamptz NOT NULL
 );
-COMMENT ON TABLE pgops.bloat_verified IS 'Latest exact bloat measurement per table and btree index (pgops.verify_bloat, pgstattuple_approx / pgstatindex)';
+COMMENT ON TABLE pgops.bloat_verified IS 'Latest exact bloat measurement per table and btree index (pgops.verify_bloat, pgstattuple_approx / pgstatindex). Not dumped: rows refer to relations by OID, which a restore changes';
 
 CREATE VIEW pgops.table_bloat AS
 SELECT relid, schema, table_name, kind, fillfactor, tuples, size_bytes, toast_bytes, expected_bytes,
