@@ -23,6 +23,8 @@ pub static INSTANCE_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 pub static OFFLINE_QUERY: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static HBA_IPV6: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static HBA_BACKUPS: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -132,6 +134,26 @@ pub fn init(preloading: bool) {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"pgops.freeze_history_days",
+        c"Days of VACUUM FREEZE history (pgops.freeze_run and its tables) the launcher keeps.",
+        c"Older finished runs are deleted with their per-table rows; see also pgops.freeze_history_runs.",
+        &FREEZE_HISTORY_DAYS,
+        1,
+        36500,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.freeze_history_runs",
+        c"Most finished VACUUM FREEZE runs the launcher keeps in pgops.freeze_run.",
+        c"The oldest finished runs beyond this many are deleted with their per-table rows.",
+        &FREEZE_HISTORY_RUNS,
+        1,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -211,6 +233,10 @@ pub fn offline_query() -> bool {
 
 pub fn hba_ipv6() -> bool {
     HBA_IPV6.get()
+}
+
+pub fn freeze_history() -> (i32, i32) {
+    (FREEZE_HISTORY_DAYS.get(), FREEZE_HISTORY_RUNS.get())
 }
 
 pub fn hba_backups() -> usize {

@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+pub mod freeze;
 pub mod gucs;
 pub mod hba;
 pub mod identity;
@@ -40,6 +41,18 @@ extension_sql_file!(
         hba::api::hba_match,
         hba::api::load_hba_rules,
         hba::api::load_pigsty_hba_defaults
+    ]
+);
+extension_sql_file!(
+    "../sql/freeze.sql",
+    name = "freeze_tables",
+    requires = [
+        "hba_tables",
+        freeze::api::_check_freeze_job,
+        freeze::api::_freeze_next_run,
+        freeze::api::freeze_plan,
+        freeze::api::run_freeze,
+        freeze::api::cancel_freeze
     ]
 );
 extension_sql_file!(

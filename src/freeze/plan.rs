@@ -109,16 +109,26 @@ mod tests {
     #[test]
     fn most_urgent_first_young_tables_left_out() {
         let p = plan(
-            vec![t("young", 5_000_000, 0, 10), t("old", 180_000_000, 0, 100), t("older", 190_000_000, 0, 100_000)],
+            vec![
+                t("young", 5_000_000, 0, 10),
+                t("old", 180_000_000, 0, 100),
+                t("older", 190_000_000, 0, 100_000),
+            ],
             100_000_000,
         );
-        assert_eq!(p.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), vec!["older", "old"]);
+        assert_eq!(
+            p.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            vec!["older", "old"]
+        );
     }
 
     #[test]
     fn multixact_age_counts_against_its_own_limit() {
         // 300 M multixacts of 400 M (0.75) beat 140 M XIDs of 200 M (0.70).
-        let p = plan(vec![t("xid", 140_000_000, 0, 1), t("mxid", 1000, 300_000_000, 1)], 100_000_000);
+        let p = plan(
+            vec![t("xid", 140_000_000, 0, 1), t("mxid", 1000, 300_000_000, 1)],
+            100_000_000,
+        );
         assert_eq!(p[0].name, "mxid");
         assert!((p[0].urgency() - 0.75).abs() < 1e-9);
     }
@@ -127,8 +137,14 @@ mod tests {
     fn per_table_limit_raises_urgency_and_ties_favour_small_tables() {
         let mut low = t("low_limit", 50_000_000, 0, 1000);
         low.freeze_max_age = 60_000_000;
-        let p = plan(vec![t("big", 150_000_000, 0, 9000), t("small", 150_000_000, 0, 10), low], 0);
-        assert_eq!(p.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), vec!["low_limit", "small", "big"]);
+        let p = plan(
+            vec![t("big", 150_000_000, 0, 9000), t("small", 150_000_000, 0, 10), low],
+            0,
+        );
+        assert_eq!(
+            p.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+            vec!["low_limit", "small", "big"]
+        );
     }
 
     #[test]

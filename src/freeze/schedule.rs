@@ -29,13 +29,15 @@ impl Schedule {
                  e.g. \"0 3 * * 0\" for Sundays at 03:00"
             ));
         }
-        let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
         let cron = parser
             .parse(expr)
             .map_err(|e| format!("schedule \"{expr}\" is not a cron expression: {e}"))?;
-        let tz = Tz::from_str(tz).map_err(|_| {
-            format!("time zone \"{tz}\" is unknown; use an IANA name such as UTC or Europe/Paris")
-        })?;
+        let tz = Tz::from_str(tz)
+            .map_err(|_| format!("time zone \"{tz}\" is unknown; use an IANA name such as UTC or Europe/Paris"))?;
         // A pattern that never fires (30 February) is an error, not a job that silently never runs.
         Schedule { cron: cron.clone(), tz }
             .next_after(Utc::now())
@@ -45,7 +47,10 @@ impl Schedule {
 
     /// The first occurrence strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&t.with_timezone(&self.tz), false).ok().map(|d| d.with_timezone(&Utc))
+        self.cron
+            .find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
     }
 
     /// Whether an occurrence fell in (`after`, `now`]: the job is due.

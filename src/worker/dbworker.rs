@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::{shmem, xact};
 
 /// What a per-database worker does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
     /// Report the pgops version installed in the database (null when it is not installed).
@@ -32,6 +32,11 @@ pub enum Task {
     Exec { statements: Vec<String> },
     /// When this (new) process last saw the configuration loaded: the postmaster's reload time.
     ConfLoadTime,
+    /// VACUUM (FREEZE) this database's most urgent tables (runs outside a transaction; see
+    /// `freeze::exec`). Started without waiting; the launcher follows its progress file.
+    Freeze(crate::freeze::exec::FreezeTask),
+    /// Every table's XID/MXID ages, for a freeze plan asked from another database.
+    FreezeAges,
 }
 
 impl Task {
@@ -41,6 +46,8 @@ impl Task {
             Task::RoleSnapshot { .. } => "role snapshot",
             Task::Exec { .. } => "apply",
             Task::ConfLoadTime => "reload check",
+            Task::Freeze(_) => "freeze",
+            Task::FreezeAges => "freeze plan",
         }
     }
 }
@@ -57,7 +64,7 @@ pub fn unpack(arg: i64) -> (usize, u32) {
 const FILE_DIR: &str = "pg_stat_tmp";
 const FILE_PREFIX: &str = "pgops.";
 
-fn file(idx: usize, generation: u32, what: &str) -> PathBuf {
+pub fn file(idx: usize, generation: u32, what: &str) -> PathBuf {
     PathBuf::from(FILE_DIR).join(format!("{FILE_PREFIX}{idx}.{generation}.{what}.json"))
 }
 
@@ -80,6 +87,90 @@ pub fn remove_leftover_files() {
             }
         }
     }
+}
+
+/// Removes a worker's files (task, result, progress, cancel).
+pub fn remove_files(idx: usize, generation: u32) {
+    for what in ["task", "result", "progress", "cancel"] {
+        let _ = std::fs::remove_file(file(idx, generation, what));
+    }
+}
+
+/// Starts a worker for `task` in `database` without waiting for it: returns its slot and
+/// generation, to `poll` later. For long tasks run by the launcher.
+pub fn start(database: &str, task: &Task) -> Result<(usize, u32), String> {
+    let registry = shmem::registry()
+        .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
+    let name = format!("pgops {}", task.label());
+    let (idx, generation) = registry
+        .exclusive()
+        .claim_dynamic(&name, database, xact::now())
+        .ok_or("all pgops worker slots are busy; try again when running workers finish")?;
+    match launch(database, task, idx, generation, &file(idx, generation, "task"), false) {
+        Ok(_) => Ok((idx, generation)),
+        Err(e) => {
+            remove_files(idx, generation);
+            Err(e)
+        }
+    }
+}
+
+/// Where a worker started with `start` stands.
+#[derive(Debug, PartialEq)]
+pub enum Poll {
+    /// Not finished (or not started yet: `since` µs ago it was launched).
+    Running { pid: i32, since: i64 },
+    /// Finished: its result, or the error it reported.
+    Finished(Result<Value, String>),
+    /// Gone without a result (killed, crashed, could not connect), or its slot was reused.
+    Died(String),
+}
+
+/// How long a launched worker may take to appear before it is declared dead.
+const START_GRACE_US: i64 = 60_000_000;
+
+pub fn poll(idx: usize, generation: u32) -> Poll {
+    let Some(registry) = shmem::registry() else {
+        return Poll::Died("no shared memory".into());
+    };
+    let now = xact::now();
+    let (finished, pid, started_at) = {
+        let mut reg = registry.exclusive();
+        let Some(slot) = reg.dynamic_slot(idx, generation) else {
+            return Poll::Died("its status slot is gone (server restarted?)".into());
+        };
+        (slot.finished, slot.pid, slot.started_at)
+    };
+    if finished {
+        let outcome = std::fs::read(file(idx, generation, "result"))
+            .map_err(|e| format!("cannot read the result: {e}"))
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("unreadable result: {e}")))
+            .and_then(|reply| match reply.get("error").and_then(Value::as_str) {
+                Some(e) => Err(e.to_string()),
+                None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
+            });
+        return Poll::Finished(outcome);
+    }
+    let alive = pid != 0 && unsafe { libc::kill(pid, 0) } == 0;
+    if alive || (pid == 0 && now - started_at < START_GRACE_US) {
+        return Poll::Running {
+            pid,
+            since: now - started_at,
+        };
+    }
+    let why = if pid == 0 {
+        "the worker never started (max_worker_processes?)".to_string()
+    } else {
+        format!("the worker (pid {pid}) exited without a result; see the server log")
+    };
+    if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
+        slot.record_error(&why, now);
+        slot.set_state("failed");
+        slot.finished = true;
+        slot.pid = 0;
+        slot.last_run_at = now;
+    }
+    Poll::Died(why)
 }
 
 /// Starts a worker for `task` in `database` and waits for it to finish; returns its result.
@@ -108,31 +199,7 @@ fn start_and_wait(
     result_file: &PathBuf,
 ) -> Result<Value, String> {
     let registry = shmem::registry().expect("checked by the caller");
-    let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
-    if let Err(e) = write_private(task_file, &body) {
-        registry.exclusive().release(idx, generation);
-        return Err(format!("cannot write {}: {e}", task_file.display()));
-    }
-    let started = BackgroundWorkerBuilder::new(&format!("pgops {} in {}", task.label(), database))
-        .set_type("pgops database worker")
-        .set_library("pgops")
-        .set_function("pgops_db_worker_main")
-        .set_argument(Some(pack(idx, generation).into_datum().expect("an i64 is a datum")))
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(None)
-        .set_notify_pid(unsafe { pg_sys::MyProcPid })
-        .load_dynamic();
-    let handle = match started {
-        Ok(h) => h,
-        Err(_) => {
-            registry.exclusive().release(idx, generation);
-            return Err(format!(
-                "could not start a worker for database \"{database}\": no free background worker slot \
-                 (raise max_worker_processes)"
-            ));
-        }
-    };
+    let handle = launch(database, task, idx, generation, task_file, true)?.expect("launched with notify");
     let status = match handle.wait_for_shutdown() {
         Ok(()) => "stopped".to_string(),
         Err(s) => format!("{s:?}"),
@@ -161,6 +228,46 @@ fn start_and_wait(
     match reply.get("error").and_then(Value::as_str) {
         Some(e) => Err(e.to_string()),
         None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
+    }
+}
+
+/// Writes the task file and starts the worker; releases the slot when it cannot. With `notify`
+/// the handle is returned to wait on (it lives in the current memory context).
+fn launch(
+    database: &str,
+    task: &Task,
+    idx: usize,
+    generation: u32,
+    task_file: &PathBuf,
+    notify: bool,
+) -> Result<Option<pgrx::bgworkers::DynamicBackgroundWorker>, String> {
+    let registry = shmem::registry().expect("checked by the caller");
+    let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
+    if let Err(e) = write_private(task_file, &body) {
+        registry.exclusive().release(idx, generation);
+        return Err(format!("cannot write {}: {e}", task_file.display()));
+    }
+    let mut builder = BackgroundWorkerBuilder::new(&format!("pgops {} in {}", task.label(), database));
+    builder = builder
+        .set_type("pgops database worker")
+        .set_library("pgops")
+        .set_function("pgops_db_worker_main")
+        .set_argument(Some(pack(idx, generation).into_datum().expect("an i64 is a datum")))
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::ConsistentState)
+        .set_restart_time(None);
+    if notify {
+        builder = builder.set_notify_pid(unsafe { pg_sys::MyProcPid });
+    }
+    match builder.load_dynamic() {
+        Ok(h) => Ok(notify.then_some(h)),
+        Err(_) => {
+            registry.exclusive().release(idx, generation);
+            Err(format!(
+                "could not start a worker for database \"{database}\": no free background worker slot \
+                 (raise max_worker_processes)"
+            ))
+        }
     }
 }
 
@@ -202,15 +309,22 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     let task = std::fs::read(file(idx, generation, "task"))
         .map_err(|e| format!("cannot read the task: {e}"))
         .and_then(|b| serde_json::from_slice::<Task>(&b).map_err(|e| format!("unreadable task: {e}")));
-    let outcome = task.and_then(
-        |task| match xact::run(&format!("pgops {}", task.label()), || execute(&task)) {
+    let outcome = task.and_then(|task| match task {
+        // Runs its own transactions: VACUUM must be a top-level statement.
+        Task::Freeze(f) => {
+            let cancel = file(idx, generation, "cancel");
+            Ok(crate::freeze::exec::run(&f, &file(idx, generation, "progress"), || {
+                cancel.exists()
+            }))
+        }
+        task => match xact::run(&format!("pgops {}", task.label()), || execute(&task)) {
             // The transaction was rolled back; say which statement failed.
             Err(e) if matches!(task, Task::Exec { .. }) => {
                 Ok(json!({ "ok": false, "failed": failed_statement(), "error": e }))
             }
             other => other,
         },
-    );
+    });
     let now = xact::now();
     let reply = match &outcome {
         Ok(v) => json!({ "result": v }),
@@ -262,6 +376,8 @@ fn execute(task: &Task) -> anyhow::Result<Value> {
         Task::ConfLoadTime => Ok(json!(crate::spi::get_one::<String>(
             "SELECT pg_conf_load_time()::text"
         )?)),
+        Task::Freeze(_) => anyhow::bail!("a freeze task runs outside a transaction"),
+        Task::FreezeAges => Ok(serde_json::to_value(crate::freeze::exec::table_ages()?)?),
     }
 }
 

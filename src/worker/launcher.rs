@@ -34,6 +34,8 @@ pub fn register() {
 struct Launcher {
     slot: usize,
     database: String,
+    /// When the next freeze job is due (the launcher sleeps no longer than that).
+    next_freeze: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[pg_guard]
@@ -55,7 +57,11 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
     }
     log!("pgops launcher started (database \"{database}\", pid {pid})");
 
-    let mut me = Launcher { slot, database };
+    let mut me = Launcher {
+        slot,
+        database,
+        next_freeze: None,
+    };
     loop {
         if BackgroundWorker::sighup_received() {
             // pgrx's handler only raises a flag: re-reading the configuration is ours to do.
@@ -95,7 +101,17 @@ fn exit_for_restart(me: &Launcher, state: &str) -> ! {
 impl Launcher {
     fn turn(&mut self) {
         let now = xact::now();
-        let result = self.sample_if_due(now).and_then(|()| self.check_extension());
+        let result = self
+            .sample_if_due(now)
+            .and_then(|()| self.check_extension())
+            .and_then(|state| {
+                // Freeze jobs live in pgops' tables: only once installed, and only on a primary.
+                if !state.starts_with("idle (pgops") || unsafe { pg_sys::RecoveryInProgress() } {
+                    return Ok(state);
+                }
+                self.next_freeze = crate::freeze::launcher::run_turn()?;
+                Ok(state)
+            });
         shmem::with_slot(self.slot, |s| {
             s.runs += 1;
             s.last_run_at = now;
@@ -150,7 +166,13 @@ impl Launcher {
     }
 
     fn sleep_time(&self) -> Duration {
-        let naptime = gucs::naptime();
+        let mut naptime = gucs::naptime();
+        if let Some(next) = self.next_freeze {
+            let until = (next - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::from_millis(10));
+            naptime = naptime.min(until.max(Duration::from_millis(10)));
+        }
         let Some(ring) = shmem::samples() else { return naptime };
         let until_sample = ring.share().until_due(xact::now(), gucs::sample_interval_ms() * 1000);
         naptime.min(Duration::from_micros(until_sample.max(1_000) as u64))
