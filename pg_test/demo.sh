@@ -113,6 +113,20 @@ q "SELECT relation, kind, pg_size_pretty(size_bytes) AS size, pg_size_pretty(est
 q "SELECT table_name, pg_size_pretty(table_bloat_bytes) AS estimated, pg_size_pretty(verified_table_bloat_bytes) AS verified, verified_at IS NOT NULL AS verified_shown FROM pgops.bloat WHERE table_name = 'orders'"
 echo; echo "(grafana/pgops-dashboard.json runs these views as panels; see the README to import it)"
 
+say "5. Scheduled VACUUM FREEZE: a job, its plan, a run, the history"
+q "CREATE TABLE events (id int, payload text) WITH (autovacuum_enabled = false)"
+q "INSERT INTO events SELECT i, md5(i::text) FROM generate_series(1, 50000) i"
+q "DO \$\$ BEGIN FOR i IN 1..3000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END \$\$"
+q "SELECT name, database, schedule, max_duration, enabled FROM pgops.freeze_job"
+q "INSERT INTO pgops.freeze_job (name, database, schedule, min_age, max_duration, lock_timeout, enabled) VALUES ('demo', 'postgres', '*/5 * * * *', 2000, '1 minute', '2s', true)"
+q "INSERT INTO pgops.freeze_job (name, schedule) VALUES ('typo', '0 3 * *')" 2>&1 || true
+q "SELECT seq, schema, table_name, xid_age, round(urgency::numeric, 6) AS urgency, estimated_pages FROM pgops.freeze_plan(min_age => 2000) ORDER BY seq LIMIT 5"
+q "SELECT * FROM pgops.run_freeze('demo')"
+wait_sql demo postgres "SELECT bool_and(status NOT IN ('queued', 'running')) FROM pgops.freeze_run WHERE job = 'demo'" 60
+q "SELECT id, job, database, trigger, status, tables_planned, tables_done, tables_skipped, pages, xid_age_before, xid_age_after, finished_at - started_at AS took FROM pgops.freeze_run WHERE job = 'demo'"
+q "SELECT seq, schema, table_name, outcome, xid_age_before, xid_age_after, round(seconds::numeric, 3) AS seconds FROM pgops.freeze_run_table WHERE run_id = (SELECT max(id) FROM pgops.freeze_run WHERE job = 'demo') ORDER BY seq LIMIT 5"
+q "SELECT job, enabled, next_run, last_status, last_tables_done, running FROM pgops.freeze_status"
+
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"
 wait_sql demo postgres "SELECT pid IS NOT NULL AND starts = 2 FROM pgops.workers WHERE name = 'pgops launcher'" 10

@@ -113,7 +113,9 @@ scenario_main() {
                         FROM pgops.freeze_run r JOIN pgops.freeze_run_table t ON t.run_id = r.id WHERE r.id = $id")" "budget spent|1|true|big|true"
 
   # --- several databases ------------------------------------------------------------------------
-  sql $C postgres "UPDATE pgops.freeze_job SET database = '*', max_duration = '1 hour', cost_delay_ms = NULL, cost_limit = NULL, min_age = 0 WHERE name = 'manual'" >/dev/null
+  # (with BUFFER_USAGE_LIMIT where the server has it)
+  sql $C postgres "UPDATE pgops.freeze_job SET database = '*', max_duration = '1 hour', cost_delay_ms = NULL, cost_limit = NULL, min_age = 0,
+                   buffer_usage_limit = CASE WHEN current_setting('server_version_num')::int >= 160000 THEN '256MB' END WHERE name = 'manual'" >/dev/null
   out=$(sql $C postgres "SELECT string_agg(database, ',' ORDER BY database) FROM pgops.run_freeze('manual')")
   check_eq "a job over every database queues a run in each" "$out" "app,postgres"
   wait_sql $C postgres "SELECT count(*) = 2 FROM pgops.freeze_run WHERE job = 'manual' AND database IN ('app', 'postgres') AND trigger = 'manual' AND status = 'succeeded' AND id > $id" 60
