@@ -53,13 +53,17 @@ scenario_main() {
 
   # --- a job due in the next minute runs without anyone calling it -------------------------------
   sql $C postgres "INSERT INTO pgops.freeze_job (name, database, schedule, min_age) VALUES ('every minute', 'app', '* * * * *', 2500)" >/dev/null
+  echo "  (job created at $(date -u +%T))"
   check_match "freeze_status shows when it runs next" \
     "$(sql $C postgres "SELECT (next_run > now() AND next_run <= now() + interval '61 seconds')::text FROM pgops.freeze_status WHERE job = 'every minute'")" "^true$"
   if wait_sql $C postgres "SELECT count(*) = 1 FROM pgops.freeze_run WHERE job = 'every minute' AND status NOT IN ('queued', 'running')" 75; then
     ok "the scheduled run happened on its own"
   else
-    not_ok "the scheduled run happened on its own" "$(sql $C postgres "SELECT * FROM pgops.freeze_run")"
+    not_ok "the scheduled run happened on its own" "$(date -u +%T) runs: $(sql $C postgres "SELECT * FROM pgops.freeze_run") job: $(sql $C postgres "SELECT * FROM pgops.freeze_job WHERE name = 'every minute'") launcher: $(sql $C postgres "SELECT state, errors, last_error FROM pgops.workers WHERE name = 'pgops launcher'")"
   fi
+  sleep 1
+  check_eq "one run for the occurrence, not two" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.freeze_run WHERE job = 'every minute'")" 1
   sql $C postgres "UPDATE pgops.freeze_job SET enabled = false WHERE name = 'every minute'" >/dev/null
   check_eq "it froze the oldest first and succeeded" \
     "$(sql $C postgres "SELECT r.status || '|' || r.trigger || '|' || string_agg(t.table_name || ':' || t.outcome, ',' ORDER BY t.seq)

@@ -165,7 +165,7 @@ fn schedule_due() -> anyhow::Result<Option<DateTime<Utc>>> {
             continue; // the trigger validated it; a time zone database change could still break it
         };
         let since = DateTime::<Utc>::from_timestamp_micros(j["since_us"].as_i64().unwrap_or(0)).unwrap_or(now);
-        if schedule.due(since, now).is_some() {
+        if let Some(occurrence) = schedule.due(since, now) {
             if j["active"].as_bool() == Some(true) {
                 Spi::run_with_args(
                     "INSERT INTO pgops.freeze_run (job, database, trigger, status, started_at, finished_at, detail)
@@ -181,9 +181,12 @@ fn schedule_due() -> anyhow::Result<Option<DateTime<Utc>>> {
                     &[name.into(), j["database"].as_str().unwrap_or("*").into()],
                 )?;
             }
+            // The occurrence itself, not the transaction's start (which can precede it by the
+            // time the turn took to get here): the next turn must not see it as due again.
             Spi::run_with_args(
-                "UPDATE pgops.freeze_job SET last_scheduled_at = now() WHERE name = $1",
-                &[name.into()],
+                "UPDATE pgops.freeze_job SET last_scheduled_at = greatest(now(), to_timestamp($2::float8 / 1e6))
+                 WHERE name = $1",
+                &[name.into(), occurrence.timestamp_micros().into()],
             )?;
         }
         if let Some(n) = schedule.next_after(now) {
