@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+pub mod etcd;
 pub mod freeze;
 pub mod gucs;
 pub mod hba;
