@@ -1,0 +1,202 @@
+//! What pgops publishes to etcd and when. Pure.
+//!
+//! Keys: `{prefix}/{cluster}/pgops/members/{instance}` — inside the cluster's own prefix (so a
+//! Pigsty per-cluster etcd user may write it) and inside pgops' own `pgops/` subtree (so it can
+//! never collide with Patroni's `leader`, `members/`, `config`, `status`, `failover`, `sync`,
+//! `history`…). Names that would escape that subtree are refused.
+//!
+//! Values: versioned JSON (`{"schema": 1, ...}`). The pusher writes when the content changed or
+//! half the lease TTL passed since the last write (so readers see a fresh `updated_at` without
+//! a revision on every interval), and backs off exponentially, capped at the push interval, when
+//! etcd fails — so it resumes within two intervals once etcd is back.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: u32 = 1;
+
+/// Checks the configured prefix and names and returns the member key, or why it is refused.
+pub fn member_key(prefix: &str, cluster: &str, instance: &str) -> Result<String, String> {
+    if !prefix.starts_with('/') || (prefix.ends_with('/') && prefix.len() > 1) {
+        return Err(format!(
+            "pgops.etcd_prefix \"{prefix}\" must start with / and not end with one (e.g. /pg)"
+        ));
+    }
+    for (what, name) in [("cluster", cluster), ("instance", instance)] {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." || name.chars().any(char::is_control) {
+            return Err(format!(
+                "the {what} name \"{name}\" cannot be part of an etcd key (empty, '/', '.', '..' or control characters)"
+            ));
+        }
+    }
+    let prefix = if prefix == "/" { "" } else { prefix };
+    Ok(format!("{prefix}/{cluster}/pgops/members/{instance}"))
+}
+
+/// The prefix under which every member of the cluster publishes.
+pub fn members_prefix(prefix: &str, cluster: &str) -> Result<String, String> {
+    member_key(prefix, cluster, "x").map(|k| k[..k.len() - 1].to_string())
+}
+
+/// Whether `key` is one pgops may write: inside `{prefix}/{cluster}/pgops/`.
+pub fn is_own_key(prefix: &str, cluster: &str, key: &str) -> bool {
+    match members_prefix(prefix, cluster) {
+        Ok(members) => {
+            let own = &members[..members.len() - "members/".len()];
+            key.starts_with(own) && !key[own.len()..].split('/').any(|p| p == ".." || p == ".")
+        }
+        Err(_) => false,
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    pub application_name: String,
+    pub client_addr: Option<String>,
+    pub state: String,
+    pub sync_state: String,
+    pub replay_lag_seconds: Option<f64>,
+    pub replay_lag_bytes: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Database {
+    pub name: String,
+    pub bytes: i64,
+}
+
+/// One instance's state as published.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberState {
+    pub schema: u32,
+    pub cluster: String,
+    pub instance: String,
+    pub hostname: String,
+    /// primary or replica
+    pub role: String,
+    pub timeline: Option<i64>,
+    /// Primary: the current WAL insert position. Replica: what it received and replayed.
+    pub current_lsn: Option<String>,
+    pub receive_lsn: Option<String>,
+    pub replay_lsn: Option<String>,
+    pub replay_lag_seconds: Option<f64>,
+    pub replication: Vec<Peer>,
+    pub server_version: String,
+    pub started_at: String,
+    pub databases: Vec<Database>,
+    pub max_xid_age: i64,
+    pub max_mxid_age: i64,
+    pub xids_per_second: Option<f64>,
+    pub seconds_to_freeze_max_age: Option<f64>,
+    pub role_drift: Option<i64>,
+    pub hba_drift: Option<bool>,
+    pub last_freeze: Option<String>,
+    pub pgops_version: String,
+    pub updated_at: String,
+}
+
+impl MemberState {
+    /// A digest of everything but `updated_at`: equal digests mean nothing worth a write changed.
+    pub fn content_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut copy = self.clone();
+        copy.updated_at.clear();
+        let text = serde_json::to_string(&copy).unwrap_or_default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Whether to write now: the content changed, or half the TTL passed since the last write.
+pub fn should_push(last: Option<(u64, Duration)>, digest: u64, ttl: Duration) -> bool {
+    match last {
+        None => true,
+        Some((d, since)) => d != digest || since >= ttl / 2,
+    }
+}
+
+/// Exponential backoff after failures, from one second, capped at the push interval.
+pub fn retry_delay(failures: u32, interval: Duration) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let d = Duration::from_secs(1).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    d.min(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_in_pgops_subtree() {
+        assert_eq!(
+            member_key("/pg", "pg-meta", "pg-meta-1").unwrap(),
+            "/pg/pg-meta/pgops/members/pg-meta-1"
+        );
+        assert_eq!(member_key("/", "c", "i").unwrap(), "/c/pgops/members/i");
+        assert_eq!(members_prefix("/pg", "pg-meta").unwrap(), "/pg/pg-meta/pgops/members/");
+        for (p, c, i) in [
+            ("pg", "c", "i"),
+            ("/pg/", "c", "i"),
+            ("/pg", "a/b", "i"),
+            ("/pg", "c", ".."),
+            ("/pg", "", "i"),
+        ] {
+            assert!(member_key(p, c, i).is_err(), "{p} {c} {i}");
+        }
+        assert!(is_own_key("/pg", "c", "/pg/c/pgops/members/i"));
+        for k in [
+            "/pg/c/leader",
+            "/pg/c/members/i",
+            "/pg/c/config",
+            "/pg/c/pgopsx",
+            "/pg/d/pgops/members/i",
+            "/pg/c/pgops/../leader",
+        ] {
+            assert!(!is_own_key("/pg", "c", k), "{k}");
+        }
+    }
+
+    #[test]
+    fn versioned_json() {
+        let s = MemberState {
+            schema: SCHEMA,
+            cluster: "c".into(),
+            role: "primary".into(),
+            ..Default::default()
+        };
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["role"], "primary");
+        assert_eq!(serde_json::from_value::<MemberState>(v).unwrap(), s);
+    }
+
+    #[test]
+    fn writes_when_changed_or_half_the_ttl_passed() {
+        let ttl = Duration::from_secs(30);
+        let mut a = MemberState {
+            schema: 1,
+            updated_at: "t1".into(),
+            ..Default::default()
+        };
+        let d = a.content_digest();
+        a.updated_at = "t2".into();
+        assert_eq!(a.content_digest(), d, "updated_at alone is not a change");
+        assert!(should_push(None, d, ttl));
+        assert!(!should_push(Some((d, Duration::from_secs(10))), d, ttl));
+        assert!(should_push(Some((d, Duration::from_secs(15))), d, ttl));
+        a.max_xid_age = 5;
+        assert!(should_push(Some((d, Duration::from_secs(1))), a.content_digest(), ttl));
+    }
+
+    #[test]
+    fn backoff_is_bounded_by_the_interval() {
+        let i = Duration::from_secs(10);
+        let delays: Vec<u64> = (0..7).map(|f| retry_delay(f, i).as_secs()).collect();
+        assert_eq!(delays, vec![10, 1, 2, 4, 8, 10, 10]);
+        assert_eq!(retry_delay(1000, i), i);
+    }
+}
