@@ -74,7 +74,6 @@ struct TableRow {
     schema: String,
     name: String,
     kind: String,
-    fillfactor: f64,
     stats_time: Option<TimestampWithTimeZone>,
     input: TableInput,
 }
@@ -100,7 +99,6 @@ fn read_tables() -> Vec<TableRow> {
                 schema: get(row, 2).unwrap_or_default(),
                 name: get(row, 3).unwrap_or_default(),
                 kind: get(row, 4).unwrap_or_default(),
-                fillfactor: get(row, 7).unwrap_or(100.0),
                 stats_time: get(row, 12),
                 input: TableInput {
                     pages: get(row, 5).unwrap_or(0),
@@ -166,7 +164,7 @@ fn _table_bloat() -> TableIterator<
                 } else {
                     "table".into()
                 },
-                t.fillfactor as i32,
+                t.input.fillfactor as i32,
                 t.input.tuples.max(0.0),
                 size,
                 (t.input.toast_pages as f64 * l.block_size) as i64,
@@ -466,7 +464,7 @@ fn verify_bloat(
             name: t.name.clone(),
             size_bytes: (heap.0 + toast.0) as i64,
             estimated_bloat_bytes: e.bloat_pages().map(|b| (b * l.block_size) as i64),
-            bloat_bytes: Some(measured_table_bloat(&m, t.fillfactor, l) as i64),
+            bloat_bytes: Some(measured_table_bloat(&m, t.input.fillfactor, l) as i64),
             free_bytes: Some((heap.1 + toast.1) as i64),
             dead_bytes: Some((heap.2 + toast.2) as i64),
             method: if toast.0 > 0.0 {

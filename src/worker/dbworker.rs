@@ -99,14 +99,8 @@ pub fn remove_files(idx: usize, generation: u32) {
 /// Starts a worker for `task` in `database` without waiting for it: returns its slot and
 /// generation, to `poll` later. For long tasks run by the launcher.
 pub fn start(database: &str, task: &Task) -> Result<(usize, u32), String> {
-    let registry = shmem::registry()
-        .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
-    let name = format!("pgops {}", task.label());
-    let (idx, generation) = registry
-        .exclusive()
-        .claim_dynamic(&name, database, xact::now())
-        .ok_or("all pgops worker slots are busy; try again when running workers finish")?;
-    match launch(database, task, idx, generation, &file(idx, generation, "task"), false) {
+    let (idx, generation) = claim(database, task)?;
+    match launch(database, task, idx, generation, false) {
         Ok(_) => Ok((idx, generation)),
         Err(e) => {
             remove_files(idx, generation);
@@ -142,14 +136,7 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
         (slot.finished, slot.pid, slot.started_at)
     };
     if finished {
-        let outcome = std::fs::read(file(idx, generation, "result"))
-            .map_err(|e| format!("cannot read the result: {e}"))
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("unreadable result: {e}")))
-            .and_then(|reply| match reply.get("error").and_then(Value::as_str) {
-                Some(e) => Err(e.to_string()),
-                None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
-            });
-        return Poll::Finished(outcome);
+        return Poll::Finished(read_result(idx, generation));
     }
     let alive = pid != 0 && unsafe { libc::kill(pid, 0) } == 0;
     if alive || (pid == 0 && now - started_at < START_GRACE_US) {
@@ -164,11 +151,7 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
         format!("the worker (pid {pid}) exited without a result; see the server log")
     };
     if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
-        slot.record_error(&why, now);
-        slot.set_state("failed");
-        slot.finished = true;
-        slot.pid = 0;
-        slot.last_run_at = now;
+        slot.died(&why, now);
     }
     Poll::Died(why)
 }
@@ -176,30 +159,37 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
 /// Starts a worker for `task` in `database` and waits for it to finish; returns its result.
 /// Callable from a backend or from the launcher. Interruptible (statement_timeout, cancel).
 pub fn run_and_wait(database: &str, task: &Task) -> Result<Value, String> {
-    let registry = shmem::registry()
-        .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
-    let name = format!("pgops {}", task.label());
-    let (idx, generation) = registry
-        .exclusive()
-        .claim_dynamic(&name, database, xact::now())
-        .ok_or("all pgops worker slots are busy; try again when running workers finish")?;
-    let (task_file, result_file) = (file(idx, generation, "task"), file(idx, generation, "result"));
-    let outcome = start_and_wait(database, task, idx, generation, &task_file, &result_file);
-    let _ = std::fs::remove_file(&task_file);
-    let _ = std::fs::remove_file(&result_file);
+    let (idx, generation) = claim(database, task)?;
+    let outcome = start_and_wait(database, task, idx, generation);
+    remove_files(idx, generation);
     outcome
 }
 
-fn start_and_wait(
-    database: &str,
-    task: &Task,
-    idx: usize,
-    generation: u32,
-    task_file: &PathBuf,
-    result_file: &PathBuf,
-) -> Result<Value, String> {
+/// A status slot for a new worker running `task` in `database`.
+fn claim(database: &str, task: &Task) -> Result<(usize, u32), String> {
+    let registry = shmem::registry()
+        .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
+    let name = format!("pgops {}", task.label());
+    Ok(registry
+        .exclusive()
+        .claim_dynamic(&name, database, xact::now())
+        .ok_or("all pgops worker slots are busy; try again when running workers finish")?)
+}
+
+/// The result a finished worker wrote: its value, or the error it reported.
+fn read_result(idx: usize, generation: u32) -> Result<Value, String> {
+    let path = file(idx, generation, "result");
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let reply: Value = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable worker result: {e}"))?;
+    match reply.get("error").and_then(Value::as_str) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
+    }
+}
+
+fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value, String> {
     let registry = shmem::registry().expect("checked by the caller");
-    let handle = launch(database, task, idx, generation, task_file, true)?.expect("launched with notify");
+    let handle = launch(database, task, idx, generation, true)?.expect("launched with notify");
     let status = match handle.wait_for_shutdown() {
         Ok(()) => "stopped".to_string(),
         Err(s) => format!("{s:?}"),
@@ -214,21 +204,11 @@ fn start_and_wait(
             let why = format!(
                 "the worker for database \"{database}\" exited before finishing ({status}); see the server log"
             );
-            let now = xact::now();
-            slot.record_error(&why, now);
-            slot.set_state("failed");
-            slot.finished = true;
-            slot.pid = 0;
-            slot.last_run_at = now;
+            slot.died(&why, xact::now());
             return Err(why);
         }
     }
-    let bytes = std::fs::read(result_file).map_err(|e| format!("cannot read {}: {e}", result_file.display()))?;
-    let reply: Value = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable worker result: {e}"))?;
-    match reply.get("error").and_then(Value::as_str) {
-        Some(e) => Err(e.to_string()),
-        None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
-    }
+    read_result(idx, generation)
 }
 
 /// Writes the task file and starts the worker; releases the slot when it cannot. With `notify`
@@ -238,10 +218,10 @@ fn launch(
     task: &Task,
     idx: usize,
     generation: u32,
-    task_file: &PathBuf,
     notify: bool,
 ) -> Result<Option<pgrx::bgworkers::DynamicBackgroundWorker>, String> {
     let registry = shmem::registry().expect("checked by the caller");
+    let task_file = &file(idx, generation, "task");
     let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
     if let Err(e) = write_private(task_file, &body) {
         registry.exclusive().release(idx, generation);

@@ -89,6 +89,16 @@ impl Slot {
     pub fn set_state(&mut self, state: &str) {
         set_text(&mut self.state, state);
     }
+
+    /// A dynamic worker gone without writing its result: failed, finished (the slot can be
+    /// reused), with the reason.
+    pub fn died(&mut self, why: &str, now: i64) {
+        self.record_error(why, now);
+        self.set_state("failed");
+        self.finished = true;
+        self.pid = 0;
+        self.last_run_at = now;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -218,6 +228,26 @@ impl SampleRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_worker_frees_its_slot_with_the_reason() {
+        let mut r = Registry::default();
+        let (idx, generation) = r.claim_dynamic("pgops freeze", "app", 1).unwrap();
+        r.dynamic_slot(idx, generation).unwrap().pid = 42;
+        r.dynamic_slot(idx, generation)
+            .unwrap()
+            .died("exited without a result", 7);
+        let s = &r.slots[idx];
+        assert_eq!(
+            (s.state.as_str(), s.finished, s.pid, s.errors, s.last_run_at),
+            ("failed", true, 0, 1, 7)
+        );
+        assert_eq!(s.last_error.as_str(), "exited without a result");
+        // Finished: with every other slot busy, the next dynamic worker gets this one.
+        while r.claim_dynamic("busy", "app", 8).filter(|(i, _)| *i != idx).is_some() {}
+        assert_eq!(r.slots.iter().filter(|s| s.in_use).count(), MAX_SLOTS);
+        assert_eq!(r.slots[idx].name.as_str(), "busy", "the dead worker's slot was reused");
+    }
 
     #[test]
     fn set_text_cuts_on_a_char_boundary() {
