@@ -38,6 +38,8 @@ pub enum Error {
     Config(String),
     /// An answer that does not look like etcd's.
     Protocol(String),
+    /// The member key belongs to someone else (another instance under the same name).
+    Conflict(String),
 }
 
 impl std::fmt::Display for Error {
@@ -48,6 +50,7 @@ impl std::fmt::Display for Error {
             Error::Auth(m) => write!(f, "etcd authentication: {m}"),
             Error::Config(m) => write!(f, "etcd client configuration: {m}"),
             Error::Protocol(m) => write!(f, "unexpected answer from etcd: {m}"),
+            Error::Conflict(m) => write!(f, "etcd key conflict: {m}"),
         }
     }
 }
@@ -64,6 +67,8 @@ pub struct Client {
     /// `/v3`, `/v3beta` or `/v3alpha`, once known.
     api: Option<String>,
     token: Option<String>,
+    /// The server said authentication is not enabled: do not ask for a token before each call.
+    auth_disabled: bool,
 }
 
 /// The key range covering every key that starts with `prefix` (etcd's `range_end`).
@@ -163,6 +168,7 @@ impl Client {
             current: 0,
             api: None,
             token: None,
+            auth_disabled: false,
         })
     }
 
@@ -230,9 +236,16 @@ impl Client {
             &format!("{api}/auth/authenticate"),
             Some(&json!({ "name": user, "password": password })),
         )?;
+        let message = v["message"].as_str().or(v["error"].as_str()).unwrap_or("");
         match v["token"].as_str() {
             Some(t) if status == 200 => {
                 self.token = Some(t.to_string());
+                Ok(())
+            }
+            // Credentials configured, auth not (yet) enabled on the server: requests go without a
+            // token, as etcdctl does; once auth is enabled the next request re-authenticates.
+            _ if message.contains("authentication is not enabled") => {
+                self.auth_disabled = true;
                 Ok(())
             }
             _ => Err(Error::Auth(format!(
@@ -246,7 +259,7 @@ impl Client {
     /// the token is no longer valid.
     pub fn call(&mut self, method: &str, body: Value) -> Result<Value, Error> {
         let api = self.api()?;
-        if self.token.is_none() && self.cfg.username.is_some() {
+        if self.token.is_none() && self.cfg.username.is_some() && !self.auth_disabled {
             self.authenticate()?;
         }
         let mut retried = false;
@@ -257,9 +270,12 @@ impl Client {
             }
             let code = int(&v["code"]).unwrap_or(-1);
             let message = v["message"].as_str().or(v["error"].as_str()).unwrap_or("").to_string();
-            let token_problem = code == UNAUTHENTICATED || message.contains("invalid auth token");
+            let token_problem = code == UNAUTHENTICATED
+                || message.contains("invalid auth token")
+                || (self.cfg.username.is_some() && message.contains("user name is empty"));
             if token_problem && !retried {
                 retried = true;
+                self.auth_disabled = false;
                 self.authenticate()?;
                 continue;
             }
@@ -544,6 +560,31 @@ mod tests {
     }
 
     #[test]
+    fn credentials_for_a_server_without_auth_are_not_an_error() {
+        let (url, log) = recorded(vec![
+            ("/version", 200, r#"{"etcdserver":"3.4.30"}"#),
+            (
+                "/v3/auth/authenticate",
+                400,
+                r#"{"error":"etcdserver: authentication is not enabled","code":9,"message":"etcdserver: authentication is not enabled"}"#,
+            ),
+            ("/v3/kv/put", 200, r#"{"header":{"revision":"3"}}"#),
+            ("/v3/kv/put", 200, r#"{"header":{"revision":"4"}}"#),
+        ]);
+        let mut c = Client::new(Config {
+            username: Some("pg-meta".into()),
+            password: Some("secret".into()),
+            ..cfg(vec![url])
+        })
+        .unwrap();
+        assert_eq!(c.put(b"k", b"v", None).unwrap(), 3);
+        assert_eq!(c.put(b"k", b"v", None).unwrap(), 4, "no new authentication attempt per call");
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 4);
+        assert!(log[2].starts_with("/v3/kv/put  "), "sent without a token: {}", log[2]);
+    }
+
+    #[test]
     fn a_wrong_password_is_a_clear_error() {
         let (url, _) = recorded(vec![
             ("/version", 200, r#"{"etcdserver":"3.4.30"}"#),
@@ -580,60 +621,10 @@ mod tests {
         assert!(matches!(Client::new(bad_ca), Err(Error::Config(m)) if m.contains("cannot read CA file")));
     }
 
-    /// A real etcd (Debian's etcd-server) on loopback ports, removed when dropped.
-    struct RealEtcd {
-        child: std::process::Child,
-        dir: std::path::PathBuf,
-        url: String,
-    }
-
-    impl Drop for RealEtcd {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
-
-    fn real_etcd() -> RealEtcd {
-        let dir = std::env::temp_dir().join(format!("pgops-etcd-test-{}-{}", std::process::id(), free_port()));
-        let (c, p) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{c}");
-        let child = std::process::Command::new("etcd")
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{p}")])
-            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{p}")])
-            .args(["--initial-cluster", &format!("t=http://127.0.0.1:{p}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("etcd (Debian package etcd-server, installed by pg_test/setup.sh) must be on PATH");
-        let e = RealEtcd { child, dir, url };
-        let http = reqwest::blocking::Client::new();
-        for _ in 0..100 {
-            if http
-                .get(format!("{}/health", e.url))
-                .send()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false)
-            {
-                return e;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("etcd did not become healthy");
-    }
-
     #[test]
     fn against_a_real_etcd() {
-        let e = real_etcd();
-        let mut c = Client::new(cfg(vec![e.url.clone()])).unwrap();
+        let e = crate::etcd::testing::RealEtcd::start(1);
+        let mut c = Client::new(cfg(vec![e.urls[0].clone()])).unwrap();
         let (lease, ttl) = c.lease_grant(5).unwrap();
         assert_eq!(ttl, 5);
         c.put(b"/pg/t/pgops/members/a", b"{\"schema\":1}", Some(lease)).unwrap();
@@ -671,8 +662,8 @@ mod tests {
 
     #[test]
     fn real_etcd_with_auth_and_a_prefix_role() {
-        let e = real_etcd();
-        let mut admin = Client::new(cfg(vec![e.url.clone()])).unwrap();
+        let e = crate::etcd::testing::RealEtcd::start(1);
+        let mut admin = Client::new(cfg(vec![e.urls[0].clone()])).unwrap();
         // Pigsty's layout: root, and a per-cluster user limited to /pg/<cluster>/.
         for (m, body) in [
             ("/auth/role/add", json!({"name": "root"})),
@@ -692,7 +683,7 @@ mod tests {
         let user = |password: &str| Config {
             username: Some("pg-t".into()),
             password: Some(password.into()),
-            ..cfg(vec![e.url.clone()])
+            ..cfg(vec![e.urls[0].clone()])
         };
         let mut c = Client::new(user("pw")).unwrap();
         let (lease, _) = c.lease_grant(10).unwrap();
@@ -708,7 +699,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Without credentials: a clear error, not a silent failure.
-        let mut anonymous = Client::new(cfg(vec![e.url.clone()])).unwrap();
+        let mut anonymous = Client::new(cfg(vec![e.urls[0].clone()])).unwrap();
         assert!(anonymous.put(b"/pg/t/pgops/x", b"x", None).is_err());
         c.lease_revoke(lease).unwrap();
     }

@@ -73,6 +73,10 @@ pub struct MemberState {
     pub cluster: String,
     pub instance: String,
     pub hostname: String,
+    pub port: i64,
+    pub data_directory: String,
+    /// Shared by a primary and its physical replicas.
+    pub system_identifier: String,
     /// primary or replica
     pub role: String,
     pub timeline: Option<i64>,
@@ -91,7 +95,8 @@ pub struct MemberState {
     pub seconds_to_freeze_max_age: Option<f64>,
     pub role_drift: Option<i64>,
     pub hba_drift: Option<bool>,
-    pub last_freeze: Option<String>,
+    /// The last finished freeze run: job, database, status, finished_at.
+    pub last_freeze: Option<serde_json::Value>,
     pub pgops_version: String,
     pub updated_at: String,
 }
