@@ -172,39 +172,74 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 # --- etcd on loopback -------------------------------------------------------------------------
-declare -gA ETCD_DIR ETCD_PID ETCD_URL
+declare -gA ETCD_DIR ETCD_PID ETCD_URL ETCD_CMD
 
-# etcd_start NAME — a single-member etcd on free loopback ports.
-etcd_start() {
-  local name=$1 dir cport pport
-  dir=$(mktemp -d "/tmp/pgops-etcd-$name.XXXXXX")
-  cport=$(free_port); pport=$(free_port)
-  etcd --name "$name" --data-dir "$dir/data" \
-       --listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
-       --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-       --initial-cluster "$name=http://127.0.0.1:$pport" >"$dir/etcd.log" 2>&1 &
-  ETCD_PID[$name]=$!; ETCD_DIR[$name]=$dir; ETCD_URL[$name]=http://127.0.0.1:$cport
-  local i
-  for i in $(seq 1 100); do
-    ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$dir/etcd.log"; return 1
+# _etcd_launch NAME — (re)starts member NAME from its recorded command line and data directory.
+_etcd_launch() {
+  local name=$1
+  # shellcheck disable=SC2086
+  etcd ${ETCD_CMD[$name]} >>"${ETCD_DIR[$name]}/etcd.log" 2>&1 &
+  ETCD_PID[$name]=$!
 }
+
+# _etcd_wait_healthy URL...
+_etcd_wait_healthy() {
+  local url i
+  for url in "$@"; do
+    for i in $(seq 1 150); do
+      ETCDCTL_API=3 etcdctl --endpoints "$url" endpoint health >/dev/null 2>&1 && continue 2
+      sleep 0.1
+    done
+    return 1
+  done
+}
+
+# etcd_start NAME [MEMBERS] — an etcd on free loopback ports: one member NAME, or a cluster of
+# MEMBERS members NAME0, NAME1, … (ETCD_URL[NAME] then lists every client URL, comma-separated).
+etcd_start() {
+  local name=$1 n=${2:-1} i dir members=() cports=() pports=() initial=() urls=()
+  for i in $(seq 0 $((n - 1))); do
+    if [ "$n" = 1 ]; then members+=("$name"); else members+=("$name$i"); fi
+    cports+=("$(free_port)"); pports+=("$(free_port)")
+  done
+  for i in $(seq 0 $((n - 1))); do initial+=("${members[$i]}=http://127.0.0.1:${pports[$i]}"); done
+  for i in $(seq 0 $((n - 1))); do
+    local m=${members[$i]}
+    dir=$(mktemp -d "/tmp/pgops-etcd-$m.XXXXXX")
+    ETCD_DIR[$m]=$dir; ETCD_URL[$m]=http://127.0.0.1:${cports[$i]}
+    ETCD_CMD[$m]="--name $m --data-dir $dir/data --listen-client-urls ${ETCD_URL[$m]} --advertise-client-urls ${ETCD_URL[$m]} --listen-peer-urls http://127.0.0.1:${pports[$i]} --initial-advertise-peer-urls http://127.0.0.1:${pports[$i]} --initial-cluster $(IFS=,; echo "${initial[*]}")"
+    urls+=("${ETCD_URL[$m]}")
+    _etcd_launch "$m"
+  done
+  [ "$n" = 1 ] || ETCD_URL[$name]=$(IFS=,; echo "${urls[*]}")
+  _etcd_wait_healthy "${urls[@]}" && return 0
+  for i in "${members[@]}"; do cat "${ETCD_DIR[$i]}/etcd.log"; done; return 1
+}
+
+# etcd_kill NAME — kills member NAME (data kept); etcd_restart NAME starts it again.
+etcd_kill() {
+  local name=$1
+  [ -n "${ETCD_PID[$name]:-}" ] || return 0
+  kill -9 "${ETCD_PID[$name]}" 2>/dev/null || true
+  wait "${ETCD_PID[$name]}" 2>/dev/null || true
+  unset "ETCD_PID[$name]"
+}
+etcd_restart() { _etcd_launch "$1"; _etcd_wait_healthy "${ETCD_URL[$1]}"; }
 
 etcd_stop() {
   local name=$1
-  [ -n "${ETCD_PID[$name]:-}" ] || return 0
-  kill "${ETCD_PID[$name]}" 2>/dev/null || true
-  wait "${ETCD_PID[$name]}" 2>/dev/null || true
-  rm -rf "${ETCD_DIR[$name]}"
-  unset "ETCD_PID[$name]" "ETCD_DIR[$name]" "ETCD_URL[$name]"
+  etcd_kill "$name"
+  [ -n "${ETCD_DIR[$name]:-}" ] && rm -rf "${ETCD_DIR[$name]}"
+  unset "ETCD_DIR[$name]" "ETCD_URL[$name]" "ETCD_CMD[$name]"
 }
+
+# etcdctl_ NAME args... — etcdctl v3 against NAME's endpoints.
+etcdctl_() { local name=$1; shift; ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" "$@"; }
 
 cleanup_all() {
   local n
   for n in "${!CL_DIR[@]}"; do cluster_destroy "$n"; done
-  for n in "${!ETCD_PID[@]}"; do etcd_stop "$n"; done
+  for n in "${!ETCD_DIR[@]}"; do etcd_stop "$n"; done
 }
 
 # --- assertions ---------------------------------------------------------------------------

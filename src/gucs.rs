@@ -25,6 +25,16 @@ pub static HBA_IPV6: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static HBA_BACKUPS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static ETCD_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ETCD_PREFIX: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"/pg"));
+pub static ETCD_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static ETCD_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static ETCD_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2_000);
+pub static ETCD_USERNAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ETCD_PASSWORD_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ETCD_CACERT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ETCD_CERT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ETCD_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -154,6 +164,7 @@ pub fn init(preloading: bool) {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    define_etcd();
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -171,6 +182,94 @@ pub fn init(preloading: bool) {
         // A typo such as `SET pgops.naptme = 1` is an error, not a silently ignored placeholder.
         pg_sys::MarkGUCPrefixReserved(c"pgops".as_ptr());
     }
+}
+
+fn define_etcd() {
+    let strings: [(&std::ffi::CStr, &std::ffi::CStr, &std::ffi::CStr, &'static GucSetting<Option<CString>>, GucFlags); 7] = [
+        (
+            c"pgops.etcd_endpoints",
+            c"etcd endpoints the pgops etcd worker publishes to (comma-separated URLs); empty turns publishing off.",
+            c"http(s)://host:port of each etcd member, tried in order; the one that answered last is tried first.",
+            &ETCD_ENDPOINTS,
+            GucFlags::default(),
+        ),
+        (
+            c"pgops.etcd_prefix",
+            c"etcd key prefix; pgops writes only under <prefix>/<cluster>/pgops/.",
+            c"Patroni's namespace (Pigsty: /pg), so a per-cluster etcd user limited to <prefix>/<cluster>/ can write it.",
+            &ETCD_PREFIX,
+            GucFlags::default(),
+        ),
+        (
+            c"pgops.etcd_username",
+            c"etcd user for publishing (with pgops.etcd_password_file).",
+            c"Empty: no authentication.",
+            &ETCD_USERNAME,
+            GucFlags::default(),
+        ),
+        (
+            c"pgops.etcd_password_file",
+            c"File holding the etcd user's password (first line), readable only by the server's OS user.",
+            c"The password itself is never a setting or a table value. The file is re-read before each push.",
+            &ETCD_PASSWORD_FILE,
+            GucFlags::SUPERUSER_ONLY,
+        ),
+        (
+            c"pgops.etcd_cacert",
+            c"PEM file of the CA that signed etcd's certificates (https endpoints).",
+            c"Only this CA is trusted; the system store is not used.",
+            &ETCD_CACERT,
+            GucFlags::SUPERUSER_ONLY,
+        ),
+        (
+            c"pgops.etcd_cert",
+            c"PEM client certificate for etcd (with pgops.etcd_key).",
+            c"Empty: no client certificate.",
+            &ETCD_CERT,
+            GucFlags::SUPERUSER_ONLY,
+        ),
+        (
+            c"pgops.etcd_key",
+            c"PEM private key of the etcd client certificate.",
+            c"Readable by the server's OS user only.",
+            &ETCD_KEY,
+            GucFlags::SUPERUSER_ONLY,
+        ),
+    ];
+    for (name, short, long, setting, flags) in strings {
+        GucRegistry::define_string_guc(name, short, long, setting, GucContext::Sighup, flags);
+    }
+    GucRegistry::define_int_guc(
+        c"pgops.etcd_ttl",
+        c"TTL of the etcd lease the member key is bound to.",
+        c"The key disappears this long after the server stops without revoking it (crash, immediate stop). \
+          Must be at least twice pgops.etcd_interval.",
+        &ETCD_TTL_S,
+        5,
+        3_600,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.etcd_interval",
+        c"How often the pgops etcd worker refreshes its lease and publishes the instance's state.",
+        c"The document is rewritten only when it changed or half the TTL passed.",
+        &ETCD_INTERVAL_S,
+        1,
+        1_800,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.etcd_timeout",
+        c"Timeout of one etcd request (per endpoint).",
+        c"A request that times out moves on to the next endpoint.",
+        &ETCD_TIMEOUT_MS,
+        100,
+        60_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
 }
 
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
@@ -241,4 +340,41 @@ pub fn freeze_history() -> (i32, i32) {
 
 pub fn hba_backups() -> usize {
     HBA_BACKUPS.get().max(1) as usize
+}
+
+/// The etcd settings as the worker reads them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EtcdSettings {
+    pub endpoints: Vec<String>,
+    pub prefix: String,
+    pub ttl_s: i64,
+    pub interval_s: i64,
+    pub timeout_ms: i64,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+pub fn etcd() -> EtcdSettings {
+    EtcdSettings {
+        endpoints: string(&ETCD_ENDPOINTS)
+            .map(|s| {
+                s.split(',')
+                    .map(|e| e.trim().to_string())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        prefix: string(&ETCD_PREFIX).unwrap_or_else(|| "/pg".into()),
+        ttl_s: ETCD_TTL_S.get() as i64,
+        interval_s: ETCD_INTERVAL_S.get() as i64,
+        timeout_ms: ETCD_TIMEOUT_MS.get() as i64,
+        username: string(&ETCD_USERNAME),
+        password_file: string(&ETCD_PASSWORD_FILE),
+        cacert: string(&ETCD_CACERT),
+        cert: string(&ETCD_CERT),
+        key: string(&ETCD_KEY),
+    }
 }

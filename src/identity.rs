@@ -29,6 +29,20 @@ pub fn role_name(in_recovery: bool) -> &'static str {
     if in_recovery { "replica" } else { "primary" }
 }
 
+/// This server's (cluster, instance, hostname), from pgops' settings and the server's
+/// `cluster_name`.
+pub fn current() -> (String, String, String) {
+    // SAFETY: a GUC variable of the server, read on a backend's main thread.
+    let server_cluster = unsafe {
+        let p = pgrx::pg_sys::cluster_name;
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+    };
+    let host = hostname();
+    let cluster = cluster_name(crate::gucs::cluster_name_setting().as_deref(), server_cluster.as_deref());
+    let instance = instance_name(crate::gucs::instance_name_setting().as_deref(), &cluster, &host);
+    (cluster, instance, host)
+}
+
 /// The machine's host name, as the kernel reports it.
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];

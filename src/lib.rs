@@ -57,6 +57,11 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/etcd.sql",
+    name = "etcd_views",
+    requires = ["hba_tables", etcd::api::_etcd_status, etcd::api::etcd_push_now, etcd::api::cluster_members]
+);
+extension_sql_file!(
     "../sql/roles.sql",
     name = "roles_tables",
     requires = [
@@ -81,6 +86,7 @@ pub extern "C-unwind" fn _PG_init() {
     if preloading {
         worker::shmem::init();
         worker::launcher::register();
+        etcd::worker::register();
     }
 }
 

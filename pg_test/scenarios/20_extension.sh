@@ -9,8 +9,8 @@ scenario_main() {
   # Without preload: SQL features work, worker views say the workers are not running.
   check "CREATE EXTENSION without preload" sql $C app1 "CREATE EXTENSION pgops"
   check_eq "workers view says not running" \
-    "$(sql $C app1 "SELECT name || ': ' || state FROM pgops.workers")" \
-    "pgops launcher: not running: pgops is not in shared_preload_libraries"
+    "$(sql $C app1 "SELECT string_agg(name || ': ' || state, ' / ' ORDER BY name) FROM pgops.workers")" \
+    "pgops etcd: not running: pgops is not in shared_preload_libraries / pgops launcher: not running: pgops is not in shared_preload_libraries"
   check_eq "xid_samples is empty, not an error" "$(sql $C app1 "SELECT count(*) FROM pgops.xid_samples")" 0
   check_eq "instance() works and reports no preload" \
     "$(sql $C app1 "SELECT role || ',' || preloaded FROM pgops.instance()")" "primary,false"

@@ -34,13 +34,15 @@ fn _workers() -> TableIterator<
         name!(starts, i32),
     ),
 > {
-    let Some(registry) = shmem::registry() else {
-        let row = (
-            launcher::NAME.to_string(),
+    // The static workers, registered with the postmaster when pgops is preloaded.
+    const STATIC: [&str; 2] = [launcher::NAME, crate::etcd::worker::NAME];
+    let absent = |name: &str, why: &str| {
+        (
+            name.to_string(),
             Kind::Static.as_str().to_string(),
             Some(gucs::database()),
             None,
-            "not running: pgops is not in shared_preload_libraries".to_string(),
+            why.to_string(),
             None,
             None,
             0,
@@ -48,29 +50,25 @@ fn _workers() -> TableIterator<
             None,
             None,
             0,
+        )
+    };
+    let Some(registry) = shmem::registry() else {
+        return TableIterator::new(
+            STATIC
+                .iter()
+                .map(|n| absent(n, "not running: pgops is not in shared_preload_libraries"))
+                .collect::<Vec<_>>(),
         );
-        return TableIterator::new(vec![row]);
     };
     let slots: Vec<_> = registry.share().in_use().cloned().collect();
-    let mut rows = Vec::with_capacity(slots.len() + 1);
-    if !slots
-        .iter()
-        .any(|s| s.kind == Kind::Static && s.name.as_str() == launcher::NAME)
-    {
-        rows.push((
-            launcher::NAME.to_string(),
-            Kind::Static.as_str().to_string(),
-            Some(gucs::database()),
-            None,
-            "not started yet (or no free worker process: check max_worker_processes)".to_string(),
-            None,
-            None,
-            0,
-            0,
-            None,
-            None,
-            0,
-        ));
+    let mut rows = Vec::with_capacity(slots.len() + STATIC.len());
+    for name in STATIC {
+        if !slots.iter().any(|s| s.kind == Kind::Static && s.name.as_str() == name) {
+            rows.push(absent(
+                name,
+                "not started yet (or no free worker process: check max_worker_processes)",
+            ));
+        }
     }
     for s in slots {
         // A process that died without updating its slot (FATAL at connect, SIGKILL) shows as such.
@@ -130,13 +128,7 @@ fn instance() -> TableIterator<
         name!(preloaded, bool),
     ),
 > {
-    let server_cluster = unsafe {
-        let p = pg_sys::cluster_name;
-        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-    };
-    let host = identity::hostname();
-    let cluster = identity::cluster_name(gucs::cluster_name_setting().as_deref(), server_cluster.as_deref());
-    let instance = identity::instance_name(gucs::instance_name_setting().as_deref(), &cluster, &host);
+    let (cluster, instance, host) = identity::current();
     let role = identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string();
     TableIterator::once((cluster, instance, role, host, shmem::preloaded()))
 }

@@ -12,15 +12,18 @@ use pgrx::shmem::PGRXSharedMemory;
 use pgrx::{pg_shmem_init, pg_sys};
 
 use super::registry::{Registry, SampleRing};
+use crate::etcd::status::EtcdStatus;
 
 // SAFETY (both impls): plain fixed-size data — integers, enums, heapless strings and deques
 // (heapless pinned to an exact version in Cargo.toml) — with no pointers, so any process that
 // maps the segment sees valid values.
 unsafe impl PGRXSharedMemory for Registry {}
 unsafe impl PGRXSharedMemory for SampleRing {}
+unsafe impl PGRXSharedMemory for EtcdStatus {}
 
 static REGISTRY: PgLwLock<Registry> = unsafe { PgLwLock::new(c"pgops_worker_registry") };
 static SAMPLES: PgLwLock<SampleRing> = unsafe { PgLwLock::new(c"pgops_xid_samples") };
+static ETCD: PgLwLock<EtcdStatus> = unsafe { PgLwLock::new(c"pgops_etcd_status") };
 
 /// Set in `_PG_init` under preload; inherited by every process the postmaster forks.
 static PRELOADED: AtomicBool = AtomicBool::new(false);
@@ -29,6 +32,7 @@ static PRELOADED: AtomicBool = AtomicBool::new(false);
 pub fn init() {
     pg_shmem_init!(REGISTRY);
     pg_shmem_init!(SAMPLES);
+    pg_shmem_init!(ETCD);
     PRELOADED.store(true, Ordering::Relaxed);
 }
 
@@ -42,6 +46,10 @@ pub fn registry() -> Option<&'static PgLwLock<Registry>> {
 
 pub fn samples() -> Option<&'static PgLwLock<SampleRing>> {
     preloaded().then_some(&SAMPLES)
+}
+
+pub fn etcd() -> Option<&'static PgLwLock<EtcdStatus>> {
+    preloaded().then_some(&ETCD)
 }
 
 /// Runs `f` on one slot under the exclusive lock (no-op when not preloaded).

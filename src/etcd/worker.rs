@@ -1,0 +1,436 @@
+//! The etcd worker: a static background worker that publishes the instance's state to etcd.
+//!
+//! Each `pgops.etcd_interval` it reads the state in a short read-only transaction (primary or
+//! replica alike), then hands the push to its I/O thread (`io.rs`) and waits for the answer in
+//! slices, so SIGTERM is honoured within a second even when etcd hangs. Failures are recorded in
+//! `pgops.etcd_status` and `pgops.workers`, and retried after a bounded backoff (1 s doubling,
+//! at most one interval). SQL functions ask it for a push now or a read of the cluster's members
+//! through counters in shared memory and SIGUSR1. On SIGTERM (clean shutdown,
+//! pg_terminate_backend) it revokes its lease, so the key disappears at once, and exits with
+//! status 1 (restarted after `pgops.launcher_restart_time`, except at shutdown).
+
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::prelude::*;
+
+use super::config::{self, Plan};
+use super::io::{Cmd, Io, NoReply, Reply};
+use super::session::Owner;
+use super::state::{MemberState, retry_delay};
+use super::status::{Attempt, AttemptOk};
+use crate::worker::{shmem, xact};
+use crate::{gucs, identity};
+
+pub const NAME: &str = "pgops etcd";
+
+/// Where the answer to a read of the cluster's members is left for the asking backend.
+pub const MEMBERS_FILE: &str = "pg_stat_tmp/pgops.etcd-members.json";
+
+/// How long a clean shutdown waits for the lease revocation.
+const REVOKE_WAIT: Duration = Duration::from_millis(800);
+
+pub fn register() {
+    BackgroundWorkerBuilder::new(NAME)
+        .set_type(NAME)
+        .set_library("pgops")
+        .set_function("pgops_etcd_main")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::ConsistentState)
+        .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
+        .load();
+}
+
+struct Worker {
+    slot: usize,
+    database: String,
+    io: Io,
+    /// The configuration in effect (None: off or invalid).
+    plan: Option<Plan>,
+    /// The error that keeps publishing off, if any.
+    config_error: Option<String>,
+    owner: Option<Owner>,
+    /// The last error reading pgops' own facts (logged once, not every push).
+    last_pgops_error: Option<String>,
+    next_push: Instant,
+    terminating: bool,
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = gucs::database();
+    let pid = unsafe { pg_sys::MyProcPid };
+    let Some(slot) = shmem::registry().and_then(|r| r.exclusive().claim_static(NAME, &database, pid, xact::now()))
+    else {
+        log!("pgops etcd: no free status slot in shared memory; exiting");
+        return;
+    };
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    unsafe { pg_sys::pgstat_report_appname(c"pgops etcd".as_ptr()) };
+    let io = match Io::start() {
+        Ok(io) => io,
+        Err(e) => {
+            let msg = format!("cannot start the etcd I/O thread: {e}");
+            log!("pgops etcd: {msg}");
+            shmem::with_slot(slot, |s| s.record_error(&msg, xact::now()));
+            exit(slot, "failed: no I/O thread");
+        }
+    };
+    let mut me = Worker {
+        slot,
+        database,
+        io,
+        plan: None,
+        config_error: None,
+        owner: None,
+        last_pgops_error: None,
+        next_push: Instant::now(),
+        terminating: false,
+    };
+    me.reconfigure();
+    loop {
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            if gucs::database() != me.database {
+                log!("pgops etcd: pgops.database changed; restarting to reconnect");
+                me.shutdown("restarting: pgops.database changed");
+            }
+            me.reconfigure();
+        }
+        if me.terminating() {
+            break;
+        }
+        me.turn();
+        if me.terminating() {
+            break;
+        }
+        let sleep = me.sleep_time();
+        if !BackgroundWorker::wait_latch(Some(sleep)) {
+            me.terminating = true;
+            break;
+        }
+    }
+    me.shutdown("stopped (SIGTERM)");
+}
+
+fn exit(slot: usize, state: &str) -> ! {
+    shmem::with_slot(slot, |s| {
+        s.set_state(state);
+        s.pid = 0;
+    });
+    #[allow(unreachable_code)]
+    {
+        unsafe { pg_sys::proc_exit(1) };
+        unreachable!("proc_exit does not return")
+    }
+}
+
+fn status<R>(f: impl FnOnce(&mut super::status::EtcdStatus) -> R) -> Option<R> {
+    shmem::etcd().map(|l| f(&mut l.exclusive()))
+}
+
+impl Worker {
+    fn terminating(&mut self) -> bool {
+        self.terminating |= BackgroundWorker::sigterm_received();
+        self.terminating
+    }
+
+    /// Sends a command to the I/O thread and waits, at most `wait`, giving up on SIGTERM.
+    fn call(&mut self, cmd: Cmd, wait: Duration) -> Result<Reply, String> {
+        let mut term = self.terminating;
+        let r = self.io.call(cmd, Instant::now() + wait, &mut || {
+            term |= BackgroundWorker::sigterm_received();
+            term
+        });
+        self.terminating = term;
+        r.map_err(|e| match e {
+            NoReply::Interrupted => "interrupted by SIGTERM".to_string(),
+            NoReply::TimedOut => format!("no answer from etcd within {} ms", wait.as_millis()),
+            NoReply::ThreadGone => "the etcd I/O thread is gone".to_string(),
+        })
+    }
+
+    /// The longest one command may take: every endpoint timing out, and then some.
+    fn wait_for(&self) -> Duration {
+        let p = self.plan.as_ref();
+        let per = p.map_or(Duration::from_secs(2), |p| p.client.timeout);
+        let n = p.map_or(1, |p| p.client.endpoints.len()) as u32;
+        // lease keepalive/grant, a read and a put, with an authentication each at worst
+        per * n * 6 + Duration::from_secs(1)
+    }
+
+    /// Reads the settings (and the password file); on any change revokes the old lease and
+    /// starts a new session.
+    fn reconfigure(&mut self) {
+        let (cluster, instance, _) = identity::current();
+        let wanted = config::plan(&gucs::etcd(), &cluster, &instance, &config::read_file);
+        let (plan, error) = match wanted {
+            Ok(p) => (p, None),
+            Err(e) => (None, Some(e)),
+        };
+        if plan == self.plan && error == self.config_error {
+            return;
+        }
+        if self.plan.is_some() {
+            let _ = self.call(Cmd::Revoke, self.wait_for());
+        }
+        let cmd = Cmd::Configure(plan.as_ref().map(|p| (p.client.clone(), p.ttl)));
+        let configured = match self.call(cmd, Duration::from_secs(10)) {
+            Ok(Reply::Configured(r)) => r.map_err(|e| e.to_string()),
+            Ok(other) => Err(format!("unexpected reply {other:?}")),
+            Err(e) => Err(e),
+        };
+        let now = xact::now();
+        let error = error.or(configured.err());
+        if let Some(e) = &error {
+            log!("pgops etcd: publishing is off: {e}");
+            shmem::with_slot(self.slot, |s| {
+                s.record_error(e, now);
+                s.set_state("off (configuration error)");
+            });
+            status(|st| {
+                st.disable("off (configuration error, see last_error)");
+                st.record_error(e, now);
+            });
+            self.plan = None;
+            self.config_error = error;
+            return;
+        }
+        self.config_error = None;
+        self.plan = plan;
+        match &self.plan {
+            Some(p) => {
+                let endpoints = p.client.endpoints.join(",");
+                status(|st| {
+                    st.configure(&endpoints, &p.key, &p.members_prefix, p.interval.as_secs() as i64);
+                    st.set_state("starting");
+                });
+                shmem::with_slot(self.slot, |s| s.set_state("publishing"));
+                self.next_push = Instant::now();
+            }
+            None => {
+                status(|st| st.disable("off (pgops.etcd_endpoints is empty)"));
+                shmem::with_slot(self.slot, |s| s.set_state("off (pgops.etcd_endpoints is empty)"));
+            }
+        }
+    }
+
+    fn turn(&mut self) {
+        let (push_req, read_req, push_done, read_done) = status(|st| {
+            (st.push_requested, st.read_requested, st.push_done, st.read_done)
+        })
+        .unwrap_or_default();
+        if read_req > read_done {
+            self.read_members(read_req);
+        }
+        let due = Instant::now() >= self.next_push;
+        if push_req > push_done || due {
+            // The password file is re-read before each push: a rotated password is picked up.
+            self.reconfigure();
+            let attempt = self.push(push_req > push_done);
+            if push_req > push_done {
+                status(|st| st.answer_push(push_req, &attempt));
+            }
+        }
+    }
+
+    fn push(&mut self, force: bool) -> Attempt {
+        let at = xact::now();
+        let Some(plan) = self.plan.clone() else {
+            let why = self
+                .config_error
+                .clone()
+                .unwrap_or_else(|| "publishing is off: pgops.etcd_endpoints is empty".into());
+            return Attempt {
+                at,
+                took_us: 0,
+                result: Err(why),
+            };
+        };
+        let collect_start = Instant::now();
+        let state = collect(&mut self.last_pgops_error);
+        let collect_us = collect_start.elapsed().as_micros() as i64;
+        let http_start = Instant::now();
+        let result = state.and_then(|state| {
+            let owner = Owner {
+                hostname: state.hostname.clone(),
+                port: state.port,
+                data_directory: state.data_directory.clone(),
+            };
+            self.owner = Some(owner.clone());
+            let value = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+            let cmd = Cmd::Push {
+                key: plan.key.clone(),
+                value,
+                digest: state.content_digest(),
+                owner,
+                force,
+            };
+            match self.call(cmd, self.wait_for())? {
+                Reply::Pushed(r) => r.map_err(|e| e.to_string()).map(|r| AttemptOk {
+                    wrote: r.wrote,
+                    revision: r.revision,
+                    lease: r.lease,
+                    ttl: r.ttl,
+                    new_lease: r.new_lease,
+                    endpoint: r.endpoint,
+                }),
+                other => Err(format!("unexpected reply {other:?}")),
+            }
+        });
+        let attempt = Attempt {
+            at,
+            took_us: http_start.elapsed().as_micros() as i64,
+            result,
+        };
+        let failures = status(|st| {
+            st.last_collect_us = collect_us;
+            st.record(&attempt)
+        })
+        .unwrap_or(0);
+        let delay = retry_delay(failures, plan.interval);
+        self.next_push = Instant::now() + delay;
+        let next_at = xact::now() + delay.as_micros() as i64;
+        status(|st| st.next_push_at = next_at);
+        shmem::with_slot(self.slot, |s| {
+            s.runs += 1;
+            s.last_run_at = at;
+            match &attempt.result {
+                Ok(_) => s.set_state("publishing"),
+                Err(e) => {
+                    s.record_error(e, at);
+                    s.set_state("retrying (etcd push failed)");
+                }
+            }
+        });
+        if let Err(e) = &attempt.result {
+            // One line per failure streak step (the backoff spaces them out).
+            log!("pgops etcd: push failed (attempt {failures}, next in {} s): {e}", delay.as_secs());
+        } else if failures == 0 && attempt.result.as_ref().is_ok_and(|o| o.new_lease) {
+            log!(
+                "pgops etcd: publishing {} with lease {}",
+                plan.key,
+                attempt.result.as_ref().map(|o| o.lease).unwrap_or(0)
+            );
+        }
+        attempt
+    }
+
+    /// Reads every member document under the cluster's prefix into MEMBERS_FILE.
+    fn read_members(&mut self, seq: u64) {
+        let result = match self.plan.clone() {
+            None => Err(self
+                .config_error
+                .clone()
+                .unwrap_or_else(|| "publishing is off: pgops.etcd_endpoints is empty".into())),
+            Some(plan) => {
+                let cmd = Cmd::ReadPrefix {
+                    prefix: plan.members_prefix.clone(),
+                    limit: 10_000,
+                };
+                match self.call(cmd, self.wait_for()) {
+                    Ok(Reply::Read(Ok(kvs))) => write_members(&kvs),
+                    Ok(Reply::Read(Err(e))) => Err(e.to_string()),
+                    Ok(other) => Err(format!("unexpected reply {other:?}")),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        status(|st| st.answer_read(seq, result.err().as_deref()));
+    }
+
+    fn sleep_time(&self) -> Duration {
+        if self.plan.is_none() {
+            // Off: a reload wakes us. A configuration error may be mended in a file (password,
+            // key mode) without a reload: look again every interval.
+            return match self.config_error {
+                Some(_) => Duration::from_secs(gucs::etcd().interval_s.max(1) as u64),
+                None => Duration::from_secs(60),
+            };
+        }
+        self.next_push
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10))
+    }
+
+    /// Revokes the lease (bounded wait) and exits.
+    fn shutdown(&mut self, state: &str) -> ! {
+        if self.plan.is_some() {
+            // A SIGTERM already seen must not cut this short: the revocation is the point.
+            let saved = std::mem::replace(&mut self.terminating, false);
+            let r = self.io.call(Cmd::Revoke, Instant::now() + REVOKE_WAIT, &mut || false);
+            self.terminating = saved;
+            let now = xact::now();
+            match r {
+                Ok(Reply::Revoked(Ok(_))) => {
+                    status(|st| st.disable("stopped: lease revoked"));
+                }
+                other => {
+                    let why = format!("lease not revoked at shutdown (it expires after its TTL): {other:?}");
+                    log!("pgops etcd: {why}");
+                    status(|st| {
+                        st.record_error(&why, now);
+                        st.disable("stopped: lease left to expire");
+                    });
+                }
+            }
+        }
+        exit(self.slot, state)
+    }
+}
+
+/// The member document: server facts in one short transaction, pgops' own facts in another (an
+/// error there must not keep the server facts from going out).
+fn collect(last_pgops_error: &mut Option<String>) -> Result<MemberState, String> {
+    let (cluster, instance, hostname) = identity::current();
+    let (server, installed) = xact::run("pgops etcd: read instance state", || {
+        let server = crate::spi::get_one::<pgrx::JsonB>(super::collect::SERVER_STATE_SQL)?
+            .ok_or_else(|| anyhow::anyhow!("state query returned nothing"))?
+            .0;
+        let installed = crate::spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
+        )?
+        .unwrap_or(false);
+        Ok((server, installed))
+    })?;
+    let pgops = if installed {
+        match xact::run("pgops etcd: read pgops state", || {
+            Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::PGOPS_STATE_SQL)?.map(|j| j.0))
+        }) {
+            Ok(v) => {
+                *last_pgops_error = None;
+                v
+            }
+            Err(e) => {
+                if last_pgops_error.as_deref() != Some(e.as_str()) {
+                    log!("pgops etcd: pgops' own facts left out of the pushes until this is mended: {e}");
+                }
+                *last_pgops_error = Some(e);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    super::collect::member_state(&cluster, &instance, &hostname, server, pgops)
+}
+
+fn write_members(kvs: &[super::client::Kv]) -> Result<(), String> {
+    let rows: Vec<serde_json::Value> = kvs
+        .iter()
+        .map(|kv| {
+            serde_json::json!({
+                "key": String::from_utf8_lossy(&kv.key),
+                "lease": kv.lease,
+                "mod_revision": kv.mod_revision,
+                "value": String::from_utf8_lossy(&kv.value),
+            })
+        })
+        .collect();
+    let tmp = format!("{MEMBERS_FILE}.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&rows).map_err(|e| e.to_string())?)
+        .and_then(|()| std::fs::rename(&tmp, MEMBERS_FILE))
+        .map_err(|e| format!("cannot write {MEMBERS_FILE}: {e}"))
+}
