@@ -661,6 +661,46 @@ mod tests {
     }
 
     #[test]
+    fn real_etcd_over_tls_with_a_client_certificate() {
+        let dir = std::env::temp_dir().join(format!("pgops-tls-test-{}", std::process::id()));
+        let tls = crate::etcd::testing::Tls::make(&dir);
+        let e = crate::etcd::testing::RealEtcd::start_tls(&tls);
+        let good = Config {
+            ca_file: Some(tls.ca.clone()),
+            cert_file: Some(tls.client_cert.clone()),
+            key_file: Some(tls.client_key.clone()),
+            ..cfg(e.urls.clone())
+        };
+        let mut c = Client::new(good.clone()).unwrap();
+        let mut written = Err(Error::Protocol("not tried".into()));
+        for _ in 0..100 {
+            written = c.put(b"/pg/t/pgops/members/tls", b"v", None);
+            if written.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(written.is_ok(), "{written:?}");
+        assert_eq!(c.range(b"/pg/t/pgops/members/tls", None, 1).unwrap()[0].value, b"v".to_vec());
+        // Without the client certificate etcd refuses the handshake; without the CA we refuse etcd.
+        let no_cert = Config {
+            cert_file: None,
+            key_file: None,
+            ..good.clone()
+        };
+        assert!(matches!(Client::new(no_cert).unwrap().put(b"k", b"v", None), Err(Error::Unreachable(_))));
+        let no_ca = Config {
+            ca_file: None,
+            ..good.clone()
+        };
+        match Client::new(no_ca).unwrap().put(b"k", b"v", None) {
+            Err(Error::Unreachable(m)) => assert!(m.to_lowercase().contains("certificate"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn real_etcd_with_auth_and_a_prefix_role() {
         let e = crate::etcd::testing::RealEtcd::start(1);
         let mut admin = Client::new(cfg(vec![e.urls[0].clone()])).unwrap();
