@@ -20,7 +20,7 @@ etcd_start demo
 ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[demo]}" endpoint health
 
 say "Starting a throwaway cluster with shared_preload_libraries = 'pgops'"
-cluster_init demo "$v" "shared_preload_libraries = 'pgops'" "cluster_name = 'pg-demo'" \
+cluster_init demo "$v" "shared_preload_libraries = 'pgops'" "cluster_name = 'pg-demo'" "pgops.instance_name = 'pg-demo-1'" \
   "pgops.naptime = '500ms'" "pgops.sample_interval = '1s'"
 ssl_build "$v" && cluster_ssl demo   # Pigsty turns SSL on; its admin rules need it
 cluster_start demo
@@ -128,6 +128,30 @@ q "SELECT id, job, database, trigger, status, tables_planned, tables_done, table
 q "SELECT seq, schema, table_name, outcome, xid_age_before, xid_age_after, round(seconds::numeric, 3) AS seconds FROM pgops.freeze_run_table WHERE run_id = (SELECT max(id) FROM pgops.freeze_run WHERE job = 'demo') AND (schema = 'public' OR seq <= 2) ORDER BY seq"
 q "SELECT job, enabled, next_run, last_status, last_tables_done, running FROM pgops.freeze_status"
 
+say "6. Publishing to etcd: the instance's state under a lease, the fleet read back"
+q "ALTER SYSTEM SET pgops.etcd_endpoints = '${ETCD_URL[demo]}'"
+q "SELECT pg_reload_conf()"
+wait_sql demo postgres "SELECT state = 'publishing' FROM pgops.etcd_status" 10
+q "SELECT enabled, state, connected_endpoint, key, lease_id, lease_ttl, interval_seconds, pushes, writes, failures FROM pgops.etcd_status"
+echo; echo "\$ etcdctl get --prefix /pg/pg-demo/pgops/ --print-value-only | python3 -m json.tool"
+etcdctl_ demo get --prefix /pg/pg-demo/pgops/ --print-value-only | python3 -m json.tool
+echo; echo "(a streaming replica, pgops.instance_name = 'pg-demo-2', publishes too)"
+cluster_standby demo_r demo "pgops.instance_name = 'pg-demo-2'"
+wait_sql demo_r postgres "SELECT state = 'publishing' FROM pgops.etcd_status" 15
+q "SELECT instance, role, port, timeline, lsn, replay_lag_seconds, date_trunc('second', updated_at) AS updated_at, is_self FROM pgops.cluster_members()"
+q "SELECT * FROM pgops.etcd_push_now()"
+echo; echo "(etcd killed: the server carries on, the worker retries with backoff)"
+etcd_kill demo
+sleep 3
+q "SELECT state, failures, consecutive_failures, last_error, pg_postmaster_start_time() FROM pgops.etcd_status"
+etcd_restart demo
+wait_sql demo postgres "SELECT consecutive_failures = 0 FROM pgops.etcd_status" 15
+echo; echo "(etcd is back)"
+q "SELECT state, pushes, failures, consecutive_failures, last_push_at > last_error_at AS recovered FROM pgops.etcd_status"
+echo; echo "(a clean stop of the replica revokes its lease: its key is gone at once)"
+cluster_stop demo_r fast
+echo "\$ etcdctl get --prefix /pg/ --keys-only"; etcdctl_ demo get --prefix /pg/ --keys-only | grep -v '^$'
+
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"
 wait_sql demo postgres "SELECT pid IS NOT NULL AND starts = 2 FROM pgops.workers WHERE name = 'pgops launcher'" 10
@@ -137,5 +161,6 @@ say "Shutting down"
 t0=$(date +%s%N)
 cluster_stop demo fast
 echo "fast shutdown took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+echo "etcd keys left under /pg/: $(etcdctl_ demo get --prefix /pg/ --keys-only | grep -c . || true) (the lease was revoked at shutdown)"
 cleanup_all
 echo "demo finished: cluster and etcd removed"

@@ -95,15 +95,17 @@ cluster_conf() { # cluster_conf NAME "setting = value"...
   for line in "$@"; do echo "$line"; done | as_pg tee -a "${CL_DIR[$name]}/data/postgresql.conf" >/dev/null
 }
 
-# cluster_standby NAME PRIMARY — a streaming standby of PRIMARY (pg_basebackup -R), started.
+# cluster_standby NAME PRIMARY [postgresql.conf lines...] — a streaming standby of PRIMARY
+# (pg_basebackup -R), started.
 cluster_standby() {
-  local name=$1 primary=$2 base port v=${CL_VER[$2]}
+  local name=$1 primary=$2 base port v=${CL_VER[$2]}; shift 2
   base=$(mktemp -d "/tmp/pgops-$name.XXXXXX")
   chmod 0755 "$base"; is_root && chown postgres: "$base"
   port=$(free_port)
   as_pg "$(pg_bindir "$v")/pg_basebackup" -h "${CL_DIR[$primary]}" -p "${CL_PORT[$primary]}" -U postgres \
     -D "$base/data" -R -X stream -c fast >"$base/basebackup.log" 2>&1 || { cat "$base/basebackup.log"; rm -rf "$base"; return 1; }
-  printf "port = %s\nunix_socket_directories = '%s'\n" "$port" "$base" | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
+  { printf "port = %s\nunix_socket_directories = '%s'\n" "$port" "$base"; for line in "$@"; do echo "$line"; done; } \
+    | as_pg tee -a "$base/data/postgresql.conf" >/dev/null
   CL_DIR[$name]=$base; CL_PORT[$name]=$port; CL_VER[$name]=$v
   cluster_start "$name"
 }

@@ -11,6 +11,11 @@ scenario_main() {
   check_eq "workers view says not running" \
     "$(sql $C app1 "SELECT string_agg(name || ': ' || state, ' / ' ORDER BY name) FROM pgops.workers")" \
     "pgops etcd: not running: pgops is not in shared_preload_libraries / pgops launcher: not running: pgops is not in shared_preload_libraries"
+  check_eq "etcd_status says why nothing is published" \
+    "$(sql $C app1 "SELECT enabled || ': ' || state FROM pgops.etcd_status")" \
+    "false: not running: pgops is not in shared_preload_libraries"
+  check_match "etcd_push_now() explains it needs preload" \
+    "$(sql $C app1 "SELECT * FROM pgops.etcd_push_now()" 2>&1)" "needs pgops in shared_preload_libraries"
   check_eq "xid_samples is empty, not an error" "$(sql $C app1 "SELECT count(*) FROM pgops.xid_samples")" 0
   check_eq "instance() works and reports no preload" \
     "$(sql $C app1 "SELECT role || ',' || preloaded FROM pgops.instance()")" "primary,false"

@@ -197,6 +197,7 @@ scenario_main() {
   check_eq "auth: etcd_push_now() succeeds" "$(sql $C postgres "SELECT ok FROM pgops.etcd_push_now()")" t
   check_eq "auth: the password is in no setting pgops shows" \
     "$(sql $C postgres "SELECT count(*) FROM pg_settings WHERE setting LIKE '%e2e-pw%'") $(sql $C postgres "SELECT count(*) FROM pgops.etcd_status WHERE concat_ws(' ', endpoints, last_error) LIKE '%e2e-pw%'")" "0 0"
+  local lease_before; lease_before=$(sql $C postgres "SELECT lease_id FROM pgops.etcd_status")
   printf 'wrong\n' | as_pg tee "$pwfile" >/dev/null
   out=$(sql $C postgres "SELECT ok, error FROM pgops.etcd_push_now()")
   check_match "auth: a wrong password is a clear error naming the user" "$out" '^f\|etcd authentication: user "pg-e2e": .*authentication failed'
@@ -205,6 +206,8 @@ scenario_main() {
   printf 'e2e-pw\n' | as_pg tee "$pwfile" >/dev/null
   check "auth: the corrected password file is picked up without a reload" \
     wait_sql $C postgres "SELECT consecutive_failures = 0 FROM pgops.etcd_status" 4
+  check_eq "auth: a password change keeps the lease (the key never went away)" \
+    "$(sql $C postgres "SELECT lease_id FROM pgops.etcd_status")" "$lease_before"
   as_pg chmod 0644 "$pwfile"
   check "auth: a password file others can read is refused, saying how to fix it" \
     wait_sql $C postgres "SELECT NOT enabled AND last_error LIKE '%$pwfile is accessible by group or others (mode 0644); run chmod 0600%' FROM pgops.etcd_status" 4

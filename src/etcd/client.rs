@@ -172,6 +172,13 @@ impl Client {
         })
     }
 
+    /// A new password (rotated in its file): the next call authenticates with it.
+    pub fn set_password(&mut self, password: Option<String>) {
+        self.cfg.password = password;
+        self.token = None;
+        self.auth_disabled = false;
+    }
+
     /// The endpoint that answered last.
     pub fn endpoint(&self) -> &str {
         &self.cfg.endpoints[self.current]

@@ -16,6 +16,8 @@ use super::session::{Owner, Report, Session};
 pub enum Cmd {
     /// Replace the session (None: publishing off). The old one is dropped without revoking.
     Configure(Option<(Config, Duration)>),
+    /// Only the password changed: keep the session (and its lease), re-authenticate.
+    SetPassword(Option<String>),
     Push {
         key: String,
         value: Vec<u8>,
@@ -92,6 +94,13 @@ fn serve(rx: Receiver<(u64, Cmd)>, tx: Sender<(u64, Reply)>) {
                     None => Ok(()),
                 })
             }
+            Cmd::SetPassword(p) => Reply::Configured(match session.as_mut() {
+                Some(s) => {
+                    s.set_password(p);
+                    Ok(())
+                }
+                None => Err(off()),
+            }),
             Cmd::Push {
                 key,
                 value,

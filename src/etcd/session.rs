@@ -78,6 +78,11 @@ impl Session {
         })
     }
 
+    /// A rotated password: the lease and the key stay as they are.
+    pub fn set_password(&mut self, password: Option<String>) {
+        self.client.set_password(password);
+    }
+
     /// The lease currently held (id, granted TTL), if any.
     pub fn lease(&self) -> Option<(i64, i64)> {
         self.lease

@@ -173,6 +173,19 @@ impl Worker {
         if plan == self.plan && error == self.config_error {
             return;
         }
+        // A rotated password alone keeps the session: no revoke, the key never blinks.
+        if let (Some(old), Some(new)) = (&self.plan, &plan) {
+            let mut same = old.clone();
+            same.client.password = new.client.password.clone();
+            if same == *new && error.is_none() {
+                let cmd = Cmd::SetPassword(new.client.password.clone());
+                if let Ok(Reply::Configured(Ok(()))) = self.call(cmd, Duration::from_secs(10)) {
+                    log!("pgops etcd: the password in pgops.etcd_password_file changed; using the new one");
+                    self.plan = plan;
+                    return;
+                }
+            }
+        }
         if self.plan.is_some() {
             let _ = self.call(Cmd::Revoke, self.wait_for());
         }
