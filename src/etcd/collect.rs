@@ -46,13 +46,28 @@ pub const PGOPS_STATE_SQL: &str = r#"
 SELECT jsonb_build_object(
   'xids_per_second', (SELECT max(xids_per_second) FROM pgops.wraparound_forecast),
   'seconds_to_freeze_max_age', (SELECT min(seconds_to_freeze_max_age) FROM pgops.wraparound_forecast),
-  'role_drift', (SELECT differences FROM pgops.role_drift_summary),
   'hba_drift', (SELECT drifted FROM pgops.hba_drift),
   'last_freeze', (SELECT jsonb_build_object('job', job, 'database', database, 'status', status,
                                             'finished_at', finished_at)
                   FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
                   ORDER BY id DESC LIMIT 1))
 "#;
+
+/// Role drift: every role, membership and default privilege in every database, compared with
+/// pgops.role (it starts a worker per other database), so the worker runs it only every
+/// `ROLE_DRIFT_EVERY`, not every push.
+pub const ROLE_DRIFT_SQL: &str = "SELECT jsonb_build_object('role_drift', differences, 'role_drift_checked_at', checked_at) FROM pgops.role_drift_summary";
+pub const ROLE_DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Rounds to two significant digits: forecasts move a little with every sample, and a document
+/// that changes every interval would be rewritten every interval.
+pub fn two_digits(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
 
 /// The member document from the two queries' results and the instance's names. Fails when the
 /// server part does not have the document's shape.
@@ -65,6 +80,11 @@ pub fn member_state(cluster: &str, instance: &str, hostname: &str, server: Value
     if let Some(Value::Object(extra)) = pgops {
         for (k, v) in extra {
             obj.insert(k, v);
+        }
+    }
+    for k in ["xids_per_second", "seconds_to_freeze_max_age"] {
+        if let Some(x) = obj.get(k).and_then(Value::as_f64) {
+            obj.insert(k.into(), json!(two_digits(x)));
         }
     }
     for (k, v) in [
@@ -105,5 +125,19 @@ mod tests {
         let bare = member_state("c", "i", "h", server, None).unwrap();
         assert_eq!((bare.role_drift, bare.xids_per_second), (None, None));
         assert!(member_state("c", "i", "h", json!([1]), None).is_err());
+    }
+
+    #[test]
+    fn forecasts_are_rounded_so_an_idle_server_is_not_rewritten() {
+        assert_eq!(two_digits(2.4871), 2.5);
+        assert_eq!(two_digits(79_999_123.0), 80_000_000.0);
+        assert_eq!(two_digits(0.0123), 0.012);
+        assert_eq!(two_digits(0.0), 0.0);
+        let server = json!({"role": "primary", "replication": [], "server_version": "15", "started_at": "",
+            "port": 1, "data_directory": "/d", "system_identifier": "1", "databases": [], "max_xid_age": 1,
+            "max_mxid_age": 1, "updated_at": ""});
+        let a = member_state("c", "i", "h", server.clone(), Some(json!({"xids_per_second": 2.4871}))).unwrap();
+        let b = member_state("c", "i", "h", server, Some(json!({"xids_per_second": 2.4712}))).unwrap();
+        assert_eq!(a.content_digest(), b.content_digest());
     }
 }

@@ -94,6 +94,8 @@ pub struct MemberState {
     pub xids_per_second: Option<f64>,
     pub seconds_to_freeze_max_age: Option<f64>,
     pub role_drift: Option<i64>,
+    /// When role_drift was computed (every few minutes, not every push).
+    pub role_drift_checked_at: Option<String>,
     pub hba_drift: Option<bool>,
     /// The last finished freeze run: job, database, status, finished_at.
     pub last_freeze: Option<serde_json::Value>,

@@ -52,6 +52,8 @@ struct Worker {
     owner: Option<Owner>,
     /// The last error reading pgops' own facts (logged once, not every push).
     last_pgops_error: Option<String>,
+    /// The last role drift result and when it was computed (it is costly: see collect.rs).
+    role_drift: Option<(Instant, serde_json::Value)>,
     next_push: Instant,
     terminating: bool,
 }
@@ -86,6 +88,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         config_error: None,
         owner: None,
         last_pgops_error: None,
+        role_drift: None,
         next_push: Instant::now(),
         terminating: false,
     };
@@ -263,7 +266,7 @@ impl Worker {
             };
         };
         let collect_start = Instant::now();
-        let state = collect(&mut self.last_pgops_error);
+        let state = collect(&mut self.last_pgops_error, &mut self.role_drift);
         let collect_us = collect_start.elapsed().as_micros() as i64;
         let http_start = Instant::now();
         let result = state.and_then(|state| {
@@ -396,7 +399,7 @@ impl Worker {
 
 /// The member document: server facts in one short transaction, pgops' own facts in another (an
 /// error there must not keep the server facts from going out).
-fn collect(last_pgops_error: &mut Option<String>) -> Result<MemberState, String> {
+fn collect(last_pgops_error: &mut Option<String>, role_drift: &mut Option<(Instant, serde_json::Value)>) -> Result<MemberState, String> {
     let (cluster, instance, hostname) = identity::current();
     let (server, installed) = xact::run("pgops etcd: read instance state", || {
         let server = crate::spi::get_one::<pgrx::JsonB>(super::collect::SERVER_STATE_SQL)?
@@ -408,25 +411,46 @@ fn collect(last_pgops_error: &mut Option<String>) -> Result<MemberState, String>
         .unwrap_or(false);
         Ok((server, installed))
     })?;
-    let pgops = if installed {
-        match xact::run("pgops etcd: read pgops state", || {
-            Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::PGOPS_STATE_SQL)?.map(|j| j.0))
+    if !installed {
+        *role_drift = None;
+        return super::collect::member_state(&cluster, &instance, &hostname, server, None);
+    }
+    let mut note = |e: String| {
+        if last_pgops_error.as_deref() != Some(e.as_str()) {
+            log!("pgops etcd: pgops' own facts left out of the pushes until this is mended: {e}");
+        }
+        *last_pgops_error = Some(e);
+    };
+    let mut pgops = match xact::run("pgops etcd: read pgops state", || {
+        Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::PGOPS_STATE_SQL)?.map(|j| j.0))
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            note(e);
+            None
+        }
+    };
+    if role_drift
+        .as_ref()
+        .is_none_or(|(at, _)| at.elapsed() >= super::collect::ROLE_DRIFT_EVERY)
+    {
+        match xact::run("pgops etcd: role drift", || {
+            Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::ROLE_DRIFT_SQL)?.map(|j| j.0))
         }) {
-            Ok(v) => {
-                *last_pgops_error = None;
-                v
-            }
+            Ok(Some(v)) => *role_drift = Some((Instant::now(), v)),
+            Ok(None) => {}
             Err(e) => {
-                if last_pgops_error.as_deref() != Some(e.as_str()) {
-                    log!("pgops etcd: pgops' own facts left out of the pushes until this is mended: {e}");
-                }
-                *last_pgops_error = Some(e);
-                None
+                note(e);
+                // Tried: the next attempt waits as long as a success would.
+                *role_drift = Some((Instant::now(), serde_json::Value::Null));
             }
         }
-    } else {
-        None
-    };
+    }
+    if let (Some(serde_json::Value::Object(p)), Some((_, serde_json::Value::Object(d)))) = (pgops.as_mut(), role_drift.as_ref()) {
+        for (k, v) in d {
+            p.insert(k.clone(), v.clone());
+        }
+    }
     super::collect::member_state(&cluster, &instance, &hostname, server, pgops)
 }
 
