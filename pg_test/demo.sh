@@ -152,6 +152,16 @@ echo; echo "(a clean stop of the replica revokes its lease: its key is gone at o
 cluster_stop demo_r fast
 echo "\$ etcdctl get --prefix /pg/ --keys-only"; etcdctl_ demo get --prefix /pg/ --keys-only | grep -v '^$'
 
+say "7. Security audit: the seeds' hardening practices as live checks"
+q "SELECT * FROM pgops.security_score"
+q "SELECT severity, check_id, object, detail FROM pgops.security_audit WHERE status = 'fail' ORDER BY array_position(ARRAY['critical','high','medium','low','info'], severity), check_id"
+echo; echo "(fixing two findings: CONNECT and TEMPORARY no longer granted to PUBLIC)"
+q "REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC"
+q "SELECT check_id, status, detail FROM pgops.security_audit WHERE check_id IN ('PRIV-PUBLIC-CONNECT', 'PRIV-PUBLIC-TEMP')"
+q "CREATE ROLE grafana LOGIN IN ROLE pg_monitor"
+echo; echo "(as a pg_monitor role: what it may not look at is 'unknown', never 'pass')"
+q "SET ROLE grafana; SELECT status, count(*), string_agg(check_id, ', ' ORDER BY check_id) FILTER (WHERE status = 'unknown') AS unknown FROM pgops.security_audit GROUP BY status"
+
 say "A terminated launcher comes back; the postmaster is untouched"
 q "SELECT pg_terminate_backend(pid) FROM pgops.workers WHERE name = 'pgops launcher'"
 wait_sql demo postgres "SELECT pid IS NOT NULL AND starts = 2 FROM pgops.workers WHERE name = 'pgops launcher'" 10

@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+pub mod audit;
 pub mod etcd;
 pub mod freeze;
 pub mod gucs;
@@ -54,6 +55,17 @@ extension_sql_file!(
         freeze::api::freeze_plan,
         freeze::api::run_freeze,
         freeze::api::cancel_freeze
+    ]
+);
+extension_sql_file!(
+    "../sql/security.sql",
+    name = "security_audit",
+    requires = [
+        "hba_tables",
+        "roles_tables",
+        audit::api::_inline_secret,
+        audit::api::_null_cipher_term,
+        audit::api::_audit_files
     ]
 );
 extension_sql_file!(

@@ -1,0 +1,10 @@
+//! The security audit: the seeds' hardening practices as live checks (`pgops.security_audit`).
+//!
+//! The checks themselves are SQL (sql/security.sql: each reads what a DBA would read, with the
+//! caller's privileges, and says `unknown` where the caller may not look). Rust supplies what SQL
+//! cannot do well: the file system as the server sees it (certificate, key and directory modes)
+//! and text heuristics (inline secrets, NULL ciphers), each pure and unit-tested.
+
+pub mod api;
+pub mod files;
+pub mod text;
