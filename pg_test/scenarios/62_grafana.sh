@@ -34,7 +34,7 @@ scenario_main() {
     if out=$(sql_file $C app "SET ROLE grafana;
 \\pset footer off
 \\pset format unaligned
-\\i $file" 2>&1) && [[ "$out" != *ERROR* ]]; then
+\\i $file" 2>&1) && [[ "$out" != *"ERROR:"* ]]; then
       if [ "$(printf '%s\n' "$out" | wc -l)" -gt 1 ]; then rows=$((rows + 1)); else empty+=("$title"); fi
       if [ "$fmt" = time_series ] && [[ "$(printf '%s\n' "$out" | head -1)" != time\|* ]]; then
         failed=$((failed + 1)); bad+=("$title: a time series needs a first column named time")

@@ -72,6 +72,10 @@ scenario_main() {
   else
     not_ok "fewer writes than pushes when idle" "pushes $p0→$p1 writes $w0→$w1"
   fi
+  local x0; x0=$(sql $C postgres "SELECT pg_snapshot_xmax(pg_current_snapshot())")
+  sleep 2.5
+  check_eq "publishing consumes no transaction ID (two pushes, read-only)" \
+    "$(sql $C postgres "SELECT pg_snapshot_xmax(pg_current_snapshot())")" "$x0"
   sql $C postgres "CREATE TABLE grow AS SELECT g FROM generate_series(1, 100000) g" >/dev/null
   local after; after=$(sql $C postgres "SELECT pg_current_wal_lsn()")
   lsn_reached() { local l; l=$(field "$(doc e1 $key1)" "d['current_lsn']"); [ "$(sql $C postgres "SELECT '$l'::pg_lsn >= '$after'::pg_lsn")" = t ]; }

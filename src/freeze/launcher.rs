@@ -240,13 +240,16 @@ fn start_queued() -> anyhow::Result<()> {
 
 fn trim_history() -> anyhow::Result<()> {
     let (days, keep) = crate::gucs::freeze_history();
-    Spi::run_with_args(
-        "DELETE FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
+    const OLD: &str = "FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
            AND (finished_at < now() - make_interval(days => $1)
                 OR id NOT IN (SELECT id FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
-                              ORDER BY id DESC LIMIT $2))",
-        &[days.into(), (keep as i64).into()],
-    )?;
+                              ORDER BY id DESC LIMIT $2))";
+    let args = || [days.into(), (keep as i64).into()];
+    // Look before deleting: a DELETE through SPI assigns a transaction ID even when it deletes
+    // nothing, and a launcher turning every few seconds must not age an idle cluster.
+    if crate::spi::get_one_with_args::<bool>(&format!("SELECT EXISTS (SELECT {OLD})"), &args())?.unwrap_or(false) {
+        Spi::run_with_args(&format!("DELETE {OLD}"), &args())?;
+    }
     Ok(())
 }
 
