@@ -2,6 +2,16 @@
 
 use pgrx::prelude::*;
 
+/// A PostgreSQL `TimestampTz` (µs since 2000-01-01) kept in shared memory, 0 meaning "never".
+pub fn timestamp(v: i64) -> Option<TimestampWithTimeZone> {
+    (v != 0).then(|| TimestampWithTimeZone::try_from(v).ok()).flatten()
+}
+
+/// A text column from a bounded string, NULL when empty.
+pub fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
 /// Raises an ERROR with a SQLSTATE, a message naming the object, and a hint saying what to do.
 pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
     let message = message.into();

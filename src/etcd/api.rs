@@ -12,13 +12,7 @@ use crate::gucs;
 use crate::pgutil::fail;
 use crate::worker::shmem;
 
-fn ts(v: i64) -> Option<TimestampWithTimeZone> {
-    (v != 0).then(|| TimestampWithTimeZone::try_from(v).ok()).flatten()
-}
-
-fn opt(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
+use crate::pgutil::{non_empty as opt, timestamp as ts};
 
 /// Rows of `pgops.etcd_status` (one row).
 #[pg_extern(volatile, parallel_unsafe)]

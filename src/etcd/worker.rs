@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 
 use super::config::{self, Plan};
@@ -31,14 +31,7 @@ pub const MEMBERS_FILE: &str = "pg_stat_tmp/pgops.etcd-members.json";
 const REVOKE_WAIT: Duration = Duration::from_millis(800);
 
 pub fn register() {
-    BackgroundWorkerBuilder::new(NAME)
-        .set_type(NAME)
-        .set_library("pgops")
-        .set_function("pgops_etcd_main")
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
-        .load();
+    crate::worker::statics::register(NAME, "pgops_etcd_main");
 }
 
 struct Worker {
@@ -61,16 +54,7 @@ struct Worker {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let database = gucs::database();
-    let pid = unsafe { pg_sys::MyProcPid };
-    let Some(slot) = shmem::registry().and_then(|r| r.exclusive().claim_static(NAME, &database, pid, xact::now()))
-    else {
-        log!("pgops etcd: no free status slot in shared memory; exiting");
-        return;
-    };
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    unsafe { pg_sys::pgstat_report_appname(c"pgops etcd".as_ptr()) };
+    let Some((slot, database)) = crate::worker::statics::start(NAME) else { return };
     let io = match Io::start() {
         Ok(io) => io,
         Err(e) => {
@@ -119,15 +103,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
 }
 
 fn exit(slot: usize, state: &str) -> ! {
-    shmem::with_slot(slot, |s| {
-        s.set_state(state);
-        s.pid = 0;
-    });
-    #[allow(unreachable_code)]
-    {
-        unsafe { pg_sys::proc_exit(1) };
-        unreachable!("proc_exit does not return")
-    }
+    crate::worker::statics::exit(slot, state)
 }
 
 fn status<R>(f: impl FnOnce(&mut super::status::EtcdStatus) -> R) -> Option<R> {

@@ -7,13 +7,7 @@ use super::registry::Kind;
 use super::{dbworker, launcher, shmem};
 use crate::{gucs, identity};
 
-fn ts(v: i64) -> Option<TimestampWithTimeZone> {
-    (v != 0).then(|| TimestampWithTimeZone::try_from(v).ok()).flatten()
-}
-
-fn opt(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
+use crate::pgutil::{non_empty as opt, timestamp as ts};
 
 /// Rows of `pgops.workers`. Without preload: one row per static worker saying it is not running.
 #[pg_extern(volatile, parallel_unsafe)]

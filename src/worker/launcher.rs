@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 
 use super::registry::XidSample;
@@ -20,14 +20,7 @@ pub const NAME: &str = "pgops launcher";
 
 /// Registers the launcher with the postmaster. Call from `_PG_init` while preloading.
 pub fn register() {
-    BackgroundWorkerBuilder::new(NAME)
-        .set_type(NAME)
-        .set_library("pgops")
-        .set_function("pgops_launcher_main")
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
-        .load();
+    super::statics::register(NAME, "pgops_launcher_main");
 }
 
 /// What the launcher knows between turns.
@@ -41,17 +34,8 @@ struct Launcher {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let database = gucs::database();
+    let Some((slot, database)) = super::statics::start(NAME) else { return };
     let pid = unsafe { pg_sys::MyProcPid };
-    let Some(slot) = shmem::registry().and_then(|r| r.exclusive().claim_static(NAME, &database, pid, xact::now()))
-    else {
-        // Cannot happen with 32 slots and one static worker; refuse to run blind rather than crash.
-        log!("pgops launcher: no free status slot in shared memory; exiting");
-        return;
-    };
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    unsafe { pg_sys::pgstat_report_appname(c"pgops launcher".as_ptr()) };
     if !shmem::any_dynamic_running() {
         super::dbworker::remove_leftover_files();
     }
@@ -85,17 +69,7 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
 }
 
 fn exit_for_restart(me: &Launcher, state: &str) -> ! {
-    shmem::with_slot(me.slot, |s| {
-        s.set_state(state);
-        s.pid = 0;
-    });
-    // Status 1: the postmaster restarts us after bgw_restart_time unless it is shutting down.
-    // (proc_exit is declared noreturn in some versions' bindings only.)
-    #[allow(unreachable_code)]
-    {
-        unsafe { pg_sys::proc_exit(1) };
-        unreachable!("proc_exit does not return")
-    }
+    super::statics::exit(me.slot, state)
 }
 
 impl Launcher {

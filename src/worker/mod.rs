@@ -6,4 +6,5 @@ pub mod dbworker;
 pub mod launcher;
 pub mod registry;
 pub mod shmem;
+pub mod statics;
 pub mod xact;
