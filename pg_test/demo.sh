@@ -142,11 +142,11 @@ q "SELECT instance, role, port, timeline, lsn, replay_lag_seconds, date_trunc('s
 q "SELECT * FROM pgops.etcd_push_now()"
 echo; echo "(etcd killed: the server carries on, the worker retries with backoff)"
 etcd_kill demo
-sleep 3
-q "SELECT state, failures, consecutive_failures, last_error, pg_postmaster_start_time() FROM pgops.etcd_status"
+q "SELECT ok, error, push_ms FROM pgops.etcd_push_now()"
+q "SELECT state, failures, consecutive_failures, last_error, next_push_at - now() AS retry_in, pg_postmaster_start_time() FROM pgops.etcd_status"
 etcd_restart demo
 wait_sql demo postgres "SELECT consecutive_failures = 0 FROM pgops.etcd_status" 15
-echo; echo "(etcd is back)"
+echo; echo "(etcd is back: the next retry publishes again)"
 q "SELECT state, pushes, failures, consecutive_failures, last_push_at > last_error_at AS recovered FROM pgops.etcd_status"
 echo; echo "(a clean stop of the replica revokes its lease: its key is gone at once)"
 cluster_stop demo_r fast
@@ -156,8 +156,9 @@ say "7. Security audit: the seeds' hardening practices as live checks"
 q "SELECT * FROM pgops.security_score"
 q "SELECT severity, check_id, object, detail FROM pgops.security_audit WHERE status = 'fail' ORDER BY array_position(ARRAY['critical','high','medium','low','info'], severity), check_id"
 echo; echo "(fixing two findings: CONNECT and TEMPORARY no longer granted to PUBLIC)"
-q "REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC"
+q "REVOKE CONNECT, TEMPORARY ON DATABASE postgres, app FROM PUBLIC"
 q "SELECT check_id, status, detail FROM pgops.security_audit WHERE check_id IN ('PRIV-PUBLIC-CONNECT', 'PRIV-PUBLIC-TEMP')"
+q "SELECT checks, passed, failed, score FROM pgops.security_score"
 q "CREATE ROLE grafana LOGIN IN ROLE pg_monitor"
 echo; echo "(as a pg_monitor role: what it may not look at is 'unknown', never 'pass')"
 q "SET ROLE grafana; SELECT status, count(*), string_agg(check_id, ', ' ORDER BY check_id) FILTER (WHERE status = 'unknown') AS unknown FROM pgops.security_audit GROUP BY status"

@@ -324,9 +324,9 @@ BEGIN
                 coalesce(f #>> '{key,error}', format('mode %s, owner uid %s (server uid %s)', f #>> '{key,mode}', f #>> '{key,owner_uid}', f ->> 'server_uid')),
                 NULL::text;
             RETURN QUERY SELECT 'SPOOF-TCP-NON-HOSTSSL', 'fail',
-                   format('line %s: %s', h.line, concat_ws(' ', h.type, array_to_string(h.database, ','), array_to_string(h.user_name, ','), h.address, h.auth_method)),
+                   format('line %s: %s', h.line, concat_ws(' ', h.type, array_to_string(h.database, ','), array_to_string(h.user_name, ','), h.address || coalesce('/' || h.netmask, ''), h.auth_method)),
                    'a remote client may connect without SSL, so it cannot tell the server is genuine', NULL::text
-              FROM jsonb_to_recordset(priv -> 'hba') AS h(line int, type text, database text[], user_name text[], address text, auth_method text, error text)
+              FROM jsonb_to_recordset(priv -> 'hba') AS h(line int, type text, database text[], user_name text[], address text, netmask text, auth_method text, error text)
              WHERE h.type = 'host' AND h.auth_method <> 'reject' AND h.error IS NULL
                AND coalesce(h.address, '') NOT IN ('127.0.0.1', '::1', 'samehost', 'localhost');
             IF NOT FOUND THEN
