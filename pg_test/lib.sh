@@ -218,6 +218,36 @@ etcd_start() {
   for i in "${members[@]}"; do cat "${ETCD_DIR[$i]}/etcd.log"; done; return 1
 }
 
+# etcd_start_tls NAME DIR — a single-member etcd serving https with client-certificate
+# authentication; DIR receives ca.crt, server.{crt,key} (127.0.0.1) and client.{crt,key}, made
+# with openssl. ETCD_CTL_TLS[NAME] holds the etcdctl flags to reach it.
+declare -gA ETCD_CTL_TLS
+etcd_start_tls() {
+  local name=$1 tls=$2 dir cport pport n
+  mkdir -p "$tls"
+  (cd "$tls" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgops-etcd-ca -keyout ca.key -out ca.crt &&
+    for n in server client; do
+      # etcd's gateway dials its own gRPC port with the server certificate: it needs clientAuth too.
+      printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > $n.ext &&
+      openssl req -newkey rsa:2048 -nodes -subj /CN=$n -keyout $n.key -out $n.csr &&
+      openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile $n.ext -out $n.crt || return 1
+    done) >/dev/null 2>&1 || return 1
+  dir=$(mktemp -d "/tmp/pgops-etcd-$name.XXXXXX")
+  cport=$(free_port); pport=$(free_port)
+  ETCD_DIR[$name]=$dir; ETCD_URL[$name]=https://127.0.0.1:$cport
+  ETCD_CMD[$name]="--name $name --data-dir $dir/data --listen-client-urls ${ETCD_URL[$name]} --advertise-client-urls ${ETCD_URL[$name]} --listen-peer-urls http://127.0.0.1:$pport --initial-advertise-peer-urls http://127.0.0.1:$pport --initial-cluster $name=http://127.0.0.1:$pport --cert-file $tls/server.crt --key-file $tls/server.key --client-cert-auth --trusted-ca-file $tls/ca.crt"
+  ETCD_CTL_TLS[$name]="--cacert $tls/ca.crt --cert $tls/client.crt --key $tls/client.key"
+  _etcd_launch "$name"
+  local i
+  for i in $(seq 1 150); do
+    # shellcheck disable=SC2086
+    ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" ${ETCD_CTL_TLS[$name]} endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$dir/etcd.log"; return 1
+}
+
 # etcd_kill NAME — kills member NAME (data kept); etcd_restart NAME starts it again.
 etcd_kill() {
   local name=$1
@@ -236,7 +266,8 @@ etcd_stop() {
 }
 
 # etcdctl_ NAME args... — etcdctl v3 against NAME's endpoints.
-etcdctl_() { local name=$1; shift; ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" "$@"; }
+# shellcheck disable=SC2086
+etcdctl_() { local name=$1; shift; ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" ${ETCD_CTL_TLS[$name]:-} "$@"; }
 
 cleanup_all() {
   local n

@@ -236,6 +236,33 @@ scenario_main() {
   check_match "etcd_push_now() says how to turn it on" "$(sql $C postgres "SELECT * FROM pgops.etcd_push_now()" 2>&1)" \
     "etcd publishing is off \(pgops.etcd_endpoints is empty\)"
 
+  # --- TLS: etcd over https requiring client certificates (Pigsty's etcd) ------------------------
+  local tls=${CL_DIR[$C]}/etcd-tls
+  etcd_start_tls et "$tls" || { not_ok "etcd with TLS starts"; return 1; }
+  chown -R "$PG_OS_USER" "$tls" 2>/dev/null; chmod 0600 "$tls"/*.key
+  for s in "ALTER SYSTEM RESET pgops.etcd_username" "ALTER SYSTEM RESET pgops.etcd_password_file" \
+           "ALTER SYSTEM SET pgops.etcd_endpoints = '${ETCD_URL[et]}'" "ALTER SYSTEM SET pgops.etcd_cacert = '$tls/ca.crt'"; do
+    sql $C postgres "$s" >/dev/null
+  done
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  check "TLS: without a client certificate etcd refuses the handshake, and it says so" \
+    wait_sql $C postgres "SELECT enabled AND consecutive_failures > 0 AND last_error LIKE 'etcd unreachable: ${ETCD_URL[et]}: %' FROM pgops.etcd_status" 5
+  sql $C postgres "ALTER SYSTEM SET pgops.etcd_cert = '$tls/client.crt'" >/dev/null
+  sql $C postgres "ALTER SYSTEM SET pgops.etcd_key = '$tls/client.key'" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  check "TLS: with pgops.etcd_cacert, etcd_cert and etcd_key the worker publishes over https" \
+    wait_for 5 has_key et $key1
+  check_eq "TLS: etcd_push_now() through https" "$(sql $C postgres "SELECT ok, endpoint FROM pgops.etcd_push_now()")" "t|${ETCD_URL[et]}"
+  chmod 0644 "$tls/client.key"
+  check "TLS: a client key others can read is refused, naming the setting and the fix" \
+    wait_sql $C postgres "SELECT NOT enabled AND last_error LIKE 'pgops.etcd_key: $tls/client.key is accessible by group or others (mode 0644); run chmod 0600%' FROM pgops.etcd_status" 4
+  chmod 0600 "$tls/client.key"
+  for s in "ALTER SYSTEM RESET pgops.etcd_cert" "ALTER SYSTEM RESET pgops.etcd_key" "ALTER SYSTEM RESET pgops.etcd_cacert" \
+           "ALTER SYSTEM SET pgops.etcd_endpoints = ''"; do
+    sql $C postgres "$s" >/dev/null
+  done
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+
   # --- privileges -------------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE etcd_mon LOGIN IN ROLE pg_monitor; CREATE ROLE etcd_nobody LOGIN" >/dev/null
   check_eq "pg_monitor reads etcd_status" "$(sql $C postgres "SET ROLE etcd_mon; SELECT count(*) FROM pgops.etcd_status")" 1

@@ -217,6 +217,14 @@ scenario_main() {
       openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout new.key -out new.csr && \
       openssl x509 -req -in new.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -out server.crt && mv new.key server.key && chmod 0600 server.key" >/dev/null 2>&1
     check_eq "TLS-CERT-EXPIRY and TLS-SELF-SIGNED pass with a CA-signed certificate for a year" "$(st TLS-CERT-EXPIRY),$(st TLS-SELF-SIGNED)" "pass,pass"
+    # An expired one (openssl ca can backdate; the file on disk is what the audit reads).
+    as_pg bash -c "cd '$t' && cp server.crt good.crt && openssl req -new -key server.key -subj /CN=localhost -out old.csr && \
+      printf '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n' > ca.cnf && \
+      touch index.txt && echo 01 > serial && \
+      openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -in old.csr -out server.crt -startdate 20200101000000Z -enddate 20200201000000Z" >/dev/null 2>&1
+    check_eq "TLS-CERT-EXPIRY fails, critical, once the certificate has expired" \
+      "$(sql $C postgres "SELECT status || ',' || severity FROM pgops.security_audit WHERE check_id = 'TLS-CERT-EXPIRY'")" "fail,critical"
+    as_pg cp "$t/good.crt" "$t/server.crt"
     both "the key readable by others (0644)" TLS-KEY-PERMS "chmod 0644 '$t/server.key'" "chmod 0600 '$t/server.key'" "$t/server.key"
     both "ssl_ciphers with NULL" TLS-NULL-CIPHER \
       "sql $C postgres \"ALTER SYSTEM SET ssl_ciphers = 'HIGH:NULL'\"; sql $C postgres 'SELECT pg_reload_conf()'; sleep 0.3" \
