@@ -29,7 +29,7 @@ INSERT INTO pgops.security_check VALUES
 ('NET-WIDE-HBA', 'network', 'high', 'pg_hba.conf host lines open to every address (all, 0.0.0.0/0, ::/0)', 'List the exact application and DBA hosts or subnets; end with reject.', 'seed 001 L98; seed 004 L63', 'superuser or pgops_admin'),
 ('PW-ENCRYPTION', 'passwords', 'high', 'password_encryption is not scram-sha-256', 'ALTER SYSTEM SET password_encryption = ''scram-sha-256''; reload; reset the passwords.', 'seed 002 L4; seed 001 L80', 'any role'),
 ('PW-MD5-HASH', 'passwords', 'high', 'roles whose stored password is an MD5 hash', 'Set those passwords again with password_encryption = scram-sha-256 (pgops.set_password()).', 'seed 001 L80; seed 002 L4', 'superuser or pgops_admin'),
-('LOG-PW-LEAK', 'passwords', 'medium', 'log_statement logs DDL, so CREATE/ALTER ROLE … PASSWORD lands in the log', 'Set log_statement to none or mod… or send SCRAM verifiers only (pgops.apply_roles() does).', 'seed 000 L21', 'any role'),
+('LOG-PW-LEAK', 'passwords', 'medium', 'log_statement logs DDL (ddl, mod and all do), so CREATE/ALTER ROLE … PASSWORD lands in the log', 'Set log_statement = none, or send SCRAM verifiers only (pgops.apply_roles() and pgops.set_password() do).', 'seed 000 L21', 'any role'),
 ('CRED-CONNINFO', 'credentials', 'medium', 'primary_conninfo carries a password', 'Use a passfile (~/.pgpass) or certificate authentication for replication.', 'seed 000 L21', 'pg_read_all_settings'),
 ('CRED-SUBSCRIPTION', 'credentials', 'medium', 'subscriptions whose connection string carries a password', 'Use a passfile or certificates.', 'seed 000 L21', 'superuser or pgops_admin'),
 ('CRED-USERMAPPING', 'credentials', 'low', 'user mappings (this database) that store a password option', 'Prefer certificate or passfile-based FDW authentication.', 'seed 000 L21', 'superuser or pgops_admin'),
@@ -58,16 +58,32 @@ INSERT INTO pgops.security_check VALUES
 ('HA-SLOT-INACTIVE', 'replication', 'medium', 'replication slots nobody is using: they hold WAL (and xmin) back', 'Drop the slot, or bring its consumer back.', 'seed 004 L84', 'any role'),
 ('CONF-PENDING', 'config', 'medium', 'settings changed that only take effect after a restart', 'Restart the server (or revert the change).', 'seed 001 L80 (derived)', 'any role'),
 ('CONF-FILE-ERROR', 'config', 'high', 'configuration file lines the server rejects', 'Fix the lines shown: a reload ignored them, and some errors stop the next start.', 'seed 001 L80 (derived)', 'superuser or pgops_admin'),
-('FS-DATADIR-MODE', 'filesystem', 'high', 'the data directory is not 0700 (or 0750): the server will refuse to start', 'chmod 0700 the data directory (0750 for group backup access).', 'seed 002 L1; seed 001 L64', 'superuser or pgops_admin');
+('FS-DATADIR-MODE', 'filesystem', 'high', 'the data directory is writable by its group or open to others: the next start fails', 'chmod 0700 the data directory (0750 for group backup access).', 'seed 002 L1; seed 001 L64', 'superuser or pgops_admin');
 
--- Thresholds and allow-lists, seeded from the Pigsty baseline.
-CREATE TABLE pgops.security_config (
+-- Thresholds and allow-lists. The defaults (the Pigsty baseline) belong to the extension; the
+-- operator's choices go to pgops.security_config, which pg_dump keeps. Kept apart so that a
+-- restore (CREATE EXTENSION inserts the defaults, then the dump's rows arrive) never collides.
+CREATE TABLE pgops.security_default (
     name    text PRIMARY KEY,
+    value   jsonb NOT NULL,
+    comment text NOT NULL
+);
+COMMENT ON TABLE pgops.security_default IS
+    'Defaults of the security audit''s thresholds and allow-lists (Pigsty baseline). Not dumped: part of the extension; override a value in pgops.security_config';
+INSERT INTO pgops.security_default VALUES
+    ('superusers', '["postgres", "dbuser_dba"]', 'Roles allowed to be superusers (Pigsty: the dbsu and the admin user)'),
+    ('bypassrls_roles', '[]', 'Non-superuser roles allowed to have BYPASSRLS'),
+    ('cert_expiry_days', '30', 'TLS-CERT-EXPIRY fails (high) when the server certificate expires within this many days'),
+    ('archive_stale_seconds', '3600', 'BAK-ARCHIVE-STALE fails when no WAL was archived for this long while WAL advanced'),
+    ('ignored_checks', '[]', 'Check ids reported as n/a (accepted risks)');
+
+CREATE TABLE pgops.security_config (
+    name    text PRIMARY KEY REFERENCES pgops.security_default (name),
     value   jsonb NOT NULL,
     comment text
 );
 COMMENT ON TABLE pgops.security_config IS
-    'Thresholds and allow-lists of pgops.security_audit: superusers, bypassrls_roles (JSON arrays of role names), cert_expiry_days, archive_stale_seconds (numbers), ignored_checks (check ids reported as n/a)';
+    'Your values for the security audit''s thresholds and allow-lists (see pgops.security_default for the names and defaults, pgops.security_settings for what is in effect)';
 
 CREATE FUNCTION pgops._security_config_check() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops AS $$
@@ -96,14 +112,13 @@ BEGIN
 END $$;
 CREATE TRIGGER security_config_check BEFORE INSERT OR UPDATE ON pgops.security_config
     FOR EACH ROW EXECUTE FUNCTION pgops._security_config_check();
-
-INSERT INTO pgops.security_config VALUES
-    ('superusers', '["postgres", "dbuser_dba"]', 'Roles allowed to be superusers (Pigsty: the dbsu and the admin user)'),
-    ('bypassrls_roles', '[]', 'Non-superuser roles allowed to have BYPASSRLS'),
-    ('cert_expiry_days', '30', 'TLS-CERT-EXPIRY fails (high) when the server certificate expires within this many days'),
-    ('archive_stale_seconds', '3600', 'BAK-ARCHIVE-STALE fails when no WAL was archived for this long while WAL advanced'),
-    ('ignored_checks', '[]', 'Check ids reported as n/a (accepted risks)');
 SELECT pg_catalog.pg_extension_config_dump('pgops.security_config', '');
+
+CREATE VIEW pgops.security_settings AS
+SELECT d.name, coalesce(c.value, d.value) AS value, d.value AS default_value, c.name IS NOT NULL AS overridden,
+       coalesce(c.comment, d.comment) AS comment
+FROM pgops.security_default d LEFT JOIN pgops.security_config c USING (name);
+COMMENT ON VIEW pgops.security_settings IS 'The security audit''s thresholds and allow-lists in effect: your value from pgops.security_config, else the default';
 
 -- The facts only a superuser may read, as one jsonb document. Never secrets.
 CREATE FUNCTION pgops._audit_privileged() RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
@@ -128,9 +143,11 @@ SELECT jsonb_build_object(
               FROM pg_file_settings
               WHERE name IN ('archive_command', 'restore_command', 'archive_cleanup_command', 'recovery_end_command')
                 AND pgops._inline_secret(setting) IS NOT NULL),
-  'file_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('file', sourcefile, 'line', sourceline,
-              'name', name, 'error', error) ORDER BY sourcefile, sourceline), '[]')
-              FROM pg_file_settings WHERE error IS NOT NULL),
+  'file_errors', (SELECT coalesce(jsonb_agg(jsonb_build_object('file', f.sourcefile, 'line', f.sourceline,
+              'name', f.name, 'error', f.error,
+              'pending_restart', EXISTS (SELECT FROM pg_settings s WHERE s.name = f.name AND s.pending_restart))
+              ORDER BY f.sourcefile, f.sourceline), '[]')
+              FROM pg_file_settings f WHERE f.error IS NOT NULL),
   'declared_roles', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', name, 'createrole', createrole,
               'createdb', createdb, 'bypassrls', bypassrls, 'replication', replication, 'superuser', superuser)), '[]')
               FROM pgops.role WHERE state = 'present'),
@@ -168,11 +185,11 @@ BEGIN
     SELECT setting INTO s_conninfo FROM pg_settings WHERE name = 'primary_conninfo';
     SELECT setting INTO s_archive_mode FROM pg_settings WHERE name = 'archive_mode';
     SELECT coalesce(array_agg(e), '{}') INTO allowed_super
-        FROM pgops.security_config c, jsonb_array_elements_text(c.value) e WHERE c.name = 'superusers';
+        FROM pgops.security_settings c, jsonb_array_elements_text(c.value) e WHERE c.name = 'superusers';
     SELECT coalesce(array_agg(e), '{}') INTO allowed_bypass
-        FROM pgops.security_config c, jsonb_array_elements_text(c.value) e WHERE c.name = 'bypassrls_roles';
-    SELECT coalesce((SELECT value::text::numeric FROM pgops.security_config WHERE name = 'cert_expiry_days'), 30) INTO expiry_days;
-    SELECT coalesce((SELECT value::text::numeric FROM pgops.security_config WHERE name = 'archive_stale_seconds'), 3600) INTO stale_seconds;
+        FROM pgops.security_settings c, jsonb_array_elements_text(c.value) e WHERE c.name = 'bypassrls_roles';
+    SELECT value::text::numeric INTO expiry_days FROM pgops.security_settings WHERE name = 'cert_expiry_days';
+    SELECT value::text::numeric INTO stale_seconds FROM pgops.security_settings WHERE name = 'archive_stale_seconds';
     f := priv -> 'files';
 
     -- ---------------------------------------------------------------- authentication / network
@@ -233,7 +250,7 @@ BEGIN
             RETURN QUERY SELECT 'PW-MD5-HASH', 'pass', NULL::text, 'no MD5 password hashes', NULL::text;
         END IF;
     END IF;
-    RETURN QUERY SELECT 'LOG-PW-LEAK', CASE WHEN s_logstmt IN ('ddl', 'all') THEN 'fail' ELSE 'pass' END,
+    RETURN QUERY SELECT 'LOG-PW-LEAK', CASE WHEN s_logstmt IN ('ddl', 'mod', 'all') THEN 'fail' ELSE 'pass' END,
         'log_statement', format('log_statement = %s', s_logstmt), NULL::text;
 
     -- ---------------------------------------------------------------- credentials
@@ -301,7 +318,7 @@ BEGIN
             RETURN QUERY SELECT 'TLS-NULL-CIPHER', 'unknown', NULL::text, 'needs pg_read_all_settings (ssl_ciphers is hidden)', NULL::text;
         ELSE
             RETURN QUERY SELECT 'TLS-NULL-CIPHER', CASE WHEN pgops._null_cipher_term(s_ciphers) IS NULL THEN 'pass' ELSE 'fail' END,
-                'ssl_ciphers', coalesce(format('the term %s allows NULL or anonymous ciphers (ssl_ciphers = %s)', pgops._null_cipher_term(s_ciphers), s_ciphers),
+                'ssl_ciphers', coalesce(pgops._null_cipher_term(s_ciphers) || format(' (ssl_ciphers = %s)', s_ciphers),
                                         format('ssl_ciphers = %s', s_ciphers)), NULL::text;
         END IF;
         IF priv IS NOT NULL THEN
@@ -327,8 +344,10 @@ BEGIN
                    format('line %s: %s', h.line, concat_ws(' ', h.type, array_to_string(h.database, ','), array_to_string(h.user_name, ','), h.address || coalesce('/' || h.netmask, ''), h.auth_method)),
                    'a remote client may connect without SSL, so it cannot tell the server is genuine', NULL::text
               FROM jsonb_to_recordset(priv -> 'hba') AS h(line int, type text, database text[], user_name text[], address text, netmask text, auth_method text, error text)
-             WHERE h.type = 'host' AND h.auth_method <> 'reject' AND h.error IS NULL
-               AND coalesce(h.address, '') NOT IN ('127.0.0.1', '::1', 'samehost', 'localhost');
+             WHERE h.type IN ('host', 'hostnossl') AND h.auth_method <> 'reject' AND h.error IS NULL
+               AND NOT CASE WHEN h.address ~ '^[0-9A-Fa-f:.]+$'
+                            THEN h.address::inet <<= inet '127.0.0.0/8' OR h.address::inet = inet '::1'
+                            ELSE coalesce(h.address, '') IN ('samehost', 'localhost') END;
             IF NOT FOUND THEN
                 RETURN QUERY SELECT 'SPOOF-TCP-NON-HOSTSSL', 'pass', NULL::text, 'remote clients must use SSL', NULL::text;
             END IF;
@@ -454,9 +473,10 @@ BEGIN
           FROM pg_stat_archiver a,
                -- the last completed segment (the current one is archived only once it is finished)
                LATERAL (SELECT pg_walfile_name(pg_current_wal_lsn()) AS cur,
-                               pg_walfile_name(CASE WHEN pg_current_wal_lsn() - '0/0'::pg_lsn > seg.bytes
-                                                    THEN pg_current_wal_lsn() - seg.bytes ELSE '0/0'::pg_lsn END) AS prev
-                        FROM (SELECT setting::numeric AS bytes FROM pg_settings WHERE name = 'wal_segment_size') seg) w,
+                               -- pg_lsn - numeric needs PG 14: go through the byte position
+                               pg_walfile_name(format('%s/%s', to_hex((p / 4294967296)::bigint), to_hex((p % 4294967296)::bigint))::pg_lsn) AS prev
+                        FROM (SELECT greatest(floor(pg_current_wal_lsn() - '0/0'::pg_lsn) - setting::numeric, 0) AS p
+                              FROM pg_settings WHERE name = 'wal_segment_size') seg) w,
                LATERAL (SELECT coalesce(a.last_archived_wal, '') < w.prev AS behind,
                                extract(epoch FROM now() - coalesce(a.last_archived_time, pg_postmaster_start_time()))::numeric AS since) x;
     END IF;
@@ -477,7 +497,9 @@ BEGIN
     END IF;
     IF priv IS NOT NULL THEN
         RETURN QUERY SELECT 'CONF-FILE-ERROR', 'fail', format('%s:%s', e.file, e.line), format('%s: %s', e.name, e.error), NULL::text
-          FROM jsonb_to_recordset(priv -> 'file_errors') AS e(file text, line int, name text, error text);
+          FROM jsonb_to_recordset(priv -> 'file_errors') AS e(file text, line int, name text, error text, pending_restart boolean)
+         -- a restart-only change also reads "setting could not be applied": that is CONF-PENDING's
+         WHERE NOT (e.pending_restart AND e.error = 'setting could not be applied');
         IF NOT FOUND THEN
             RETURN QUERY SELECT 'CONF-FILE-ERROR', 'pass', NULL::text, 'the configuration files parse', NULL::text;
         END IF;
@@ -498,7 +520,7 @@ SELECT a.check_id, c.category,
        c.fix_hint, c.source, c.title, now() AS checked_at
 FROM pgops._security_audit() a
 JOIN pgops.security_check c USING (check_id)
-CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pgops.security_config sc, jsonb_array_elements_text(sc.value) e
+CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pgops.security_settings sc, jsonb_array_elements_text(sc.value) e
                                    WHERE sc.name = 'ignored_checks' AND e = a.check_id) AS ignored) i;
 COMMENT ON VIEW pgops.security_audit IS
     'Security checks from the seeds: one row per offending object (status fail), or one pass / n/a / unknown row per check; unknown when the caller may not look';
@@ -539,7 +561,8 @@ REVOKE ALL ON FUNCTION pgops._audit_privileged(), pgops._audit_files(), pgops._s
     pgops._inline_secret(text), pgops._null_cipher_term(text), pgops._security_config_check() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text) TO pg_monitor, pgops_admin;
 GRANT EXECUTE ON FUNCTION pgops._audit_privileged() TO pgops_admin;
-GRANT SELECT ON pgops.security_check, pgops.security_config, pgops.security_audit, pgops.security_score TO pg_monitor, pgops_admin;
+GRANT SELECT ON pgops.security_check, pgops.security_default, pgops.security_config, pgops.security_settings,
+    pgops.security_audit, pgops.security_score TO pg_monitor, pgops_admin;
 GRANT INSERT, UPDATE, DELETE ON pgops.security_config TO pgops_admin;
 -- pgops_admin audits too: the settings and sessions pg_monitor may read (pg_read_all_settings,
 -- pg_read_all_stats) on top of the privileged facts above.

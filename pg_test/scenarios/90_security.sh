@@ -96,7 +96,7 @@ scenario_main() {
   fi
 
   # --- roles, privileges, row-level security -----------------------------------------------------
-  allow_app_admin() { sql $C postgres "UPDATE pgops.security_config SET value = value || '[\"app_admin\"]' WHERE name = 'superusers'"; }
+  allow_app_admin() { sql $C postgres "INSERT INTO pgops.security_config (name, value) SELECT name, value || '[\"app_admin\"]' FROM pgops.security_settings WHERE name = 'superusers'"; }
   both "a superuser outside the allow-list (fixed by allow-listing it)" ROLE-SUPERUSERS \
     "sql $C postgres 'CREATE ROLE app_admin SUPERUSER'" allow_app_admin app_admin
   both "a database owned by a login role" ROLE-APP-OWNS-DB \
@@ -136,6 +136,9 @@ scenario_main() {
   both "shared_buffers changed, not restarted" CONF-PENDING \
     "sql $C postgres \"ALTER SYSTEM SET shared_buffers = '200MB'\"; sql $C postgres 'SELECT pg_reload_conf()'; sleep 0.5" \
     "sql $C postgres 'ALTER SYSTEM RESET shared_buffers'; sql $C postgres 'SELECT pg_reload_conf()'; sleep 0.5" shared_buffers
+  sql $C postgres "ALTER SYSTEM SET shared_buffers = '200MB'" >/dev/null
+  check_eq "a restart-only change is CONF-PENDING's, not a CONF-FILE-ERROR" "$(st CONF-FILE-ERROR)" pass
+  sql $C postgres "ALTER SYSTEM RESET shared_buffers" >/dev/null
   both "a bad line in postgresql.conf" CONF-FILE-ERROR "echo \"work_mem = 'banana'\" | as_pg tee -a '$d/postgresql.conf'" \
     "as_pg sed -i '/banana/d' '$d/postgresql.conf'" '%postgresql.conf:%'
   both "the data directory opened to others" FS-DATADIR-MODE "chmod 0755 '$d'" "chmod 0700 '$d'"
@@ -144,7 +147,7 @@ scenario_main() {
 
   # --- who may look -------------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE aud_monitor LOGIN IN ROLE pg_monitor; CREATE ROLE aud_admin LOGIN IN ROLE pgops_admin; CREATE ROLE aud_plain LOGIN" >/dev/null
-  sql $C postgres "GRANT USAGE ON SCHEMA pgops TO aud_plain; GRANT SELECT ON pgops.security_audit, pgops.security_check, pgops.security_config TO aud_plain; GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text) TO aud_plain" >/dev/null
+  sql $C postgres "GRANT USAGE ON SCHEMA pgops TO aud_plain; GRANT SELECT ON pgops.security_audit, pgops.security_check, pgops.security_settings TO aud_plain; GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text) TO aud_plain" >/dev/null
   local unk
   unk=$(sql $C postgres "SET ROLE aud_monitor; SELECT string_agg(check_id, ',' ORDER BY check_id) FROM pgops.security_audit WHERE status = 'unknown'")
   check_eq "pg_monitor: unknown where it needs superuser or pgops_admin" "$unk" \
@@ -180,7 +183,7 @@ scenario_main() {
   cluster_conf $C "archive_mode = on" "archive_command = ''"
   cluster_start $C || { not_ok "restart with archive_mode = on"; return 1; }
   check_eq "BAK-ARCHIVE-OFF passes with archive_mode = on" "$(st BAK-ARCHIVE-OFF)" pass
-  sql $C postgres "UPDATE pgops.security_config SET value = '1' WHERE name = 'archive_stale_seconds'" >/dev/null
+  sql $C postgres "INSERT INTO pgops.security_config VALUES ('archive_stale_seconds', '1')" >/dev/null
   sql $C postgres "CREATE TABLE walgen AS SELECT g FROM generate_series(1, 10000) g; SELECT pg_switch_wal()" >/dev/null
   sql $C postgres "INSERT INTO walgen SELECT 1; SELECT pg_switch_wal()" >/dev/null
   sleep 3
@@ -243,13 +246,18 @@ scenario_main() {
   check_eq "… its failed count matches the audit" \
     "$(sql $C postgres "SELECT failed FROM pgops.security_score")" "$(sql $C postgres "SELECT count(DISTINCT check_id) FROM pgops.security_audit WHERE status = 'fail'")"
   check_match "… and a 0-100 score" "$(sql $C postgres "SELECT score FROM pgops.security_score")" '^[0-9]+(\.[0-9])?$'
-  sql $C postgres "UPDATE pgops.security_config SET value = '[\"AUTH-TRUST\"]' WHERE name = 'ignored_checks'" >/dev/null
+  sql $C postgres "INSERT INTO pgops.security_config VALUES ('ignored_checks', '[\"AUTH-TRUST\"]')" >/dev/null
   check_match "an ignored check is reported n/a with the reason" \
     "$(sql $C postgres "SELECT DISTINCT status || ': ' || detail FROM pgops.security_audit WHERE check_id = 'AUTH-TRUST' LIMIT 1")" '^n/a: ignored \(pgops.security_config ignored_checks\)'
   check_match "the config table refuses an unknown check id, naming it" \
     "$(sql $C postgres "UPDATE pgops.security_config SET value = '[\"AUTH-TRUSTY\"]' WHERE name = 'ignored_checks'" 2>&1)" 'unknown check id\(s\) AUTH-TRUSTY'
   check_match "… and a value of the wrong type" \
     "$(sql $C postgres "UPDATE pgops.security_config SET value = '\"postgres\"' WHERE name = 'superusers'" 2>&1)" 'must be a JSON array of strings'
+  check_match "… and a name that is not a setting" \
+    "$(sql $C postgres "INSERT INTO pgops.security_config VALUES ('superuser', '[]')" 2>&1)" 'violates foreign key|unknown setting'
+  check_eq "security_settings: your values over the defaults" \
+    "$(sql $C postgres "SELECT string_agg(name || '=' || overridden, ',' ORDER BY name) FROM pgops.security_settings")" \
+    "archive_stale_seconds=true,bypassrls_roles=false,cert_expiry_days=false,ignored_checks=true,superusers=true"
   check_eq "pgops.security_config is dumped with pg_dump" \
     "$(sql $C postgres "SELECT count(*) FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'pgops' AND c = 'pgops.security_config'::regclass")" 1
   rm -rf "$sockdir"

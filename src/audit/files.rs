@@ -104,9 +104,10 @@ pub fn socket_dir_ok(mode: u32) -> bool {
     mode & 0o002 == 0
 }
 
-/// PostgreSQL creates the data directory 0700 (or 0750 with group access).
+/// PostgreSQL refuses to start when the data directory is writable by its group or accessible
+/// by others (its PG_MODE_MASK_GROUP); 0700, 0750 and 0740 are fine.
 pub fn data_dir_ok(mode: u32) -> bool {
-    mode == 0o700 || mode == 0o750
+    mode & 0o027 == 0
 }
 
 /// Reads everything; `ssl` says whether the certificate and key are in use.
@@ -184,8 +185,8 @@ mod tests {
         assert!(!key_mode_ok(0o600, 1001, 1000), "owned by someone else");
         assert!(socket_dir_ok(0o755) && socket_dir_ok(0o700));
         assert!(!socket_dir_ok(0o1777) && !socket_dir_ok(0o777));
-        assert!(data_dir_ok(0o700) && data_dir_ok(0o750));
-        assert!(!data_dir_ok(0o755) && !data_dir_ok(0o777));
+        assert!(data_dir_ok(0o700) && data_dir_ok(0o750) && data_dir_ok(0o740) && data_dir_ok(0o2700));
+        assert!(!data_dir_ok(0o755) && !data_dir_ok(0o777) && !data_dir_ok(0o770) && !data_dir_ok(0o701));
     }
 
     #[test]

@@ -20,11 +20,51 @@ const SECRET_KEYS: [&str; 11] = [
 /// Options that take a secret as their next word (`--password hunter2`).
 const SECRET_OPTIONS: [&str; 3] = ["--password", "--passwd", "--secret"];
 
+/// Splits like libpq reads a conninfo and a shell reads a command: whitespace and `; & |` separate
+/// words outside quotes, single and double quotes group (and are removed), a backslash escapes
+/// the next character, and spaces around `=` are dropped (`password = x` is `password=x`).
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == ';' || c == '&' || c == '|')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                started = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() || c == ';' || c == '&' || c == '|' => {
+                // `key = value`: keep going when the next non-blank character, or this word's
+                // last one, is `=`.
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                let joins = cur.ends_with('=') || chars.peek() == Some(&'=');
+                if !joins && (started || !cur.is_empty()) {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// A value that points elsewhere rather than being the secret: an environment variable or a file.
@@ -72,15 +112,25 @@ pub fn inline_secret(text: &str) -> Option<String> {
     None
 }
 
-/// The first term of an OpenSSL cipher list that allows NULL (no encryption) or anonymous (no
-/// authentication) ciphers: a term naming NULL that is not excluded with `!` or `-`.
+/// Why an OpenSSL cipher list lets NULL (no encryption) or anonymous (no authentication) ciphers
+/// through, or None: a term that enables them explicitly (`NULL`, `eNULL`, `aNULL`, `ADH`…), or
+/// a broad group (`HIGH`, `MEDIUM`, `LOW`, `ALL`) without `!aNULL` — those groups include the
+/// anonymous suites, which is why PostgreSQL's default is `HIGH:MEDIUM:+3DES:!aNULL`.
 pub fn null_cipher_term(ciphers: &str) -> Option<String> {
-    ciphers
-        .split([':', ',', ' '])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .find(|t| !t.starts_with('!') && !t.starts_with('-') && t.to_ascii_uppercase().contains("NULL"))
-        .map(str::to_string)
+    let terms: Vec<&str> = ciphers.split([':', ',', ' ']).map(str::trim).filter(|t| !t.is_empty()).collect();
+    let upper = |t: &str| t.to_ascii_uppercase();
+    if let Some(t) = terms.iter().find(|t| {
+        let u = upper(t);
+        !t.starts_with(['!', '-', '+']) && (u.contains("NULL") || u.starts_with("ADH") || u.starts_with("AECDH"))
+    }) {
+        return Some(format!("the term {t} enables NULL or anonymous ciphers"));
+    }
+    let excluded = terms.iter().any(|t| matches!(upper(t).as_str(), "!ANULL" | "!ADH" | "!NULL:!ANULL"));
+    let broad = terms.iter().find(|t| matches!(upper(t).as_str(), "HIGH" | "MEDIUM" | "LOW" | "ALL"));
+    match broad {
+        Some(b) if !excluded => Some(format!("{b} includes anonymous ciphers unless !aNULL follows")),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -121,13 +171,36 @@ mod tests {
     }
 
     #[test]
+    fn quoted_and_spaced_values_are_still_secrets() {
+        for (text, kind) in [
+            ("host=10.0.0.1 user=replicator password='S3cret! x' sslmode=require", "password=…"),
+            ("host=10.0.0.1 password = S3cret", "password=…"),
+            ("user=r password=\\'quoted\\'", "password=…"),
+            ("pgbackrest --repo1-s3-key-secret=\"a b\" archive-push %p", "repo1-s3-key-secret=…"),
+        ] {
+            assert_eq!(inline_secret(text).as_deref(), Some(kind), "{text}");
+        }
+        assert_eq!(inline_secret("password=''"), None, "an empty password is no secret");
+        assert_eq!(words("a = b 'c d' e\\ f"), vec!["a=b", "c d", "e f"]);
+    }
+
+    #[test]
     fn null_and_anonymous_ciphers_are_found_unless_excluded() {
         assert_eq!(null_cipher_term("HIGH:MEDIUM:+3DES:!aNULL"), None, "the default");
         assert_eq!(null_cipher_term("HIGH:!aNULL:!eNULL"), None);
-        assert_eq!(null_cipher_term("HIGH:-NULL"), None);
-        assert_eq!(null_cipher_term("HIGH:NULL").as_deref(), Some("NULL"));
-        assert_eq!(null_cipher_term("ALL:eNULL").as_deref(), Some("eNULL"));
-        assert_eq!(null_cipher_term("HIGH:+aNULL").as_deref(), Some("+aNULL"));
-        assert_eq!(null_cipher_term("NULL-SHA256").as_deref(), Some("NULL-SHA256"));
+        assert_eq!(null_cipher_term("ECDHE+AESGCM:DHE+AESGCM"), None, "no broad group, no NULL");
+        assert_eq!(null_cipher_term("DEFAULT"), None, "DEFAULT excludes the anonymous suites");
+        for (list, why) in [
+            ("HIGH:NULL", "the term NULL"),
+            ("ALL:eNULL", "the term eNULL"),
+            ("aNULL", "the term aNULL"),
+            ("NULL-SHA256", "the term NULL-SHA256"),
+            ("HIGH", "HIGH includes anonymous ciphers"),
+            ("HIGH:-NULL", "HIGH includes anonymous ciphers"),
+            ("HIGH:+aNULL", "HIGH includes anonymous ciphers"),
+        ] {
+            let found = null_cipher_term(list);
+            assert!(found.as_deref().is_some_and(|f| f.starts_with(why)), "{list}: {found:?}");
+        }
     }
 }

@@ -302,6 +302,25 @@ impl Client {
         Ok(int(&v["header"]["revision"]).unwrap_or(0))
     }
 
+    /// Writes and returns the revision and what the key held before (etcd's prev_kv).
+    pub fn put_prev(&mut self, key: &[u8], value: &[u8], lease: Option<i64>) -> Result<(i64, Option<Kv>), Error> {
+        let mut body = json!({ "key": b64(key), "value": b64(value), "prev_kv": true });
+        if let Some(l) = lease {
+            body["lease"] = json!(l.to_string());
+        }
+        let v = self.call("/kv/put", body)?;
+        let prev = match v.get("prev_kv") {
+            Some(p) if p.is_object() => Some(Kv {
+                key: unb64(&p["key"])?,
+                value: unb64(&p["value"])?,
+                lease: int(&p["lease"]).unwrap_or(0),
+                mod_revision: int(&p["mod_revision"]).unwrap_or(0),
+            }),
+            _ => None,
+        };
+        Ok((int(&v["header"]["revision"]).unwrap_or(0), prev))
+    }
+
     /// Keys in [key, range_end) — or just `key` when `range_end` is None.
     pub fn range(&mut self, key: &[u8], range_end: Option<&[u8]>, limit: i64) -> Result<Vec<Kv>, Error> {
         let mut body = json!({ "key": b64(key), "limit": limit.to_string() });

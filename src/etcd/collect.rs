@@ -33,9 +33,6 @@ SELECT jsonb_build_object(
   'port', current_setting('port')::bigint,
   'data_directory', current_setting('data_directory'),
   'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
-  'databases', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', datname, 'bytes', pg_database_size(oid))
-                                          ORDER BY datname), '[]')
-                FROM pg_database WHERE datallowconn),
   'max_xid_age', (SELECT max(age(datfrozenxid))::bigint FROM pg_database),
   'max_mxid_age', (SELECT max(mxid_age(datminmxid))::bigint FROM pg_database),
   'updated_at', clock_timestamp())
@@ -53,11 +50,16 @@ SELECT jsonb_build_object(
                   ORDER BY id DESC LIMIT 1))
 "#;
 
-/// Role drift: every role, membership and default privilege in every database, compared with
-/// pgops.role (it starts a worker per other database), so the worker runs it only every
-/// `ROLE_DRIFT_EVERY`, not every push.
+/// The slow facts, read every `SLOW_FACTS_EVERY` rather than every push: database sizes (a stat
+/// of every file of every database) and role drift (every role, membership and default privilege
+/// in every database against pgops.role: a worker per other database).
+pub const DATABASE_SIZES_SQL: &str = "SELECT jsonb_build_object(
+  'databases', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', datname, 'bytes', pg_database_size(oid))
+                                          ORDER BY datname), '[]')
+                FROM pg_database WHERE datallowconn),
+  'databases_checked_at', clock_timestamp())";
 pub const ROLE_DRIFT_SQL: &str = "SELECT jsonb_build_object('role_drift', differences, 'role_drift_checked_at', checked_at) FROM pgops.role_drift_summary";
-pub const ROLE_DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+pub const SLOW_FACTS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Rounds to two significant digits: forecasts move a little with every sample, and a document
 /// that changes every interval would be rewritten every interval.

@@ -17,6 +17,44 @@ pub struct Plan {
     pub members_prefix: String,
 }
 
+/// Why publishing cannot go on as configured. `transient`: a file could not be read or was empty
+/// (a password being rotated in place, say) — a running session keeps its credentials rather
+/// than drop the key; everything else turns publishing off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl From<String> for ConfigError {
+    fn from(message: String) -> ConfigError {
+        ConfigError {
+            message,
+            transient: false,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::ops::Deref for ConfigError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+fn transient(message: String) -> ConfigError {
+    ConfigError {
+        message,
+        transient: true,
+    }
+}
+
 /// A file as read by the server's OS user: its bytes and its permission bits.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<(Vec<u8>, u32), String>;
 
@@ -29,7 +67,7 @@ pub fn read_file(path: &str) -> Result<(Vec<u8>, u32), String> {
 }
 
 /// None when publishing is off (no endpoints); an error naming the setting otherwise.
-pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> Result<Option<Plan>, String> {
+pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> Result<Option<Plan>, ConfigError> {
     if s.endpoints.is_empty() {
         return Ok(None);
     }
@@ -37,39 +75,52 @@ pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> 
         if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() <= "https://".len() {
             return Err(format!(
                 "pgops.etcd_endpoints: \"{e}\" is not an http:// or https:// URL (e.g. https://10.10.10.10:2379)"
-            ));
+            )
+            .into());
         }
         if e.starts_with("https://") && s.cacert.is_none() {
             return Err(format!(
                 "pgops.etcd_endpoints: \"{e}\" is https but pgops.etcd_cacert is empty; set it to the CA file that signed etcd's certificate"
-            ));
+            )
+            .into());
         }
     }
     if s.ttl_s < 2 * s.interval_s {
         return Err(format!(
             "pgops.etcd_ttl ({} s) must be at least twice pgops.etcd_interval ({} s): otherwise one missed keepalive lets the key expire",
             s.ttl_s, s.interval_s
-        ));
+        )
+        .into());
     }
     if s.timeout_ms > s.interval_s * 1000 {
         return Err(format!(
             "pgops.etcd_timeout ({} ms) must not exceed pgops.etcd_interval ({} s)",
             s.timeout_ms, s.interval_s
-        ));
+        )
+        .into());
     }
     let password = match (&s.username, &s.password_file) {
         (None, None) => None,
         (Some(_), None) => {
-            return Err("pgops.etcd_username is set but pgops.etcd_password_file is empty; put the password in a file only the server's OS user can read and name it there".into());
+            return Err(String::from("pgops.etcd_username is set but pgops.etcd_password_file is empty; put the password in a file only the server's OS user can read and name it there").into());
         }
         (None, Some(_)) => {
-            return Err("pgops.etcd_password_file is set but pgops.etcd_username is empty".into());
+            return Err(String::from("pgops.etcd_password_file is set but pgops.etcd_username is empty").into());
         }
-        (Some(_), Some(path)) => Some(password_from(path, read)?),
+        (Some(user), Some(path)) => {
+            // The password goes to /v3/auth/authenticate: never in clear text across a network.
+            if let Some(e) = s.endpoints.iter().find(|e| e.starts_with("http://") && !loopback(e)) {
+                return Err(format!(
+                    "pgops.etcd_username \"{user}\": {e} is plain http, so the password would cross the network in clear text; use https:// endpoints (with pgops.etcd_cacert)"
+                )
+                .into());
+            }
+            Some(password_from(path, read)?)
+        }
     };
     match (&s.cert, &s.key) {
         (Some(_), None) | (None, Some(_)) => {
-            return Err("pgops.etcd_cert and pgops.etcd_key go together: set both or neither".into());
+            return Err(String::from("pgops.etcd_cert and pgops.etcd_key go together: set both or neither").into());
         }
         (Some(_), Some(k)) => private_file("pgops.etcd_key", k, read).map(|_| ())?,
         (None, None) => {}
@@ -93,25 +144,37 @@ pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> 
     }))
 }
 
+/// Whether an endpoint URL names this machine (127.0.0.0/8, ::1, localhost).
+fn loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        rest.split([':', '/']).next().unwrap_or("")
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Reads a secret file, refusing one that the group or others may read (as libpq does .pgpass).
-fn private_file(setting: &str, path: &str, read: ReadFile) -> Result<Vec<u8>, String> {
-    let (bytes, mode) = read(path).map_err(|e| format!("{setting}: cannot read {path}: {e}"))?;
+fn private_file(setting: &str, path: &str, read: ReadFile) -> Result<Vec<u8>, ConfigError> {
+    let (bytes, mode) = read(path).map_err(|e| transient(format!("{setting}: cannot read {path}: {e}")))?;
     if mode & 0o077 != 0 {
         return Err(format!(
             "{setting}: {path} is accessible by group or others (mode {mode:04o}); run chmod 0600 {path}"
-        ));
+        )
+        .into());
     }
     Ok(bytes)
 }
 
-fn password_from(path: &str, read: ReadFile) -> Result<String, String> {
+fn password_from(path: &str, read: ReadFile) -> Result<String, ConfigError> {
     let bytes = private_file("pgops.etcd_password_file", path, read)?;
     let text = String::from_utf8(bytes).map_err(|_| format!("pgops.etcd_password_file: {path} is not UTF-8"))?;
     let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if first.is_empty() {
-        return Err(format!(
+        return Err(transient(format!(
             "pgops.etcd_password_file: the first line of {path} is empty; it must hold the password"
-        ));
+        )));
     }
     Ok(first.to_string())
 }
@@ -173,9 +236,19 @@ mod tests {
             let e = plan(&s, "c", "i", &files).unwrap_err();
             assert!(e.starts_with("pgops.etcd_password_file") && e.contains(want), "{e}");
             assert!(!e.contains("s3cret"), "the password never appears in an error");
+            assert_eq!(e.transient, !file.ends_with("open"), "a bad mode is no passing glitch: {e}");
         }
         s.password_file = None;
         assert!(plan(&s, "c", "i", &files).unwrap_err().contains("pgops.etcd_password_file is empty"));
+        // Over plain http only to this machine.
+        s.password_file = Some("/secret/pw".into());
+        s.endpoints = vec!["http://10.10.10.10:2379".into()];
+        let e = plan(&s, "c", "i", &files).unwrap_err();
+        assert!(e.contains("http://10.10.10.10:2379 is plain http") && e.contains("https://"), "{e}");
+        for ok in ["http://127.0.0.1:2379", "http://localhost:2379", "http://[::1]:2379"] {
+            s.endpoints = vec![ok.into()];
+            assert!(plan(&s, "c", "i", &files).is_ok(), "{ok}");
+        }
     }
 
     #[test]

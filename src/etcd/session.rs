@@ -66,6 +66,8 @@ pub struct Session {
     ttl: i64,
     lease: Option<(i64, i64)>,
     written: Option<Written>,
+    /// The key was found free or ours under the current lease.
+    owner_verified: bool,
 }
 
 impl Session {
@@ -75,6 +77,7 @@ impl Session {
             ttl: ttl.as_secs().max(1) as i64,
             lease: None,
             written: None,
+            owner_verified: false,
         })
     }
 
@@ -113,20 +116,22 @@ impl Session {
                 // Never granted, or expired while etcd could not be reached: the key went with it.
                 self.lease = None;
                 self.written = None;
+                self.owner_verified = false;
                 let granted = self.client.lease_grant(self.ttl)?;
                 self.lease = Some(granted);
                 new_lease = true;
                 granted
             }
         };
-        if new_lease {
+        if !self.owner_verified {
+            // Checked under every new lease, and again after any failure in between.
             if let Some(existing) = self.client.range(key.as_bytes(), None, 1)?.into_iter().next() {
                 if let Err(e) = self.check_owner(key, &existing, owner, lease) {
-                    // Give the fresh lease back: the next push asks for a new one and checks again.
-                    let _ = self.revoke();
+                    self.give_back();
                     return Err(e);
                 }
             }
+            self.owner_verified = true;
         }
         let last = self.written.as_ref().map(|w| (w.digest, now.saturating_duration_since(w.at)));
         let mut report = Report {
@@ -136,7 +141,16 @@ impl Session {
             ..Report::default()
         };
         if new_lease || force || should_push(last, digest, Duration::from_secs(self.ttl as u64)) {
-            report.revision = self.client.put(key.as_bytes(), value, Some(lease))?;
+            let (revision, prev) = self.client.put_prev(key.as_bytes(), value, Some(lease))?;
+            // Two servers that started at the same moment both found the key empty: the write
+            // itself says whose it was. The one that finds another's document gives way.
+            if let Some(prev) = prev {
+                if let Err(e) = self.check_owner(key, &prev, owner, lease) {
+                    self.give_back();
+                    return Err(e);
+                }
+            }
+            report.revision = revision;
             report.wrote = true;
             self.written = Some(Written { digest, at: now });
         }
@@ -162,6 +176,15 @@ impl Session {
         }
     }
 
+    /// After a conflict: revoke the lease (best effort) and forget it, so the next push starts
+    /// over with a new lease and a new check.
+    fn give_back(&mut self) {
+        let _ = self.revoke();
+        self.lease = None;
+        self.written = None;
+        self.owner_verified = false;
+    }
+
     /// Every key under `prefix` (at most `limit`).
     pub fn read_prefix(&mut self, prefix: &str, limit: i64) -> Result<Vec<Kv>, Error> {
         self.client.range_prefix(prefix.as_bytes(), limit)
@@ -173,6 +196,7 @@ impl Session {
         self.client.lease_revoke(id)?;
         self.lease = None;
         self.written = None;
+        self.owner_verified = false;
         Ok(true)
     }
 }
@@ -272,6 +296,37 @@ mod tests {
         let mut c = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
         assert!(matches!(
             c.push("/pg/t/pgops/members/x", &doc(&me(), 1), 1, &me(), false, Instant::now()),
+            Err(Error::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn two_servers_starting_together_end_with_one_owner() {
+        let e = RealEtcd::start(1);
+        let other = Owner {
+            hostname: "h2".into(),
+            ..me()
+        };
+        let mut a = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
+        let mut b = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
+        let t = Instant::now();
+        // Both find the key free (a checks, then b checks before a writes: simulated by the
+        // order below — b's first push happens after a's check but a's write lands first).
+        a.push(KEY, &doc(&me(), 1), 1, &me(), false, t).unwrap();
+        b.owner_verified = true; // as if b had checked while the key was still free
+        b.lease = Some(b.client.lease_grant(10).unwrap());
+        match b.push(KEY, &doc(&other, 1), 2, &other, true, t) {
+            Err(Error::Conflict(m)) => assert!(m.contains("h1:5432"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.lease(), None, "the loser gave its lease back");
+        // The winner's next write restores its document; the loser stays out.
+        a.push(KEY, &doc(&me(), 2), 3, &me(), true, t).unwrap();
+        let mut admin = Client::new(cfg(e.urls.clone())).unwrap();
+        let kv = admin.range(KEY.as_bytes(), None, 1).unwrap().remove(0);
+        assert_eq!(Owner::of_document(&kv.value), Some(me()));
+        assert!(matches!(
+            b.push(KEY, &doc(&other, 1), 2, &other, false, t),
             Err(Error::Conflict(_))
         ));
     }

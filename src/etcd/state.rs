@@ -88,7 +88,10 @@ pub struct MemberState {
     pub replication: Vec<Peer>,
     pub server_version: String,
     pub started_at: String,
+    #[serde(default)]
     pub databases: Vec<Database>,
+    /// When the sizes were read (every few minutes, not every push).
+    pub databases_checked_at: Option<String>,
     pub max_xid_age: i64,
     pub max_mxid_age: i64,
     pub xids_per_second: Option<f64>,

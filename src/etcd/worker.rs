@@ -45,8 +45,8 @@ struct Worker {
     owner: Option<Owner>,
     /// The last error reading pgops' own facts (logged once, not every push).
     last_pgops_error: Option<String>,
-    /// The last role drift result and when it was computed (it is costly: see collect.rs).
-    role_drift: Option<(Instant, serde_json::Value)>,
+    /// Database sizes and role drift, and when they were read (costly: see collect.rs).
+    slow_facts: Option<(Instant, bool, serde_json::Value)>,
     next_push: Instant,
     terminating: bool,
 }
@@ -72,7 +72,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         config_error: None,
         owner: None,
         last_pgops_error: None,
-        role_drift: None,
+        slow_facts: None,
         next_push: Instant::now(),
         terminating: false,
     };
@@ -141,14 +141,29 @@ impl Worker {
     }
 
     /// Reads the settings (and the password file); on any change revokes the old lease and
-    /// starts a new session.
+    /// starts a new session. A file that cannot be read just now (a password being rewritten)
+    /// does not stop a running session: it keeps the credentials it has and says so.
     fn reconfigure(&mut self) {
         let (cluster, instance, _) = identity::current();
         let wanted = config::plan(&gucs::etcd(), &cluster, &instance, &config::read_file);
         let (plan, error) = match wanted {
             Ok(p) => (p, None),
-            Err(e) => (None, Some(e)),
+            Err(e) if e.transient && self.plan.is_some() => {
+                let why = format!("{e}; publishing goes on with the credentials read before");
+                let now = xact::now();
+                status(|st| st.record_error(&why, now));
+                if self.config_error.as_deref() != Some(why.as_str()) {
+                    log!("pgops etcd: {why}");
+                }
+                self.config_error = Some(why);
+                return;
+            }
+            Err(e) => (None, Some(e.message)),
         };
+        if plan.is_some() && error.is_none() && self.plan.is_some() && self.config_error.is_some() {
+            // The file is readable again.
+            self.config_error = None;
+        }
         if plan == self.plan && error == self.config_error {
             return;
         }
@@ -242,7 +257,7 @@ impl Worker {
             };
         };
         let collect_start = Instant::now();
-        let state = collect(&mut self.last_pgops_error, &mut self.role_drift);
+        let state = collect(&mut self.last_pgops_error, &mut self.slow_facts);
         let collect_us = collect_start.elapsed().as_micros() as i64;
         let http_start = Instant::now();
         let result = state.and_then(|state| {
@@ -375,9 +390,9 @@ impl Worker {
 
 /// The member document: server facts in one short transaction, pgops' own facts in another (an
 /// error there must not keep the server facts from going out).
-fn collect(last_pgops_error: &mut Option<String>, role_drift: &mut Option<(Instant, serde_json::Value)>) -> Result<MemberState, String> {
+fn collect(last_pgops_error: &mut Option<String>, slow: &mut Option<(Instant, bool, serde_json::Value)>) -> Result<MemberState, String> {
     let (cluster, instance, hostname) = identity::current();
-    let (server, installed) = xact::run("pgops etcd: read instance state", || {
+    let (mut server, installed) = xact::run("pgops etcd: read instance state", || {
         let server = crate::spi::get_one::<pgrx::JsonB>(super::collect::SERVER_STATE_SQL)?
             .ok_or_else(|| anyhow::anyhow!("state query returned nothing"))?
             .0;
@@ -387,44 +402,48 @@ fn collect(last_pgops_error: &mut Option<String>, role_drift: &mut Option<(Insta
         .unwrap_or(false);
         Ok((server, installed))
     })?;
-    if !installed {
-        *role_drift = None;
-        return super::collect::member_state(&cluster, &instance, &hostname, server, None);
-    }
     let mut note = |e: String| {
         if last_pgops_error.as_deref() != Some(e.as_str()) {
-            log!("pgops etcd: pgops' own facts left out of the pushes until this is mended: {e}");
+            log!("pgops etcd: some facts are left out of the pushes until this is mended: {e}");
         }
         *last_pgops_error = Some(e);
     };
-    let mut pgops = match xact::run("pgops etcd: read pgops state", || {
-        Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::PGOPS_STATE_SQL)?.map(|j| j.0))
-    }) {
-        Ok(v) => v,
-        Err(e) => {
-            note(e);
-            None
-        }
-    };
-    if role_drift
+    // Read again when due, or when pgops was installed (or dropped) since: role drift comes with it.
+    if slow
         .as_ref()
-        .is_none_or(|(at, _)| at.elapsed() >= super::collect::ROLE_DRIFT_EVERY)
+        .is_none_or(|(at, with_pgops, _)| at.elapsed() >= super::collect::SLOW_FACTS_EVERY || *with_pgops != installed)
     {
-        match xact::run("pgops etcd: role drift", || {
-            Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::ROLE_DRIFT_SQL)?.map(|j| j.0))
-        }) {
-            Ok(Some(v)) => *role_drift = Some((Instant::now(), v)),
-            Ok(None) => {}
-            Err(e) => {
-                note(e);
-                // Tried: the next attempt waits as long as a success would.
-                *role_drift = Some((Instant::now(), serde_json::Value::Null));
+        let mut facts = serde_json::Map::new();
+        let mut queries = vec![("pgops etcd: database sizes", super::collect::DATABASE_SIZES_SQL)];
+        if installed {
+            queries.push(("pgops etcd: role drift", super::collect::ROLE_DRIFT_SQL));
+        }
+        for (activity, query) in queries {
+            match xact::run(activity, || Ok(crate::spi::get_one::<pgrx::JsonB>(query)?.map(|j| j.0))) {
+                Ok(Some(serde_json::Value::Object(m))) => facts.extend(m),
+                Ok(_) => {}
+                Err(e) => note(e),
             }
         }
+        // Tried: the next attempt waits as long as a success would.
+        *slow = Some((Instant::now(), installed, serde_json::Value::Object(facts)));
     }
-    if let (Some(serde_json::Value::Object(p)), Some((_, serde_json::Value::Object(d)))) = (pgops.as_mut(), role_drift.as_ref()) {
-        for (k, v) in d {
-            p.insert(k.clone(), v.clone());
+    let pgops = if installed {
+        match xact::run("pgops etcd: read pgops state", || {
+            Ok(crate::spi::get_one::<pgrx::JsonB>(super::collect::PGOPS_STATE_SQL)?.map(|j| j.0))
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                note(e);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let (serde_json::Value::Object(s), Some((_, _, serde_json::Value::Object(f)))) = (&mut server, slow.as_ref()) {
+        for (k, v) in f {
+            s.insert(k.clone(), v.clone());
         }
     }
     super::collect::member_state(&cluster, &instance, &hostname, server, pgops)
