@@ -33,6 +33,27 @@ END $$;
 CREATE TRIGGER freeze_job_check BEFORE INSERT OR UPDATE ON pgops.freeze_job
     FOR EACH ROW EXECUTE FUNCTION pgops._freeze_job_check();
 
+-- The built-in 'weekly' job is seeded by CREATE EXTENSION and kept by pg_dump with the others: on
+-- restore the dumped row arrives after the seeded one, and replaces it (your schedule, enabled
+-- or not) instead of failing on the primary key and losing every job with it.
+CREATE FUNCTION pgops._freeze_job_restore() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.name = 'weekly' AND EXISTS (SELECT FROM pgops.freeze_job WHERE name = 'weekly') THEN
+        UPDATE pgops.freeze_job
+           SET (database, schedule, timezone, max_duration, min_age, lock_timeout, cost_delay_ms, cost_limit,
+                buffer_usage_limit, enabled, comment, created_at, last_scheduled_at)
+             = (NEW.database, NEW.schedule, NEW.timezone, NEW.max_duration, NEW.min_age, NEW.lock_timeout,
+                NEW.cost_delay_ms, NEW.cost_limit, NEW.buffer_usage_limit, NEW.enabled, NEW.comment,
+                NEW.created_at, NEW.last_scheduled_at)
+         WHERE name = 'weekly';
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER freeze_job_restore BEFORE INSERT ON pgops.freeze_job
+    FOR EACH ROW EXECUTE FUNCTION pgops._freeze_job_restore();
+
 -- The default: weekly, Sunday 03:00 UTC, every database, 4 hours. Disabled: a DBA opts in.
 INSERT INTO pgops.freeze_job (name, database, schedule, max_duration, enabled, comment)
 VALUES ('weekly', '*', '0 3 * * 0', '4 hours', false,

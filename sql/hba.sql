@@ -66,6 +66,21 @@ END $$;
 CREATE TRIGGER hba_alias_check BEFORE INSERT OR UPDATE ON pgops.hba_alias
     FOR EACH ROW EXECUTE FUNCTION pgops._hba_alias_check_trigger();
 
+-- The aliases are seeded by CREATE EXTENSION and kept by pg_dump: on restore the dumped rows
+-- arrive after the seeded ones. An INSERT of a name that exists updates it, so a restore brings
+-- your values back instead of failing on the primary key (and losing them).
+CREATE FUNCTION pgops._hba_alias_upsert_trigger() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pgops AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pgops.hba_alias WHERE name = NEW.name) THEN
+        UPDATE pgops.hba_alias SET value = NEW.value WHERE name = NEW.name;
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER hba_alias_upsert BEFORE INSERT ON pgops.hba_alias
+    FOR EACH ROW EXECUTE FUNCTION pgops._hba_alias_upsert_trigger();
+
 SELECT pg_catalog.pg_extension_config_dump('pgops.hba_rule', '');
 SELECT pg_catalog.pg_extension_config_dump('pgops.hba_rule_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pgops.hba_alias', '');

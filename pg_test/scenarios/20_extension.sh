@@ -16,6 +16,26 @@ scenario_main() {
     "false: not running: pgops is not in shared_preload_libraries"
   check_match "etcd_push_now() explains it needs preload" \
     "$(sql $C app1 "SELECT * FROM pgops.etcd_push_now()" 2>&1)" "needs pgops in shared_preload_libraries"
+  # pg_dump keeps the configuration, and a restore brings it back — seeded rows included.
+  sql $C app1 "UPDATE pgops.hba_alias SET value = '{10.1.1.1}' WHERE name = 'admin';
+               UPDATE pgops.freeze_job SET enabled = true, schedule = '0 4 * * 6' WHERE name = 'weekly';
+               INSERT INTO pgops.freeze_job (name, database, schedule) VALUES ('nightly', 'app1', '0 1 * * *');
+               INSERT INTO pgops.security_config VALUES ('superusers', '[\"postgres\", \"ops\"]');
+               INSERT INTO pgops.role (name, login) VALUES ('app_reader', true)" >/dev/null
+  local dump=${CL_DIR[$C]}/app1.sql
+  as_pg "$(pg_bindir "$v")/pg_dump" -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 -f "$dump"
+  sql $C postgres "CREATE DATABASE restored" >/dev/null
+  local restore_out
+  restore_out=$(as_pg "$(pg_bindir "$v")/psql" -X -q -v ON_ERROR_STOP=1 -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d restored -f "$dump" 2>&1 >/dev/null)
+  check_eq "a pg_dump of a database with pgops restores without an error" "$restore_out" ""
+  check_eq "… with the configuration, seeded rows changed by the DBA included" \
+    "$(sql $C restored "SELECT concat_ws(' | ',
+        (SELECT value::text FROM pgops.hba_alias WHERE name = 'admin'),
+        (SELECT string_agg(name || ':' || enabled || ':' || schedule, ',' ORDER BY name) FROM pgops.freeze_job),
+        (SELECT value::text FROM pgops.security_settings WHERE name = 'superusers'),
+        (SELECT string_agg(name, ',') FROM pgops.role))")" \
+    '{10.1.1.1} | nightly:true:0 1 * * *,weekly:true:0 4 * * 6 | ["postgres", "ops"] | app_reader'
+  sql $C postgres "DROP DATABASE restored" >/dev/null
   check_eq "xid_samples is empty, not an error" "$(sql $C app1 "SELECT count(*) FROM pgops.xid_samples")" 0
   check_eq "instance() works and reports no preload" \
     "$(sql $C app1 "SELECT role || ',' || preloaded FROM pgops.instance()")" "primary,false"
