@@ -257,8 +257,9 @@ BEGIN
     IF s_conninfo IS NULL THEN
         RETURN QUERY SELECT 'CRED-CONNINFO', 'unknown', NULL::text, 'needs pg_read_all_settings (primary_conninfo is hidden)', NULL::text;
     ELSE
-        RETURN QUERY SELECT 'CRED-CONNINFO', CASE WHEN pgops._inline_secret(s_conninfo) IS NULL THEN 'pass' ELSE 'fail' END,
-            'primary_conninfo', coalesce('contains ' || pgops._inline_secret(s_conninfo), 'no inline password'), NULL::text;
+        RETURN QUERY SELECT 'CRED-CONNINFO', CASE WHEN x.kind IS NULL THEN 'pass' ELSE 'fail' END,
+            'primary_conninfo', coalesce('contains ' || x.kind, 'no inline password'), NULL::text
+          FROM (SELECT pgops._inline_secret(s_conninfo) AS kind) x;
     END IF;
     IF priv IS NOT NULL THEN
         RETURN QUERY SELECT 'CRED-SUBSCRIPTION', 'fail', x.name, 'the connection string contains ' || x.secret, NULL::text
@@ -280,10 +281,10 @@ BEGIN
             'archive_mode is off, so archive_command is not shown; reading the configuration files needs superuser or pgops_admin', NULL::text;
     ELSE
         RETURN QUERY
-            SELECT 'CRED-CMD', 'fail', s.name::text, 'contains ' || pgops._inline_secret(s.setting), NULL::text
-              FROM pg_settings s
+            SELECT 'CRED-CMD', 'fail', s.name::text, 'contains ' || x.kind, NULL::text
+              FROM pg_settings s, LATERAL (SELECT pgops._inline_secret(s.setting) AS kind) x
              WHERE s.name IN ('archive_command', 'restore_command', 'archive_cleanup_command', 'recovery_end_command')
-               AND pgops._inline_secret(s.setting) IS NOT NULL
+               AND x.kind IS NOT NULL
             UNION ALL
             SELECT 'CRED-CMD', 'fail', format('%s (%s:%s)', l.name, l.file, l.line), 'contains ' || l.secret, NULL::text
               FROM jsonb_to_recordset(coalesce(priv -> 'command_lines', '[]')) AS l(name text, file text, line int, secret text);
@@ -317,9 +318,10 @@ BEGIN
         IF s_ciphers IS NULL THEN
             RETURN QUERY SELECT 'TLS-NULL-CIPHER', 'unknown', NULL::text, 'needs pg_read_all_settings (ssl_ciphers is hidden)', NULL::text;
         ELSE
-            RETURN QUERY SELECT 'TLS-NULL-CIPHER', CASE WHEN pgops._null_cipher_term(s_ciphers) IS NULL THEN 'pass' ELSE 'fail' END,
-                'ssl_ciphers', coalesce(pgops._null_cipher_term(s_ciphers) || format(' (ssl_ciphers = %s)', s_ciphers),
-                                        format('ssl_ciphers = %s', s_ciphers)), NULL::text;
+            RETURN QUERY SELECT 'TLS-NULL-CIPHER', CASE WHEN x.why IS NULL THEN 'pass' ELSE 'fail' END,
+                'ssl_ciphers', coalesce(x.why || format(' (ssl_ciphers = %s)', s_ciphers),
+                                        format('ssl_ciphers = %s', s_ciphers)), NULL::text
+              FROM (SELECT pgops._null_cipher_term(s_ciphers) AS why) x;
         END IF;
         IF priv IS NOT NULL THEN
             RETURN QUERY SELECT 'TLS-CERT-EXPIRY',

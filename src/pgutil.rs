@@ -12,6 +12,22 @@ pub fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A server setting as text (empty when the setting does not exist).
+pub fn setting(name: &str) -> String {
+    crate::spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[name.into()])
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The database this backend is connected to.
+pub fn current_database() -> String {
+    crate::spi::get_one::<String>("SELECT current_database()::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// Raises an ERROR with a SQLSTATE, a message naming the object, and a hint saying what to do.
 pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
     let message = message.into();

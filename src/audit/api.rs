@@ -2,6 +2,8 @@
 
 use pgrx::prelude::*;
 
+use crate::pgutil::setting;
+
 /// What kind of secret `text` carries inline (`password=…`, a URL with user:password@, …), or
 /// NULL. Never returns the secret itself.
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -13,13 +15,6 @@ fn _inline_secret(text: &str) -> Option<String> {
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _null_cipher_term(ciphers: &str) -> Option<String> {
     super::text::null_cipher_term(ciphers)
-}
-
-fn setting(name: &str) -> String {
-    crate::spi::get_one_with_args::<String>("SELECT current_setting($1)", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_default()
 }
 
 /// The file-system facts (certificate, key mode, socket and data directory modes), as jsonb.

@@ -39,17 +39,6 @@ pub fn members_prefix(prefix: &str, cluster: &str) -> Result<String, String> {
     member_key(prefix, cluster, "x").map(|k| k[..k.len() - 1].to_string())
 }
 
-/// Whether `key` is one pgops may write: inside `{prefix}/{cluster}/pgops/`.
-pub fn is_own_key(prefix: &str, cluster: &str, key: &str) -> bool {
-    match members_prefix(prefix, cluster) {
-        Ok(members) => {
-            let own = &members[..members.len() - "members/".len()];
-            key.starts_with(own) && !key[own.len()..].split('/').any(|p| p == ".." || p == ".")
-        }
-        Err(_) => false,
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Peer {
     pub application_name: String,
@@ -156,17 +145,6 @@ mod tests {
             ("/pg", "", "i"),
         ] {
             assert!(member_key(p, c, i).is_err(), "{p} {c} {i}");
-        }
-        assert!(is_own_key("/pg", "c", "/pg/c/pgops/members/i"));
-        for k in [
-            "/pg/c/leader",
-            "/pg/c/members/i",
-            "/pg/c/config",
-            "/pg/c/pgopsx",
-            "/pg/d/pgops/members/i",
-            "/pg/c/pgops/../leader",
-        ] {
-            assert!(!is_own_key("/pg", "c", k), "{k}");
         }
     }
 

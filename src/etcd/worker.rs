@@ -42,7 +42,6 @@ struct Worker {
     plan: Option<Plan>,
     /// The error that keeps publishing off, if any.
     config_error: Option<String>,
-    owner: Option<Owner>,
     /// The last error reading pgops' own facts (logged once, not every push).
     last_pgops_error: Option<String>,
     /// Database sizes and role drift, and when they were read (costly: see collect.rs).
@@ -70,7 +69,6 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         io,
         plan: None,
         config_error: None,
-        owner: None,
         last_pgops_error: None,
         slow_facts: None,
         next_push: Instant::now(),
@@ -266,7 +264,6 @@ impl Worker {
                 port: state.port,
                 data_directory: state.data_directory.clone(),
             };
-            self.owner = Some(owner.clone());
             let value = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
             let cmd = Cmd::Push {
                 key: plan.key.clone(),

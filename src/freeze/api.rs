@@ -187,10 +187,7 @@ fn freeze_plan(
         name!(estimated_pages, i64),
     ),
 > {
-    let current = crate::spi::get_one::<String>("SELECT current_database()::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let current = crate::pgutil::current_database();
     let database = database.unwrap_or_else(|| current.clone());
     let tables: Vec<TableAge> = if database == current {
         table_ages().unwrap_or_else(|e| error!("pgops.freeze_plan: {e}"))
@@ -239,10 +236,7 @@ pub fn wake_launcher() {
 }
 
 fn require_launcher_database(what: &str) {
-    let current = crate::spi::get_one::<String>("SELECT current_database()::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let current = crate::pgutil::current_database();
     let home = crate::gucs::database();
     if current != home {
         fail(

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use pgrx::JsonB;
 use pgrx::prelude::*;
+
+use crate::pgutil::setting;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,13 +27,6 @@ fn spi_json(sql: &str) -> Value {
         .flatten()
         .map(|j| j.0)
         .unwrap_or(Value::Null)
-}
-
-fn setting(name: &str) -> String {
-    crate::spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_default()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -545,10 +540,7 @@ fn reload_and_confirm() -> &'static str {
         return "applied; reload signalled";
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let db = crate::spi::get_one::<String>("SELECT current_database()::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let db = crate::pgutil::current_database();
     while std::time::Instant::now() < deadline {
         let seen = crate::worker::dbworker::run_and_wait(&db, &crate::worker::dbworker::Task::ConfLoadTime);
         if let Ok(Value::String(t)) = seen {

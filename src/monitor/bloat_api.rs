@@ -332,7 +332,7 @@ fn pgstattuple_schema() -> String {
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!(
                 "pgops.verify_bloat needs the pgstattuple extension in database {}",
-                crate::sqltext::ident(&crate::spi::get_one::<String>("SELECT current_database()::text").ok().flatten().unwrap_or_default())
+                crate::sqltext::ident(&crate::pgutil::current_database())
             ),
             "Run CREATE EXTENSION pgstattuple; in this database (it ships with PostgreSQL's contrib), then call verify_bloat again.",
         )

@@ -44,10 +44,7 @@ pub struct Computed {
 /// convention; a call elsewhere says so, so two configs do not fight unnoticed.
 fn note_config_database(what: &str) {
     let home = crate::gucs::database();
-    let here = crate::spi::get_one::<String>("SELECT current_database()::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let here = crate::pgutil::current_database();
     if here != home {
         notice!("{what} uses the role config of database \"{here}\"; pgops.database is \"{home}\"");
     }
@@ -202,10 +199,7 @@ fn apply_roles(
 }
 
 fn run_in_workers(steps: &[Step], status: &mut [String]) {
-    let here = crate::spi::get_one::<String>("SELECT current_database()::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let here = crate::pgutil::current_database();
     let mut cluster_failed = false;
     let mut database_failed = false;
     for g in groups(steps) {

@@ -343,7 +343,7 @@ fn execute(task: &Task) -> anyhow::Result<Value> {
             let version = crate::spi::get_one::<String>(
                 "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
             )?;
-            let database = crate::spi::get_one::<String>("SELECT current_database()::text")?;
+            let database = crate::pgutil::current_database();
             Ok(json!({ "database": database, "extversion": version }))
         }
         Task::RoleSnapshot { grantees } => Ok(serde_json::to_value(crate::roles::catalog::database_snapshot(
