@@ -39,7 +39,7 @@ CREATE TABLE pgops.hba_apply (
 COMMENT ON TABLE pgops.hba_apply IS 'The last 100 runs of pgops.apply_hba()';
 
 CREATE FUNCTION pgops._hba_rule_check_trigger() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
     PERFORM pgops._check_hba_rule(to_jsonb(NEW));
     RETURN NEW;
@@ -48,19 +48,9 @@ CREATE TRIGGER hba_rule_check BEFORE INSERT OR UPDATE ON pgops.hba_rule
     FOR EACH ROW EXECUTE FUNCTION pgops._hba_rule_check_trigger();
 
 CREATE FUNCTION pgops._hba_alias_check_trigger() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
-DECLARE v text;
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
-    IF NEW.name NOT LIKE '${%' THEN
-        FOREACH v IN ARRAY NEW.value LOOP
-            BEGIN
-                PERFORM v::cidr;
-            EXCEPTION WHEN others THEN
-                RAISE EXCEPTION 'pgops.hba_alias "%": "%" is not an IPv4/IPv6 address or CIDR', NEW.name, v
-                    USING ERRCODE = 'check_violation', HINT = 'Fix the value; the row was not stored.';
-            END;
-        END LOOP;
-    END IF;
+    PERFORM pgops._check_hba_alias(NEW.name, NEW.value);
     RETURN NEW;
 END $$;
 CREATE TRIGGER hba_alias_check BEFORE INSERT OR UPDATE ON pgops.hba_alias
@@ -70,7 +60,7 @@ CREATE TRIGGER hba_alias_check BEFORE INSERT OR UPDATE ON pgops.hba_alias
 -- arrive after the seeded ones. An INSERT of a name that exists updates it, so a restore brings
 -- your values back instead of failing on the primary key (and losing them).
 CREATE FUNCTION pgops._hba_alias_upsert_trigger() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT FROM pgops.hba_alias WHERE name = NEW.name) THEN
         UPDATE pgops.hba_alias SET value = NEW.value WHERE name = NEW.name;
@@ -91,7 +81,7 @@ SELECT pg_catalog.pg_extension_config_dump('pgops.hba_apply_id_seq', '');
 -- search_path; only superusers and pgops_admin may call it.
 CREATE FUNCTION pgops.apply_hba(dry_run boolean DEFAULT false)
 RETURNS TABLE (path text, backup_path text, sha256 text, rules integer, lines integer, status text)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pgops
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pgops, pg_temp
 AS $$ SELECT * FROM pgops._apply_hba(dry_run) $$;
 COMMENT ON FUNCTION pgops.apply_hba(boolean) IS
     'Render pg_hba.conf, refuse lock-outs, write it atomically with a backup, check pg_hba_file_rules (restore on error), reload';

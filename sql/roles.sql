@@ -42,7 +42,7 @@ COMMENT ON TABLE pgops.default_privilege IS
     'ALTER DEFAULT PRIVILEGES FOR ROLE creator [IN SCHEMA schema] GRANT privileges ON object_type TO grantee, in database (NULL: every database where pgops is installed). existing: also grant on objects that already exist.';
 
 CREATE FUNCTION pgops._role_check_trigger() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
     IF NEW.state = 'create' THEN NEW.state := 'present'; END IF;
     PERFORM pgops._check_role(to_jsonb(NEW));
@@ -52,7 +52,7 @@ CREATE TRIGGER role_check BEFORE INSERT OR UPDATE ON pgops.role
     FOR EACH ROW EXECUTE FUNCTION pgops._role_check_trigger();
 
 CREATE FUNCTION pgops._default_privilege_check_trigger() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
     NEW.object_type := lower(NEW.object_type);
     PERFORM pgops._check_default_privilege(to_jsonb(NEW));
@@ -91,3 +91,11 @@ WHERE r.pgbouncer AND r.state = 'present';
 COMMENT ON VIEW pgops.pgbouncer_users IS
     'userlist.txt and [users] lines for roles declared with pgbouncer = true (verifiers from pg_authid: superuser only)';
 REVOKE ALL ON pgops.pgbouncer_users FROM PUBLIC;
+
+-- Calls that carry a plaintext password never have their statement written to the server log when
+-- they fail (log_min_error_statement logs the statement of a failed call, with default settings).
+-- The SET holds until the error has been reported: PostgreSQL restores settings at the abort,
+-- after the report. A plaintext INSERT into pgops.role is refused by the trigger, likewise.
+ALTER FUNCTION pgops.set_password(text, text) SET log_min_error_statement = panic;
+ALTER FUNCTION pgops.load_roles(jsonb) SET log_min_error_statement = panic;
+ALTER FUNCTION pgops._role_check_trigger() SET log_min_error_statement = panic;

@@ -86,7 +86,7 @@ COMMENT ON TABLE pgops.security_config IS
     'Your values for the security audit''s thresholds and allow-lists (see pgops.security_default for the names and defaults, pgops.security_settings for what is in effect)';
 
 CREATE FUNCTION pgops._security_config_check() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, pgops AS $$
+SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
     IF NEW.name IN ('superusers', 'bypassrls_roles', 'ignored_checks') THEN
         IF jsonb_typeof(NEW.value) <> 'array'

@@ -36,6 +36,7 @@ extension_sql_file!(
     name = "hba_tables",
     requires = [
         hba::api::_check_hba_rule,
+        hba::api::_check_hba_alias,
         hba::api::_apply_hba,
         hba::api::_hba_lint,
         hba::api::_hba_drift,

@@ -613,10 +613,36 @@ fn _check_hba_rule(row: JsonB) {
             "Fix the value; the row was not stored.",
         )
     });
+    let row = format!("pgops.hba_rule id {} ({:?})", r.id, r.title);
     if let Err(e) = validate(&r) {
         fail(
             PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
-            format!("pgops.hba_rule \"{}\": {e}", r.title),
+            format!("{row}: {e}"),
+            "Fix the value; the row was not stored.",
+        );
+    }
+    // SAFETY: reads the current user's superuser flag (the trigger runs as the writer).
+    if !unsafe { pg_sys::superuser() } {
+        let features = super::rules::superuser_only(&r);
+        if !features.is_empty() {
+            fail(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("{row}: only a superuser may write {}", features.join(", ")),
+                "pgops_admin may write password, certificate, peer and reject rules; ask a superuser to add \
+                 this one (see SECURITY.md). The row was not stored.",
+            );
+        }
+    }
+}
+
+/// Validates a pgops.hba_alias row (called by its trigger).
+#[pg_extern(stable, parallel_safe)]
+fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
+    let values: Vec<String> = value.into_iter().map(Option::unwrap_or_default).collect();
+    if let Err(e) = super::rules::validate_alias(name, &values) {
+        fail(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!("pgops.hba_alias: {e}"),
             "Fix the value; the row was not stored.",
         );
     }

@@ -59,6 +59,44 @@ impl Aliases {
     fn get(&self, k: &str) -> &[String] {
         self.0.get(k).map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// Checks every alias: user placeholders hold role names, address aliases addresses or CIDRs,
+    /// and no value holds a line break or another control character.
+    pub fn validate(&self) -> Result<()> {
+        for (name, values) in &self.0 {
+            validate_alias(name, values)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks one alias row of pgops.hba_alias; the error names the alias and the value's position.
+pub fn validate_alias(name: &str, values: &[String]) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        let what = format!("alias {name:?}, value {}", i + 1);
+        check_text(&what, v, false)?;
+        if name.starts_with("${") {
+            if v.is_empty() || v.len() > 63 || v.chars().any(char::is_whitespace) || v.contains(',') {
+                bail!("{what}: {v:?} is not a role name (1 to 63 bytes, no spaces or commas)");
+            }
+        } else if parse_net(v).is_none() {
+            bail!("{what}: {v:?} is not an IPv4/IPv6 address or CIDR");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses text that would leave its place in pg_hba.conf: a line break, carriage return, NUL or
+/// any other control character (a tab only where it is whitespace, in raw lines). The message
+/// names the field, never echoes the value.
+pub fn check_text(what: &str, v: &str, allow_tab: bool) -> Result<()> {
+    if let Some(c) = v.chars().find(|&c| c.is_control() && !(allow_tab && c == '\t')) {
+        bail!(
+            "{what} contains the control character U+{:04X}: values written to pg_hba.conf must be one line of printable text",
+            c as u32
+        );
+    }
+    Ok(())
 }
 
 /// What is being rendered for.
@@ -81,14 +119,21 @@ pub struct Target {
 
 /// Checks a rule's fields; errors name the field.
 pub fn validate(r: &Rule) -> Result<()> {
+    check_text("field \"title\"", &r.title, false)?;
+    for (field, v) in [
+        ("user", &r.user),
+        ("db", &r.db),
+        ("addr", &r.addr),
+        ("auth", &r.auth),
+        ("role", &r.role),
+    ] {
+        if let Some(v) = v {
+            check_text(&format!("field \"{field}\""), v, false)?;
+        }
+    }
     if !r.rules.is_empty() {
         for (i, l) in r.rules.iter().enumerate() {
-            if l.contains('\n') || l.contains('\r') {
-                bail!(
-                    "field \"rules\", line {}: a raw line cannot contain a line break",
-                    i + 1
-                );
-            }
+            check_text(&format!("field \"rules\", line {}", i + 1), l, true)?;
             Line::parse(l).map_err(|e| anyhow!("field \"rules\", line {} \"{l}\": {e}", i + 1))?;
         }
     } else {
@@ -129,10 +174,54 @@ pub fn validate(r: &Rule) -> Result<()> {
             bail!("field \"role\": \"{role}\" is not one of {}", ROLES.join(", "));
         }
     }
-    if r.title.contains('\n') {
-        bail!("field \"title\" cannot contain a line break");
-    }
     Ok(())
+}
+
+/// What in a rule only a superuser may write; pgops_admin may not (see SECURITY.md):
+/// - `trust`: no authentication at all;
+/// - `@file` in a raw line's user or database list: PostgreSQL reads that file (any file the
+///   server can read) and shows its words in pg_hba_file_rules;
+/// - a regular expression (`/…`, PostgreSQL 16+) in a raw line's user or database list: it can
+///   match roles nobody named;
+/// - `ident` over TCP: the client's own host vouches for its user (RFC 1413).
+///
+/// Structured fields are quoted when rendered, so `@` and `/` there are plain names.
+pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    let mut add = |what: &'static str| {
+        if !found.contains(&what) {
+            found.push(what)
+        }
+    };
+    if r.rules.is_empty() {
+        let auth = r.auth.as_deref().unwrap_or("pwd");
+        if auth == "trust" {
+            add("trust");
+        }
+        let tcp = !matches!(r.addr.as_deref(), Some("local"));
+        if tcp && matches!(auth, "os" | "ident") {
+            add("ident over TCP");
+        }
+        return found;
+    }
+    for l in &r.rules {
+        let Ok(line) = Line::parse(l) else { continue };
+        if line.method == "trust" {
+            add("trust");
+        }
+        if line.method == "ident" && line.conn != super::line::ConnType::Local {
+            add("ident over TCP");
+        }
+        for name in line.users.iter().chain(&line.databases) {
+            if name.starts_with('@') {
+                add("@file inclusions");
+            }
+            if name.starts_with('/') {
+                add("regular expressions");
+            }
+        }
+    }
+    found
 }
 
 /// The lines of one rule.
@@ -228,6 +317,24 @@ pub struct Rendered {
 }
 
 pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered> {
+    // Rows are checked when stored; checked again here, with the header fields, so nothing written
+    // before a check existed (or set through a setting) can add a line to the file.
+    for (field, v) in [
+        ("cluster", &t.cluster),
+        ("instance", &t.instance),
+        ("role", &t.role),
+        ("host", &t.host),
+        ("path", &t.path),
+        ("socket directory", &t.socket_dir),
+        ("time", &t.time),
+        ("password method", &t.pwd_method),
+    ] {
+        check_text(&format!("header field \"{field}\""), v, false)?;
+    }
+    aliases.validate().map_err(|e| anyhow!("pgops.hba_alias: {e}"))?;
+    for r in rules {
+        validate(r).map_err(|e| anyhow!("pgops.hba_rule id {} ({:?}): {e}", r.id, r.title))?;
+    }
     let bar = "#==============================================================#";
     let mut out: Vec<String> = vec![
         bar.into(),
@@ -377,6 +484,97 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
             .collect::<Vec<_>>()
             .join("\n")
             + "\n"
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field() {
+        let base = Rule {
+            title: "t".into(),
+            user: Some("app".into()),
+            db: Some("app".into()),
+            addr: Some("10.0.0.0/8".into()),
+            auth: Some("pwd".into()),
+            ..Rule::default()
+        };
+        assert!(validate(&base).is_ok());
+        for bad in ["x\nhost all all 0.0.0.0/0 trust", "x\ry", "x\0y", "x\u{1b}y", "x\ty", "x\u{85}y"] {
+            let mut cases = Vec::new();
+            let mut r = base.clone();
+            r.title = bad.into();
+            cases.push(("title", r));
+            for field in ["user", "db", "addr", "auth", "role"] {
+                let mut r = base.clone();
+                let slot = match field {
+                    "user" => &mut r.user,
+                    "db" => &mut r.db,
+                    "addr" => &mut r.addr,
+                    "auth" => &mut r.auth,
+                    _ => &mut r.role,
+                };
+                *slot = Some(bad.into());
+                cases.push((field, r));
+            }
+            let mut r = base.clone();
+            r.rules = vec![format!("host all all 10.0.0.1/32 md5 {bad}")];
+            if !bad.contains('\t') {
+                cases.push(("rules", r));
+            }
+            for (field, r) in cases {
+                let e = validate(&r).expect_err(field).to_string();
+                assert!(e.contains(&format!("\"{field}\"")), "{field}: {e}");
+                assert!(e.contains("control character"), "{field}: {e}");
+            }
+        }
+        let mut r = base.clone();
+        r.rules = vec!["host\tall\tall\t10.0.0.1/32\tmd5".into()];
+        assert!(validate(&r).is_ok(), "a tab is whitespace in a raw line");
+    }
+
+    #[test]
+    fn alias_values_and_header_fields_cannot_add_lines() {
+        let mut a = Aliases::pigsty();
+        a.0.insert("${monitor}".into(), vec!["x\nhost all all 0.0.0.0/0 trust".into()]);
+        let e = render(&defaults(), &a, &target("primary", true)).err().unwrap().to_string();
+        assert!(e.contains("${monitor}") && e.contains("control character"), "{e}");
+        assert!(validate_alias("intra", &["10.0.0.0/8".into(), "x".into()]).is_err());
+        assert!(validate_alias("${dbsu}", &["a b".into()]).is_err());
+        assert!(validate_alias("${dbsu}", &["postgres".into()]).is_ok());
+        for field in ["cluster", "instance", "host", "path", "time"] {
+            let mut t = target("primary", true);
+            let v = "x\nhost all all 0.0.0.0/0 trust".to_string();
+            match field {
+                "cluster" => t.cluster = v,
+                "instance" => t.instance = v,
+                "host" => t.host = v,
+                "path" => t.path = v,
+                _ => t.time = v,
+            }
+            let e = render(&defaults(), &Aliases::pigsty(), &t).err().unwrap().to_string();
+            assert!(e.contains(field) && e.contains("control character"), "{e}");
+        }
+    }
+
+    #[test]
+    fn superuser_only_features_are_named() {
+        let r = |auth: &str, addr: &str| Rule {
+            auth: Some(auth.into()),
+            addr: Some(addr.into()),
+            ..Rule::default()
+        };
+        assert_eq!(superuser_only(&r("trust", "local")), vec!["trust"]);
+        assert_eq!(superuser_only(&r("ident", "intra")), vec!["ident over TCP"]);
+        assert!(superuser_only(&r("ident", "local")).is_empty());
+        assert!(superuser_only(&r("pwd", "world")).is_empty());
+        let raw = |l: &str| Rule {
+            rules: vec![l.into()],
+            ..Rule::default()
+        };
+        assert_eq!(superuser_only(&raw("host all @/etc/passwd 10.0.0.1/32 md5")), vec!["@file inclusions"]);
+        assert_eq!(superuser_only(&raw("host all /^app 10.0.0.1/32 md5")), vec!["regular expressions"]);
+        assert_eq!(superuser_only(&raw("host @dbs all 10.0.0.1/32 trust")), vec!["trust", "@file inclusions"]);
+        assert_eq!(superuser_only(&raw("host all all 10.0.0.1/32 ident")), vec!["ident over TCP"]);
+        assert!(superuser_only(&raw("host all \"@x\" 10.0.0.1/32 md5")).is_empty());
+        assert!(superuser_only(&raw("local all all peer")).is_empty());
     }
 
     #[test]

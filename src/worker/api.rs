@@ -170,3 +170,14 @@ fn installations() -> TableIterator<
         .collect();
     TableIterator::new(rows)
 }
+
+/// The settings SECURITY DEFINER functions of the extension carry as SET clauses (the install
+/// script applies them; see `worker::session`).
+#[pg_extern(immutable, parallel_safe)]
+fn _function_pins() -> TableIterator<'static, (name!(name, String), name!(value, String))> {
+    TableIterator::new(
+        super::session::function_pins()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect::<Vec<_>>(),
+    )
+}

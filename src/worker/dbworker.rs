@@ -283,11 +283,12 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
         log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
         return;
     };
+    super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     shmem::with_slot(idx, |s| s.set_state("running"));
 
-    let task = std::fs::read(file(idx, generation, "task"))
-        .map_err(|e| format!("cannot read the task: {e}"))
+    let task = super::session::after_connect()
+        .and_then(|()| std::fs::read(file(idx, generation, "task")).map_err(|e| format!("cannot read the task: {e}")))
         .and_then(|b| serde_json::from_slice::<Task>(&b).map_err(|e| format!("unreadable task: {e}")));
     let outcome = task.and_then(|task| match task {
         // Runs its own transactions: VACUUM must be a top-level statement.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod dbworker;
 pub mod launcher;
 pub mod registry;
+pub mod session;
 pub mod shmem;
 pub mod statics;
 pub mod xact;

@@ -37,7 +37,13 @@ pub fn start(name: &str) -> Option<(usize, String)> {
         log!("{name}: no free status slot in shared memory; exiting");
         return None;
     };
+    super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    if let Err(e) = super::session::after_connect() {
+        log!("{name}: {e}; exiting");
+        shmem::with_slot(slot, |s| s.record_error(&e, xact::now()));
+        exit(slot, "failed: unsafe session");
+    }
     let app = std::ffi::CString::new(name).unwrap_or_default();
     // SAFETY: a NUL-terminated string, copied by PostgreSQL.
     unsafe { pg_sys::pgstat_report_appname(app.as_ptr()) };

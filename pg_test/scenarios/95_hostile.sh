@@ -1,0 +1,263 @@
+# Hostile tenants: a non-superuser database owner plants look-alikes of every function, aggregate
+# and operator pgops' SQL mentions (derived from the sources by pg_test/hostile_names.py) in a
+# database with pgops and in one without, sets hostile per-database settings, and fakes a pgops
+# schema where the extension is not installed. Then every path that does work there runs — role
+# plan/apply/drift/summary, installations(), freeze plans, a manual and a scheduled freeze run,
+# bloat views and verify_bloat, table_age, the security audit, HBA render/lint/match/apply, the etcd
+# worker's collection — and no planted code may run as a superuser, no role may change, and the
+# other databases' planning still works. Negative controls show the plants are live and the check
+# can fail. Also: control characters never reach pg_hba.conf, pgops_admin's limits, and no
+# plaintext password in the server log when a call fails.
+
+# usql USER DB "statement" — as another role (trust on the socket)
+usql() {
+  local user=$1 db=$2; shift 2
+  as_pg "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" -c "$*"
+}
+# psql_as USER DB FILE [psql args] — a script as another role
+psql_as() {
+  local user=$1 db=$2 f=$3; shift 3
+  as_pg "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" "$@" -f "$f"
+}
+# calm USER DB "statement" — a caller who protects its own session from the database's timeouts,
+# read-only default and role (the client's options beat the database's), nothing else: the hostile
+# search_path and every other hostile setting still apply to its session, so its own statements
+# qualify every function and operator (pg_catalog.count(*)): only pgops' functions may resolve
+# names for it.
+calm() {
+  local user=$1 db=$2; shift 2
+  as_pg env PGOPTIONS="-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c default_transaction_read_only=off -c exit_on_error=off -c default_transaction_isolation=read\\ committed -c role=none" \
+    "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" -c "$*"
+}
+# check_calm DESCRIPTION USER DB QUERY REGEX — a calm caller's query; its output (stdout) must match
+check_calm() {
+  local d=$1 user=$2 db=$3 q=$4 re=$5 out err
+  err=$(mktemp)
+  out=$(calm "$user" "$db" "$q" 2>"$err")
+  if [[ "$out" =~ $re ]]; then ok "$d"; else not_ok "$d" "got [$out] $(grep -v 'permission denied to set role' "$err" | head -5)"; fi
+  rm -f "$err"
+}
+server_log() { cat "${CL_DIR[$C]}/server.log"; }
+superuser_traps() { server_log | grep -c 'pgops-hostile: .* (superuser t)'; }
+roles_snapshot() {
+  sql $C postgres "SELECT string_agg(format('%s:%s%s%s%s%s%s', rolname, rolsuper::int, rolcreaterole::int, rolcreatedb::int,
+    rolreplication::int, rolbypassrls::int, rolcanlogin::int), ' ' ORDER BY rolname) FROM pg_authid WHERE rolname <> 'hostile_app'"
+}
+
+scenario_main() {
+  local v=$1 out names before db f t_plants refused_settings=() applied_settings=()
+  C=hos
+  etcd_start hx || { not_ok "etcd starts"; return 1; }
+  cluster_init $C "$v" "shared_preload_libraries = 'pgops'" "pgops.naptime = '200ms'" "cluster_name = 'pg-hostile'" \
+    "pgops.instance_name = 'pg-hostile-1'" "pgops.etcd_endpoints = '${ETCD_URL[hx]}'" "pgops.etcd_interval = '1s'" \
+    "pgops.etcd_ttl = '5s'" "pgops.etcd_timeout = '500ms'" "pgops.launcher_restart_time = 1" "autovacuum = off" || { not_ok "initdb"; return 1; }
+  cluster_start $C || { not_ok "server starts"; return 1; }
+  sql $C postgres "CREATE EXTENSION pgops; CREATE ROLE tenant LOGIN; CREATE ROLE watcher LOGIN IN ROLE pg_monitor;
+    CREATE ROLE hbaadmin LOGIN IN ROLE pgops_admin" >/dev/null
+  for db in with_pgops without_pgops; do sql $C postgres "CREATE DATABASE $db OWNER tenant" >/dev/null; done
+  sql $C postgres "CREATE DATABASE bystander" >/dev/null
+  sql $C with_pgops "CREATE EXTENSION pgops; CREATE EXTENSION pgstattuple" >/dev/null
+  sql $C bystander "CREATE EXTENSION pgops; CREATE TABLE t (id int)" >/dev/null
+  for db in with_pgops without_pgops; do
+    usql tenant $db "CREATE TABLE public.ledger (id int PRIMARY KEY, note text);
+      INSERT INTO public.ledger SELECT i, md5(i::text) FROM generate_series(1, 5000) i; DELETE FROM public.ledger WHERE id % 3 = 0;
+      ANALYZE public.ledger" >/dev/null
+  done
+
+  # --- the tenant plants its look-alikes -----------------------------------------------------------
+  names=$(python3 "$PGOPS_ROOT/pg_test/hostile_names.py" "$PGOPS_ROOT")
+  check_match "names derived from pgops' sources (src/ and sql/)" \
+    "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["functions"]) > 100, "jsonb_agg" in d["functions"], "=" in d["operators"])' <<<"$names")" \
+    "True True True"
+  f=$(mktemp "${CL_DIR[$C]}/plant.XXXXXX.sql")
+  { printf "SELECT set_config('hostile.names', %s, false) \\\\g /dev/null\n" "'$names'"; cat "$PGOPS_ROOT/pg_test/fixtures/hostile_plant.sql"; } > "$f"
+  chmod 644 "$f"
+  for db in with_pgops without_pgops; do
+    psql_as tenant $db "$f" >/dev/null || not_ok "planting in $db"
+  done
+  out=$(usql tenant with_pgops "SELECT format('%s functions, %s aggregates, %s operators planted; %s refused to a non-superuser',
+      count(*) FILTER (WHERE kind = 'function'), count(*) FILTER (WHERE kind = 'aggregate'),
+      count(*) FILTER (WHERE kind = 'operator'), (SELECT count(*) FROM evil.refused)) FROM evil.planted")
+  echo "  ($out)"
+  check_eq "the issue's example is planted: public.jsonb_agg(name) and evil.=(name, name)" \
+    "$(usql tenant with_pgops "SELECT count(*) FROM evil.planted WHERE signature IN ('public.jsonb_agg(name)', 'evil.=(name, name)')")" 2
+  check_eq "casts between built-in types are refused to the owner" \
+    "$(usql tenant with_pgops "SELECT count(*) FROM evil.refused WHERE kind = 'cast' AND error LIKE 'must be owner of type%'")" 6
+  usql tenant with_pgops "SELECT * FROM evil.planted" > "${CL_DIR[$C]}/planted.txt"
+  [ -n "${PGOPS_HOSTILE_LIST:-}" ] && cp "${CL_DIR[$C]}/planted.txt" "$PGOPS_HOSTILE_LIST"
+
+  # A fake pgops schema where the extension is not installed: every pgops function and relation.
+  sql $C postgres "SELECT format('CREATE FUNCTION pgops.%I(%s) RETURNS %s LANGUAGE plpgsql AS %L;', p.proname,
+        pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+        format('BEGIN PERFORM evil.trap(%L); RETURN%s; END', 'pgops.' || p.proname,
+               CASE WHEN p.proretset OR p.prorettype = 'void'::regtype OR p.proargmodes IS NOT NULL THEN '' ELSE ' NULL' END))
+      FROM pg_proc p WHERE p.pronamespace = 'pgops'::regnamespace
+      UNION ALL
+      SELECT format('CREATE VIEW pgops.%I AS SELECT %s FROM (SELECT evil.trap(%L)) t;', c.relname,
+        (SELECT string_agg(format('NULL::%s AS %I', format_type(a.atttypid, a.atttypmod), a.attname), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), 'pgops.' || c.relname)
+      FROM pg_class c WHERE c.relnamespace = 'pgops'::regnamespace AND c.relkind IN ('r', 'v')" > "${CL_DIR[$C]}/fake.sql"
+  { echo "CREATE SCHEMA pgops;"; cat "${CL_DIR[$C]}/fake.sql"; } > "$f"
+  as_pg "$(pg_bindir "$v")/psql" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U tenant -d without_pgops -f "$f" >/dev/null 2>&1
+  check_match "a fake pgops schema in the database without the extension" \
+    "$(usql tenant without_pgops "SELECT count(*) > 50 FROM pg_proc WHERE pronamespace = 'pgops'::regnamespace")" t
+
+  # --- hostile per-database settings (the owner may attach every user-settable one) -----------------
+  for db in with_pgops without_pgops; do
+    for s in "search_path = evil, pg_catalog, public" "statement_timeout = '1ms'" "lock_timeout = '1ms'" \
+      "idle_in_transaction_session_timeout = '1ms'" "transaction_timeout = '1ms'" "default_transaction_read_only = on" \
+      "default_transaction_isolation = 'serializable'" "default_transaction_deferrable = on" \
+      "standard_conforming_strings = off" "transform_null_equals = on" "array_nulls = off" "\"DateStyle\" = 'SQL, DMY'" \
+      "\"IntervalStyle\" = 'sql_standard'" "extra_float_digits = -15" "bytea_output = 'escape'" "quote_all_identifiers = on" \
+      "check_function_bodies = off" "exit_on_error = on" "row_security = off" "\"TimeZone\" = 'Pacific/Chatham'" \
+      "work_mem = '64kB'" "vacuum_cost_delay = 100" "vacuum_freeze_min_age = 1000000000" "synchronous_commit = off" \
+      "plpgsql.extra_errors = 'all'" "xmloption = document" "role = tenant" "session_replication_role = replica" \
+      "temp_tablespaces = 'nosuch'"; do
+      if calm tenant $db "ALTER DATABASE $db SET $s" >/dev/null 2>&1; then
+        [ $db = with_pgops ] && applied_settings+=("${s%% =*}")
+      else
+        [ $db = with_pgops ] && refused_settings+=("${s%% =*}")
+      fi
+    done
+  done
+  echo "  (settings the owner attached: ${applied_settings[*]})"
+  echo "  (refused to the owner by PostgreSQL: ${refused_settings[*]:-none})"
+  check_match "the owner could attach search_path, timeouts, read-only, standard_conforming_strings" \
+    "${applied_settings[*]}" 'search_path statement_timeout lock_timeout .*default_transaction_read_only .*standard_conforming_strings'
+
+  # Negative control 1: the plants are live — the tenant's own query in its database runs them.
+  calm tenant with_pgops "SELECT jsonb_agg(rolname) FROM pg_roles" >/dev/null 2>&1
+  check_match "negative control: the tenant's own query runs the planted jsonb_agg (as the tenant)" \
+    "$(server_log | grep -c 'pgops-hostile: .* ran as tenant (superuser f) in with_pgops')" '^[1-9]'
+
+  before=$(roles_snapshot)
+  # --- every path that does work there ------------------------------------------------------------------
+  sql $C postgres "INSERT INTO pgops.role (name, login) VALUES ('hostile_app', false);
+    INSERT INTO pgops.default_privilege (creator, object_type, privileges, grantee, existing)
+    VALUES ('tenant', 'tables', '{SELECT}', 'hostile_app', true)" >/dev/null
+  check_match "plan_roles() plans every database, the hostile ones included" \
+    "$(sql $C postgres "SELECT string_agg(DISTINCT coalesce(database, '-'), ',') FROM pgops.plan_roles()" 2>&1)" 'bystander.*with_pgops'
+  out=$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_roles()" 2>&1)
+  check_eq "apply_roles() applies in every database" "$out" "applied"
+  check_eq "the grant reached the tenant's table, through its hostile settings" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.has_table_privilege('hostile_app', 'public.ledger', 'SELECT')")" t
+  check_eq "role_drift: converged" "$(sql $C postgres "SELECT count(*) FROM pgops.role_drift" 2>&1)" 0
+  check_eq "role_drift_summary: zero differences" "$(sql $C postgres "SELECT differences FROM pgops.role_drift_summary" 2>&1)" 0
+  check_match "installations() reads every database" \
+    "$(sql $C postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-') || coalesce(' ' || error, ''), ',' ORDER BY database) FROM pgops.installations()" 2>&1)" \
+    '^bystander=0.1.0,postgres=0.1.0,with_pgops=0.1.0,without_pgops=-$'
+  for db in with_pgops without_pgops; do
+    check_match "freeze_plan('$db') from postgres" \
+      "$(sql $C postgres "SELECT count(*) > 0 FROM pgops.freeze_plan('$db', 0) WHERE table_name = 'ledger'" 2>&1)" '^t$'
+  done
+  sql $C postgres "INSERT INTO pgops.freeze_job (name, database, schedule, min_age, max_duration) VALUES
+    ('hostile now', '*', '0 0 1 1 *', 0, '1 minute'), ('hostile scheduled', 'with_pgops', '* * * * *', 0, '1 minute')" >/dev/null
+  sql $C postgres "SELECT * FROM pgops.run_freeze('hostile now')" >/dev/null
+  if wait_sql $C postgres "SELECT count(*) >= 4 AND bool_and(status NOT IN ('queued', 'running')) FROM pgops.freeze_run WHERE job = 'hostile now'" 60; then
+    check_eq "a manual freeze run over every database succeeds in the hostile ones" \
+      "$(sql $C postgres "SELECT string_agg(database || '=' || status, ',' ORDER BY database) FROM pgops.freeze_run WHERE job = 'hostile now' AND database LIKE 'with%'")" \
+      "with_pgops=succeeded,without_pgops=succeeded"
+  else
+    not_ok "the manual freeze run finished" "$(sql $C postgres "SELECT database, status, detail FROM pgops.freeze_run")"
+  fi
+  check_match "the tenant's table was frozen by the run (its age is now small)" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.age(relfrozenxid) FROM pg_catalog.pg_class WHERE relname OPERATOR(pg_catalog.=) 'ledger'")" '^[0-9]{1,2}$'
+  for user in postgres watcher; do
+    for rel in pgops.table_bloat pgops.index_bloat pgops.bloat "pgops.verify_bloat()" pgops.table_age \
+               pgops.security_audit "pgops.freeze_plan(min_age => 0)"; do
+      check_calm "as $user in with_pgops: $rel" $user with_pgops "SELECT pg_catalog.count(*) FROM $rel" '^[0-9]+$'
+    done
+  done
+  # The file apply_hba writes from with_pgops comes from with_pgops' own config: let every local
+  # connection in (a superuser's trust rule), so the rest of the scenario can connect.
+  calm postgres with_pgops "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth) VALUES ('all local', 'all', 'local', 'trust')" >/dev/null
+  for q in "pg_catalog.length(pgops.render_hba())|^[0-9]+$" "pg_catalog.count(*) FROM pgops.hba_lint|^[0-9]+$" \
+           "matched FROM pgops.hba_match('postgres', 'postgres', NULL)|^t$" \
+           "status FROM pgops.apply_hba()|^applied" "drifted FROM pgops.hba_drift|^f$"; do
+    check_calm "in with_pgops: ${q%%|*}" postgres with_pgops "SELECT ${q%%|*}" "${q##*|}"
+  done
+  # The etcd worker computes role drift over every database at its start (then every 5 minutes):
+  # restart it now that the plants are there.
+  t_plants=$(sql $C postgres "SELECT now()")
+  sql $C postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pgops etcd'" >/dev/null
+  if wait_sql $C postgres "SELECT last_push_at > '$t_plants' FROM pgops.etcd_status" 20; then
+    out=$(etcdctl_ hx get /pg/pg-hostile/pgops/members/pg-hostile-1 --print-value-only 2>/dev/null)
+    check_eq "the etcd worker's collection (role drift over every database, after the plants) publishes role_drift 0" \
+      "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["role_drift"], d["role_drift_checked_at"] > sys.argv[2][:10])' "$out" "$t_plants" 2>&1)" "0 True"
+  else
+    not_ok "the etcd worker came back and pushed" "$(sql $C postgres "SELECT * FROM pgops.etcd_status")"
+  fi
+  if wait_sql $C postgres "SELECT count(*) > 0 FROM pgops.freeze_run WHERE job = 'hostile scheduled' AND status NOT IN ('queued', 'running')" 75; then
+    check_eq "a scheduled freeze run in the hostile database succeeds" \
+      "$(sql $C postgres "SELECT status FROM pgops.freeze_run WHERE job = 'hostile scheduled' ORDER BY id LIMIT 1")" succeeded
+  else
+    not_ok "the scheduled freeze run happened"
+  fi
+
+  # --- what must not have happened -------------------------------------------------------------------
+  check_eq "no planted function, aggregate or operator ran as a superuser" "$(superuser_traps)" 0
+  check_eq "no role changed (attributes of every role but the declared one)" "$(roles_snapshot)" "$before"
+  check_eq "the tenant is still no superuser" "$(sql $C postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'tenant'")" f
+  check_eq "workers report no unsafe session" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.workers WHERE last_error LIKE '%search_path%' OR last_error LIKE '%role set%'")" 0
+  check_eq "the bystander database's planning still works" \
+    "$(sql $C bystander "SELECT has_table_privilege('hostile_app', 't', 'SELECT')")" t
+
+  # --- pg_hba.conf: no value adds a line -------------------------------------------------------------------
+  local nl="E'x\\nhost all all 0.0.0.0/0 trust'"
+  for field in title user db addr auth role; do
+    out=$(sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, role) SELECT
+      CASE WHEN f = 'title' THEN $nl ELSE 't' END, CASE WHEN f = 'user' THEN $nl ELSE 'app' END,
+      CASE WHEN f = 'db' THEN $nl ELSE 'app' END, CASE WHEN f = 'addr' THEN $nl ELSE '10.0.0.0/8' END,
+      CASE WHEN f = 'auth' THEN $nl ELSE 'pwd' END, CASE WHEN f = 'role' THEN $nl ELSE 'common' END FROM (SELECT '$field' AS f) x" 2>&1)
+    check_match "a newline in hba_rule.$field is refused, naming the field" "$out" "\"$field\" contains the control character U\\+000A"
+  done
+  for bad in "E'host all all 10.0.0.1/32 md5\\r'" "E'host all all 10.0.0.1/32 md5 \\x01'"; do
+    check_match "a control character in a raw line is refused" \
+      "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, rules) VALUES ('raw', ARRAY[$bad])" 2>&1)" 'field "rules", line 1 contains the control character'
+  done
+  check_match "a newline in a user alias (\${monitor}) is refused" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_alias SET value = ARRAY[$nl] WHERE name = '\${monitor}'" 2>&1)" 'alias "\$\{monitor\}", value 1 contains the control character'
+  check_match "an address alias must be an address" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_alias SET value = ARRAY['10.0.0.0/8', 'nowhere'] WHERE name = 'intra'" 2>&1)" 'alias "intra", value 2: "nowhere" is not an IPv4/IPv6 address or CIDR'
+  check_eq "the rendered file has no trust line" "$(sql $C postgres "SELECT pgops.render_hba()" | grep -c '^host.*trust')" 0
+
+  # --- pgops_admin's limits --------------------------------------------------------------------------------
+  check_match "pgops_admin may not write trust" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'local', 'trust')" 2>&1)" 'only a superuser may write trust'
+  check_match "pgops_admin may not write ident over TCP" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'intra', 'ident')" 2>&1)" 'only a superuser may write ident over TCP'
+  for l in "host all @/etc/passwd 10.0.0.1/32 md5|@file inclusions" "host all /^app 10.0.0.1/32 md5|regular expressions" \
+           "host all all 10.0.0.1/32 trust|trust"; do
+    check_match "pgops_admin may not write a raw line with ${l##*|}" \
+      "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, rules) VALUES ('raw', ARRAY['${l%%|*}'])" 2>&1)" "only a superuser may write ${l##*|}"
+  done
+  check_eq "pgops_admin may write a password rule" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth) VALUES ('app', 'app', 'app', '10.1.0.0/16', 'pwd') RETURNING 1")" 1
+  check_eq "a superuser may write a trust rule for the local socket" \
+    "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth, \"order\") VALUES ('local trust', 'postgres', 'local', 'trust', 1) RETURNING 1")" 1
+  check_match "pgops_admin cannot change a superuser's trust rule" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_rule SET title = 'mine' WHERE title = 'local trust'" 2>&1)" 'only a superuser may write trust'
+
+  # --- no plaintext password in the server log when a call fails ------------------------------------------
+  for level in default info; do
+    local secret="S3cret-$level-$RANDOM"
+    local set=""
+    [ $level = info ] && set="SET log_min_error_statement = info;"
+    sql $C postgres "$set SELECT pgops.set_password('nosuch', '$secret')" >/dev/null 2>&1
+    sql $C postgres "$set SELECT pgops.load_roles('[{\"name\": \"bad name\", \"password\": \"$secret\", \"login\": 7}]')" >/dev/null 2>&1
+    sql $C postgres "$set INSERT INTO pgops.role (name, password) VALUES ('plain', '$secret')" >/dev/null 2>&1
+    check_eq "failed calls carrying a plaintext leave it out of the log (log_min_error_statement $level)" \
+      "$(server_log | grep -c "$secret")" 0
+  done
+  sql $C postgres "SELECT 'S3cret-control'::int" >/dev/null 2>&1
+  check_match "negative control: a failed ordinary statement is logged with its text" "$(server_log | grep -c 'S3cret-control')" '^[1-9]'
+
+  # Negative control 2: a superuser session in the hostile database, unprotected, runs a plant —
+  # the check above would have seen it.
+  calm postgres without_pgops "SELECT jsonb_agg(datname) FROM pg_database" >/dev/null 2>&1
+  check_match "negative control: an unpinned superuser session runs the plant and the check sees it" "$(superuser_traps)" '^[1-9]'
+}
