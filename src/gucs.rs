@@ -25,6 +25,8 @@ pub static HBA_IPV6: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static HBA_BACKUPS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static FREEZE_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub static VERIFY_BLOAT_MAX_PAGES: GucSetting<i32> = GucSetting::<i32>::new(131072);
 pub static ETCD_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ETCD_PREFIX: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"/pg"));
 pub static ETCD_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(30);
@@ -162,6 +164,27 @@ pub fn init(preloading: bool) {
         1,
         1_000_000,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.freeze_max_workers",
+        c"Most VACUUM FREEZE database workers running at once.",
+        c"A job over every database queues one run per database; the others wait (their detail says \
+          so), leaving max_worker_processes to parallel query and logical replication.",
+        &FREEZE_MAX_WORKERS,
+        1,
+        64,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.verify_bloat_max_pages",
+        c"Most pages pgops.verify_bloat() may read for a caller that is not a superuser.",
+        c"pg_monitor may call verify_bloat, which runs as the extension's owner; this caps its max_pages.",
+        &VERIFY_BLOAT_MAX_PAGES,
+        0,
+        i32::MAX,
+        GucContext::Suset,
         GucFlags::default(),
     );
     define_etcd();
@@ -332,6 +355,14 @@ pub fn offline_query() -> bool {
 
 pub fn hba_ipv6() -> bool {
     HBA_IPV6.get()
+}
+
+pub fn verify_bloat_max_pages() -> i64 {
+    VERIFY_BLOAT_MAX_PAGES.get() as i64
+}
+
+pub fn freeze_max_workers() -> i64 {
+    FREEZE_MAX_WORKERS.get() as i64
 }
 
 pub fn freeze_history() -> (i32, i32) {

@@ -66,6 +66,15 @@ scenario_main() {
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
   check "the new password works" \
     as_pg env PGPASSWORD=N3w.Secret "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
+  # No plaintext at all: the verifier computed on the client (pg_test/scram_verifier.py, as the
+  # README shows) is what the server receives.
+  local verifier; verifier=$(PGOPS_PASSWORD=Cl1ent.Side python3 "$PGOPS_ROOT/pg_test/scram_verifier.py")
+  check_match "the client computes a SCRAM-SHA-256 verifier" "$verifier" '^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$'
+  sql $C postgres "SELECT pgops.set_password('dbuser_view', '$verifier')" >/dev/null
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+  check "a login with the password whose verifier the client computed" \
+    as_pg env PGPASSWORD=Cl1ent.Side "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
+  check_eq "the server never saw that plaintext (log_statement = all)" "$(grep -c 'Cl1ent.Side' "$log")" 0
 
   # --- default privileges, per creator, in two databases ------------------------------------
   local db ok_all=1
@@ -267,6 +276,41 @@ line', 'zero width​', 'end'])
   check_eq "md5 verifier reported in drift" \
     "$(sql $C postgres "SELECT want || '/' || have FROM pgops.role_drift WHERE object = 'role \"replicator\"' AND field = 'password'")" "SCRAM-SHA-256 verifier/md5 verifier"
   check_eq "drift summary counts it" "$(sql $C postgres "SELECT md5_passwords FROM pgops.role_drift_summary")" 1
+
+  # --- a cancelled apply leaves nothing behind ------------------------------------------------
+  # A session holds slow_role's pg_authid row (an uncommitted ALTER ROLE): the apply's cluster-wide
+  # worker waits on it; the caller is cancelled (statement_timeout, pg_cancel_backend,
+  # pg_terminate_backend). The worker must be stopped and rolled back before the caller's error
+  # (and the release of its lock), and its files removed.
+  sql $C postgres "CREATE ROLE slow_role NOLOGIN CONNECTION LIMIT 1;
+    INSERT INTO pgops.role (name, login, connlimit) VALUES ('slow_role', false, 5)" >/dev/null
+  local how blocker caller
+  for how in statement_timeout pg_cancel_backend pg_terminate_backend; do
+    sql_file $C postgres "BEGIN; ALTER ROLE slow_role CONNECTION LIMIT 2; SELECT pg_sleep(5); ROLLBACK;" >/dev/null 2>&1 &
+    blocker=$!
+    wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND state = 'active' AND pid <> pg_backend_pid()" 5
+    if [ $how = statement_timeout ]; then
+      out=$(sql $C postgres "SET statement_timeout = '1s'; SELECT count(*) FROM pgops.apply_roles()" 2>&1)
+    else
+      sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >"${CL_DIR[$C]}/caller.out" 2>&1 &
+      caller=$!
+      wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgops database worker' AND wait_event_type = 'Lock'" 5
+      sql $C postgres "SELECT $how(pid) FROM pg_stat_activity WHERE query LIKE '%pgops.apply_roles()%' AND pid <> pg_backend_pid()" >/dev/null
+      wait $caller; out=$(cat "${CL_DIR[$C]}/caller.out")
+    fi
+    check_match "$how: the waiting apply_roles() gets its error" "$out" 'canceling statement|terminating connection|server closed the connection'
+    check_eq "$how: no pgops worker is left running" \
+      "$(sql $C postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgops database worker'")" 0
+    check_eq "$how: no task or result file is left" "$(as_pg find "${CL_DIR[$C]}/data/pg_stat_tmp" -name 'pgops.*' | wc -l)" 0
+    wait $blocker
+    check_eq "$how: the worker's group was rolled back (connlimit unchanged after the blocker rolled back)" \
+      "$(sql $C postgres "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'slow_role'")" 1
+  done
+  check_match "pgops.workers says the worker was stopped because its caller was cancelled" \
+    "$(sql $C postgres "SELECT last_error FROM pgops.workers WHERE name LIKE 'pgops apply%' ORDER BY last_error_at DESC NULLS LAST LIMIT 1")" \
+    'stopped: the caller was cancelled'
+  check_eq "a later apply converges" "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_roles()")" applied
+  check_eq "slow_role has its declared limit" "$(sql $C postgres "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'slow_role'")" 5
 
   # --- standby: refuse -----------------------------------------------------------------------
   cluster_standby roles_sb $C || { not_ok "standby starts"; return 1; }

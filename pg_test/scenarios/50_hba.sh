@@ -64,7 +64,7 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   # --- invalid rows are rejected at insert; the live file is untouched -------------------------
   local sha0; sha0=$(hba_sha $C)
   check_match "bad CIDR rejected naming the field" \
-    "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, addr) VALUES ('bad', '10.0.0.0/33')" 2>&1)" 'pgops.hba_rule "bad": field "addr"'
+    "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, addr) VALUES ('bad', '10.0.0.0/33')" 2>&1)" 'pgops.hba_rule id [0-9]+ \("bad"\): field "addr"'
   check_match "unknown method rejected naming the field" \
     "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('bad', 'local', 'bogus')" 2>&1)" 'field "auth": "bogus"'
   check_match "bad raw line rejected with its line" \
@@ -172,10 +172,18 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   # --- permissions -----------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE ops_admin LOGIN IN ROLE pgops_admin; CREATE ROLE nobody LOGIN" >/dev/null
   check_eq "a pgops_admin member can apply" \
-    "$(sql $C postgres "SET ROLE ops_admin; SELECT status FROM pgops.apply_hba()")" "unchanged"
+    "$(as_pg "$(pg_bindir "$v")/psql" -X -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -c "SET ROLE ops_admin" -c "SELECT status FROM pgops.apply_hba()")" "unchanged"
+  check_match "apply_hba() in a multi-statement string (an implicit transaction block) is refused too" \
+    "$(sql $C postgres "SELECT 1; SELECT status FROM pgops.apply_hba()" 2>&1)" 'cannot run inside a transaction block'
   check_match "a plain role cannot" "$(sql $C postgres "SET ROLE nobody; SELECT * FROM pgops.apply_hba()" 2>&1)" "permission denied"
-  check_eq "apply_hba runs with a pinned search_path as definer" \
-    "$(sql $C postgres "SELECT prosecdef || '|' || array_to_string(proconfig, ',') FROM pg_proc WHERE proname = 'apply_hba'")" "true|search_path=pg_catalog, pgops"
+  check_match "apply_hba runs as definer with a pinned search_path and the settings that decide what SQL means" \
+    "$(sql $C postgres "SELECT prosecdef || '|' || array_to_string(proconfig, ',') FROM pg_proc WHERE proname = 'apply_hba'")" \
+    '^true\|search_path=pg_catalog, pgops, pg_temp,.*session_replication_role=origin,standard_conforming_strings=on,transform_null_equals=off'
+  check_eq "every function of the extension has a search_path with pg_temp last and nothing but pg_catalog and pgops" \
+    "$(sql $C postgres "SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+        AND d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgops')
+      WHERE NOT EXISTS (SELECT FROM unnest(p.proconfig) c
+        WHERE c IN ('search_path=pg_catalog, pg_temp', 'search_path=pg_catalog, pgops, pg_temp'))")" 0
 
   # --- role filter on a streaming replica -------------------------------------------------------
   cluster_standby hba_sb $C || { not_ok "standby starts"; return 1; }

@@ -126,6 +126,32 @@ scenario_main() {
   check_eq "both ran and succeeded" \
     "$(sql $C postgres "SELECT count(*) FROM pgops.freeze_run WHERE job = 'manual' AND id > $id AND status = 'succeeded'")" 2
 
+  # --- bounded concurrency: never more than pgops.freeze_max_workers database workers -------------
+  local d peak=0 n waiting=0
+  for d in f1 f2 f3; do
+    sql $C postgres "CREATE DATABASE $d" >/dev/null
+    sql $C $d "CREATE TABLE t AS SELECT i, md5(i::text) AS m FROM generate_series(1, 20000) i" >/dev/null
+  done
+  sql $C postgres "ALTER SYSTEM SET pgops.freeze_max_workers = 1" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.5
+  sql $C postgres "UPDATE pgops.freeze_job SET database = '*', cost_delay_ms = 2, cost_limit = 200, min_age = 0, buffer_usage_limit = NULL
+                   WHERE name = 'manual'" >/dev/null
+  local ids; ids=$(sql $C postgres "SELECT string_agg(run_id::text, ',') FROM pgops.run_freeze('manual')")
+  for _ in $(seq 1 600); do
+    n=$(sql $C postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgops database worker'")
+    [ "$n" -gt "$peak" ] && peak=$n
+    [ "$(sql $C postgres "SELECT count(*) FROM pgops.freeze_run WHERE job = 'manual' AND status = 'queued' AND detail LIKE 'waiting: 1 freeze worker(s) running, pgops.freeze_max_workers = 1'")" -gt 0 ] && waiting=1
+    [ "$(sql $C postgres "SELECT count(*) FROM pgops.freeze_run WHERE job = 'manual' AND status IN ('queued', 'running')")" = 0 ] && break
+    sleep 0.05
+  done
+  check_eq "pgops.freeze_max_workers = 1: at most one freeze worker at a time over five databases" "$peak" 1
+  check_eq "the others waited in the queue, saying why" "$waiting" 1
+  check_eq "and every run succeeded" \
+    "$(sql $C postgres "SELECT count(*) FILTER (WHERE status = 'succeeded') || '/' || count(*) FROM pgops.freeze_run WHERE id IN ($ids)")" "5/5"
+  sql $C postgres "ALTER SYSTEM RESET pgops.freeze_max_workers" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+
   # --- fast shutdown during a run; the run is marked at the next start ----------------------------
   burn $C 2000
   sql $C postgres "UPDATE pgops.freeze_job SET database = 'app', cost_delay_ms = 50, cost_limit = 1, min_age = 1000 WHERE name = 'manual'" >/dev/null

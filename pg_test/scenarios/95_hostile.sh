@@ -115,7 +115,7 @@ scenario_main() {
       "check_function_bodies = off" "exit_on_error = on" "row_security = off" "\"TimeZone\" = 'Pacific/Chatham'" \
       "work_mem = '64kB'" "vacuum_cost_delay = 100" "vacuum_freeze_min_age = 1000000000" "synchronous_commit = off" \
       "plpgsql.extra_errors = 'all'" "xmloption = document" "role = tenant" "session_replication_role = replica" \
-      "temp_tablespaces = 'nosuch'"; do
+      "temp_tablespaces = 'nosuch'" "password_encryption = md5"; do
       if calm tenant $db "ALTER DATABASE $db SET $s" >/dev/null 2>&1; then
         [ $db = with_pgops ] && applied_settings+=("${s%% =*}")
       else
@@ -173,12 +173,44 @@ scenario_main() {
   done
   # The file apply_hba writes from with_pgops comes from with_pgops' own config: let every local
   # connection in (a superuser's trust rule), so the rest of the scenario can connect.
-  calm postgres with_pgops "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth) VALUES ('all local', 'all', 'local', 'trust')" >/dev/null
+  calm postgres with_pgops "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth) VALUES ('all local', 'all', 'local', 'trust'),
+    ('app', 'app', '10.9.0.0/16', 'pwd')" >/dev/null
+  check_calm "pwd follows the server's password_encryption, not the database's md5" postgres with_pgops \
+    "SELECT pg_catalog.string_agg(l, ' ') FROM pg_catalog.regexp_split_to_table(pgops.render_hba(), E'\\n') l WHERE l OPERATOR(pg_catalog.~) '10.9.0.0'" \
+    '^host all app 10.9.0.0/16 scram-sha-256$'
+  check_calm "… nor the caller's session's md5" postgres with_pgops \
+    "SET password_encryption = md5; SELECT pg_catalog.count(*) FROM pg_catalog.regexp_split_to_table(pgops.render_hba(), E'\\n') l WHERE l OPERATOR(pg_catalog.~) 'md5'" '^0$'
+  check_calm "apply_hba() refuses to write inside a transaction block" postgres with_pgops \
+    "BEGIN; SELECT status FROM pgops.apply_hba(); COMMIT" '^$'
+  check_match "… saying why" "$(calm postgres with_pgops "BEGIN; SELECT status FROM pgops.apply_hba(); COMMIT" 2>&1)" \
+    'cannot run inside a transaction block: the file it writes would stay if the transaction rolled back'
+  check_calm "… but checks one there with dry_run" postgres with_pgops \
+    "BEGIN; SELECT status FROM pgops.apply_hba(dry_run => true); COMMIT" '^dry run'
+  # A symbolic link at pg_hba.conf stays a link; the file it points to is replaced.
+  local hba="${CL_DIR[$C]}/data/pg_hba.conf"
+  as_pg mv "$hba" "${CL_DIR[$C]}/hba-managed.conf"
+  as_pg ln -s "${CL_DIR[$C]}/hba-managed.conf" "$hba"
   for q in "pg_catalog.length(pgops.render_hba())|^[0-9]+$" "pg_catalog.count(*) FROM pgops.hba_lint|^[0-9]+$" \
            "matched FROM pgops.hba_match('postgres', 'postgres', NULL)|^t$" \
            "status FROM pgops.apply_hba()|^applied" "drifted FROM pgops.hba_drift|^f$"; do
     check_calm "in with_pgops: ${q%%|*}" postgres with_pgops "SELECT ${q%%|*}" "${q##*|}"
   done
+  check "a symlinked pg_hba.conf is still a link after apply_hba()" test -L "$hba"
+  check "… and the file it points to holds the rendered rules" grep -q '^host all app 10.9.0.0/16 scram-sha-256' "${CL_DIR[$C]}/hba-managed.conf"
+
+  # --- pg_monitor's limits ----------------------------------------------------------------------------
+  sql $C postgres "REVOKE CONNECT ON DATABASE without_pgops FROM PUBLIC" >/dev/null
+  check_match "pg_monitor: freeze_plan of a database it may connect to" \
+    "$(usql watcher postgres "SELECT count(*) >= 0 FROM pgops.freeze_plan('bystander', 0)" 2>&1)" '^t$'
+  check_match "pg_monitor: no superuser worker in a database it may not connect to" \
+    "$(usql watcher postgres "SELECT count(*) FROM pgops.freeze_plan('without_pgops', 0)" 2>&1)" 'permission denied for database "without_pgops"'
+  check_match "pg_monitor: verify_bloat's budget is capped" \
+    "$(usql watcher bystander "SELECT count(*) FROM pgops.verify_bloat(max_pages => 100000000)" 2>&1)" 'over what a role that is not a superuser may ask'
+  check_match "pg_monitor: within the cap it measures" \
+    "$(calm watcher with_pgops "SELECT pg_catalog.count(*) FROM pgops.verify_bloat(max_tables => 5, max_pages => 1000)" 2>/dev/null)" '^[0-9]+$'
+  check_match "a superuser's budget is not capped" \
+    "$(sql $C bystander "CREATE EXTENSION IF NOT EXISTS pgstattuple; SELECT count(*) FROM pgops.verify_bloat(max_pages => 100000000)" 2>&1)" '^[0-9]+$'
+
   # The etcd worker computes role drift over every database at its start (then every 5 minutes):
   # restart it now that the plants are there.
   t_plants=$(sql $C postgres "SELECT now()")

@@ -265,11 +265,18 @@ fn cluster_members() -> TableIterator<
         )
     });
     let kvs: Vec<serde_json::Value> = serde_json::from_slice(&text).unwrap_or_default();
+    const MAX_MEMBER_DOCUMENT_BYTES: usize = 64 << 10;
     let rows: Vec<_> = kvs
         .into_iter()
         .map(|kv| {
             let key = kv["key"].as_str().unwrap_or_default().to_string();
-            let doc: Option<serde_json::Value> = kv["value"].as_str().and_then(|v| serde_json::from_str(v).ok());
+            // Documents are written by peers: only a JSON object of bounded size is read; fields
+            // of the wrong type read as NULL.
+            let doc: Option<serde_json::Value> = kv["value"]
+                .as_str()
+                .filter(|v| v.len() <= MAX_MEMBER_DOCUMENT_BYTES)
+                .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+                .filter(serde_json::Value::is_object);
             let d = doc.clone().unwrap_or_default();
             let s = |f: &str| d[f].as_str().map(str::to_string);
             let instance = key.strip_prefix(&prefix).unwrap_or(&key).to_string();

@@ -134,6 +134,9 @@ impl Client {
             }
         }
         let mut b = reqwest::blocking::Client::builder()
+            // Never follow a redirect: it would resend the Authorization token (and, for the
+            // authenticate call, the password) to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .tls_built_in_root_certs(false)
@@ -202,7 +205,7 @@ impl Client {
                 Ok(resp) => {
                     self.current = idx;
                     let status = resp.status().as_u16();
-                    let text = resp.text().map_err(|e| Error::Protocol(e.to_string()))?;
+                    let text = read_capped(resp).map_err(|e| Error::Protocol(format!("{url}: {e}")))?;
                     let v: Value = serde_json::from_str(&text).map_err(|_| {
                         Error::Protocol(format!(
                             "{url}: HTTP {status}: {}",
@@ -407,6 +410,23 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// The most an answer from etcd may hold: what is under pgops' prefix is written by peers, and a
+/// peer (or anything answering at an endpoint) must not make a worker buffer without bound.
+pub const MAX_RESPONSE_BYTES: u64 = 16 << 20;
+
+/// Reads an answer's body as text, refusing one over [`MAX_RESPONSE_BYTES`].
+fn read_capped(resp: reqwest::blocking::Response) -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    resp.take(MAX_RESPONSE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(format!("the answer is larger than {} MiB; refused", MAX_RESPONSE_BYTES >> 20));
+    }
+    String::from_utf8(buf).map_err(|_| "the answer is not UTF-8 text".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +493,57 @@ mod tests {
             }
         });
         (url, log)
+    }
+
+    /// A server that answers each request with the next raw HTTP response and records the paths.
+    fn raw_server(responses: Vec<Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(vec![]));
+        let seen = log.clone();
+        std::thread::spawn(move || {
+            let mut responses = responses.into_iter();
+            for stream in listener.incoming() {
+                let mut s = stream.unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                seen.lock().unwrap().push(line.split_whitespace().nth(1).unwrap_or("").to_string());
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let Some(resp) = responses.next() else { return };
+                let _ = s.write_all(&resp);
+            }
+        });
+        (url, log)
+    }
+
+    #[test]
+    fn redirects_are_never_followed() {
+        let (url, seen) = raw_server(vec![
+            b"HTTP/1.1 307 X\r\nlocation: /elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+            b"HTTP/1.1 200 X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".to_vec(),
+        ]);
+        let mut c = Client::new(cfg(vec![url])).unwrap();
+        let e = c.lease_grant(10).unwrap_err().to_string();
+        assert!(e.contains("307"), "{e}");
+        assert_eq!(*seen.lock().unwrap(), vec!["/version".to_string()], "the redirect was followed");
+    }
+
+    #[test]
+    fn an_oversized_answer_is_refused() {
+        let body = vec![b' '; (MAX_RESPONSE_BYTES + 10) as usize];
+        let mut resp = format!("HTTP/1.1 200 X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+        resp.extend(body);
+        let (url, _) = raw_server(vec![resp]);
+        let mut c = Client::new(cfg(vec![url])).unwrap();
+        let e = c.lease_grant(10).unwrap_err().to_string();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
     }
 
     fn cfg(endpoints: Vec<String>) -> Config {

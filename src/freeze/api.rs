@@ -192,6 +192,27 @@ fn freeze_plan(
     let tables: Vec<TableAge> = if database == current {
         table_ages().unwrap_or_else(|e| error!("pgops.freeze_plan: {e}"))
     } else {
+        // The worker reads the other database as a superuser: the caller must be allowed to
+        // connect there itself (pg_monitor alone does not grant CONNECT).
+        let may_connect = crate::spi::get_one_with_args::<bool>(
+            "SELECT has_database_privilege(d.oid, 'CONNECT') FROM pg_catalog.pg_database d WHERE d.datname = $1",
+            &[database.as_str().into()],
+        )
+        .unwrap_or(None);
+        match may_connect {
+            None => fail(
+                PgSqlErrorCode::ERRCODE_INVALID_CATALOG_NAME,
+                format!("pgops.freeze_plan: database \"{database}\" does not exist"),
+                "Pass the name of a database of this cluster.",
+            ),
+            Some(false) => fail(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("pgops.freeze_plan: permission denied for database \"{database}\""),
+                "The plan of another database is read there by a worker running as a superuser, so the caller \
+                 needs CONNECT on that database; or call pgops.freeze_plan() in it.",
+            ),
+            Some(true) => {}
+        }
         let v = dbworker::run_and_wait(&database, &dbworker::Task::FreezeAges).unwrap_or_else(|e| {
             fail(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,

@@ -198,7 +198,7 @@ fn schedule_due() -> anyhow::Result<Option<DateTime<Utc>>> {
 
 fn start_queued() -> anyhow::Result<()> {
     let queued = rows(
-        "SELECT r.id, r.database, j.name IS NOT NULL AS job_exists, j.min_age,
+        "SELECT r.id, r.database, r.detail, j.name IS NOT NULL AS job_exists, j.min_age,
                 (extract(epoch FROM j.max_duration) * 1000)::bigint AS max_duration_ms,
                 (extract(epoch FROM j.lock_timeout) * 1000)::bigint AS lock_timeout_ms,
                 j.cost_delay_ms, j.cost_limit, j.buffer_usage_limit
@@ -206,10 +206,21 @@ fn start_queued() -> anyhow::Result<()> {
          WHERE r.status = 'queued' ORDER BY r.id",
         &[],
     )?;
+    let limit = crate::gucs::freeze_max_workers();
+    let mut running = crate::spi::get_one::<i64>("SELECT count(*) FROM pgops.freeze_run WHERE status = 'running'")?
+        .unwrap_or(0);
     for q in queued {
         let id = q["id"].as_i64().unwrap_or(0);
         if q["job_exists"].as_bool() != Some(true) {
             finish(id, "failed", Some("the job was deleted before the run started"), None)?;
+            continue;
+        }
+        if running >= limit {
+            // Stays queued; say why (written once, not every turn: an idle wait takes no XID).
+            let why = format!("waiting: {running} freeze worker(s) running, pgops.freeze_max_workers = {limit}");
+            if q["detail"].as_str() != Some(why.as_str()) {
+                Spi::run_with_args("UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1", &[id.into(), why.into()])?;
+            }
             continue;
         }
         let task = FreezeTask {
@@ -223,11 +234,15 @@ fn start_queued() -> anyhow::Result<()> {
         };
         let database = q["database"].as_str().unwrap_or_default();
         match dbworker::start(database, &Task::Freeze(task)) {
-            Ok((idx, generation)) => Spi::run_with_args(
-                "UPDATE pgops.freeze_run SET status = 'running', started_at = now(), worker_slot = $2, worker_generation = $3
-                 WHERE id = $1",
-                &[id.into(), (idx as i32).into(), (generation as i64).into()],
-            )?,
+            Ok((idx, generation)) => {
+                running += 1;
+                Spi::run_with_args(
+                    "UPDATE pgops.freeze_run SET status = 'running', started_at = now(), worker_slot = $2,
+                            worker_generation = $3, detail = NULL
+                     WHERE id = $1",
+                    &[id.into(), (idx as i32).into(), (generation as i64).into()],
+                )?
+            }
             // Busy slots or no worker process free: stay queued, try again next turn.
             Err(e) if e.contains("busy") || e.contains("max_worker_processes") => {
                 Spi::run_with_args("UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1", &[id.into(), e.into()])?

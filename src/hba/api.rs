@@ -71,7 +71,7 @@ fn target(role: String) -> Target {
     let host = identity::hostname();
     let cluster = identity::cluster_name(gucs::cluster_name_setting().as_deref(), Some(&server_cluster));
     let instance = identity::instance_name(gucs::instance_name_setting().as_deref(), &cluster, &host);
-    let pwd = setting("password_encryption");
+    let pwd = server_password_encryption();
     Target {
         cluster,
         instance,
@@ -97,6 +97,35 @@ fn target(role: String) -> Target {
             .unwrap_or_default(),
         ipv6: gucs::hba_ipv6(),
     }
+}
+
+/// The method `pwd` stands for: the server's own password_encryption (postgresql.conf, ALTER
+/// SYSTEM, the command line), never a value the caller's session, role or database set — a
+/// database owner's `ALTER DATABASE … SET password_encryption = md5` must not turn every `pwd`
+/// line of the cluster's file into md5.
+fn server_password_encryption() -> String {
+    let (value, source) = crate::spi::get_two_with_args::<String, String>(
+        "SELECT setting, source FROM pg_catalog.pg_settings WHERE name = 'password_encryption'",
+        &[],
+    )
+    .unwrap_or((None, None));
+    let server_sources = ["default", "configuration file", "command line", "environment variable", "override"];
+    if source.as_deref().is_some_and(|s| server_sources.contains(&s)) {
+        return value.unwrap_or_default();
+    }
+    // Set for this session: the file's value, read as a superuser (apply_hba is one), else the default.
+    // SAFETY: reads the current user's superuser flag.
+    let from_file = if unsafe { pg_sys::superuser() } {
+        crate::spi::get_one::<String>(
+            "SELECT f.setting FROM pg_catalog.pg_file_settings f
+             WHERE f.name = 'password_encryption' AND f.applied ORDER BY f.seqno DESC LIMIT 1",
+        )
+        .ok()
+        .flatten()
+    } else {
+        None
+    };
+    from_file.unwrap_or_else(|| "scram-sha-256".into())
 }
 
 fn rendered(role_arg: Option<&str>) -> (Rendered, Target) {
@@ -309,23 +338,40 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, with
 /// fsyncs, keeping `mode`.
+///
+/// A symbolic link at `path` stays a link: the file it points to is the one replaced (a config
+/// management tool that links pg_hba.conf keeps its link). The temporary file is created anew
+/// (O_EXCL) and never through a link (O_NOFOLLOW), so nothing planted at its name is written to.
 fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
-        ".{}.pgops.tmp",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf")
+        ".{}.pgops.{}.tmp",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf"),
+        std::process::id()
     ));
-    {
+    // A temporary file left by a crash of this same backend pid: removing a link removes the link.
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(mode)
             .open(&tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
+    written?;
     fsync_dir(dir)
 }
 
@@ -460,6 +506,15 @@ fn _apply_hba(
             lines,
             "dry run: valid, not written".to_string(),
         ));
+    }
+    // SAFETY: reads the top-level transaction's block state.
+    if unsafe { pg_sys::IsTransactionBlock() } {
+        fail(
+            PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
+            "pgops.apply_hba() cannot run inside a transaction block: the file it writes would stay if the \
+             transaction rolled back, and its history row would not",
+            "Call it on its own (autocommit), or with dry_run => true to check a file inside a transaction.",
+        );
     }
     let old = std::fs::read(&path).unwrap_or_else(|e| {
         fail(

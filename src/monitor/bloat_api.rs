@@ -365,6 +365,9 @@ struct Measurement {
     method: String,
 }
 
+/// The most tables a caller that is not a superuser may ask `verify_bloat` to measure.
+const VERIFY_MAX_TABLES_UNPRIVILEGED: i32 = 100;
+
 /// Measures the tables with the worst estimated bloat (table and btree indexes together) exactly,
 /// within `max_tables` and `max_pages` (pages of table, TOAST and indexes together), and stores
 /// the figures in pgops.bloat_verified (on a primary). Tables locked by others are skipped.
@@ -392,6 +395,22 @@ fn verify_bloat(
             format!("pgops.verify_bloat: max_tables ({max_tables}) and max_pages ({max_pages}) must not be negative"),
             "Pass how many tables, and how many pages in all, the measurement may read.",
         );
+    }
+    // The function runs as its owner (a superuser); the budget of a caller who is not one is capped
+    // by a setting only a superuser can change.
+    // SAFETY: the role that called this SECURITY DEFINER function, and whether it is a superuser.
+    if !unsafe { pg_sys::superuser_arg(pg_sys::GetOuterUserId()) } {
+        let cap = crate::gucs::verify_bloat_max_pages();
+        if max_pages > cap || max_tables > VERIFY_MAX_TABLES_UNPRIVILEGED {
+            fail(
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "pgops.verify_bloat: max_tables {max_tables} / max_pages {max_pages} is over what a role that is not a \
+                     superuser may ask ({VERIFY_MAX_TABLES_UNPRIVILEGED} tables, pgops.verify_bloat_max_pages = {cap} pages)"
+                ),
+                "Pass a smaller budget, or ask a superuser to raise pgops.verify_bloat_max_pages.",
+            );
+        }
     }
     let schema = crate::sqltext::ident(&pgstattuple_schema());
     let l = layout();

@@ -158,10 +158,59 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
 
 /// Starts a worker for `task` in `database` and waits for it to finish; returns its result.
 /// Callable from a backend or from the launcher. Interruptible (statement_timeout, cancel).
+///
+/// A cancel, a statement timeout or a termination of the caller while it waits stops the worker
+/// first (its transaction rolls back) and only then raises the caller's error: the caller's locks
+/// are never released while a worker it started could still commit. The task and result files
+/// (which may hold password verifiers) are removed in every outcome.
 pub fn run_and_wait(database: &str, task: &Task) -> Result<Value, String> {
     let (idx, generation) = claim(database, task)?;
     let outcome = start_and_wait(database, task, idx, generation);
     remove_files(idx, generation);
+    if matches!(&outcome, Err(e) if e == INTERRUPTED) {
+        // Raises the pending cancel / timeout / termination error now that the worker is gone.
+        pgrx::check_for_interrupts!();
+    }
+    outcome
+}
+
+const INTERRUPTED: &str = "interrupted while waiting for the worker";
+
+/// Waits for a worker started with a notify pid to stop. Interrupts are held meanwhile, so a
+/// cancel or termination of this backend only sets its flag; when one is pending the worker is
+/// terminated and waited for, and `Err(INTERRUPTED)` returned for the caller to raise it.
+fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<(), String> {
+    use pgrx::bgworkers::BackgroundWorkerStatus;
+    // SAFETY: the interrupt hold-off counter of this backend, raised and lowered in pairs below.
+    unsafe { pg_sys::InterruptHoldoffCount += 1 };
+    let outcome = loop {
+        match handle.pid() {
+            Err(BackgroundWorkerStatus::Stopped) => break Ok(()),
+            Err(BackgroundWorkerStatus::PostmasterDied) => break Err("the postmaster died".to_string()),
+            _ => {}
+        }
+        // SAFETY: flags set by this backend's signal handlers; read only.
+        let pending = unsafe {
+            std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
+                || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+        };
+        if pending {
+            let _ = handle.terminate().wait_for_shutdown();
+            break Err(INTERRUPTED.to_string());
+        }
+        // SAFETY: this backend's own latch; the notify pid and the signal handlers set it.
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                100,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+    };
+    // SAFETY: pairs with the increment above.
+    unsafe { pg_sys::InterruptHoldoffCount -= 1 };
     outcome
 }
 
@@ -190,9 +239,17 @@ fn read_result(idx: usize, generation: u32) -> Result<Value, String> {
 fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value, String> {
     let registry = shmem::registry().expect("checked by the caller");
     let handle = launch(database, task, idx, generation, true)?.expect("launched with notify");
-    let status = match handle.wait_for_shutdown() {
+    let status = match wait_holding_interrupts(handle) {
         Ok(()) => "stopped".to_string(),
-        Err(s) => format!("{s:?}"),
+        Err(e) if e == INTERRUPTED => {
+            if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
+                if !slot.finished {
+                    slot.died("stopped: the caller was cancelled while it waited", xact::now());
+                }
+            }
+            return Err(e);
+        }
+        Err(e) => e,
     };
     {
         let mut reg = registry.exclusive();
