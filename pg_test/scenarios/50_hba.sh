@@ -172,7 +172,7 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   # --- permissions -----------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE ops_admin LOGIN IN ROLE pgops_admin; CREATE ROLE nobody LOGIN" >/dev/null
   check_eq "a pgops_admin member can apply" \
-    "$(as_pg "$(pg_bindir "$v")/psql" -X -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -c "SET ROLE ops_admin" -c "SELECT status FROM pgops.apply_hba()")" "unchanged"
+    "$(as_pg "$(pg_bindir "$v")/psql" -X -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -q -c "SET ROLE ops_admin" -c "SELECT status FROM pgops.apply_hba()")" "unchanged"
   check_match "apply_hba() in a multi-statement string (an implicit transaction block) is refused too" \
     "$(sql $C postgres "SELECT 1; SELECT status FROM pgops.apply_hba()" 2>&1)" 'cannot run inside a transaction block'
   check_match "a plain role cannot" "$(sql $C postgres "SET ROLE nobody; SELECT * FROM pgops.apply_hba()" 2>&1)" "permission denied"
