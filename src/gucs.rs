@@ -107,7 +107,7 @@ pub fn init(preloading: bool) {
     GucRegistry::define_string_guc(
         c"pgops.drop_reassign_to",
         c"Role that receives the objects of a role dropped by pgops.apply_roles().",
-        c"Empty: the bootstrap superuser.",
+        c"Empty: pgops_orphans (NOLOGIN, created by CREATE EXTENSION). A superuser is refused.",
         &DROP_REASSIGN_TO,
         GucContext::Sighup,
         GucFlags::default(),

@@ -186,14 +186,20 @@ scenario_main() {
   done
   sql $C postgres "UPDATE pgops.role SET state = 'absent' WHERE name = 'dbuser_old'" >/dev/null
   plan=$(sql $C postgres "SELECT coalesce(database, '*') || '|' || statement FROM pgops.plan_roles()")
-  check "drop plan reassigns owned objects in postgres" grep -q '^postgres|REASSIGN OWNED BY "dbuser_old" TO "postgres"' <<<"$plan"
+  check "drop plan reassigns owned objects in postgres" grep -q '^postgres|REASSIGN OWNED BY "dbuser_old" TO "pgops_orphans"' <<<"$plan"
   check "drop plan drops owned privileges in app" grep -q '^app|DROP OWNED BY "dbuser_old"' <<<"$plan"
   check_eq "drop plan ends with DROP ROLE" "$(tail -1 <<<"$plan")" '*|DROP ROLE "dbuser_old"'
   check "drop plan disables login first" grep -q '^\*|ALTER ROLE "dbuser_old" NOLOGIN' <<<"$plan"
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
-  check_eq "role dropped, its tables now owned by postgres" \
+  check_eq "role dropped, its tables now owned by pgops_orphans (no superuser)" \
     "$(sql $C postgres "SELECT (SELECT count(*) FROM pg_roles WHERE rolname = 'dbuser_old') || ',' || (SELECT tableowner FROM pg_tables WHERE tablename = 'old_postgres')"),$(sql $C app "SELECT tableowner FROM pg_tables WHERE tablename = 'old_app'")" \
-    "0,postgres,postgres"
+    "0,pgops_orphans,pgops_orphans"
+  sql $C postgres "ALTER SYSTEM SET pgops.drop_reassign_to = 'postgres'" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null; sleep 0.3
+  check_match "a superuser as pgops.drop_reassign_to is refused" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" 2>&1)" 'role "postgres" is a superuser'
+  sql $C postgres "ALTER SYSTEM RESET pgops.drop_reassign_to" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null; sleep 0.3
   sql $C postgres "UPDATE pgops.role SET state = 'absent' WHERE name = 'dbuser_dba'" >/dev/null
   check_match "a protected role is never dropped" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" 2>&1)" "cannot be dropped: it is listed in pgops.protected_roles"
   sql $C postgres "UPDATE pgops.role SET state = 'present' WHERE name = 'dbuser_dba'" >/dev/null

@@ -27,8 +27,9 @@ psql_as() {
 # qualify every function and operator (pg_catalog.count(*)): only pgops' functions may resolve
 # names for it.
 calm() {
-  local user=$1 db=$2; shift 2
-  as_pg env PGOPTIONS="-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c default_transaction_read_only=off -c exit_on_error=off -c default_transaction_isolation=read\\ committed -c role=none" \
+  local user=$1 db=$2 extra=""; shift 2
+  [ "${CL_VER[$C]}" -ge 17 ] && extra="-c transaction_timeout=0 "
+  as_pg env PGOPTIONS="$extra-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c default_transaction_read_only=off -c exit_on_error=off -c default_transaction_isolation=read\\ committed -c role=none -c session_authorization=$user -c restrict_nonsystem_relation_kind=" \
     "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" -c "$*"
 }
@@ -115,7 +116,8 @@ scenario_main() {
       "check_function_bodies = off" "exit_on_error = on" "row_security = off" "\"TimeZone\" = 'Pacific/Chatham'" \
       "work_mem = '64kB'" "vacuum_cost_delay = 100" "vacuum_freeze_min_age = 1000000000" "synchronous_commit = off" \
       "plpgsql.extra_errors = 'all'" "xmloption = document" "role = tenant" "session_replication_role = replica" \
-      "temp_tablespaces = 'nosuch'" "password_encryption = md5"; do
+      "temp_tablespaces = 'nosuch'" "password_encryption = md5" "session_authorization = tenant" \
+      "debug_print_parse = on" "restrict_nonsystem_relation_kind = 'view'" "scram_iterations = 1"; do
       if calm tenant $db "ALTER DATABASE $db SET $s" >/dev/null 2>&1; then
         [ $db = with_pgops ] && applied_settings+=("${s%% =*}")
       else
@@ -180,6 +182,11 @@ scenario_main() {
     '^host all app 10.9.0.0/16 scram-sha-256$'
   check_calm "… nor the caller's session's md5" postgres with_pgops \
     "SET password_encryption = md5; SELECT pg_catalog.count(*) FROM pg_catalog.regexp_split_to_table(pgops.render_hba(), E'\\n') l WHERE l OPERATOR(pg_catalog.~) 'md5'" '^0$'
+  calm postgres with_pgops "INSERT INTO pgops.role (name, login) VALUES ('hostile_app', false)" >/dev/null
+  calm postgres with_pgops "SELECT pgops.set_password('hostile_app', 'Xyz.4096')" >/dev/null
+  check_calm "new verifiers keep 4096 iterations whatever scram_iterations the database sets" postgres with_pgops \
+    "SELECT pg_catalog.split_part(password, ':', 1) FROM pgops.role WHERE name OPERATOR(pg_catalog.=) 'hostile_app'" \
+    '^SCRAM-SHA-256\$4096$'
   check_calm "apply_hba() refuses to write inside a transaction block" postgres with_pgops \
     "BEGIN; SELECT status FROM pgops.apply_hba(); COMMIT" '^$'
   check_match "… saying why" "$(calm postgres with_pgops "BEGIN; SELECT status FROM pgops.apply_hba(); COMMIT" 2>&1)" \
@@ -260,6 +267,14 @@ scenario_main() {
   # --- pgops_admin's limits --------------------------------------------------------------------------------
   check_match "pgops_admin may not write trust" \
     "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'local', 'trust')" 2>&1)" 'only a superuser may write trust'
+  check_match "pgops_admin may not write ldap (another server decides)" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, rules) VALUES ('x', ARRAY['host all all 0.0.0.0/0 ldap ldapserver=attacker.example ldapprefix=\"cn=\" ldapsuffix=\",\"'])" 2>&1)" 'only a superuser may write authentication by another server'
+  check_match "pgops_admin may not write cleartext password" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'world', 'password')" 2>&1)" 'only a superuser may write authentication by another server or in clear text'
+  check_match "pgops_admin may not change an alias a superuser's trust rule uses" \
+    "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth) VALUES ('infra trust', 'postgres', 'infra', 'trust')" >/dev/null
+       usql hbaadmin postgres "UPDATE pgops.hba_alias SET value = '{0.0.0.0/0}' WHERE name = 'infra'" 2>&1)" 'uses it with trust, which only a superuser may write'
+  sql $C postgres "DELETE FROM pgops.hba_rule WHERE title = 'infra trust'" >/dev/null
   check_match "pgops_admin may not write ident over TCP" \
     "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'intra', 'ident')" 2>&1)" 'only a superuser may write ident over TCP'
   for l in "host all @/etc/passwd 10.0.0.1/32 md5|@file inclusions" "host all /^app 10.0.0.1/32 md5|regular expressions" \
@@ -282,6 +297,7 @@ scenario_main() {
     sql $C postgres "$set SELECT pgops.set_password('nosuch', '$secret')" >/dev/null 2>&1
     sql $C postgres "$set SELECT pgops.load_roles('[{\"name\": \"bad name\", \"password\": \"$secret\", \"login\": 7}]')" >/dev/null 2>&1
     sql $C postgres "$set INSERT INTO pgops.role (name, password) VALUES ('plain', '$secret')" >/dev/null 2>&1
+    sql $C postgres "$set SELECT pgops.load_roles('[{\"username\": \"x\", \"password\": \"$secret\"}]')" >/dev/null 2>&1
     check_eq "failed calls carrying a plaintext leave it out of the log (log_min_error_statement $level)" \
       "$(server_log | grep -c "$secret")" 0
   done

@@ -26,12 +26,18 @@ pub struct Owner {
 
 impl Owner {
     /// The owner recorded in a member document, if it is one pgops wrote.
+    /// The document is a peer's: one over 64 KiB is not read, and the names are kept short and
+    /// printable (they reach etcd_status and the log).
     pub fn of_document(value: &[u8]) -> Option<Owner> {
+        if value.len() > 64 << 10 {
+            return None;
+        }
         let v: serde_json::Value = serde_json::from_slice(value).ok()?;
+        let clean = |s: &str| s.chars().filter(|c| !c.is_control()).take(256).collect::<String>();
         Some(Owner {
-            hostname: v["hostname"].as_str()?.to_string(),
+            hostname: clean(v["hostname"].as_str()?),
             port: v["port"].as_i64()?,
-            data_directory: v["data_directory"].as_str()?.to_string(),
+            data_directory: clean(v["data_directory"].as_str()?),
         })
     }
 

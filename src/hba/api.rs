@@ -572,6 +572,14 @@ fn _apply_hba(
     }
     trim_backups(&path, gucs::hba_backups());
     let status = reload_and_confirm();
+    // The history row can be rolled back with the caller's transaction (a DO block that fails
+    // after the call, say); the log line cannot.
+    log!(
+        "pgops.apply_hba: {} wrote {} (sha256 {sha}, {rules} rules, {lines} lines; backup {}): {status}",
+        crate::spi::get_one::<String>("SELECT session_user::text").ok().flatten().unwrap_or_default(),
+        t.path,
+        backup.display()
+    );
     let backup_s = backup.display().to_string();
     record(&t.path, Some(&backup_s), &sha, rules, lines, status);
     TableIterator::once((t.path, Some(backup_s), sha, rules, lines, status.to_string()))
@@ -700,6 +708,27 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
             format!("pgops.hba_alias: {e}"),
             "Fix the value; the row was not stored.",
         );
+    }
+    // An alias used by a rule only a superuser may write (trust for `admin`, say) would let its
+    // editor choose who that rule lets in: only a superuser may change it then.
+    // SAFETY: reads the current user's superuser flag (the trigger runs as the writer).
+    if !unsafe { pg_sys::superuser() } {
+        for r in load_rules() {
+            let uses = r.rules.is_empty() && (r.user.as_deref() == Some(name) || r.addr.as_deref() == Some(name));
+            let features = super::rules::superuser_only(&r);
+            if uses && !features.is_empty() {
+                fail(
+                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!(
+                        "pgops.hba_alias {name:?}: pgops.hba_rule id {} ({:?}) uses it with {}, which only a superuser may write",
+                        r.id,
+                        r.title,
+                        features.join(", ")
+                    ),
+                    "Ask a superuser to change this alias (see SECURITY.md). The row was not stored.",
+                );
+            }
+        }
     }
 }
 

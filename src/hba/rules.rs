@@ -183,7 +183,11 @@ pub fn validate(r: &Rule) -> Result<()> {
 ///   server can read) and shows its words in pg_hba_file_rules;
 /// - a regular expression (`/…`, PostgreSQL 16+) in a raw line's user or database list: it can
 ///   match roles nobody named;
-/// - `ident` over TCP: the client's own host vouches for its user (RFC 1413).
+/// - `ident` over TCP: the client's own host vouches for its user (RFC 1413);
+/// - any method but `scram-sha-256`, `md5`, `reject`, `cert` and (local) `peer` / `ident`:
+///   `ldap`, `radius`, `pam`, `oauth`, `gss`, `sspi` hand the password check to a server the line
+///   names (an attacker's LDAP server accepts any password), `password` sends it in clear;
+/// - any option but `clientcert`: `map=` picks an identity map, `ldapserver=` … a server.
 ///
 /// Structured fields are quoted when rendered, so `@` and `/` there are plain names.
 pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
@@ -193,6 +197,7 @@ pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
             found.push(what)
         }
     };
+    const ADMIN_METHODS: &[&str] = &["scram-sha-256", "md5", "reject", "cert", "peer", "ident", "trust"];
     if r.rules.is_empty() {
         let auth = r.auth.as_deref().unwrap_or("pwd");
         if auth == "trust" {
@@ -201,6 +206,9 @@ pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
         let tcp = !matches!(r.addr.as_deref(), Some("local"));
         if tcp && matches!(auth, "os" | "ident") {
             add("ident over TCP");
+        }
+        if !AUTH_ALIASES.contains(&auth) && !ADMIN_METHODS.contains(&auth) {
+            add("authentication by another server or in clear text (ldap, radius, pam, oauth, gss, sspi, password)");
         }
         return found;
     }
@@ -211,6 +219,12 @@ pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
         }
         if line.method == "ident" && line.conn != super::line::ConnType::Local {
             add("ident over TCP");
+        }
+        if !ADMIN_METHODS.contains(&line.method.as_str()) {
+            add("authentication by another server or in clear text (ldap, radius, pam, oauth, gss, sspi, password)");
+        }
+        if line.options.iter().any(|o| !o.starts_with("clientcert=")) {
+            add("options other than clientcert");
         }
         for name in line.users.iter().chain(&line.databases) {
             if name.starts_with('@') {
@@ -575,6 +589,19 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
         assert_eq!(superuser_only(&raw("host all all 10.0.0.1/32 ident")), vec!["ident over TCP"]);
         assert!(superuser_only(&raw("host all \"@x\" 10.0.0.1/32 md5")).is_empty());
         assert!(superuser_only(&raw("local all all peer")).is_empty());
+        assert!(superuser_only(&raw("hostssl all all 10.0.0.1/32 cert clientcert=verify-full")).is_empty());
+        for l in [
+            "host all all 0.0.0.0/0 ldap ldapserver=attacker.example ldapprefix=\"cn=\" ldapsuffix=\",\"",
+            "host all all 0.0.0.0/0 radius radiusservers=10.0.0.9 radiussecrets=x",
+            "host all all 0.0.0.0/0 pam pamservice=login",
+            "host all all 0.0.0.0/0 password",
+        ] {
+            assert!(superuser_only(&raw(l)).iter().any(|f| f.starts_with("authentication by another server")), "{l}");
+        }
+        assert!(superuser_only(&raw("hostssl all all 10.0.0.1/32 cert map=anyone")).contains(&"options other than clientcert"));
+        assert!(!superuser_only(&r("ldap", "world")).is_empty());
+        assert!(!superuser_only(&r("password", "world")).is_empty());
+        assert!(superuser_only(&r("ssl-sha", "world")).is_empty());
     }
 
     #[test]

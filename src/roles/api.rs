@@ -335,12 +335,15 @@ fn _role_drift_summary() -> TableIterator<
     TableIterator::once(row)
 }
 
+/// The iteration count of new verifiers: the session's `scram_iterations` (PG16+), never fewer
+/// than PostgreSQL's default 4096 — a database or session that set it to 1 must not weaken them.
 fn scram_iterations() -> u32 {
     crate::spi::get_one::<String>("SELECT current_setting('scram_iterations', true)")
         .ok()
         .flatten()
         .and_then(|s| s.parse().ok())
         .unwrap_or(scram::DEFAULT_ITERATIONS)
+        .max(scram::DEFAULT_ITERATIONS)
 }
 
 fn verifier_for(role: &str, input: PasswordInput) -> String {

@@ -125,6 +125,10 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
 
 /// What the planner needs from the current database. Runs in a per-database worker for other
 /// databases. `grantees`: roles whose privileges on existing objects are managed here.
+/// The role that receives a dropped role's objects unless pgops.drop_reassign_to names another
+/// (created NOLOGIN by the install script).
+pub const DEFAULT_HEIR: &str = "pgops_orphans";
+
 pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
     let base = json(
         "WITH sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
@@ -252,11 +256,23 @@ pub fn desired_state() -> Result<(Desired, Options)> {
     let known: Vec<String> =
         crate::spi::get_one::<Vec<String>>("SELECT array_agg(lower(name)) FROM pg_catalog.pg_settings")?
             .unwrap_or_default();
-    let heir = match crate::gucs::drop_reassign_to() {
-        Some(h) => h,
-        None => crate::spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")?
-            .unwrap_or_else(|| "postgres".into()),
-    };
+    // Who receives a dropped role's objects: never a superuser — the role's SECURITY DEFINER
+    // functions and index expressions would then run as one (a role expecting to be dropped can
+    // prepare them).
+    let heir = crate::gucs::drop_reassign_to().unwrap_or_else(|| DEFAULT_HEIR.to_string());
+    match crate::spi::get_one_with_args::<bool>(
+        "SELECT rolsuper FROM pg_catalog.pg_authid WHERE rolname = $1",
+        &[heir.as_str().into()],
+    )? {
+        None => anyhow::bail!(
+            "pgops.drop_reassign_to: role \"{heir}\" does not exist; create it (NOLOGIN, not a superuser) or reset the setting"
+        ),
+        Some(true) => anyhow::bail!(
+            "pgops.drop_reassign_to: role \"{heir}\" is a superuser; a dropped role's SECURITY DEFINER functions and \
+             index expressions would run as a superuser — name a role that is not one (default {DEFAULT_HEIR})"
+        ),
+        Some(false) => {}
+    }
     let options = Options {
         protected: crate::gucs::protected_roles(),
         heir,

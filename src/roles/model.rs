@@ -364,16 +364,32 @@ pub enum PasswordInput {
     Plaintext(String),
 }
 
+/// What kind of JSON value `v` is (for errors that must not echo it).
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Reads one Pigsty user object (v4 shape with `parameters`, or the older shape with GUCs at the
 /// top level). The password is returned apart, for the caller to turn into a verifier.
 pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> {
     let obj = v
         .as_object()
-        .ok_or_else(|| anyhow!("each role must be a JSON object, got {v}"))?;
+        .ok_or_else(|| anyhow!("each role must be a JSON object, got a JSON {}", json_kind(v)))?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("a role has no \"name\": {v}"))?;
+        .ok_or_else(|| {
+            // Never echo the object: it may hold a plaintext password.
+            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            anyhow!("a role has no \"name\" (its fields: {})", keys.join(", "))
+        })?;
     check_role_name(name)?;
     let ctx = |field: &str, what: &str| anyhow!("role \"{name}\": field \"{field}\" {what}");
     let mut spec = RoleSpec::new(name);

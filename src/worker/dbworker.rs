@@ -191,8 +191,19 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
         }
         // SAFETY: flags set by this backend's signal handlers; read only.
         let pending = unsafe {
+            let timeout = {
+                #[cfg(any(feature = "pg17", feature = "pg18"))]
+                {
+                    std::ptr::read_volatile(&raw const pg_sys::TransactionTimeoutPending) != 0
+                }
+                #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+                {
+                    false
+                }
+            };
             std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
                 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+                || timeout
         };
         if pending {
             let _ = handle.terminate().wait_for_shutdown();
@@ -340,8 +351,11 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
         log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
         return;
     };
-    super::session::pin_before_connect();
+    let unpinned = super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    if !unpinned.is_empty() {
+        log!("pgops database worker in \"{database}\": could not pin {} (see the WARNINGs above)", unpinned.join(", "));
+    }
     shmem::with_slot(idx, |s| s.set_state("running"));
 
     let task = super::session::after_connect()

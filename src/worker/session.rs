@@ -105,6 +105,10 @@ pub const PINNED: &[Pinned] = &[
     fixed("plpgsql.extra_errors", "none", true, "extra checks would fail pgops' PL/pgSQL functions"),
     fixed("plpgsql.variable_conflict", "error", true, "the default: a name clash is an error, never a guess"),
     fixed("plpgsql.check_asserts", "on", true, "the default"),
+    fixed("debug_print_parse", "off", true, "parse trees in the log would show statements pgops runs (verifiers)"),
+    fixed("debug_print_rewritten", "off", true, "as debug_print_parse"),
+    fixed("debug_print_plan", "off", true, "as debug_print_parse"),
+    fixed("restrict_nonsystem_relation_kind", "", false, "(16.4+) would refuse the views pgops reads"),
     // The server's value, not the database's.
     server("synchronous_commit", "durability of pgops' writes is the server's choice, not the database owner's"),
     server("TimeZone", "timestamps in pgops' tables and in etcd are in the server's time zone"),
@@ -131,6 +135,8 @@ pub const PINNED: &[Pinned] = &[
     server("vacuum_failsafe_age", "as vacuum_freeze_min_age"),
     server("vacuum_multixact_failsafe_age", "as vacuum_freeze_min_age"),
     server("vacuum_buffer_usage_limit", "(PostgreSQL 16+) as vacuum_cost_delay"),
+    server("vacuum_truncate", "(PostgreSQL 18+) what a freeze run does to the table's end"),
+    server("vacuum_max_eager_freeze_failure_rate", "(PostgreSQL 18+) as vacuum_freeze_min_age"),
 ];
 
 /// The fixed pins the extension's functions carry as SET clauses.
@@ -192,10 +198,31 @@ pub fn pin_before_connect() -> Vec<&'static str> {
     failed
 }
 
-/// After the connection: a `role` setting attached to the database or to the superuser would make
-/// the worker run as that role; undo it. Then check that the session runs as its session user and
-/// that the pins held; an error names what is wrong (the worker does not run its task then).
+/// After the connection: `session_authorization` or `role` attached to the database (PostgreSQL
+/// lets its owner attach both) would make the worker run as another role; undo them. Then check
+/// that the session is the bootstrap superuser's own and that the pins held; an error names what
+/// is wrong (the worker does not run its task then).
 pub fn after_connect() -> Result<(), String> {
+    let bootstrap = pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID);
+    // SAFETY: connected, outside a transaction; the name lookup needs one, so it runs in its own;
+    // set_config_option reports a refusal as a WARNING and a 0, never an ERROR.
+    unsafe {
+        if pg_sys::GetSessionUserId() != bootstrap {
+            pg_sys::StartTransactionCommand();
+            let name = pg_sys::GetUserNameFromId(bootstrap, false);
+            pg_sys::set_config_option(
+                c"session_authorization".as_ptr(),
+                name,
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_OVERRIDE,
+                pg_sys::GucAction::GUC_ACTION_SET,
+                true,
+                pg_sys::WARNING as i32,
+                false,
+            );
+            pg_sys::CommitTransactionCommand();
+        }
+    }
     // SAFETY: connected; "none" needs no catalog lookup; the override beats the database's value.
     unsafe {
         if pg_sys::GetUserId() != pg_sys::GetSessionUserId() {
@@ -206,8 +233,12 @@ pub fn after_connect() -> Result<(), String> {
                 pg_sys::GucSource::PGC_S_OVERRIDE,
             );
         }
-        if pg_sys::GetUserId() != pg_sys::GetSessionUserId() {
-            return Err("the session could not drop the role set for this database (ALTER DATABASE … RESET role)".into());
+        if pg_sys::GetSessionUserId() != bootstrap || pg_sys::GetUserId() != bootstrap {
+            return Err(
+                "the session is not the bootstrap superuser's: the database or role sets session_authorization or \
+                 role, and it could not be undone (ALTER DATABASE … RESET …)"
+                    .into(),
+            );
         }
     }
     let path = current_value(c"search_path").unwrap_or_default();

@@ -37,8 +37,11 @@ pub fn start(name: &str) -> Option<(usize, String)> {
         log!("{name}: no free status slot in shared memory; exiting");
         return None;
     };
-    super::session::pin_before_connect();
+    let unpinned = super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    if !unpinned.is_empty() {
+        log!("{name}: could not pin {} (see the WARNINGs above)", unpinned.join(", "));
+    }
     if let Err(e) = super::session::after_connect() {
         log!("{name}: {e}; exiting");
         shmem::with_slot(slot, |s| s.record_error(&e, xact::now()));
