@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every pgops test, on PG 15 and PG 18: unit tests and #[pg_test]s (cargo pgrx test, which runs
-# both against a preloaded throwaway server) and the end-to-end scenarios in pg_test/scenarios.
+# Every pgops test: the core crate's unit tests (plain cargo test, no PostgreSQL), then on PG 15
+# and PG 18 the extension's #[test]s and #[pg_test]s (cargo pgrx test, against a preloaded
+# throwaway server) and the end-to-end scenarios in pg_test/scenarios.
 #
 #   pg_test/test.sh                  everything (installs what is missing first)
 #   PGOPS_PG_VERSIONS=15 pg_test/test.sh
@@ -31,6 +32,9 @@ step() { # step NAME command...
   fi
   rm -f "$log"
 }
+
+# The core crate (everything that decides) needs no PostgreSQL: plain cargo test, once.
+step "core crate: cargo test -p pgops-core" cargo test -p pgops-core
 
 for v in $versions; do
   if is_root; then

@@ -91,17 +91,10 @@ COMMENT ON VIEW pgops.hba_lint IS 'Findings on the rendered pg_hba.conf: shadowe
 CREATE VIEW pgops.hba_drift AS SELECT * FROM pgops._hba_drift();
 COMMENT ON VIEW pgops.hba_drift IS 'Whether pg_hba.conf was edited since pgops last wrote it (sha256 of the live file vs the last apply)';
 
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgops_admin') THEN
-        CREATE ROLE pgops_admin NOLOGIN;
-    END IF;
-END $$;
-COMMENT ON ROLE pgops_admin IS 'May change pgops'' HBA config and apply it (pgops.apply_hba)';
 
 REVOKE ALL ON FUNCTION pgops._apply_hba(boolean), pgops.apply_hba(boolean), pgops._hba_drift(), pgops._hba_lint(),
     pgops.render_hba(text), pgops.hba_match(text, text, inet, boolean, text), pgops.load_hba_rules(jsonb),
     pgops.load_pigsty_hba_defaults() FROM PUBLIC;
-GRANT USAGE ON SCHEMA pgops TO pgops_admin;
 GRANT EXECUTE ON FUNCTION pgops.apply_hba(boolean), pgops._hba_lint(), pgops.render_hba(text),
     pgops.hba_match(text, text, inet, boolean, text), pgops.load_hba_rules(jsonb), pgops.load_pigsty_hba_defaults()
     TO pgops_admin;

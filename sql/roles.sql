@@ -71,15 +71,6 @@ COMMENT ON VIEW pgops.role_drift IS
 CREATE VIEW pgops.role_drift_summary AS SELECT * FROM pgops._role_drift_summary();
 COMMENT ON VIEW pgops.role_drift_summary IS 'Counts of role drift, one row, for a Grafana stat panel or an alert';
 
--- The heir of dropped roles' objects (pgops.drop_reassign_to): never a superuser, whose rights a
--- dropped role's SECURITY DEFINER functions would otherwise get.
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgops_orphans') THEN
-        CREATE ROLE pgops_orphans NOLOGIN;
-    END IF;
-END $$;
-COMMENT ON ROLE pgops_orphans IS 'Owns the objects of roles pgops.apply_roles() dropped (REASSIGN OWNED); not a superuser';
-
 -- Roles pgops changes cluster-wide: superusers only.
 REVOKE ALL ON FUNCTION pgops.plan_roles(), pgops.apply_roles(boolean, text), pgops._role_drift(),
     pgops._role_drift_summary(), pgops.load_roles(jsonb), pgops.set_password(text, text),

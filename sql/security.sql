@@ -566,6 +566,4 @@ GRANT EXECUTE ON FUNCTION pgops._audit_privileged() TO pgops_admin;
 GRANT SELECT ON pgops.security_check, pgops.security_default, pgops.security_config, pgops.security_settings,
     pgops.security_audit, pgops.security_score TO pg_monitor, pgops_admin;
 GRANT INSERT, UPDATE, DELETE ON pgops.security_config TO pgops_admin;
--- pgops_admin audits too: the settings and sessions pg_monitor may read (pg_read_all_settings,
--- pg_read_all_stats) on top of the privileged facts above.
-GRANT pg_monitor TO pgops_admin;
+-- (pgops_admin is a member of pg_monitor: sql/bootstrap.sql.)

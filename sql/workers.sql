@@ -12,7 +12,6 @@ COMMENT ON VIEW pgops.xid_samples IS
     'Next transaction ID and multixact ID sampled by the launcher every pgops.sample_interval (ring in shared memory, oldest first)';
 
 REVOKE ALL ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.installations() FROM PUBLIC;
-GRANT USAGE ON SCHEMA pgops TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.instance() TO pg_monitor;
 GRANT SELECT ON pgops.workers, pgops.xid_samples TO pg_monitor;
 

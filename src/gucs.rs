@@ -374,19 +374,7 @@ pub fn hba_backups() -> usize {
 }
 
 /// The etcd settings as the worker reads them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EtcdSettings {
-    pub endpoints: Vec<String>,
-    pub prefix: String,
-    pub ttl_s: i64,
-    pub interval_s: i64,
-    pub timeout_ms: i64,
-    pub username: Option<String>,
-    pub password_file: Option<String>,
-    pub cacert: Option<String>,
-    pub cert: Option<String>,
-    pub key: Option<String>,
-}
+pub use pgops_core::etcd::config::EtcdSettings;
 
 pub fn etcd() -> EtcdSettings {
     EtcdSettings {

@@ -15,11 +15,12 @@ pub mod monitor;
 pub mod pgutil;
 pub mod roles;
 pub mod spi;
-pub mod sqltext;
+pub use pgops_core::sqltext;
 pub mod worker;
 
 ::pgrx::pg_module_magic!();
 
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
 extension_sql_file!(
     "../sql/monitor.sql",
@@ -50,7 +51,6 @@ extension_sql_file!(
     "../sql/freeze.sql",
     name = "freeze_tables",
     requires = [
-        "hba_tables",
         freeze::api::_check_freeze_job,
         freeze::api::_freeze_next_run,
         freeze::api::freeze_plan,
@@ -72,7 +72,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/etcd.sql",
     name = "etcd_views",
-    requires = ["hba_tables", etcd::api::_etcd_status, etcd::api::etcd_push_now, etcd::api::cluster_members]
+    requires = [etcd::api::_etcd_status, etcd::api::etcd_push_now, etcd::api::cluster_members]
 );
 extension_sql_file!(
     "../sql/roles.sql",

@@ -6,5 +6,4 @@
 //! and text heuristics (inline secrets, NULL ciphers), each pure and unit-tested.
 
 pub mod api;
-pub mod files;
-pub mod text;
+pub use pgops_core::audit::{files, text};

@@ -44,7 +44,7 @@ fn _etcd_status() -> TableIterator<
     ),
 > {
     let s: EtcdStatus = match shmem::etcd() {
-        Some(l) => l.share().clone(),
+        Some(l) => l.share().0.clone(),
         None => EtcdStatus {
             state: {
                 let mut t = crate::worker::registry::Text::new();

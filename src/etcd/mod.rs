@@ -1,19 +1,11 @@
 //! Publishing the instance's state to etcd.
 //!
-//! Pure Rust: the client over etcd's JSON gateway (`client`), the member document, its key and the
+//! Pure Rust, in the core crate (`pgops_core::etcd`, re-exported here): the client over etcd's JSON gateway (`client`), the member document, its key and the
 //! push/backoff decisions (`state`), the lease-keeping session (`session`), the settings check
 //! (`config`), the status board (`status`) and the I/O thread (`io`). PostgreSQL-facing and thin:
 //! the state queries (`collect`), the worker loop (`worker`) and the SQL functions (`api`). Only
 //! the worker's I/O thread talks to etcd.
 
 pub mod api;
-pub mod client;
-pub mod collect;
-pub mod config;
-pub mod io;
-pub mod session;
-pub mod state;
-pub mod status;
-#[cfg(test)]
-pub mod testing;
 pub mod worker;
+pub use pgops_core::etcd::{client, collect, config, io, session, state, status};

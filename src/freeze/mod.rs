@@ -4,5 +4,4 @@
 pub mod api;
 pub mod exec;
 pub mod launcher;
-pub mod plan;
-pub mod schedule;
+pub use pgops_core::freeze::{plan, schedule};

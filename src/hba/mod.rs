@@ -4,6 +4,4 @@
 //! line (parse, match) + rules (aliases, render) + lint are pure; api does SPI and file I/O.
 
 pub mod api;
-pub mod line;
-pub mod lint;
-pub mod rules;
+pub use pgops_core::hba::{line, lint, rules};

@@ -2,6 +2,5 @@
 //! the wraparound forecast from the launcher's samples (pure forecast + thin SQL function).
 
 pub mod api;
-pub mod bloat;
 pub mod bloat_api;
-pub mod forecast;
+pub use pgops_core::monitor::{bloat, forecast};

@@ -4,7 +4,4 @@
 
 pub mod api;
 pub mod catalog;
-pub mod live;
-pub mod model;
-pub mod plan;
-pub mod scram;
+pub use pgops_core::roles::{live, model, plan, scram};

@@ -4,7 +4,7 @@
 pub mod api;
 pub mod dbworker;
 pub mod launcher;
-pub mod registry;
+pub use pgops_core::worker::registry;
 pub mod session;
 pub mod shmem;
 pub mod statics;

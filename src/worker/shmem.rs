@@ -14,16 +14,35 @@ use pgrx::{pg_shmem_init, pg_sys};
 use super::registry::{Registry, SampleRing};
 use crate::etcd::status::EtcdStatus;
 
-// SAFETY (both impls): plain fixed-size data — integers, enums, heapless strings and deques
-// (heapless pinned to an exact version in Cargo.toml) — with no pointers, so any process that
-// maps the segment sees valid values.
-unsafe impl PGRXSharedMemory for Registry {}
-unsafe impl PGRXSharedMemory for SampleRing {}
-unsafe impl PGRXSharedMemory for EtcdStatus {}
+/// A core type kept in shared memory. (The marker trait is pgrx's and the types are the core
+/// crate's, so the impls go on this wrapper; it derefs to the type.)
+#[derive(Clone, Default)]
+#[repr(transparent)]
+pub struct Shared<T>(pub T);
 
-static REGISTRY: PgLwLock<Registry> = unsafe { PgLwLock::new(c"pgops_worker_registry") };
-static SAMPLES: PgLwLock<SampleRing> = unsafe { PgLwLock::new(c"pgops_xid_samples") };
-static ETCD: PgLwLock<EtcdStatus> = unsafe { PgLwLock::new(c"pgops_etcd_status") };
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+// SAFETY (all impls): plain fixed-size data — integers, enums, heapless strings and deques
+// (heapless pinned to an exact version in the core crate's Cargo.toml) — with no pointers, so any
+// process that maps the segment sees valid values.
+unsafe impl PGRXSharedMemory for Shared<Registry> {}
+unsafe impl PGRXSharedMemory for Shared<SampleRing> {}
+unsafe impl PGRXSharedMemory for Shared<EtcdStatus> {}
+
+static REGISTRY: PgLwLock<Shared<Registry>> = unsafe { PgLwLock::new(c"pgops_worker_registry") };
+static SAMPLES: PgLwLock<Shared<SampleRing>> = unsafe { PgLwLock::new(c"pgops_xid_samples") };
+static ETCD: PgLwLock<Shared<EtcdStatus>> = unsafe { PgLwLock::new(c"pgops_etcd_status") };
 
 /// Set in `_PG_init` under preload; inherited by every process the postmaster forks.
 static PRELOADED: AtomicBool = AtomicBool::new(false);
@@ -40,15 +59,15 @@ pub fn preloaded() -> bool {
     PRELOADED.load(Ordering::Relaxed)
 }
 
-pub fn registry() -> Option<&'static PgLwLock<Registry>> {
+pub fn registry() -> Option<&'static PgLwLock<Shared<Registry>>> {
     preloaded().then_some(&REGISTRY)
 }
 
-pub fn samples() -> Option<&'static PgLwLock<SampleRing>> {
+pub fn samples() -> Option<&'static PgLwLock<Shared<SampleRing>>> {
     preloaded().then_some(&SAMPLES)
 }
 
-pub fn etcd() -> Option<&'static PgLwLock<EtcdStatus>> {
+pub fn etcd() -> Option<&'static PgLwLock<Shared<EtcdStatus>>> {
     preloaded().then_some(&ETCD)
 }
 

@@ -5,7 +5,21 @@ use std::time::Duration;
 
 use super::client::Config;
 use super::state::{member_key, members_prefix};
-use crate::gucs::EtcdSettings;
+
+/// The `pgops.etcd_*` settings as the extension read them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EtcdSettings {
+    pub endpoints: Vec<String>,
+    pub prefix: String,
+    pub ttl_s: i64,
+    pub interval_s: i64,
+    pub timeout_ms: i64,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
 
 /// What the pusher works with when publishing is on.
 #[derive(Clone, Debug, PartialEq)]
