@@ -2,8 +2,9 @@
 """Every function name and operator pgops' SQL could call, read mechanically from its sources.
 
 The hostile-tenant scenario plants a look-alike of each pg_catalog function, aggregate and
-operator whose name appears here. It reads all of src/ (Rust: the SQL lives in string literals)
-and sql/ (the install script's files; not sql/released/), so a query added later is covered
+operator whose name appears here. It reads all of src/ and crates/*/src/ (Rust: SQL in string
+literals) and sql/ with sql/queries/ (the install script's files and the catalog queries; not
+sql/released/), so a query added later is covered
 without anyone extending a list. Over-inclusion (a Rust call that happens to share a name with a
 pg_catalog function) only plants more.
 
@@ -15,7 +16,8 @@ import re
 import sys
 
 root = pathlib.Path(sys.argv[1])
-files = sorted(root.glob("src/**/*.rs")) + sorted(root.glob("sql/*.sql"))
+files = (sorted(root.glob("src/**/*.rs")) + sorted(root.glob("crates/*/src/**/*.rs"))
+         + sorted(f for f in root.glob("sql/**/*.sql") if "released" not in f.parts))
 functions, operators = set(), set()
 for f in files:
     text = f.read_text(encoding="utf-8")

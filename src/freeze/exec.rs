@@ -53,23 +53,7 @@ pub struct TableResult {
 /// The catalog query behind the plan: every table of this database with its heap and TOAST
 /// ages, the effective per-table limits, and its pages. Temporary tables (other sessions') and
 /// partitioned parents (no storage) are left out.
-pub const TABLE_AGES: &str = "
-SELECT c.oid::bigint, n.nspname::text, c.relname::text,
-       greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0))::bigint,
-       greatest(mxid_age(c.relminmxid), coalesce(mxid_age(t.relminmxid), 0))::bigint,
-       least(current_setting('autovacuum_freeze_max_age')::bigint,
-             coalesce(CASE WHEN c.reloptions IS NOT NULL THEN (SELECT o.option_value::bigint
-                        FROM pg_catalog.pg_options_to_table(c.reloptions) o WHERE o.option_name = 'autovacuum_freeze_max_age') END,
-                      current_setting('autovacuum_freeze_max_age')::bigint)),
-       least(current_setting('autovacuum_multixact_freeze_max_age')::bigint,
-             coalesce(CASE WHEN c.reloptions IS NOT NULL THEN (SELECT o.option_value::bigint
-                        FROM pg_catalog.pg_options_to_table(c.reloptions) o WHERE o.option_name = 'autovacuum_multixact_freeze_max_age') END,
-                      current_setting('autovacuum_multixact_freeze_max_age')::bigint)),
-       (c.relpages + coalesce(t.relpages, 0))::bigint
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid
-WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'";
+pub const TABLE_AGES: &str = include_str!("../../sql/queries/freeze_table_ages.sql");
 
 /// Every table of the current database with its ages (read-only SPI; call inside a transaction).
 pub fn table_ages() -> anyhow::Result<Vec<TableAge>> {

@@ -48,26 +48,7 @@ fn each_row(query: &str, args: &[DatumWithOid], mut f: impl FnMut(&SpiHeapTupleD
 
 /// Relations whose bloat is estimated: tables and materialized views with storage, outside TOAST
 /// schemas and other sessions' temporary schemas (system catalogs included: their bloat is real).
-const TABLES: &str = "c.relkind IN ('r', 'm') AND c.relpersistence <> 't' AND n.nspname !~ '^pg_toast'";
-
-const TABLE_QUERY: &str = "
-SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relpages::bigint, c.reltuples::float8,
-       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(c.reloptions) o
-                 WHERE o.option_name = 'fillfactor'), '100')::float8,
-       coalesce(t.relpages, 0)::bigint, coalesce(t.reltuples, 0)::float8,
-       pg_catalog.pg_stat_get_mod_since_analyze(c.oid)::float8,
-       CASE WHEN t.oid IS NULL THEN 0
-            ELSE pg_catalog.pg_stat_get_dead_tuples(t.oid) + pg_catalog.pg_stat_get_ins_since_vacuum(t.oid) END::float8,
-       greatest(pg_catalog.pg_stat_get_last_vacuum_time(c.oid), pg_catalog.pg_stat_get_last_autovacuum_time(c.oid),
-                pg_catalog.pg_stat_get_last_analyze_time(c.oid), pg_catalog.pg_stat_get_last_autoanalyze_time(c.oid)),
-       a.attlen, a.attalign::text, a.attisdropped, s.stanullfrac::float8, s.stawidth::float8
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid
-LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-LEFT JOIN pg_catalog.pg_statistic s ON s.starelid = c.oid AND s.staattnum = a.attnum AND NOT s.stainherit
-WHERE {TABLES}
-ORDER BY c.oid, a.attnum";
+const TABLE_QUERY: &str = include_str!("../../sql/queries/bloat_tables.sql");
 
 struct TableRow {
     relid: pg_sys::Oid,
@@ -91,7 +72,7 @@ fn column_from(row: &SpiHeapTupleData, first: usize) -> Option<Column> {
 
 fn read_tables() -> Vec<TableRow> {
     let mut out: Vec<TableRow> = vec![];
-    each_row(&TABLE_QUERY.replace("{TABLES}", TABLES), &[], |row| {
+    each_row(TABLE_QUERY, &[], |row| {
         let relid = get::<pg_sys::Oid>(row, 1).unwrap();
         if out.last().map(|t| t.relid) != Some(relid) {
             out.push(TableRow {
@@ -180,40 +161,7 @@ fn _table_bloat() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// Key types whose equal values are bitwise equal (`btequalimage`), so btree deduplication applies.
-const DEDUP_TYPES: &str = "'bool','int2','int4','int8','oid','char','date','time','timestamp','timestamptz',\
-                           'uuid','text','varchar','bpchar','name','bytea','inet','cidr','macaddr','money'";
-
-const INDEX_QUERY: &str = "
-SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text, ic.relname::text,
-       ic.relpages::bigint, ic.reltuples::float8,
-       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
-                 WHERE o.option_name = 'fillfactor'), '90')::float8,
-       i.indisunique, i.indnkeyatts::int, i.indpred IS NOT NULL,
-       coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
-                 WHERE o.option_name = 'deduplicate_items'), 'on') IN ('on', 'true', '1', 'yes'),
-       pg_catalog.pg_stat_get_mod_since_analyze(c.oid)::float8 > 0.1 * greatest(c.reltuples, 0),
-       greatest(pg_catalog.pg_stat_get_last_vacuum_time(c.oid), pg_catalog.pg_stat_get_last_autovacuum_time(c.oid),
-                pg_catalog.pg_stat_get_last_analyze_time(c.oid), pg_catalog.pg_stat_get_last_autoanalyze_time(c.oid)),
-       ia.attlen, ia.attalign::text, false,
-       coalesce(ts.stanullfrac, xs.stanullfrac)::float8, coalesce(ts.stawidth, xs.stawidth)::float8,
-       (SELECT CASE WHEN d > 0 THEN d WHEN d < 0 THEN -d * greatest(c.reltuples, 0) END
-          FROM coalesce(ts.stadistinct, xs.stadistinct) d)::float8,
-       ia.atttypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname IN ({DEDUP}) AND t.typnamespace = 'pg_catalog'::regnamespace)
-         AND coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = ia.attcollation), true),
-       i.indkey[ia.attnum - 1] = 0 AND xs.starelid IS NULL
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid AND ic.relkind = 'i'
-JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indexrelid AND ia.attnum > 0
-LEFT JOIN pg_catalog.pg_statistic ts ON ts.starelid = i.indrelid AND ts.staattnum = i.indkey[ia.attnum - 1]
-                                     AND i.indkey[ia.attnum - 1] <> 0 AND NOT ts.stainherit
-LEFT JOIN pg_catalog.pg_statistic xs ON xs.starelid = i.indexrelid AND xs.staattnum = ia.attnum
-                                     AND i.indkey[ia.attnum - 1] = 0 AND NOT xs.stainherit
-WHERE {TABLES} AND i.indisvalid AND i.indisready
-ORDER BY i.indexrelid, ia.attnum";
+const INDEX_QUERY: &str = include_str!("../../sql/queries/bloat_indexes.sql");
 
 struct IndexRow {
     indexrelid: pg_sys::Oid,
@@ -228,7 +176,7 @@ struct IndexRow {
 
 fn read_indexes() -> Vec<IndexRow> {
     let mut out: Vec<IndexRow> = vec![];
-    let query = INDEX_QUERY.replace("{TABLES}", TABLES).replace("{DEDUP}", DEDUP_TYPES);
+    let query = INDEX_QUERY;
     each_row(&query, &[], |row| {
         let indexrelid = get::<pg_sys::Oid>(row, 1).unwrap();
         if out.last().map(|t| t.indexrelid) != Some(indexrelid) {

@@ -28,24 +28,7 @@ fn canonical(expr: &str) -> String {
     )
 }
 
-const ROLES_SQL: &str = "SELECT coalesce(jsonb_agg(jsonb_build_object(
-    'name', r.rolname, 'login', r.rolcanlogin, 'superuser', r.rolsuper, 'createdb', r.rolcreatedb,
-    'createrole', r.rolcreaterole, 'inherit', r.rolinherit, 'replication', r.rolreplication,
-    'bypassrls', r.rolbypassrls, 'connlimit', r.rolconnlimit, 'password', r.rolpassword,
-    'valid_until', @VALID@,
-    'comment', pg_catalog.shobj_description(r.oid, 'pg_authid'),
-    'memberships', coalesce((
-        SELECT jsonb_agg(to_jsonb(m) || jsonb_build_object('role', g.rolname, 'grantor', coalesce(gr.rolname, ''),
-                                                           'admin', m.admin_option) ORDER BY g.rolname, gr.rolname)
-        FROM pg_catalog.pg_auth_members m
-        JOIN pg_catalog.pg_authid g ON g.oid = m.roleid
-        LEFT JOIN pg_catalog.pg_authid gr ON gr.oid = m.grantor
-        WHERE m.member = r.oid), '[]'),
-    'settings', coalesce((
-        SELECT jsonb_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1))
-        FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
-        WHERE s.setrole = r.oid AND s.setdatabase = 0), '{}'))), '[]')
-    FROM pg_catalog.pg_authid r";
+const ROLES_SQL: &str = include_str!("../../sql/queries/roles_live.sql");
 
 #[derive(Deserialize)]
 struct Header {
@@ -68,7 +51,7 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         &[],
     )?)?;
     let roles: Vec<LiveRole> =
-        serde_json::from_value(json(&ROLES_SQL.replace("@VALID@", &canonical("r.rolvaliduntil")), &[])?)
+        serde_json::from_value(json(ROLES_SQL, &[])?)
             .context("reading pg_authid (pgops needs a superuser here)")?;
     let mut notices = Vec::new();
     let mut databases = Vec::new();

@@ -1,64 +1,22 @@
-//! The instance's state, read by the etcd worker in a short read-only transaction. The SQL is
-//! here in full so a DBA can read exactly what runs every `pgops.etcd_interval`.
+//! The instance's state, read by the etcd worker in a short read-only transaction: the SQL is in
+//! sql/queries/etcd_*.sql (included here at build time), so a DBA can read and run exactly what
+//! runs every `pgops.etcd_interval`; this module builds the document from what it returns.
 
 use serde_json::{Value, json};
 
 use super::state::{MemberState, SCHEMA};
 
 /// Server facts any instance has, primary or replica.
-pub const SERVER_STATE_SQL: &str = r#"
-SELECT jsonb_build_object(
-  'role', CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END,
-  'timeline', CASE WHEN pg_is_in_recovery()
-                   THEN coalesce((SELECT received_tli::bigint FROM pg_stat_wal_receiver),
-                                 (SELECT timeline_id::bigint FROM pg_control_checkpoint()))
-                   ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END,
-  'current_lsn', CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END,
-  'receive_lsn', pg_last_wal_receive_lsn()::text,
-  'replay_lsn', pg_last_wal_replay_lsn()::text,
-  'replay_lag_seconds', CASE WHEN pg_is_in_recovery() THEN
-        CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-             ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END END,
-  'replication', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-        'application_name', application_name,
-        'client_addr', host(client_addr),
-        'state', state,
-        'sync_state', sync_state,
-        'replay_lag_seconds', extract(epoch FROM replay_lag)::float8,
-        'replay_lag_bytes', pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
-                                                 ELSE pg_current_wal_lsn() END, replay_lsn)::bigint)
-        ORDER BY application_name, pid), '[]') FROM pg_stat_replication),
-  'server_version', current_setting('server_version'),
-  'started_at', pg_postmaster_start_time(),
-  'port', current_setting('port')::bigint,
-  'data_directory', current_setting('data_directory'),
-  'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
-  'max_xid_age', (SELECT max(age(datfrozenxid))::bigint FROM pg_database),
-  'max_mxid_age', (SELECT max(mxid_age(datminmxid))::bigint FROM pg_database),
-  'updated_at', clock_timestamp())
-"#;
+pub const SERVER_STATE_SQL: &str = include_str!("../../../../sql/queries/etcd_server_state.sql");
 
 /// What pgops itself knows, when it is installed in the worker's database.
-pub const PGOPS_STATE_SQL: &str = r#"
-SELECT jsonb_build_object(
-  'xids_per_second', (SELECT max(xids_per_second) FROM pgops.wraparound_forecast),
-  'seconds_to_freeze_max_age', (SELECT min(seconds_to_freeze_max_age) FROM pgops.wraparound_forecast),
-  'hba_drift', (SELECT drifted FROM pgops.hba_drift),
-  'last_freeze', (SELECT jsonb_build_object('job', job, 'database', database, 'status', status,
-                                            'finished_at', finished_at)
-                  FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
-                  ORDER BY id DESC LIMIT 1))
-"#;
+pub const PGOPS_STATE_SQL: &str = include_str!("../../../../sql/queries/etcd_pgops_state.sql");
 
 /// The slow facts, read every `SLOW_FACTS_EVERY` rather than every push: database sizes (a stat
 /// of every file of every database) and role drift (every role, membership and default privilege
 /// in every database against pgops.role: a worker per other database).
-pub const DATABASE_SIZES_SQL: &str = "SELECT jsonb_build_object(
-  'databases', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', datname, 'bytes', pg_database_size(oid))
-                                          ORDER BY datname), '[]')
-                FROM pg_database WHERE datallowconn),
-  'databases_checked_at', clock_timestamp())";
-pub const ROLE_DRIFT_SQL: &str = "SELECT jsonb_build_object('role_drift', differences, 'role_drift_checked_at', checked_at) FROM pgops.role_drift_summary";
+pub const DATABASE_SIZES_SQL: &str = include_str!("../../../../sql/queries/etcd_database_sizes.sql");
+pub const ROLE_DRIFT_SQL: &str = include_str!("../../../../sql/queries/etcd_role_drift.sql");
 pub const SLOW_FACTS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Rounds to two significant digits: forecasts move a little with every sample, and a document
