@@ -7,3 +7,17 @@
 
 pub mod api;
 pub use pgops_core::audit::{files, text};
+
+// This capability's SQL (tables, views, triggers, grants), after the functions it names
+// (`requires` paths are pgrx's: matched against each function's module path).
+pgrx::extension_sql_file!(
+    "../../sql/security.sql",
+    name = "security_audit",
+    requires = [
+        "hba_tables",
+        "roles_tables",
+        audit::api::_inline_secret,
+        audit::api::_null_cipher_term,
+        audit::api::_audit_files
+    ]
+);

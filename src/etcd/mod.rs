@@ -9,3 +9,11 @@
 pub mod api;
 pub mod worker;
 pub use pgops_core::etcd::{client, collect, config, io, session, state, status};
+
+// This capability's SQL (tables, views, triggers, grants), after the functions it names
+// (`requires` paths are pgrx's: matched against each function's module path).
+pgrx::extension_sql_file!(
+    "../../sql/etcd.sql",
+    name = "etcd_views",
+    requires = [etcd::api::_etcd_status, etcd::api::etcd_push_now, etcd::api::cluster_members]
+);

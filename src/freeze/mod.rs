@@ -5,3 +5,17 @@ pub mod api;
 pub mod exec;
 pub mod launcher;
 pub use pgops_core::freeze::{plan, schedule};
+
+// This capability's SQL (tables, views, triggers, grants), after the functions it names
+// (`requires` paths are pgrx's: matched against each function's module path).
+pgrx::extension_sql_file!(
+    "../../sql/freeze.sql",
+    name = "freeze_tables",
+    requires = [
+        freeze::api::_check_freeze_job,
+        freeze::api::_freeze_next_run,
+        freeze::api::freeze_plan,
+        freeze::api::run_freeze,
+        freeze::api::cancel_freeze
+    ]
+);

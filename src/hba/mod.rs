@@ -5,3 +5,21 @@
 
 pub mod api;
 pub use pgops_core::hba::{line, lint, rules};
+
+// This capability's SQL (tables, views, triggers, grants), after the functions it names
+// (`requires` paths are pgrx's: matched against each function's module path).
+pgrx::extension_sql_file!(
+    "../../sql/hba.sql",
+    name = "hba_tables",
+    requires = [
+        hba::api::_check_hba_rule,
+        hba::api::_check_hba_alias,
+        hba::api::_apply_hba,
+        hba::api::_hba_lint,
+        hba::api::_hba_drift,
+        hba::api::render_hba,
+        hba::api::hba_match,
+        hba::api::load_hba_rules,
+        hba::api::load_pigsty_hba_defaults
+    ]
+);

@@ -4,3 +4,16 @@
 pub mod api;
 pub mod bloat_api;
 pub use pgops_core::monitor::{bloat, forecast};
+
+// This capability's SQL (tables, views, triggers, grants), after the functions it names
+// (`requires` paths are pgrx's: matched against each function's module path).
+pgrx::extension_sql_file!(
+    "../../sql/monitor.sql",
+    name = "monitor_views",
+    requires = [
+        monitor::api::_wraparound_forecast,
+        monitor::bloat_api::_table_bloat,
+        monitor::bloat_api::_index_bloat,
+        monitor::bloat_api::verify_bloat
+    ]
+);
