@@ -16,6 +16,16 @@ scenario_main() {
     "false: not running: pgops is not in shared_preload_libraries"
   check_match "etcd_push_now() explains it needs preload" \
     "$(sql $C app1 "SELECT * FROM pgops.etcd_push_now()" 2>&1)" "needs pgops in shared_preload_libraries"
+  # Without preload apply_roles() runs in the caller's transaction: a statement the server refuses
+  # is reported with that statement's SQLSTATE (here 22023, a bad setting value), not as an
+  # internal error, and nothing is applied.
+  sql $C app1 "INSERT INTO pgops.role (name, login, parameters) VALUES ('bad_setting', false, '{\"work_mem\": \"1 parsec\"}')" >/dev/null
+  check_match "a refused statement keeps its SQLSTATE (not XX000)" \
+    "$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 -c "SELECT count(*) FROM pgops.apply_roles()" 2>&1)" \
+    'ERROR:  22023: pgops.apply_roles\(\): statement [0-9]+ failed: .*work_mem'
+  check_eq "and nothing was applied" "$(sql $C app1 "SELECT count(*) FROM pg_roles WHERE rolname = 'bad_setting'")" 0
+  sql $C app1 "DELETE FROM pgops.role WHERE name = 'bad_setting'" >/dev/null
+
   # pg_dump keeps the configuration, and a restore brings it back — seeded rows included.
   sql $C app1 "UPDATE pgops.hba_alias SET value = '{10.1.1.1}' WHERE name = 'admin';
                UPDATE pgops.freeze_job SET enabled = true, schedule = '0 4 * * 6' WHERE name = 'weekly';

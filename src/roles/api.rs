@@ -257,8 +257,16 @@ fn run_inline(steps: &[Step], status: &mut [String]) {
         .catch_others(|e| {
             let at = dbworker::failed_statement();
             let shown = steps.get(at).map(|s| s.display.as_str()).unwrap_or("?");
+            // The statement's own SQLSTATE (a missing schema, a lock timeout, a read-only
+            // transaction…): what went wrong is the user's to see, not an internal error.
+            let code = match &e {
+                pgrx::pg_sys::panic::CaughtError::PostgresError(r) | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => {
+                    r.sql_error_code()
+                }
+                pgrx::pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.sql_error_code(),
+            };
             fail(
-                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                code,
                 format!(
                     "pgops.apply_roles(): statement {} failed: {}: {shown}",
                     at + 1,
