@@ -33,3 +33,15 @@ pub fn get_two_with_args<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
         }
     })
 }
+
+/// The query's single jsonb value (JSON null when there is no row or the value is NULL).
+pub fn json(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> {
+    let v: Option<pgrx::JsonB> = get_one_with_args(query, args)?;
+    Ok(v.map(|j| j.0).unwrap_or(serde_json::Value::Null))
+}
+
+/// Every row of `query` as a JSON object (column name → value), in the query's order.
+pub fn rows(query: &str, args: &[DatumWithOid]) -> SpiResult<Vec<serde_json::Value>> {
+    let all = json(&format!("SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM ({query}) q"), args)?;
+    Ok(all.as_array().cloned().unwrap_or_default())
+}

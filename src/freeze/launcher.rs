@@ -21,12 +21,7 @@ pub fn turn() -> anyhow::Result<Option<DateTime<Utc>>> {
 }
 
 fn rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> anyhow::Result<Vec<Value>> {
-    let v = crate::spi::get_one_with_args::<pgrx::JsonB>(
-        &format!("SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM ({query}) q"),
-        args,
-    )?;
-    Ok(v.map(|j| j.0.as_array().cloned().unwrap_or_default())
-        .unwrap_or_default())
+    Ok(crate::spi::rows(query, args)?)
 }
 
 fn follow_running() -> anyhow::Result<()> {

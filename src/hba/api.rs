@@ -22,11 +22,7 @@ use crate::{gucs, identity};
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
 
 fn spi_json(sql: &str) -> Value {
-    crate::spi::get_one::<JsonB>(sql)
-        .ok()
-        .flatten()
-        .map(|j| j.0)
-        .unwrap_or(Value::Null)
+    crate::spi::json(sql, &[]).unwrap_or(Value::Null)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

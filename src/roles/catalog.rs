@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow};
-use pgrx::JsonB;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,8 +13,7 @@ use super::plan::{Desired, Options};
 use crate::worker::{dbworker, shmem};
 
 fn json(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
-    let v: Option<JsonB> = crate::spi::get_one_with_args(sql, args)?;
-    Ok(v.map(|j| j.0).unwrap_or(Value::Null))
+    Ok(crate::spi::json(sql, args)?)
 }
 
 /// `timestamptz` → the canonical text `LiveRole::valid_until` uses.
