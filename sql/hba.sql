@@ -99,5 +99,7 @@ GRANT EXECUTE ON FUNCTION pgops.apply_hba(boolean), pgops._hba_lint(), pgops.ren
     pgops.hba_match(text, text, inet, boolean, text), pgops.load_hba_rules(jsonb), pgops.load_pigsty_hba_defaults()
     TO pgops_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgops.hba_rule, pgops.hba_alias TO pgops_admin;
+-- The validation triggers call these as the writer.
+GRANT EXECUTE ON FUNCTION pgops._check_hba_rule(jsonb), pgops._check_hba_alias(text, text[]) TO pgops_admin;
 GRANT USAGE ON SEQUENCE pgops.hba_rule_id_seq TO pgops_admin;
 GRANT SELECT ON pgops.hba_apply, pgops.hba_lint TO pgops_admin;

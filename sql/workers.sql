@@ -15,6 +15,10 @@ REVOKE ALL ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.installatio
 GRANT EXECUTE ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.instance() TO pg_monitor;
 GRANT SELECT ON pgops.workers, pgops.xid_samples TO pg_monitor;
 
+-- Nothing in schema pgops is PUBLIC's (PostgreSQL grants EXECUTE on every new function to PUBLIC):
+-- each capability's file grants what pg_monitor and pgops_admin need.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pgops FROM PUBLIC;
+
 -- Pinned functions (issue: hostile tenants). Every function of the extension resolves names in
 -- pg_catalog only (pgops' own objects are always written schema-qualified), whatever search_path
 -- the caller's database or role set; the temporary schema comes last. Every function also carries

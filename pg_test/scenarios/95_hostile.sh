@@ -205,6 +205,18 @@ scenario_main() {
   check "a symlinked pg_hba.conf is still a link after apply_hba()" test -L "$hba"
   check "… and the file it points to holds the rendered rules" grep -q '^host all app 10.9.0.0/16 scram-sha-256' "${CL_DIR[$C]}/hba-managed.conf"
 
+  # --- what each role may reach at all ----------------------------------------------------------------
+  check_eq "a login user (PUBLIC): no USAGE on schema pgops, no EXECUTE on any of its functions, no access to any relation" \
+    "$(sql $C postgres "SELECT has_schema_privilege('tenant', 'pgops', 'USAGE')::text || ',' ||
+        (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'pgops'::regnamespace AND has_function_privilege('tenant', p.oid, 'EXECUTE')) || ',' ||
+        (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'pgops'::regnamespace AND c.relkind IN ('r', 'v')
+           AND has_table_privilege('tenant', c.oid, 'SELECT,INSERT,UPDATE,DELETE'))")" "false,0,0"
+  for q in "SELECT count(*) FROM pgops.plan_roles()" "SELECT count(*) FROM pgops.apply_roles()" \
+           "SELECT pgops.set_password('hostile_app', 'x')" "SELECT count(*) FROM pgops.installations()" \
+           "SELECT count(*) FROM pgops.role_drift" "SELECT count(*) FROM pgops.role"; do
+    check_match "pgops_admin may not: ${q#SELECT }" "$(usql hbaadmin postgres "$q" 2>&1)" 'permission denied'
+  done
+
   # --- pg_monitor's limits ----------------------------------------------------------------------------
   sql $C postgres "REVOKE CONNECT ON DATABASE without_pgops FROM PUBLIC" >/dev/null
   check_match "pg_monitor: freeze_plan of a database it may connect to" \
