@@ -35,8 +35,8 @@ fn set_with_client_priority(name: &CStr, value: &CStr) -> bool {
 }
 
 /// Pins every setting in [`PINNED`] before the worker connects. Settings this server does not
-/// have (a newer version's, or plpgsql's before it is loaded: those become placeholders that
-/// plpgsql adopts) are skipped or pinned as placeholders. Returns the names that could not be set.
+/// have (a newer version's) are skipped; plpgsql's, before plpgsql is loaded, are kept by PostgreSQL
+/// as custom settings that plpgsql adopts when it loads. Returns the names that could not be set.
 pub fn pin_before_connect() -> Vec<&'static str> {
     let mut failed = Vec::new();
     for p in PINNED {
