@@ -21,7 +21,8 @@ scenario_main() {
   wait_sql $C app "SELECT state LIKE 'idle (pgops%' FROM pgops.workers WHERE name = 'pgops launcher'" 10
   sql $C app "SELECT count(*) FROM pgops.run_freeze('grafana')" >/dev/null
   wait_sql $C app "SELECT bool_and(status NOT IN ('queued', 'running')) FROM pgops.freeze_run" 30
-  wait_sql $C app "SELECT count(*) >= 5 FROM pgops.xid_samples" 10
+  # The forecast needs samples spanning a second (not just five of them at 200 ms).
+  wait_sql $C app "SELECT xids_per_second IS NOT NULL FROM pgops.wraparound_forecast WHERE database = 'app'" 10
 
   dir=$(mktemp -d "${CL_DIR[$C]}/grafana.XXXXXX"); chmod 755 "$dir"
   if ! list=$(python3 "$PGOPS_ROOT/pg_test/grafana_queries.py" "$PGOPS_ROOT/grafana/pgops-dashboard.json" "$dir" database=app); then
