@@ -75,6 +75,14 @@ FROM pg_catalog.pg_stat_replication r
 WHERE r.backend_xmin IS NOT NULL;
 COMMENT ON VIEW pgops.xmin_blockers IS 'Long and idle-in-transaction sessions, prepared transactions, replication slots and standby feedback holding back the xmin horizon, with their age in XIDs and seconds';
 
+CREATE VIEW pgops.xid_samples AS
+    SELECT * FROM pgops._xid_samples();
+COMMENT ON VIEW pgops.xid_samples IS
+    'Next transaction ID and multixact ID sampled by the launcher every pgops.sample_interval (ring in shared memory, oldest first)';
+REVOKE ALL ON FUNCTION pgops._xid_samples() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgops._xid_samples() TO pg_monitor;
+GRANT SELECT ON pgops.xid_samples TO pg_monitor;
+
 CREATE VIEW pgops.wraparound_forecast AS SELECT * FROM pgops._wraparound_forecast();
 COMMENT ON VIEW pgops.wraparound_forecast IS 'XID/MXID burn rates from pgops.xid_samples and the seconds until each database reaches the forced-freeze age, the failsafe age and the stop limit (NULL with a reason when unknown)';
 

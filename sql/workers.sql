@@ -6,14 +6,9 @@ CREATE VIEW pgops.workers AS
 COMMENT ON VIEW pgops.workers IS
     'pgops background workers: state, pid, runs, errors and last error of each (from shared memory)';
 
-CREATE VIEW pgops.xid_samples AS
-    SELECT * FROM pgops._xid_samples();
-COMMENT ON VIEW pgops.xid_samples IS
-    'Next transaction ID and multixact ID sampled by the launcher every pgops.sample_interval (ring in shared memory, oldest first)';
-
-REVOKE ALL ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.installations() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgops._workers(), pgops._xid_samples(), pgops.instance() TO pg_monitor;
-GRANT SELECT ON pgops.workers, pgops.xid_samples TO pg_monitor;
+REVOKE ALL ON FUNCTION pgops._workers(), pgops.installations() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgops._workers(), pgops.instance() TO pg_monitor;
+GRANT SELECT ON pgops.workers TO pg_monitor;
 
 -- Nothing in schema pgops is PUBLIC's (PostgreSQL grants EXECUTE on every new function to PUBLIC):
 -- each capability's file grants what pg_monitor and pgops_admin need.

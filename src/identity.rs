@@ -12,7 +12,10 @@ pub fn current() -> (String, String, String) {
         (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
     };
     let host = hostname();
-    let cluster = cluster_name(crate::gucs::cluster_name_setting().as_deref(), server_cluster.as_deref());
+    let cluster = cluster_name(
+        crate::gucs::cluster_name_setting().as_deref(),
+        server_cluster.as_deref(),
+    );
     let instance = instance_name(crate::gucs::instance_name_setting().as_deref(), &cluster, &host);
     (cluster, instance, host)
 }

@@ -29,11 +29,12 @@ extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
 pub extern "C-unwind" fn _PG_init() {
     let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
     gucs::init(preloading);
-    if preloading {
-        worker::shmem::init();
-        worker::launcher::register();
-        etcd::worker::register();
-    }
+    // The backbone first; then each capability registers its shared memory, static workers,
+    // launcher turns and worker task handlers (in this order the launcher's turns run).
+    worker::init(preloading);
+    monitor::init(preloading);
+    freeze::init(preloading);
+    etcd::init(preloading);
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -132,3 +132,75 @@ fn views_are_for_pg_monitor_not_public() {
     .unwrap();
     assert_eq!(public_can, Some(false), "a role without pg_monitor must not reach pgops' views");
 }
+
+/// The backbone's generic tasks, run in per-database workers: a query with jsonb arguments
+/// (single value and rows), statements in one transaction (all or nothing, the failing one named),
+/// top-level utility statements (CREATE DATABASE refuses a transaction block), and a handler name
+/// nobody registered.
+#[pg_test]
+fn generic_worker_tasks() {
+    use crate::worker::dbworker::{Task, run_and_wait};
+    use serde_json::json;
+    let query = |sql: &str, args: Vec<serde_json::Value>, rows: bool| Task::Query {
+        label: "test query".into(),
+        sql: sql.into(),
+        args,
+        rows,
+    };
+    let v = run_and_wait(
+        "postgres",
+        &query("SELECT jsonb_build_object('db', current_database(), 'n', $1->'n')", vec![json!({"n": 7})], false),
+    )
+    .unwrap();
+    assert_eq!(v, json!({"db": "postgres", "n": 7}));
+    let v = run_and_wait(
+        "postgres",
+        &query("SELECT x AS n FROM jsonb_array_elements($1) x", vec![json!([1, 2])], true),
+    )
+    .unwrap();
+    assert_eq!(v, json!([{"n": 1}, {"n": 2}]));
+    assert_eq!(run_and_wait("postgres", &query("SELECT NULL::jsonb WHERE false", vec![], false)).unwrap(), json!(null));
+    let e = run_and_wait("postgres", &query("SELECT 1/0", vec![], false)).unwrap_err();
+    assert!(e.contains("division by zero"), "{e}");
+
+    let exec = Task::Exec {
+        label: "test exec".into(),
+        statements: vec![
+            "CREATE TABLE public.pgops_exec_probe (i int)".into(),
+            "INSERT INTO public.pgops_exec_probe VALUES (1)".into(),
+            "INSERT INTO public.pgops_exec_probe VALUES ('x')".into(),
+        ],
+    };
+    let v = run_and_wait("postgres", &exec).unwrap();
+    assert_eq!((v["ok"].clone(), v["failed"].clone()), (json!(false), json!(2)), "{v}");
+    let gone = run_and_wait(
+        "postgres",
+        &query("SELECT to_jsonb(to_regclass('public.pgops_exec_probe') IS NULL)", vec![], false),
+    )
+    .unwrap();
+    assert_eq!(gone, json!(true), "the failed Exec rolled back its first statements");
+
+    let utility = |statements: &[&str]| Task::Utility {
+        label: "test utility".into(),
+        statements: statements.iter().map(|s| s.to_string()).collect(),
+    };
+    let v = run_and_wait(
+        "postgres",
+        &utility(&["CREATE DATABASE pgops_utility_probe", "DROP DATABASE pgops_utility_probe"]),
+    )
+    .unwrap();
+    assert_eq!(v, json!({"ok": true}));
+    let v = run_and_wait("postgres", &utility(&["VACUUM pg_catalog.pg_class", "VACUUM no_such_table", "SELECT 1"])).unwrap();
+    assert_eq!((v["ok"].clone(), v["failed"].clone()), (json!(false), json!(1)), "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("no_such_table"), "{v}");
+
+    let e = run_and_wait(
+        "postgres",
+        &Task::Handler {
+            name: "no such handler".into(),
+            arg: json!(null),
+        },
+    )
+    .unwrap_err();
+    assert!(e.contains("no task handler \"no such handler\""), "{e}");
+}

@@ -42,6 +42,9 @@ pub fn json(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> 
 
 /// Every row of `query` as a JSON object (column name → value), in the query's order.
 pub fn rows(query: &str, args: &[DatumWithOid]) -> SpiResult<Vec<serde_json::Value>> {
-    let all = json(&format!("SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM ({query}) q"), args)?;
+    let all = json(
+        &format!("SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM ({query}) q"),
+        args,
+    )?;
     Ok(all.as_array().cloned().unwrap_or_default())
 }

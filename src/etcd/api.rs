@@ -43,7 +43,7 @@ fn _etcd_status() -> TableIterator<
         name!(last_collect_ms, Option<f64>),
     ),
 > {
-    let s: EtcdStatus = match shmem::etcd() {
+    let s: EtcdStatus = match super::board::board() {
         Some(l) => l.share().0.clone(),
         None => EtcdStatus {
             state: {
@@ -117,7 +117,7 @@ fn ready(what: &str) -> i32 {
             "See pgops.workers (max_worker_processes may be too low); it is restarted after pgops.launcher_restart_time.",
         );
     };
-    let (enabled, error) = shmem::etcd()
+    let (enabled, error) = super::board::board()
         .map(|l| {
             let s = l.share();
             (s.enabled, s.last_error.to_string())
@@ -143,7 +143,7 @@ fn ready(what: &str) -> i32 {
 /// Asks the worker for one piece of work and waits for it: `bump` numbers the request, `done`
 /// reads how far the worker got.
 fn request(what: &str, pid: i32, bump: fn(&mut EtcdStatus) -> u64, done: fn(&EtcdStatus) -> u64) {
-    let lock = shmem::etcd().expect("checked by ready()");
+    let lock = super::board::board().expect("checked by ready()");
     let seq = bump(&mut lock.exclusive());
     // SAFETY: signals a live process we found in the registry; SIGUSR1 sets its latch.
     unsafe { libc::kill(pid, libc::SIGUSR1) };
@@ -157,7 +157,10 @@ fn request(what: &str, pid: i32, bump: fn(&mut EtcdStatus) -> u64, done: fn(&Etc
         if Instant::now() >= deadline {
             fail(
                 PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-                format!("pgops.{what}: the etcd worker did not answer within {} s", wait.as_secs()),
+                format!(
+                    "pgops.{what}: the etcd worker did not answer within {} s",
+                    wait.as_secs()
+                ),
                 "See pgops.etcd_status and pgops.workers.",
             );
         }
@@ -192,7 +195,7 @@ fn etcd_push_now() -> TableIterator<
         },
         |s| s.push_done,
     );
-    let s = shmem::etcd().expect("checked").share().clone();
+    let s = super::board::board().expect("checked").share().clone();
     let nz = |v: i64| (v != 0).then_some(v);
     TableIterator::once((
         s.push_ok,
@@ -247,8 +250,12 @@ fn cluster_members() -> TableIterator<
         |s| s.read_done,
     );
     let (error, own_key, prefix) = {
-        let s = shmem::etcd().expect("checked").share();
-        (s.read_error.to_string(), s.key.to_string(), s.members_prefix.to_string())
+        let s = super::board::board().expect("checked").share();
+        (
+            s.read_error.to_string(),
+            s.key.to_string(),
+            s.members_prefix.to_string(),
+        )
     };
     if !error.is_empty() {
         fail(

@@ -7,7 +7,16 @@
 //! the worker's I/O thread talks to etcd.
 
 pub mod api;
+pub mod board;
 pub mod worker;
+
+/// The etcd capability's shared memory and static worker. Call from `_PG_init`.
+pub fn init(preloading: bool) {
+    if preloading {
+        board::init();
+    }
+    worker::declare(preloading);
+}
 pub use pgops_core::etcd::{client, collect, config, io, session, state, status};
 
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
@@ -15,5 +24,9 @@ pub use pgops_core::etcd::{client, collect, config, io, session, state, status};
 pgrx::extension_sql_file!(
     "../../sql/etcd.sql",
     name = "etcd_views",
-    requires = [etcd::api::_etcd_status, etcd::api::etcd_push_now, etcd::api::cluster_members]
+    requires = [
+        etcd::api::_etcd_status,
+        etcd::api::etcd_push_now,
+        etcd::api::cluster_members
+    ]
 );

@@ -30,8 +30,9 @@ pub const MEMBERS_FILE: &str = "pg_stat_tmp/pgops.etcd-members.json";
 /// How long a clean shutdown waits for the lease revocation.
 const REVOKE_WAIT: Duration = Duration::from_millis(800);
 
-pub fn register() {
-    crate::worker::statics::register(NAME, "pgops_etcd_main");
+/// Declares the etcd worker (registered with the postmaster while preloading).
+pub fn declare(preloading: bool) {
+    crate::worker::statics::declare(NAME, "pgops_etcd_main", preloading);
 }
 
 struct Worker {
@@ -53,7 +54,9 @@ struct Worker {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
-    let Some((slot, database)) = crate::worker::statics::start(NAME) else { return };
+    let Some((slot, database)) = crate::worker::statics::start(NAME) else {
+        return;
+    };
     let io = match Io::start() {
         Ok(io) => io,
         Err(e) => {
@@ -105,7 +108,7 @@ fn exit(slot: usize, state: &str) -> ! {
 }
 
 fn status<R>(f: impl FnOnce(&mut super::status::EtcdStatus) -> R) -> Option<R> {
-    shmem::etcd().map(|l| f(&mut l.exclusive()))
+    super::board::board().map(|l| f(&mut l.exclusive()))
 }
 
 impl Worker {
@@ -223,10 +226,8 @@ impl Worker {
     }
 
     fn turn(&mut self) {
-        let (push_req, read_req, push_done, read_done) = status(|st| {
-            (st.push_requested, st.read_requested, st.push_done, st.read_done)
-        })
-        .unwrap_or_default();
+        let (push_req, read_req, push_done, read_done) =
+            status(|st| (st.push_requested, st.read_requested, st.push_done, st.read_done)).unwrap_or_default();
         if read_req > read_done {
             self.read_members(read_req);
         }
@@ -311,7 +312,10 @@ impl Worker {
         });
         if let Err(e) = &attempt.result {
             // One line per failure streak step (the backoff spaces them out).
-            log!("pgops etcd: push failed (attempt {failures}, next in {} s): {e}", delay.as_secs());
+            log!(
+                "pgops etcd: push failed (attempt {failures}, next in {} s): {e}",
+                delay.as_secs()
+            );
         } else if failures == 0 && attempt.result.as_ref().is_ok_and(|o| o.new_lease) {
             log!(
                 "pgops etcd: publishing {} with lease {}",
@@ -387,16 +391,18 @@ impl Worker {
 
 /// The member document: server facts in one short transaction, pgops' own facts in another (an
 /// error there must not keep the server facts from going out).
-fn collect(last_pgops_error: &mut Option<String>, slow: &mut Option<(Instant, bool, serde_json::Value)>) -> Result<MemberState, String> {
+fn collect(
+    last_pgops_error: &mut Option<String>,
+    slow: &mut Option<(Instant, bool, serde_json::Value)>,
+) -> Result<MemberState, String> {
     let (cluster, instance, hostname) = identity::current();
     let (mut server, installed) = xact::run("pgops etcd: read instance state", || {
         let server = crate::spi::get_one::<pgrx::JsonB>(super::collect::SERVER_STATE_SQL)?
             .ok_or_else(|| anyhow::anyhow!("state query returned nothing"))?
             .0;
-        let installed = crate::spi::get_one::<bool>(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
-        )?
-        .unwrap_or(false);
+        let installed =
+            crate::spi::get_one::<bool>("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgops')")?
+                .unwrap_or(false);
         Ok((server, installed))
     })?;
     let mut note = |e: String| {

@@ -213,7 +213,13 @@ fn freeze_plan(
             ),
             Some(true) => {}
         }
-        let v = dbworker::run_and_wait(&database, &dbworker::Task::FreezeAges).unwrap_or_else(|e| {
+        let task = dbworker::Task::Query {
+            label: "freeze plan".into(),
+            sql: super::exec::TABLE_AGES.into(),
+            args: vec![],
+            rows: true,
+        };
+        let v = dbworker::run_and_wait(&database, &task).unwrap_or_else(|e| {
             fail(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 format!("pgops.freeze_plan: cannot read database \"{database}\": {e}"),

@@ -1,24 +1,20 @@
-//! The freeze executor: runs in a per-database worker, outside any transaction of its own.
+//! The freeze executor: a task handler run by a per-database worker, outside any transaction of
+//! its own (registered by `freeze::init`).
 //!
-//! VACUUM refuses to run inside a transaction block or a function, so it cannot go through SPI.
-//! Each table's `VACUUM (FREEZE, …)` is parsed, planned and run through `ProcessUtility` as a
-//! top-level statement, the way a backend runs a client's query. VACUUM commits and starts
-//! transactions itself, so the parse and plan trees live in a memory context of their own under
-//! TopMemoryContext (in the first transaction's context they would be freed under its feet).
+//! VACUUM refuses to run inside a transaction block or a function: each table's
+//! `VACUUM (FREEZE, …)` runs as a top-level statement through the backbone's `worker::toplevel`.
 //! Reading ages before and after each table happens in short transactions of their own.
 
-use std::ffi::CString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pgrx::PgTryBuilder;
 use pgrx::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::plan::{Outcome, Stop, TableAge, final_status, plan};
 use crate::sqltext::{ident, literal};
-use crate::worker::xact;
+use crate::worker::{dbworker, xact};
 
 /// What the launcher asks a freeze worker to do (travels as JSON in the task file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,23 +53,8 @@ pub const TABLE_AGES: &str = include_str!("../../sql/queries/freeze_table_ages.s
 
 /// Every table of the current database with its ages (read-only SPI; call inside a transaction).
 pub fn table_ages() -> anyhow::Result<Vec<TableAge>> {
-    let mut out = vec![];
-    Spi::connect(|c| {
-        for row in c.select(TABLE_AGES, None, &[])? {
-            out.push(TableAge {
-                relid: row.get::<i64>(1)?.unwrap_or(0) as u32,
-                schema: row.get(2)?.unwrap_or_default(),
-                name: row.get(3)?.unwrap_or_default(),
-                xid_age: row.get(4)?.unwrap_or(0),
-                mxid_age: row.get(5)?.unwrap_or(0),
-                freeze_max_age: row.get(6)?.unwrap_or(200_000_000),
-                multixact_freeze_max_age: row.get(7)?.unwrap_or(400_000_000),
-                pages: row.get(8)?.unwrap_or(0),
-            });
-        }
-        Ok::<_, pgrx::spi::Error>(())
-    })?;
-    Ok(out)
+    let rows = crate::spi::rows(TABLE_AGES, &[])?;
+    Ok(serde_json::from_value(serde_json::Value::Array(rows))?)
 }
 
 /// The VACUUM statement for one table: identifiers quoted, options from the job.
@@ -83,82 +64,6 @@ pub fn vacuum_statement(schema: &str, table: &str, buffer_usage_limit: Option<&s
         options.push(format!("BUFFER_USAGE_LIMIT {}", literal(b)));
     }
     format!("VACUUM ({}) {}.{}", options.join(", "), ident(schema), ident(table))
-}
-
-/// Runs one utility statement at top level, in transactions of its own. Returns the error
-/// message and SQLSTATE if it failed; the worker goes on either way.
-pub fn run_toplevel(sql: &str) -> Result<(), (String, String)> {
-    let c_sql = CString::new(sql).map_err(|_| ("statement contains a NUL byte".to_string(), "22021".to_string()))?;
-    // SAFETY: called from a worker's main thread, outside any transaction. Every pointer handed
-    // to PostgreSQL lives in `cxt`, which outlives the transactions VACUUM commits, and is
-    // deleted after the last one ended.
-    unsafe {
-        let cxt = pg_sys::AllocSetContextCreateExtended(
-            pg_sys::TopMemoryContext,
-            c"pgops freeze statement".as_ptr(),
-            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-        );
-        let saved_portal = pg_sys::PortalContext;
-        let activity = c_sql.clone();
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, activity.as_ptr());
-        pg_sys::MemoryContextSwitchTo(cxt);
-        // vacuum() makes its private context under PortalContext: keep it out of the transaction.
-        pg_sys::PortalContext = cxt;
-        let sql_ptr = pg_sys::pstrdup(c_sql.as_ptr());
-        let result = PgTryBuilder::new(|| {
-            let raw_list = pg_sys::pg_parse_query(sql_ptr);
-            if raw_list.is_null() || (*raw_list).length != 1 {
-                panic!("pgops freeze: expected exactly one statement");
-            }
-            let raw = (*(*raw_list).elements).ptr_value as *mut pg_sys::RawStmt;
-            let queries =
-                pg_sys::pg_analyze_and_rewrite_fixedparams(raw, sql_ptr, std::ptr::null_mut(), 0, std::ptr::null_mut());
-            let plans = pg_sys::pg_plan_queries(queries, sql_ptr, 0, std::ptr::null_mut());
-            let stmt = (*(*plans).elements).ptr_value as *mut pg_sys::PlannedStmt;
-            if (*stmt).utilityStmt.is_null() {
-                panic!("pgops freeze: expected a utility statement");
-            }
-            let mut qc = pg_sys::QueryCompletion::default();
-            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-            pg_sys::ProcessUtility(
-                stmt,
-                sql_ptr,
-                false,
-                pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                pg_sys::None_Receiver,
-                &mut qc,
-            );
-            if pg_sys::ActiveSnapshotSet() {
-                pg_sys::PopActiveSnapshot();
-            }
-            pg_sys::PortalContext = saved_portal;
-            pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
-            pg_sys::CommitTransactionCommand();
-            Ok(())
-        })
-        .catch_others(|e| {
-            pg_sys::PortalContext = saved_portal;
-            pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
-            pg_sys::AbortCurrentTransaction();
-            let code = match &e {
-                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
-                    format!("{:?}", r.sql_error_code())
-                }
-                _ => String::new(),
-            };
-            Err((xact::describe(&e), code))
-        })
-        .execute();
-        pg_sys::MemoryContextDelete(cxt);
-        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, std::ptr::null());
-        result
-    }
 }
 
 /// Ages of one table now (None when it no longer exists).
@@ -196,6 +101,18 @@ fn set_session(name: &str, value: &str) -> Result<(), String> {
         Ok(())
     })
 }
+
+/// The per-database worker's freeze task: its argument is a `FreezeTask`; it runs VACUUM, so it
+/// opens and ends its own transactions.
+pub static HANDLER: dbworker::Handler = dbworker::Handler {
+    name: "freeze",
+    label: "freeze",
+    own_transactions: true,
+    run: |arg, files| {
+        let task: FreezeTask = serde_json::from_value(arg.clone())?;
+        Ok(run(&task, &files.progress(), || files.cancel_requested()))
+    },
+};
 
 /// Runs a freeze task in this database. `progress` receives one JSON line per table;
 /// `cancelled` says whether the launcher asked to stop. Returns the run's summary.
@@ -241,7 +158,7 @@ pub fn run(task: &FreezeTask, progress: &Path, cancelled: impl Fn() -> bool) -> 
         let (outcome, error, after) = match &before {
             Ok(None) => (Outcome::Gone, None, None),
             Err(e) => (Outcome::Failed, Some(e.clone()), None),
-            Ok(Some(_)) => match run_toplevel(&vacuum_statement(
+            Ok(Some(_)) => match crate::worker::toplevel::run(&vacuum_statement(
                 &t.schema,
                 &t.name,
                 task.buffer_usage_limit.as_deref(),

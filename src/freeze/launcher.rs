@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::exec::{FreezeTask, TableResult};
 use super::schedule::Schedule;
-use crate::worker::dbworker::{self, Poll, Task};
+use crate::worker::dbworker::{self, Files, Poll, Task};
+use crate::worker::launcher::{TurnContext, TurnHook};
 use crate::worker::xact;
 
 /// Runs in the launcher's turn transaction. Returns when the next job is due (for its sleep).
@@ -37,7 +38,7 @@ fn follow_running() -> anyhow::Result<()> {
         };
         let (idx, generation) = (idx as usize, generation as u32);
         if r["cancel_requested"].as_bool() == Some(true) {
-            let _ = std::fs::write(dbworker::file(idx, generation, "cancel"), b"{}");
+            Files::of(idx, generation).request_cancel();
         }
         ingest_progress(id, idx, generation)?;
         let state = dbworker::poll(idx, generation);
@@ -67,7 +68,7 @@ fn follow_running() -> anyhow::Result<()> {
 
 /// Copies the worker's new progress lines into pgops.freeze_run_table and the run's counters.
 fn ingest_progress(id: i64, idx: usize, generation: u32) -> anyhow::Result<()> {
-    let Ok(text) = std::fs::read_to_string(dbworker::file(idx, generation, "progress")) else {
+    let Ok(text) = std::fs::read_to_string(Files::of(idx, generation).progress()) else {
         return Ok(());
     };
     let have = crate::spi::get_one_with_args::<i32>(
@@ -202,8 +203,8 @@ fn start_queued() -> anyhow::Result<()> {
         &[],
     )?;
     let limit = crate::gucs::freeze_max_workers();
-    let mut running = crate::spi::get_one::<i64>("SELECT count(*) FROM pgops.freeze_run WHERE status = 'running'")?
-        .unwrap_or(0);
+    let mut running =
+        crate::spi::get_one::<i64>("SELECT count(*) FROM pgops.freeze_run WHERE status = 'running'")?.unwrap_or(0);
     for q in queued {
         let id = q["id"].as_i64().unwrap_or(0);
         if q["job_exists"].as_bool() != Some(true) {
@@ -214,7 +215,10 @@ fn start_queued() -> anyhow::Result<()> {
             // Stays queued; say why (written once, not every turn: an idle wait takes no XID).
             let why = format!("waiting: {running} freeze worker(s) running, pgops.freeze_max_workers = {limit}");
             if q["detail"].as_str() != Some(why.as_str()) {
-                Spi::run_with_args("UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1", &[id.into(), why.into()])?;
+                Spi::run_with_args(
+                    "UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1",
+                    &[id.into(), why.into()],
+                )?;
             }
             continue;
         }
@@ -228,7 +232,11 @@ fn start_queued() -> anyhow::Result<()> {
             buffer_usage_limit: q["buffer_usage_limit"].as_str().map(str::to_string),
         };
         let database = q["database"].as_str().unwrap_or_default();
-        match dbworker::start(database, &Task::Freeze(task)) {
+        let task = Task::Handler {
+            name: super::exec::HANDLER.name.to_string(),
+            arg: serde_json::to_value(&task)?,
+        };
+        match dbworker::start(database, &task) {
             Ok((idx, generation)) => {
                 running += 1;
                 Spi::run_with_args(
@@ -239,9 +247,10 @@ fn start_queued() -> anyhow::Result<()> {
                 )?
             }
             // Busy slots or no worker process free: stay queued, try again next turn.
-            Err(e) if e.contains("busy") || e.contains("max_worker_processes") => {
-                Spi::run_with_args("UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1", &[id.into(), e.into()])?
-            }
+            Err(e) if e.contains("busy") || e.contains("max_worker_processes") => Spi::run_with_args(
+                "UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1",
+                &[id.into(), e.into()],
+            )?,
             Err(e) => finish(id, "failed", Some(&e), None)?,
         }
     }
@@ -263,7 +272,24 @@ fn trim_history() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// For the launcher's loop: a turn of freeze work in its own transaction.
-pub fn run_turn() -> Result<Option<DateTime<Utc>>, String> {
-    xact::run("pgops launcher: freeze", turn)
+/// The freeze scheduler's part of every launcher turn.
+pub static TURN: TurnHook = TurnHook {
+    name: "freeze",
+    run: run_turn,
+};
+
+/// A turn of freeze work in its own transaction: only once pgops is installed in the launcher's
+/// database (the jobs live in its tables), and only on a primary. Returns the time until the
+/// next job is due.
+fn run_turn(ctx: &TurnContext) -> Result<Option<std::time::Duration>, String> {
+    if !ctx.installed || !ctx.primary {
+        return Ok(None);
+    }
+    let next = xact::run("pgops launcher: freeze", turn)?;
+    Ok(next.map(|n| {
+        (n - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default()
+            .max(std::time::Duration::from_millis(10))
+    }))
 }

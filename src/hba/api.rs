@@ -105,7 +105,13 @@ fn server_password_encryption() -> String {
         &[],
     )
     .unwrap_or((None, None));
-    let server_sources = ["default", "configuration file", "command line", "environment variable", "override"];
+    let server_sources = [
+        "default",
+        "configuration file",
+        "command line",
+        "environment variable",
+        "override",
+    ];
     if source.as_deref().is_some_and(|s| server_sources.contains(&s)) {
         return value.unwrap_or_default();
     }
@@ -572,7 +578,10 @@ fn _apply_hba(
     // after the call, say); the log line cannot.
     log!(
         "pgops.apply_hba: {} wrote {} (sha256 {sha}, {rules} rules, {lines} lines; backup {}): {status}",
-        crate::spi::get_one::<String>("SELECT session_user::text").ok().flatten().unwrap_or_default(),
+        crate::spi::get_one::<String>("SELECT session_user::text")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         t.path,
         backup.display()
     );
@@ -601,7 +610,15 @@ fn reload_and_confirm() -> &'static str {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let db = crate::pgutil::current_database();
     while std::time::Instant::now() < deadline {
-        let seen = crate::worker::dbworker::run_and_wait(&db, &crate::worker::dbworker::Task::ConfLoadTime);
+        let seen = crate::worker::dbworker::run_and_wait(
+            &db,
+            &crate::worker::dbworker::Task::Query {
+                label: "reload check".into(),
+                sql: "SELECT to_jsonb(pg_catalog.pg_conf_load_time()::text)".into(),
+                args: vec![],
+                rows: false,
+            },
+        );
         if let Ok(Value::String(t)) = seen {
             if Some(&t) != before.as_ref() {
                 return "applied and reloaded";

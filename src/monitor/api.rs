@@ -4,7 +4,6 @@ use pgrx::prelude::*;
 use serde::Deserialize;
 
 use super::forecast::{WRAP_LIMIT, XID_STOP_MARGIN, rates, seconds_until};
-use crate::worker::shmem;
 
 #[derive(Deserialize)]
 struct DbAge {
@@ -59,7 +58,7 @@ fn _wraparound_forecast() -> TableIterator<
     .flatten()
     .and_then(|j| serde_json::from_value(j.0).ok())
     .unwrap_or_else(|| error!("pgops.wraparound_forecast: cannot read the database ages"));
-    let samples: Option<Vec<_>> = shmem::samples().map(|r| r.share().samples.iter().copied().collect());
+    let samples: Option<Vec<_>> = super::sampler::ring().map(|r| r.share().samples.iter().copied().collect());
     let rates = match samples {
         None => Err("no samples: pgops is not in shared_preload_libraries".to_string()),
         Some(s) => rates(&s),

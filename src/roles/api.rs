@@ -216,7 +216,13 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
         }
         let statements: Vec<String> = g.rows.iter().map(|&i| steps[i].statement.clone()).collect();
         let db = g.database.clone().unwrap_or_else(|| here.clone());
-        let outcome = dbworker::run_and_wait(&db, &dbworker::Task::Exec { statements });
+        let outcome = dbworker::run_and_wait(
+            &db,
+            &dbworker::Task::Exec {
+                label: "apply".into(),
+                statements,
+            },
+        );
         let failure = match outcome {
             Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => None,
             Ok(v) => Some((
@@ -260,9 +266,8 @@ fn run_inline(steps: &[Step], status: &mut [String]) {
             // The statement's own SQLSTATE (a missing schema, a lock timeout, a read-only
             // transaction…): what went wrong is the user's to see, not an internal error.
             let code = match &e {
-                pgrx::pg_sys::panic::CaughtError::PostgresError(r) | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => {
-                    r.sql_error_code()
-                }
+                pgrx::pg_sys::panic::CaughtError::PostgresError(r)
+                | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => r.sql_error_code(),
                 pgrx::pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.sql_error_code(),
             };
             fail(

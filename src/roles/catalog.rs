@@ -49,8 +49,7 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         &[],
     )?)?;
     let roles: Vec<LiveRole> =
-        serde_json::from_value(json(ROLES_SQL, &[])?)
-            .context("reading pg_authid (pgops needs a superuser here)")?;
+        serde_json::from_value(json(ROLES_SQL, &[])?).context("reading pg_authid (pgops needs a superuser here)")?;
     let mut notices = Vec::new();
     let mut databases = Vec::new();
     let names: Vec<String> = if shmem::preloaded() {
@@ -66,10 +65,8 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         let snapshot = if db == header.current_database {
             database_snapshot(grantees)?
         } else {
-            let task = dbworker::Task::RoleSnapshot {
-                grantees: grantees.to_vec(),
-            };
-            let v = dbworker::run_and_wait(&db, &task).map_err(|e| anyhow!("database \"{db}\": {e}"))?;
+            let v =
+                dbworker::run_and_wait(&db, &snapshot_task(grantees)).map_err(|e| anyhow!("database \"{db}\": {e}"))?;
             serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
         };
         databases.push(snapshot);
@@ -111,73 +108,21 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
 pub const DEFAULT_HEIR: &str = "pgops_orphans";
 
 pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
-    let base = json(
-        "WITH sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
-                     WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops'))
-         SELECT jsonb_build_object(
-           'name', current_database(),
-           'pgops_version', (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pgops'),
-           'schemas', coalesce((SELECT jsonb_agg(nspname ORDER BY nspname) FROM sch), '[]'),
-           'default_acl', coalesce((
-             SELECT jsonb_agg(jsonb_build_object(
-                 'creator', c.rolname, 'schema', n.nspname,
-                 'kind', CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
-                                              WHEN 'T' THEN 'types' ELSE 'schemas' END,
-                 'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE g.rolname END,
-                 'privilege', a.privilege_type, 'grant_option', a.is_grantable))
-             FROM pg_catalog.pg_default_acl d
-             JOIN pg_catalog.pg_roles c ON c.oid = d.defaclrole
-             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
-             CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) a
-             LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
-             WHERE d.defaclobjtype IN ('r', 'S', 'f', 'T', 'n')
-               -- a global entry stores the built-in defaults too (owner's own rights, PUBLIC EXECUTE/USAGE)
-               AND NOT (d.defaclnamespace = 0 AND EXISTS (
-                 SELECT FROM pg_catalog.aclexplode(pg_catalog.acldefault(
-                     CASE d.defaclobjtype WHEN 'S' THEN 's'::\"char\" ELSE d.defaclobjtype END, d.defaclrole)) x
-                 WHERE x.grantee = a.grantee AND x.privilege_type = a.privilege_type
-                   AND x.is_grantable = a.is_grantable))), '[]'),
-           'object_totals', '[]'::jsonb, 'existing', '[]'::jsonb)",
-        &[],
-    )?;
-    let mut db: LiveDatabase = serde_json::from_value(base)?;
-    if grantees.is_empty() {
-        return Ok(db);
+    let v = json(DATABASE_SNAPSHOT, &[pgrx::JsonB(serde_json::json!(grantees)).into()])?;
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The query behind `database_snapshot`; `$1` is a jsonb array of grantee names.
+pub const DATABASE_SNAPSHOT: &str = include_str!("../../sql/queries/roles_database_snapshot.sql");
+
+/// The per-database worker's task reading one database's snapshot.
+pub fn snapshot_task(grantees: &[String]) -> dbworker::Task {
+    dbworker::Task::Query {
+        label: "role snapshot".into(),
+        sql: DATABASE_SNAPSHOT.into(),
+        args: vec![serde_json::json!(grantees)],
+        rows: false,
     }
-    let facts = json(
-        "WITH g AS (
-            -- a grantee that does not exist yet (created by the same apply) owns nothing, holds nothing
-            SELECT x AS name, CASE WHEN x = 'PUBLIC' THEN 0::oid ELSE r.oid END AS oid
-            FROM unnest($1::text[]) x LEFT JOIN pg_catalog.pg_roles r ON r.rolname = x),
-         sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
-                 WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops')),
-         objs AS MATERIALIZED (
-            SELECT s.nspname AS schema, 'tables' AS kind, c.relowner AS owner, coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner)) AS acl
-              FROM pg_catalog.pg_class c JOIN sch s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
-            UNION ALL
-            SELECT s.nspname, 'sequences', c.relowner, coalesce(c.relacl, pg_catalog.acldefault('s', c.relowner))
-              FROM pg_catalog.pg_class c JOIN sch s ON s.oid = c.relnamespace WHERE c.relkind = 'S'
-            UNION ALL
-            SELECT s.nspname, 'functions', p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
-              FROM pg_catalog.pg_proc p JOIN sch s ON s.oid = p.pronamespace WHERE p.prokind <> 'p'
-            UNION ALL
-            SELECT s.nspname, 'schemas', n.nspowner, coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))
-              FROM pg_catalog.pg_namespace n JOIN sch s ON s.oid = n.oid)
-         SELECT jsonb_build_object(
-           'existing', coalesce((SELECT jsonb_agg(jsonb_build_object('schema', schema, 'kind', kind, 'grantee', grantee,
-                                                                     'privilege', privilege, 'granted', n))
-               FROM (SELECT o.schema, o.kind, g.name AS grantee, a.privilege_type AS privilege, count(*) AS n
-                     FROM objs o CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a JOIN g ON g.oid = a.grantee
-                     WHERE o.owner IS DISTINCT FROM g.oid GROUP BY 1, 2, 3, 4) e), '[]'),
-           'object_totals', coalesce((SELECT jsonb_agg(jsonb_build_object('schema', schema, 'kind', kind,
-                                                                          'grantee', grantee, 'total', n))
-               FROM (SELECT o.schema, o.kind, g.name AS grantee, count(*) AS n
-                     FROM objs o CROSS JOIN g WHERE o.owner IS DISTINCT FROM g.oid GROUP BY 1, 2, 3) t), '[]'))",
-        &[grantees.to_vec().into()],
-    )?;
-    db.existing = serde_json::from_value(facts["existing"].clone())?;
-    db.object_totals = serde_json::from_value(facts["object_totals"].clone())?;
-    Ok(db)
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,10 @@
-//! SQL surface of the worker backbone: `pgops.workers`, `pgops.xid_samples`,
-//! `pgops.installations()`, `pgops.instance()`.
+//! SQL surface of the worker backbone: `pgops.workers`, `pgops.installations()`,
+//! `pgops.instance()`.
 
 use pgrx::prelude::*;
 
 use super::registry::Kind;
-use super::{dbworker, launcher, shmem};
+use super::{dbworker, shmem};
 use crate::{gucs, identity};
 
 use crate::pgutil::{non_empty as opt, timestamp as ts};
@@ -28,8 +28,8 @@ fn _workers() -> TableIterator<
         name!(starts, i32),
     ),
 > {
-    // The static workers, registered with the postmaster when pgops is preloaded.
-    const STATIC: [&str; 2] = [launcher::NAME, crate::etcd::worker::NAME];
+    // The static workers the capabilities declared (registered with the postmaster when preloaded).
+    let declared = super::statics::declared();
     let absent = |name: &str, why: &str| {
         (
             name.to_string(),
@@ -48,15 +48,15 @@ fn _workers() -> TableIterator<
     };
     let Some(registry) = shmem::registry() else {
         return TableIterator::new(
-            STATIC
+            declared
                 .iter()
                 .map(|n| absent(n, "not running: pgops is not in shared_preload_libraries"))
                 .collect::<Vec<_>>(),
         );
     };
     let slots: Vec<_> = registry.share().in_use().cloned().collect();
-    let mut rows = Vec::with_capacity(slots.len() + STATIC.len());
-    for name in STATIC {
+    let mut rows = Vec::with_capacity(slots.len() + declared.len());
+    for name in declared {
         if !slots.iter().any(|s| s.kind == Kind::Static && s.name.as_str() == name) {
             rows.push(absent(
                 name,
@@ -90,26 +90,6 @@ fn _workers() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// Rows of `pgops.xid_samples`, oldest first. Empty without preload.
-#[pg_extern(volatile, parallel_unsafe)]
-fn _xid_samples() -> TableIterator<
-    'static,
-    (
-        name!(sampled_at, Option<TimestampWithTimeZone>),
-        name!(next_xid, i64),
-        name!(next_mxid, i64),
-    ),
-> {
-    let samples: Vec<_> = shmem::samples()
-        .map(|r| r.share().samples.iter().copied().collect())
-        .unwrap_or_default();
-    TableIterator::new(
-        samples
-            .into_iter()
-            .map(|s| (ts(s.sampled_at), s.next_xid as i64, i64::from(s.next_mxid))),
-    )
-}
-
 /// This instance's identity: what pgops reports in HBA headers and etcd keys.
 #[pg_extern(stable, parallel_safe)]
 fn instance() -> TableIterator<
@@ -125,6 +105,16 @@ fn instance() -> TableIterator<
     let (cluster, instance, host) = identity::current();
     let role = identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string();
     TableIterator::once((cluster, instance, role, host, shmem::preloaded()))
+}
+
+/// Which pgops version a database has (JSON null: not installed).
+fn inventory() -> dbworker::Task {
+    dbworker::Task::Query {
+        label: "inventory".into(),
+        sql: "SELECT to_jsonb((SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops'))".into(),
+        args: vec![],
+        rows: false,
+    }
 }
 
 /// Where pgops is installed: one per-database worker per connectable database reports the
@@ -160,11 +150,8 @@ fn installations() -> TableIterator<
     .unwrap_or_else(|e| error!("pgops.installations(): cannot list databases: {e}"));
     let rows: Vec<_> = databases
         .into_iter()
-        .map(|db| match dbworker::run_and_wait(&db, &dbworker::Task::Inventory) {
-            Ok(v) => {
-                let version = v.get("extversion").and_then(|x| x.as_str()).map(str::to_string);
-                (db, version, None)
-            }
+        .map(|db| match dbworker::run_and_wait(&db, &inventory()) {
+            Ok(v) => (db, v.as_str().map(str::to_string), None),
             Err(e) => (db, None, Some(e)),
         })
         .collect();

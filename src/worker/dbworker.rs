@@ -20,35 +20,95 @@ use serde_json::{Value, json};
 
 use super::{shmem, xact};
 
-/// What a per-database worker does.
+/// What a per-database worker does. The backbone knows no capability: a task is SQL to run, or
+/// the name of a handler a capability registered (`register_handler`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
-    /// Report the pgops version installed in the database (null when it is not installed).
-    Inventory,
-    /// Read what the roles planner needs from this database's catalog.
-    RoleSnapshot { grantees: Vec<String> },
-    /// Run statements in one transaction: all or nothing.
-    Exec { statements: Vec<String> },
-    /// When this (new) process last saw the configuration loaded: the postmaster's reload time.
-    ConfLoadTime,
-    /// VACUUM (FREEZE) this database's most urgent tables (runs outside a transaction; see
-    /// `freeze::exec`). Started without waiting; the launcher follows its progress file.
-    Freeze(crate::freeze::exec::FreezeTask),
-    /// Every table's XID/MXID ages, for a freeze plan asked from another database.
-    FreezeAges,
+    /// One query in one transaction. `args` are bound as jsonb parameters `$1`, `$2`, …. The
+    /// result is the query's single jsonb value (JSON null without a row), or with `rows` every
+    /// row as a JSON object (column name → value).
+    Query {
+        label: String,
+        sql: String,
+        #[serde(default)]
+        args: Vec<Value>,
+        #[serde(default)]
+        rows: bool,
+    },
+    /// Statements in one transaction: all or nothing. The result says which one failed.
+    Exec { label: String, statements: Vec<String> },
+    /// Utility statements that refuse a transaction block (VACUUM, CREATE DATABASE, …), each run
+    /// at top level in turn; the first failure stops the rest. The result says which one failed.
+    Utility { label: String, statements: Vec<String> },
+    /// A capability's handler (registered under `name`) with its argument.
+    Handler { name: String, arg: Value },
 }
 
 impl Task {
-    pub fn label(&self) -> &'static str {
+    /// The worker's name in `pgops.workers` is "pgops <label>".
+    pub fn label(&self) -> String {
         match self {
-            Task::Inventory => "inventory",
-            Task::RoleSnapshot { .. } => "role snapshot",
-            Task::Exec { .. } => "apply",
-            Task::ConfLoadTime => "reload check",
-            Task::Freeze(_) => "freeze",
-            Task::FreezeAges => "freeze plan",
+            Task::Query { label, .. } | Task::Exec { label, .. } | Task::Utility { label, .. } => label.clone(),
+            Task::Handler { name, .. } => handler(name).map_or_else(|| name.clone(), |h| h.label.to_string()),
         }
+    }
+}
+
+/// A task a capability runs in a per-database worker, registered by the capability's `init`
+/// (called from `_PG_init`, so every pgops process knows it).
+pub struct Handler {
+    /// What `Task::Handler` names.
+    pub name: &'static str,
+    /// Shown in `pgops.workers` as "pgops <label>".
+    pub label: &'static str,
+    /// The handler opens and ends its own transactions (it runs top-level statements, see
+    /// `worker::toplevel`); otherwise the worker runs it inside one transaction.
+    pub own_transactions: bool,
+    /// Runs the task: its argument and the worker's files; returns the result (any JSON).
+    pub run: fn(&Value, &Files) -> anyhow::Result<Value>,
+}
+
+static HANDLERS: std::sync::Mutex<Vec<&'static Handler>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes `handler` runnable as `Task::Handler { name: handler.name, .. }`. Registering a name
+/// twice keeps the first.
+pub fn register_handler(handler: &'static Handler) {
+    let mut all = HANDLERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !all.iter().any(|h| h.name == handler.name) {
+        all.push(handler);
+    }
+}
+
+fn handler(name: &str) -> Option<&'static Handler> {
+    let all = HANDLERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    all.iter().find(|h| h.name == name).copied()
+}
+
+/// The files of one worker: what a handler may read and write besides its result.
+pub struct Files {
+    idx: usize,
+    generation: u32,
+}
+
+impl Files {
+    pub fn of(idx: usize, generation: u32) -> Files {
+        Files { idx, generation }
+    }
+
+    /// Where the worker appends progress lines for its starter to follow.
+    pub fn progress(&self) -> PathBuf {
+        file(self.idx, self.generation, "progress")
+    }
+
+    /// True once the starter asked the worker to stop (`request_cancel`).
+    pub fn cancel_requested(&self) -> bool {
+        file(self.idx, self.generation, "cancel").exists()
+    }
+
+    /// Asks the worker to stop at its next check (a handler decides where it checks).
+    pub fn request_cancel(&self) {
+        let _ = write_private(&file(self.idx, self.generation, "cancel"), b"{}");
     }
 }
 
@@ -64,7 +124,7 @@ pub fn unpack(arg: i64) -> (usize, u32) {
 const FILE_DIR: &str = "pg_stat_tmp";
 const FILE_PREFIX: &str = "pgops.";
 
-pub fn file(idx: usize, generation: u32, what: &str) -> PathBuf {
+fn file(idx: usize, generation: u32, what: &str) -> PathBuf {
     PathBuf::from(FILE_DIR).join(format!("{FILE_PREFIX}{idx}.{generation}.{what}.json"))
 }
 
@@ -209,6 +269,23 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
             let _ = handle.terminate().wait_for_shutdown();
             break Err(INTERRUPTED.to_string());
         }
+        // A procsignal barrier (DROP DATABASE, ALTER DATABASE … SET TABLESPACE, …) waits for
+        // every backend to absorb it, and held interrupts do not: absorb it here, or a worker
+        // that drops a database would wait for this backend while it waits for the worker.
+        // SAFETY: a flag set by this backend's signal handler; the barrier functions are safe
+        // wherever interrupts could be processed, as in this wait.
+        if unsafe { std::ptr::read_volatile(&raw const pg_sys::ProcSignalBarrierPending) } != 0 {
+            let worker_pid = handle.pid().ok();
+            pgrx::PgTryBuilder::new(|| unsafe { pg_sys::ProcessProcSignalBarrier() })
+                .catch_others(|e| {
+                    // Stop the worker before the error releases this backend's locks.
+                    if let Some(pid) = worker_pid {
+                        stop_process(pid);
+                    }
+                    e.rethrow()
+                })
+                .execute();
+        }
         // SAFETY: this backend's own latch; the notify pid and the signal handlers set it.
         unsafe {
             pg_sys::WaitLatch(
@@ -225,8 +302,23 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
     outcome
 }
 
+/// Sends SIGTERM to a worker and waits (at most 10 s) for it to exit.
+fn stop_process(pid: i32) {
+    // SAFETY: signals to a process of this server that this backend started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while unsafe { libc::kill(pid, 0) } == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A status slot for a new worker running `task` in `database`.
 fn claim(database: &str, task: &Task) -> Result<(usize, u32), String> {
+    if let Task::Handler { name, .. } = task {
+        if handler(name).is_none() {
+            return Err(format!("no task handler \"{name}\" is registered"));
+        }
+    }
     let registry = shmem::registry()
         .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
     let name = format!("pgops {}", task.label());
@@ -354,29 +446,17 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     let unpinned = super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     if !unpinned.is_empty() {
-        log!("pgops database worker in \"{database}\": could not pin {} (see the WARNINGs above)", unpinned.join(", "));
+        log!(
+            "pgops database worker in \"{database}\": could not pin {} (see the WARNINGs above)",
+            unpinned.join(", ")
+        );
     }
     shmem::with_slot(idx, |s| s.set_state("running"));
 
     let task = super::session::after_connect()
         .and_then(|()| std::fs::read(file(idx, generation, "task")).map_err(|e| format!("cannot read the task: {e}")))
         .and_then(|b| serde_json::from_slice::<Task>(&b).map_err(|e| format!("unreadable task: {e}")));
-    let outcome = task.and_then(|task| match task {
-        // Runs its own transactions: VACUUM must be a top-level statement.
-        Task::Freeze(f) => {
-            let cancel = file(idx, generation, "cancel");
-            Ok(crate::freeze::exec::run(&f, &file(idx, generation, "progress"), || {
-                cancel.exists()
-            }))
-        }
-        task => match xact::run(&format!("pgops {}", task.label()), || execute(&task)) {
-            // The transaction was rolled back; say which statement failed.
-            Err(e) if matches!(task, Task::Exec { .. }) => {
-                Ok(json!({ "ok": false, "failed": failed_statement(), "error": e }))
-            }
-            other => other,
-        },
-    });
+    let outcome = task.and_then(|task| perform(&task, &Files::of(idx, generation)));
     let now = xact::now();
     let reply = match &outcome {
         Ok(v) => json!({ "result": v }),
@@ -408,28 +488,39 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     }
 }
 
-/// Runs one task inside the worker's transaction.
-fn execute(task: &Task) -> anyhow::Result<Value> {
+/// Runs one task in this worker; the error is the message the starter gets.
+fn perform(task: &Task, files: &Files) -> Result<Value, String> {
+    let activity = format!("pgops {}", task.label());
     match task {
-        Task::Inventory => {
-            let version = crate::spi::get_one::<String>(
-                "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",
-            )?;
-            let database = crate::pgutil::current_database();
-            Ok(json!({ "database": database, "extversion": version }))
-        }
-        Task::RoleSnapshot { grantees } => Ok(serde_json::to_value(crate::roles::catalog::database_snapshot(
-            grantees,
-        )?)?),
-        Task::Exec { statements } => {
-            run_statements(statements)?;
+        Task::Query { sql, args, rows, .. } => xact::run(&activity, || {
+            let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| pgrx::JsonB(a.clone()).into()).collect();
+            if *rows {
+                Ok(Value::Array(crate::spi::rows(sql, &args)?))
+            } else {
+                Ok(crate::spi::json(sql, &args)?)
+            }
+        }),
+        Task::Exec { statements, .. } => match xact::run(&activity, || run_statements(statements)) {
+            Ok(()) => Ok(json!({ "ok": true })),
+            // The transaction was rolled back; say which statement failed.
+            Err(e) => Ok(json!({ "ok": false, "failed": failed_statement(), "error": e })),
+        },
+        Task::Utility { statements, .. } => {
+            for (i, statement) in statements.iter().enumerate() {
+                if let Err((e, code)) = super::toplevel::run(statement) {
+                    return Ok(json!({ "ok": false, "failed": i, "error": e, "sqlstate": code }));
+                }
+            }
             Ok(json!({ "ok": true }))
         }
-        Task::ConfLoadTime => Ok(json!(crate::spi::get_one::<String>(
-            "SELECT pg_conf_load_time()::text"
-        )?)),
-        Task::Freeze(_) => anyhow::bail!("a freeze task runs outside a transaction"),
-        Task::FreezeAges => Ok(serde_json::to_value(crate::freeze::exec::table_ages()?)?),
+        Task::Handler { name, arg } => {
+            let h = handler(name).ok_or_else(|| format!("no task handler \"{name}\" is registered"))?;
+            if h.own_transactions {
+                (h.run)(arg, files).map_err(|e| format!("{e:#}"))
+            } else {
+                xact::run(&activity, || (h.run)(arg, files))
+            }
+        }
     }
 }
 
@@ -465,10 +556,20 @@ mod tests {
 
     #[test]
     fn tasks_are_tagged_json() {
-        let s = serde_json::to_string(&Task::Inventory).unwrap();
-        assert_eq!(s, r#"{"task":"inventory"}"#);
-        assert_eq!(serde_json::from_str::<Task>(&s).unwrap(), Task::Inventory);
+        let q = Task::Query {
+            label: "inventory".into(),
+            sql: "SELECT 1".into(),
+            args: vec![],
+            rows: false,
+        };
+        let s = serde_json::to_string(&q).unwrap();
+        assert_eq!(
+            s,
+            r#"{"task":"query","label":"inventory","sql":"SELECT 1","args":[],"rows":false}"#
+        );
+        assert_eq!(serde_json::from_str::<Task>(&s).unwrap(), q);
         let e = Task::Exec {
+            label: "apply".into(),
             statements: vec!["SELECT 1".into()],
         };
         assert_eq!(
@@ -476,6 +577,15 @@ mod tests {
             e
         );
         assert!(serde_json::from_str::<Task>(r#"{"task":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn an_unregistered_handler_is_labelled_by_its_name() {
+        let t = Task::Handler {
+            name: "no such handler".into(),
+            arg: Value::Null,
+        };
+        assert_eq!(t.label(), "no such handler");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The launcher: one static background worker, started with the postmaster.
 //!
-//! Each turn it samples the XID counters when a sample is due and checks that the extension
-//! exists in its database (it starts before anyone runs `CREATE EXTENSION`, and work that reads
-//! pgops' tables waits for it). A turn that fails is caught, logged, recorded in
-//! `pgops.workers`, and the loop goes on. SIGTERM ends it at once; it then exits with status 1,
+//! Each turn it checks that the extension exists in its database (it starts before anyone runs
+//! `CREATE EXTENSION`, and work that reads pgops' tables waits for it), then runs the turn hooks
+//! capabilities registered (`register_turn`: XID sampling, freeze scheduling), each on its own:
+//! a hook that fails is caught, logged, recorded in `pgops.workers`, and the others and the loop
+//! go on. SIGTERM ends it at once; it then exits with status 1,
 //! so `pg_terminate_backend()` or a crash has the postmaster start it again after
 //! `pgops.launcher_restart_time` (at shutdown the postmaster starts nothing).
 
@@ -12,29 +13,62 @@ use std::time::Duration;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 
-use super::registry::XidSample;
 use super::{shmem, xact};
 use crate::gucs;
 
 pub const NAME: &str = "pgops launcher";
 
-/// Registers the launcher with the postmaster. Call from `_PG_init` while preloading.
-pub fn register() {
-    super::statics::register(NAME, "pgops_launcher_main");
+/// Declares the launcher (registered with the postmaster while preloading).
+pub fn declare(preloading: bool) {
+    super::statics::declare(NAME, "pgops_launcher_main", preloading);
+}
+
+/// What a turn hook knows of the turn.
+pub struct TurnContext {
+    /// The turn's start (a PostgreSQL `TimestampTz`).
+    pub now: i64,
+    /// The extension exists in the launcher's database (`pgops.database`): its tables can be read.
+    pub installed: bool,
+    /// The server is a primary (not in recovery): the turn may write.
+    pub primary: bool,
+}
+
+/// Work a capability does in the launcher's turns. `run` is called every turn, outside any
+/// transaction (`xact::run` opens one); it returns how long the launcher may sleep at most
+/// before the hook needs the next turn (None: the naptime is fine).
+pub struct TurnHook {
+    pub name: &'static str,
+    pub run: fn(&TurnContext) -> Result<Option<Duration>, String>,
+}
+
+static HOOKS: std::sync::Mutex<Vec<&'static TurnHook>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds a hook to every launcher turn (in registration order). Call from a capability's `init`.
+pub fn register_turn(hook: &'static TurnHook) {
+    let mut hooks = HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !hooks.iter().any(|h| h.name == hook.name) {
+        hooks.push(hook);
+    }
+}
+
+fn hooks() -> Vec<&'static TurnHook> {
+    HOOKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
 
 /// What the launcher knows between turns.
 struct Launcher {
     slot: usize,
     database: String,
-    /// When the next freeze job is due (the launcher sleeps no longer than that).
-    next_freeze: Option<chrono::DateTime<chrono::Utc>>,
+    /// The longest sleep the hooks allowed in the last turn.
+    sleep_at_most: Option<Duration>,
 }
 
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
-    let Some((slot, database)) = super::statics::start(NAME) else { return };
+    let Some((slot, database)) = super::statics::start(NAME) else {
+        return;
+    };
     let pid = unsafe { pg_sys::MyProcPid };
     if !shmem::any_dynamic_running() {
         super::dbworker::remove_leftover_files();
@@ -44,7 +78,7 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
     let mut me = Launcher {
         slot,
         database,
-        next_freeze: None,
+        sleep_at_most: None,
     };
     loop {
         if BackgroundWorker::sighup_received() {
@@ -75,50 +109,42 @@ fn exit_for_restart(me: &Launcher, state: &str) -> ! {
 impl Launcher {
     fn turn(&mut self) {
         let now = xact::now();
-        let result = self
-            .sample_if_due(now)
-            .and_then(|()| self.check_extension())
-            .and_then(|state| {
-                // Freeze jobs live in pgops' tables: only once installed, and only on a primary.
-                if !state.starts_with("idle (pgops") || unsafe { pg_sys::RecoveryInProgress() } {
-                    return Ok(state);
+        let checked = self.check_extension();
+        let ctx = TurnContext {
+            now,
+            installed: checked.as_ref().is_ok_and(|state| state.starts_with("idle (pgops")),
+            // SAFETY: reads shared recovery state.
+            primary: unsafe { !pg_sys::RecoveryInProgress() },
+        };
+        let mut errors = Vec::new();
+        if let Err(e) = &checked {
+            errors.push(e.clone());
+        }
+        self.sleep_at_most = None;
+        for hook in hooks() {
+            match (hook.run)(&ctx) {
+                Ok(Some(d)) => self.sleep_at_most = Some(self.sleep_at_most.map_or(d, |m| m.min(d))),
+                Ok(None) => {}
+                Err(e) => {
+                    log!("pgops launcher: {} failed: {e}", hook.name);
+                    errors.push(e);
                 }
-                self.next_freeze = crate::freeze::launcher::run_turn()?;
-                Ok(state)
-            });
+            }
+        }
         shmem::with_slot(self.slot, |s| {
             s.runs += 1;
             s.last_run_at = now;
-            match &result {
-                Ok(state) => s.set_state(state),
-                Err(e) => {
+            match (errors.first(), &checked) {
+                (None, Ok(state)) => s.set_state(state),
+                (Some(e), _) | (None, Err(e)) => {
                     s.record_error(e, now);
                     s.set_state("idle (last turn failed)");
                 }
             }
         });
-        if let Err(e) = result {
+        if let Err(e) = checked {
             log!("pgops launcher: turn failed: {e}");
         }
-    }
-
-    /// Samples the next XID and MXID into the ring. Reads shared counters only: no transaction,
-    /// no XID consumed.
-    fn sample_if_due(&self, now: i64) -> Result<(), String> {
-        let Some(ring) = shmem::samples() else { return Ok(()) };
-        let interval_us = gucs::sample_interval_ms() * 1000;
-        if !ring.share().due(now, interval_us) {
-            return Ok(());
-        }
-        let sample = unsafe {
-            XidSample {
-                sampled_at: now,
-                next_xid: pg_sys::ReadNextFullTransactionId().value,
-                next_mxid: pg_sys::ReadNextMultiXactId().into(),
-            }
-        };
-        ring.exclusive().push(sample);
-        Ok(())
     }
 
     /// One short transaction: is pgops installed here? Returns the state to show.
@@ -140,15 +166,8 @@ impl Launcher {
     }
 
     fn sleep_time(&self) -> Duration {
-        let mut naptime = gucs::naptime();
-        if let Some(next) = self.next_freeze {
-            let until = (next - chrono::Utc::now())
-                .to_std()
-                .unwrap_or(Duration::from_millis(10));
-            naptime = naptime.min(until.max(Duration::from_millis(10)));
-        }
-        let Some(ring) = shmem::samples() else { return naptime };
-        let until_sample = ring.share().until_due(xact::now(), gucs::sample_interval_ms() * 1000);
-        naptime.min(Duration::from_micros(until_sample.max(1_000) as u64))
+        let naptime = gucs::naptime();
+        self.sleep_at_most
+            .map_or(naptime, |d| naptime.min(d.max(Duration::from_millis(1))))
     }
 }

@@ -1,5 +1,7 @@
-//! Shared-memory statics. Allocated only when pgops is preloaded; every accessor returns `None`
-//! otherwise, so SQL functions can say "not running" instead of failing.
+//! The backbone's shared memory: the workers' status board, and the `Shared<T>` wrapper with which
+//! capabilities keep their own structures there (each allocates its own from its `init`).
+//! Allocated only when pgops is preloaded; every accessor returns `None` otherwise, so SQL
+//! functions can say "not running" instead of failing.
 //!
 //! Locking rule: a guard is held only to copy data in or out — never across SPI, HTTP, a latch
 //! wait, or anything else that can block or raise an error.
@@ -11,8 +13,7 @@ use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
 use pgrx::{pg_shmem_init, pg_sys};
 
-use super::registry::{Registry, SampleRing};
-use crate::etcd::status::EtcdStatus;
+use super::registry::Registry;
 
 /// A core type kept in shared memory. (The marker trait is pgrx's and the types are the core
 /// crate's, so the impls go on this wrapper; it derefs to the type.)
@@ -33,16 +34,12 @@ impl<T> std::ops::DerefMut for Shared<T> {
     }
 }
 
-// SAFETY (all impls): plain fixed-size data — integers, enums, heapless strings and deques
-// (heapless pinned to an exact version in the core crate's Cargo.toml) — with no pointers, so any
-// process that maps the segment sees valid values.
+// SAFETY (this impl and the capabilities'): plain fixed-size data — integers, enums, heapless
+// strings and deques (heapless pinned to an exact version in the core crate's Cargo.toml) — with
+// no pointers, so any process that maps the segment sees valid values.
 unsafe impl PGRXSharedMemory for Shared<Registry> {}
-unsafe impl PGRXSharedMemory for Shared<SampleRing> {}
-unsafe impl PGRXSharedMemory for Shared<EtcdStatus> {}
 
 static REGISTRY: PgLwLock<Shared<Registry>> = unsafe { PgLwLock::new(c"pgops_worker_registry") };
-static SAMPLES: PgLwLock<Shared<SampleRing>> = unsafe { PgLwLock::new(c"pgops_xid_samples") };
-static ETCD: PgLwLock<Shared<EtcdStatus>> = unsafe { PgLwLock::new(c"pgops_etcd_status") };
 
 /// Set in `_PG_init` under preload; inherited by every process the postmaster forks.
 static PRELOADED: AtomicBool = AtomicBool::new(false);
@@ -50,8 +47,6 @@ static PRELOADED: AtomicBool = AtomicBool::new(false);
 /// Requests the shared memory. Call only from `_PG_init` while preloading.
 pub fn init() {
     pg_shmem_init!(REGISTRY);
-    pg_shmem_init!(SAMPLES);
-    pg_shmem_init!(ETCD);
     PRELOADED.store(true, Ordering::Relaxed);
 }
 
@@ -61,14 +56,6 @@ pub fn preloaded() -> bool {
 
 pub fn registry() -> Option<&'static PgLwLock<Shared<Registry>>> {
     preloaded().then_some(&REGISTRY)
-}
-
-pub fn samples() -> Option<&'static PgLwLock<Shared<SampleRing>>> {
-    preloaded().then_some(&SAMPLES)
-}
-
-pub fn etcd() -> Option<&'static PgLwLock<Shared<EtcdStatus>>> {
-    preloaded().then_some(&ETCD)
 }
 
 /// Runs `f` on one slot under the exclusive lock (no-op when not preloaded).

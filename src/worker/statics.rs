@@ -9,17 +9,38 @@ use pgrx::prelude::*;
 use super::{shmem, xact};
 use crate::gucs;
 
-/// Registers a static worker: started once the server is consistent, restarted
-/// `pgops.launcher_restart_time` after it exits with status 1. Call from `_PG_init` while preloading.
-pub fn register(name: &str, function: &str) {
-    BackgroundWorkerBuilder::new(name)
-        .set_type(name)
-        .set_library("pgops")
-        .set_function(function)
-        .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::ConsistentState)
-        .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
-        .load();
+/// The static workers the capabilities declared (names), in declaration order.
+static DECLARED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+/// Declares a static worker (so `pgops.workers` lists it, running or not) and, while preloading,
+/// registers it with the postmaster: started once the server is consistent, restarted
+/// `pgops.launcher_restart_time` after it exits with status 1. Call from `_PG_init`.
+pub fn declare(name: &'static str, function: &str, preloading: bool) {
+    {
+        let mut all = DECLARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if all.contains(&name) {
+            return;
+        }
+        all.push(name);
+    }
+    if preloading {
+        BackgroundWorkerBuilder::new(name)
+            .set_type(name)
+            .set_library("pgops")
+            .set_function(function)
+            .enable_spi_access()
+            .set_start_time(BgWorkerStartTime::ConsistentState)
+            .set_restart_time(Some(Duration::from_secs(gucs::launcher_restart_secs())))
+            .load();
+    }
+}
+
+/// The names of the declared static workers.
+pub fn declared() -> Vec<&'static str> {
+    DECLARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// The start of a static worker's main function: SIGHUP/SIGTERM handlers (they only set flags

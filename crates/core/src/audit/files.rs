@@ -111,7 +111,14 @@ pub fn data_dir_ok(mode: u32) -> bool {
 }
 
 /// Reads everything; `ssl` says whether the certificate and key are in use.
-pub fn collect(ssl: bool, cert_file: &str, key_file: &str, socket_dirs: &str, data_directory: &str, now_unix: i64) -> Facts {
+pub fn collect(
+    ssl: bool,
+    cert_file: &str,
+    key_file: &str,
+    socket_dirs: &str,
+    data_directory: &str,
+    now_unix: i64,
+) -> Facts {
     // SAFETY: getuid cannot fail.
     let server_uid = unsafe { libc::getuid() };
     let cert = ssl.then(|| match std::fs::read(cert_file) {
@@ -144,7 +151,17 @@ mod tests {
 
     fn openssl_cert(dir: &std::path::Path, days: &str, name: &str) -> Vec<u8> {
         let out = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days, "-subj", "/CN=db1.example.com"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                days,
+                "-subj",
+                "/CN=db1.example.com",
+            ])
             .arg("-keyout")
             .arg(dir.join(format!("{name}.key")))
             .arg("-out")
@@ -179,7 +196,10 @@ mod tests {
         assert!(key_mode_ok(0o600, 1000, 1000));
         assert!(key_mode_ok(0o400, 1000, 1000));
         assert!(!key_mode_ok(0o644, 1000, 1000));
-        assert!(!key_mode_ok(0o640, 1000, 1000), "group access for a file the server owns");
+        assert!(
+            !key_mode_ok(0o640, 1000, 1000),
+            "group access for a file the server owns"
+        );
         assert!(key_mode_ok(0o640, 0, 1000), "root-owned, group-readable: allowed");
         assert!(!key_mode_ok(0o660, 0, 1000));
         assert!(!key_mode_ok(0o600, 1001, 1000), "owned by someone else");
@@ -215,7 +235,10 @@ mod tests {
         assert!(f.socket_dirs[1].error.is_some());
         assert_eq!(f.data_directory.unwrap().mode.as_deref(), Some("0700"));
         let off = collect(false, "x", "y", "", &d, 0);
-        assert!(off.cert.is_none() && off.key.is_none(), "ssl off: certificate and key not read");
+        assert!(
+            off.cert.is_none() && off.key.is_none(),
+            "ssl off: certificate and key not read"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

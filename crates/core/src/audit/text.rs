@@ -69,7 +69,11 @@ fn words(text: &str) -> Vec<String> {
 
 /// A value that points elsewhere rather than being the secret: an environment variable or a file.
 fn is_reference(value: &str) -> bool {
-    value.is_empty() || value.starts_with('$') || value.starts_with('/') || value.starts_with('@') || value.starts_with('%')
+    value.is_empty()
+        || value.starts_with('$')
+        || value.starts_with('/')
+        || value.starts_with('@')
+        || value.starts_with('%')
 }
 
 /// Whether `text` (a conninfo, a URL, a shell command) carries a secret inline; returns what kind.
@@ -117,7 +121,11 @@ pub fn inline_secret(text: &str) -> Option<String> {
 /// a broad group (`HIGH`, `MEDIUM`, `LOW`, `ALL`) without `!aNULL` — those groups include the
 /// anonymous suites, which is why PostgreSQL's default is `HIGH:MEDIUM:+3DES:!aNULL`.
 pub fn null_cipher_term(ciphers: &str) -> Option<String> {
-    let terms: Vec<&str> = ciphers.split([':', ',', ' ']).map(str::trim).filter(|t| !t.is_empty()).collect();
+    let terms: Vec<&str> = ciphers
+        .split([':', ',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
     let upper = |t: &str| t.to_ascii_uppercase();
     if let Some(t) = terms.iter().find(|t| {
         let u = upper(t);
@@ -125,8 +133,12 @@ pub fn null_cipher_term(ciphers: &str) -> Option<String> {
     }) {
         return Some(format!("the term {t} enables NULL or anonymous ciphers"));
     }
-    let excluded = terms.iter().any(|t| matches!(upper(t).as_str(), "!ANULL" | "!ADH" | "!NULL:!ANULL"));
-    let broad = terms.iter().find(|t| matches!(upper(t).as_str(), "HIGH" | "MEDIUM" | "LOW" | "ALL"));
+    let excluded = terms
+        .iter()
+        .any(|t| matches!(upper(t).as_str(), "!ANULL" | "!ADH" | "!NULL:!ANULL"));
+    let broad = terms
+        .iter()
+        .find(|t| matches!(upper(t).as_str(), "HIGH" | "MEDIUM" | "LOW" | "ALL"));
     match broad {
         Some(b) if !excluded => Some(format!("{b} includes anonymous ciphers unless !aNULL follows")),
         _ => None,
@@ -140,13 +152,28 @@ mod tests {
     #[test]
     fn finds_inline_secrets_and_says_which_kind_only() {
         for (text, kind) in [
-            ("host=10.0.0.1 user=replicator password=S3cret application_name=pg-2", "password=…"),
-            ("postgresql://replicator:S3cret@10.0.0.1:5432/postgres", "a URL with user:password@"),
+            (
+                "host=10.0.0.1 user=replicator password=S3cret application_name=pg-2",
+                "password=…",
+            ),
+            (
+                "postgresql://replicator:S3cret@10.0.0.1:5432/postgres",
+                "a URL with user:password@",
+            ),
             ("PGPASSWORD=S3cret pg_receivewal -h primary", "pgpassword=…"),
-            ("pgbackrest --stanza=main --repo1-s3-key-secret=abcd archive-push %p", "repo1-s3-key-secret=…"),
-            ("AWS_SECRET_ACCESS_KEY=abcd aws s3 cp %p s3://bucket/%f", "aws_secret_access_key=…"),
+            (
+                "pgbackrest --stanza=main --repo1-s3-key-secret=abcd archive-push %p",
+                "repo1-s3-key-secret=…",
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY=abcd aws s3 cp %p s3://bucket/%f",
+                "aws_secret_access_key=…",
+            ),
             ("wal-g wal-push %p --password hunter2", "--password …"),
-            ("curl -T %p https://backup:pw@store.example.com/wal/%f", "a URL with user:password@"),
+            (
+                "curl -T %p https://backup:pw@store.example.com/wal/%f",
+                "a URL with user:password@",
+            ),
         ] {
             let found = inline_secret(text);
             assert_eq!(found.as_deref(), Some(kind), "{text}");
@@ -173,10 +200,16 @@ mod tests {
     #[test]
     fn quoted_and_spaced_values_are_still_secrets() {
         for (text, kind) in [
-            ("host=10.0.0.1 user=replicator password='S3cret! x' sslmode=require", "password=…"),
+            (
+                "host=10.0.0.1 user=replicator password='S3cret! x' sslmode=require",
+                "password=…",
+            ),
             ("host=10.0.0.1 password = S3cret", "password=…"),
             ("user=r password=\\'quoted\\'", "password=…"),
-            ("pgbackrest --repo1-s3-key-secret=\"a b\" archive-push %p", "repo1-s3-key-secret=…"),
+            (
+                "pgbackrest --repo1-s3-key-secret=\"a b\" archive-push %p",
+                "repo1-s3-key-secret=…",
+            ),
         ] {
             assert_eq!(inline_secret(text).as_deref(), Some(kind), "{text}");
         }
@@ -188,8 +221,16 @@ mod tests {
     fn null_and_anonymous_ciphers_are_found_unless_excluded() {
         assert_eq!(null_cipher_term("HIGH:MEDIUM:+3DES:!aNULL"), None, "the default");
         assert_eq!(null_cipher_term("HIGH:!aNULL:!eNULL"), None);
-        assert_eq!(null_cipher_term("ECDHE+AESGCM:DHE+AESGCM"), None, "no broad group, no NULL");
-        assert_eq!(null_cipher_term("DEFAULT"), None, "DEFAULT excludes the anonymous suites");
+        assert_eq!(
+            null_cipher_term("ECDHE+AESGCM:DHE+AESGCM"),
+            None,
+            "no broad group, no NULL"
+        );
+        assert_eq!(
+            null_cipher_term("DEFAULT"),
+            None,
+            "DEFAULT excludes the anonymous suites"
+        );
         for (list, why) in [
             ("HIGH:NULL", "the term NULL"),
             ("ALL:eNULL", "the term eNULL"),
@@ -200,7 +241,10 @@ mod tests {
             ("HIGH:+aNULL", "HIGH includes anonymous ciphers"),
         ] {
             let found = null_cipher_term(list);
-            assert!(found.as_deref().is_some_and(|f| f.starts_with(why)), "{list}: {found:?}");
+            assert!(
+                found.as_deref().is_some_and(|f| f.starts_with(why)),
+                "{list}: {found:?}"
+            );
         }
     }
 }

@@ -422,7 +422,10 @@ fn read_capped(resp: reqwest::blocking::Response) -> Result<String, String> {
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
     if buf.len() as u64 > MAX_RESPONSE_BYTES {
-        return Err(format!("the answer is larger than {} MiB; refused", MAX_RESPONSE_BYTES >> 20));
+        return Err(format!(
+            "the answer is larger than {} MiB; refused",
+            MAX_RESPONSE_BYTES >> 20
+        ));
     }
     String::from_utf8(buf).map_err(|_| "the answer is not UTF-8 text".to_string())
 }
@@ -508,7 +511,9 @@ mod tests {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut line = String::new();
                 r.read_line(&mut line).unwrap();
-                seen.lock().unwrap().push(line.split_whitespace().nth(1).unwrap_or("").to_string());
+                seen.lock()
+                    .unwrap()
+                    .push(line.split_whitespace().nth(1).unwrap_or("").to_string());
                 loop {
                     let mut h = String::new();
                     r.read_line(&mut h).unwrap();
@@ -532,13 +537,21 @@ mod tests {
         let mut c = Client::new(cfg(vec![url])).unwrap();
         let e = c.lease_grant(10).unwrap_err().to_string();
         assert!(e.contains("307"), "{e}");
-        assert_eq!(*seen.lock().unwrap(), vec!["/version".to_string()], "the redirect was followed");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["/version".to_string()],
+            "the redirect was followed"
+        );
     }
 
     #[test]
     fn an_oversized_answer_is_refused() {
         let body = vec![b' '; (MAX_RESPONSE_BYTES + 10) as usize];
-        let mut resp = format!("HTTP/1.1 200 X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+        let mut resp = format!(
+            "HTTP/1.1 200 X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
         resp.extend(body);
         let (url, _) = raw_server(vec![resp]);
         let mut c = Client::new(cfg(vec![url])).unwrap();
@@ -675,7 +688,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.put(b"k", b"v", None).unwrap(), 3);
-        assert_eq!(c.put(b"k", b"v", None).unwrap(), 4, "no new authentication attempt per call");
+        assert_eq!(
+            c.put(b"k", b"v", None).unwrap(),
+            4,
+            "no new authentication attempt per call"
+        );
         let log = log.lock().unwrap();
         assert_eq!(log.len(), 4);
         assert!(log[2].starts_with("/v3/kv/put  "), "sent without a token: {}", log[2]);
@@ -778,14 +795,20 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(written.is_ok(), "{written:?}");
-        assert_eq!(c.range(b"/pg/t/pgops/members/tls", None, 1).unwrap()[0].value, b"v".to_vec());
+        assert_eq!(
+            c.range(b"/pg/t/pgops/members/tls", None, 1).unwrap()[0].value,
+            b"v".to_vec()
+        );
         // Without the client certificate etcd refuses the handshake; without the CA we refuse etcd.
         let no_cert = Config {
             cert_file: None,
             key_file: None,
             ..good.clone()
         };
-        assert!(matches!(Client::new(no_cert).unwrap().put(b"k", b"v", None), Err(Error::Unreachable(_))));
+        assert!(matches!(
+            Client::new(no_cert).unwrap().put(b"k", b"v", None),
+            Err(Error::Unreachable(_))
+        ));
         let no_ca = Config {
             ca_file: None,
             ..good.clone()

@@ -31,7 +31,13 @@ pub fn two_digits(x: f64) -> f64 {
 
 /// The member document from the two queries' results and the instance's names. Fails when the
 /// server part does not have the document's shape.
-pub fn member_state(cluster: &str, instance: &str, hostname: &str, server: Value, pgops: Option<Value>) -> Result<MemberState, String> {
+pub fn member_state(
+    cluster: &str,
+    instance: &str,
+    hostname: &str,
+    server: Value,
+    pgops: Option<Value>,
+) -> Result<MemberState, String> {
     let mut doc = server;
     if !doc.is_object() {
         return Err(format!("state query returned {doc}"));
@@ -77,7 +83,10 @@ mod tests {
                            "hba_drift": false, "last_freeze": null});
         let s = member_state("pg-meta", "pg-meta-2", "node2", server.clone(), Some(extra)).unwrap();
         assert_eq!((s.schema, s.role.as_str(), s.timeline), (1, "replica", Some(3)));
-        assert_eq!((s.cluster.as_str(), s.instance.as_str(), s.hostname.as_str()), ("pg-meta", "pg-meta-2", "node2"));
+        assert_eq!(
+            (s.cluster.as_str(), s.instance.as_str(), s.hostname.as_str()),
+            ("pg-meta", "pg-meta-2", "node2")
+        );
         assert_eq!(s.xids_per_second, Some(2.5));
         assert_eq!(s.hba_drift, Some(false));
         assert_eq!(s.pgops_version, env!("CARGO_PKG_VERSION"));

@@ -250,15 +250,26 @@ mod tests {
             let e = plan(&s, "c", "i", &files).unwrap_err();
             assert!(e.starts_with("pgops.etcd_password_file") && e.contains(want), "{e}");
             assert!(!e.contains("s3cret"), "the password never appears in an error");
-            assert_eq!(e.transient, !file.ends_with("open"), "a bad mode is no passing glitch: {e}");
+            assert_eq!(
+                e.transient,
+                !file.ends_with("open"),
+                "a bad mode is no passing glitch: {e}"
+            );
         }
         s.password_file = None;
-        assert!(plan(&s, "c", "i", &files).unwrap_err().contains("pgops.etcd_password_file is empty"));
+        assert!(
+            plan(&s, "c", "i", &files)
+                .unwrap_err()
+                .contains("pgops.etcd_password_file is empty")
+        );
         // Over plain http only to this machine.
         s.password_file = Some("/secret/pw".into());
         s.endpoints = vec!["http://10.10.10.10:2379".into()];
         let e = plan(&s, "c", "i", &files).unwrap_err();
-        assert!(e.contains("http://10.10.10.10:2379 is plain http") && e.contains("https://"), "{e}");
+        assert!(
+            e.contains("http://10.10.10.10:2379 is plain http") && e.contains("https://"),
+            "{e}"
+        );
         for ok in ["http://127.0.0.1:2379", "http://localhost:2379", "http://[::1]:2379"] {
             s.endpoints = vec![ok.into()];
             assert!(plan(&s, "c", "i", &files).is_ok(), "{ok}");
@@ -268,13 +279,25 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let cases: Vec<(Box<dyn Fn(&mut EtcdSettings)>, &str)> = vec![
-            (Box::new(|s| s.endpoints = vec!["127.0.0.1:2379".into()]), "is not an http:// or https:// URL"),
-            (Box::new(|s| s.endpoints = vec!["https://e:2379".into()]), "pgops.etcd_cacert is empty"),
-            (Box::new(|s| s.ttl_s = 15), "pgops.etcd_ttl (15 s) must be at least twice"),
+            (
+                Box::new(|s| s.endpoints = vec!["127.0.0.1:2379".into()]),
+                "is not an http:// or https:// URL",
+            ),
+            (
+                Box::new(|s| s.endpoints = vec!["https://e:2379".into()]),
+                "pgops.etcd_cacert is empty",
+            ),
+            (
+                Box::new(|s| s.ttl_s = 15),
+                "pgops.etcd_ttl (15 s) must be at least twice",
+            ),
             (Box::new(|s| s.timeout_ms = 20_000), "pgops.etcd_timeout (20000 ms)"),
             (Box::new(|s| s.cert = Some("/c.pem".into())), "set both or neither"),
             (Box::new(|s| s.prefix = "pg".into()), "must start with /"),
-            (Box::new(|s| s.password_file = Some("/secret/pw".into())), "pgops.etcd_username is empty"),
+            (
+                Box::new(|s| s.password_file = Some("/secret/pw".into())),
+                "pgops.etcd_username is empty",
+            ),
         ];
         for (change, want) in cases {
             let mut s = settings();

@@ -146,7 +146,12 @@ impl Io {
 
     /// Sends `cmd` and waits for its reply until `deadline`, returning early when `interrupted()`
     /// says so (checked every 20 ms).
-    pub fn call(&mut self, cmd: Cmd, deadline: Instant, interrupted: &mut dyn FnMut() -> bool) -> Result<Reply, NoReply> {
+    pub fn call(
+        &mut self,
+        cmd: Cmd,
+        deadline: Instant,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Reply, NoReply> {
         self.seq += 1;
         let seq = self.seq;
         self.tx.send((seq, cmd)).map_err(|_| NoReply::ThreadGone)?;
@@ -201,11 +206,20 @@ mod tests {
     #[test]
     fn the_io_thread_and_reqwest_thread_have_every_signal_blocked() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "etcd::io::tests::io_thread_masks_in_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "etcd::io::tests::io_thread_masks_in_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("PGOPS_IO_MASK_CHILD", "1")
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "{text}");
         assert!(text.contains("masks checked: 2 threads"), "{text}");
     }
@@ -245,14 +259,31 @@ mod tests {
             .into_iter()
             .filter(|(_, c)| c.starts_with("pgops-etcd-io") || c.starts_with("reqwest-interna"))
             .collect();
-        assert_eq!(ours.len(), 2, "the I/O thread and the reqwest thread it started: {ours:?}");
+        assert_eq!(
+            ours.len(),
+            2,
+            "the I/O thread and the reqwest thread it started: {ours:?}"
+        );
         for (tid, comm) in &ours {
             let mask = blocked_mask(*tid);
-            for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGINT, libc::SIGALRM, libc::SIGQUIT] {
-                assert!(mask & (1 << (sig - 1)) != 0, "{comm} ({tid}) accepts signal {sig}: mask {mask:x}");
+            for sig in [
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGUSR1,
+                libc::SIGINT,
+                libc::SIGALRM,
+                libc::SIGQUIT,
+            ] {
+                assert!(
+                    mask & (1 << (sig - 1)) != 0,
+                    "{comm} ({tid}) accepts signal {sig}: mask {mask:x}"
+                );
             }
         }
-        assert!(matches!(io.call(Cmd::Revoke, far, &mut never()), Ok(Reply::Revoked(Ok(true)))));
+        assert!(matches!(
+            io.call(Cmd::Revoke, far, &mut never()),
+            Ok(Reply::Revoked(Ok(true)))
+        ));
         println!("masks checked: {} threads", ours.len());
     }
 

@@ -139,7 +139,10 @@ impl Session {
             }
             self.owner_verified = true;
         }
-        let last = self.written.as_ref().map(|w| (w.digest, now.saturating_duration_since(w.at)));
+        let last = self
+            .written
+            .as_ref()
+            .map(|w| (w.digest, now.saturating_duration_since(w.at)));
         let mut report = Report {
             lease,
             ttl,
@@ -247,12 +250,26 @@ mod tests {
         assert!(r.wrote && r.new_lease && r.revision > 0, "{r:?}");
         assert_eq!(r.ttl, 6);
         // Same content, 1 s later: the lease is refreshed, nothing written.
-        let r2 = s.push(KEY, &doc(&me(), 1), 1, &me(), false, t0 + Duration::from_secs(1)).unwrap();
+        let r2 = s
+            .push(KEY, &doc(&me(), 1), 1, &me(), false, t0 + Duration::from_secs(1))
+            .unwrap();
         assert!(!r2.wrote && !r2.new_lease && r2.lease == r.lease, "{r2:?}");
         // Changed content, or half the TTL, or forced: written.
-        assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(2)).unwrap().wrote);
-        assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(5)).unwrap().wrote);
-        assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), true, t0 + Duration::from_secs(5)).unwrap().wrote);
+        assert!(
+            s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(2))
+                .unwrap()
+                .wrote
+        );
+        assert!(
+            s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(5))
+                .unwrap()
+                .wrote
+        );
+        assert!(
+            s.push(KEY, &doc(&me(), 2), 2, &me(), true, t0 + Duration::from_secs(5))
+                .unwrap()
+                .wrote
+        );
 
         // The lease expires behind our back (as when etcd was unreachable for longer than the TTL).
         let mut admin = Client::new(cfg(e.urls.clone())).unwrap();
@@ -294,7 +311,9 @@ mod tests {
         assert_eq!(Owner::of_document(&kv.value), Some(other.clone()), "left untouched");
         // Our own previous incarnation (same host, port, directory) is taken over.
         let mut again = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        let r = again.push(KEY, &doc(&other, 2), 2, &other, false, Instant::now()).unwrap();
+        let r = again
+            .push(KEY, &doc(&other, 2), 2, &other, false, Instant::now())
+            .unwrap();
         assert!(r.wrote);
         assert_eq!(admin.range(KEY.as_bytes(), None, 1).unwrap()[0].lease, r.lease);
         // A key pgops did not write is not ours either.

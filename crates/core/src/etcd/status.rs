@@ -196,7 +196,11 @@ mod tests {
         assert_eq!((s.last_push_at, s.last_error_at, s.last_attempt_at), (10, 20, 20));
         assert_eq!(s.record(&ok(true, true)), 0);
         assert_eq!(s.leases_granted, 2);
-        assert_eq!(s.last_error.as_str(), "etcd unreachable: http://a: timed out", "kept for the record");
+        assert_eq!(
+            s.last_error.as_str(),
+            "etcd unreachable: http://a: timed out",
+            "kept for the record"
+        );
         s.disable("off");
         assert!(!s.enabled && s.key.is_empty() && s.lease_id == 0);
         assert_eq!(s.pushes, 3, "counters survive");

@@ -32,23 +32,80 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
         .current_dir(dir)
         .output()
         .expect("openssl (installed by pg_test/setup.sh) must be on PATH");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Tls {
     pub fn make(dir: &std::path::Path) -> Tls {
         std::fs::create_dir_all(dir).unwrap();
-        openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgops-test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=pgops-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
         // The server certificate also needs clientAuth: with --client-cert-auth, etcd's JSON
         // gateway dials etcd's own gRPC port presenting it.
-        for (name, cn, usage) in [("server", "127.0.0.1", "serverAuth,clientAuth"), ("client", "pg-meta", "clientAuth")] {
+        for (name, cn, usage) in [
+            ("server", "127.0.0.1", "serverAuth,clientAuth"),
+            ("client", "pg-meta", "clientAuth"),
+        ] {
             std::fs::write(
                 dir.join(format!("{name}.ext")),
                 format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
             )
             .unwrap();
-            openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"), "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")]);
-            openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.crt")]);
+            openssl(
+                dir,
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    &format!("/CN={cn}"),
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ],
+            );
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &format!("{name}.ext"),
+                    "-out",
+                    &format!("{name}.crt"),
+                ],
+            );
         }
         let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
         Tls {

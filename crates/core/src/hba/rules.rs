@@ -511,7 +511,14 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
             ..Rule::default()
         };
         assert!(validate(&base).is_ok());
-        for bad in ["x\nhost all all 0.0.0.0/0 trust", "x\ry", "x\0y", "x\u{1b}y", "x\ty", "x\u{85}y"] {
+        for bad in [
+            "x\nhost all all 0.0.0.0/0 trust",
+            "x\ry",
+            "x\0y",
+            "x\u{1b}y",
+            "x\ty",
+            "x\u{85}y",
+        ] {
             let mut cases = Vec::new();
             let mut r = base.clone();
             r.title = bad.into();
@@ -548,7 +555,10 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
     fn alias_values_and_header_fields_cannot_add_lines() {
         let mut a = Aliases::pigsty();
         a.0.insert("${monitor}".into(), vec!["x\nhost all all 0.0.0.0/0 trust".into()]);
-        let e = render(&defaults(), &a, &target("primary", true)).err().unwrap().to_string();
+        let e = render(&defaults(), &a, &target("primary", true))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("${monitor}") && e.contains("control character"), "{e}");
         assert!(validate_alias("intra", &["10.0.0.0/8".into(), "x".into()]).is_err());
         assert!(validate_alias("${dbsu}", &["a b".into()]).is_err());
@@ -583,10 +593,22 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
             rules: vec![l.into()],
             ..Rule::default()
         };
-        assert_eq!(superuser_only(&raw("host all @/etc/passwd 10.0.0.1/32 md5")), vec!["@file inclusions"]);
-        assert_eq!(superuser_only(&raw("host all /^app 10.0.0.1/32 md5")), vec!["regular expressions"]);
-        assert_eq!(superuser_only(&raw("host @dbs all 10.0.0.1/32 trust")), vec!["trust", "@file inclusions"]);
-        assert_eq!(superuser_only(&raw("host all all 10.0.0.1/32 ident")), vec!["ident over TCP"]);
+        assert_eq!(
+            superuser_only(&raw("host all @/etc/passwd 10.0.0.1/32 md5")),
+            vec!["@file inclusions"]
+        );
+        assert_eq!(
+            superuser_only(&raw("host all /^app 10.0.0.1/32 md5")),
+            vec!["regular expressions"]
+        );
+        assert_eq!(
+            superuser_only(&raw("host @dbs all 10.0.0.1/32 trust")),
+            vec!["trust", "@file inclusions"]
+        );
+        assert_eq!(
+            superuser_only(&raw("host all all 10.0.0.1/32 ident")),
+            vec!["ident over TCP"]
+        );
         assert!(superuser_only(&raw("host all \"@x\" 10.0.0.1/32 md5")).is_empty());
         assert!(superuser_only(&raw("local all all peer")).is_empty());
         assert!(superuser_only(&raw("hostssl all all 10.0.0.1/32 cert clientcert=verify-full")).is_empty());
@@ -596,9 +618,17 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
             "host all all 0.0.0.0/0 pam pamservice=login",
             "host all all 0.0.0.0/0 password",
         ] {
-            assert!(superuser_only(&raw(l)).iter().any(|f| f.starts_with("authentication by another server")), "{l}");
+            assert!(
+                superuser_only(&raw(l))
+                    .iter()
+                    .any(|f| f.starts_with("authentication by another server")),
+                "{l}"
+            );
         }
-        assert!(superuser_only(&raw("hostssl all all 10.0.0.1/32 cert map=anyone")).contains(&"options other than clientcert"));
+        assert!(
+            superuser_only(&raw("hostssl all all 10.0.0.1/32 cert map=anyone"))
+                .contains(&"options other than clientcert")
+        );
         assert!(!superuser_only(&r("ldap", "world")).is_empty());
         assert!(!superuser_only(&r("password", "world")).is_empty());
         assert!(superuser_only(&r("ssl-sha", "world")).is_empty());

@@ -4,7 +4,7 @@
 //! consumed cluster-wide, so one rate serves every database); a database's time to a limit is
 //! its remaining headroom divided by that rate.
 
-use crate::worker::registry::XidSample;
+use super::samples::XidSample;
 
 /// PostgreSQL 14+: new XIDs are refused 3 million before wraparound (2^31).
 pub const XID_STOP_MARGIN: i64 = 3_000_000;

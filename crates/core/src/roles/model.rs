@@ -382,14 +382,11 @@ pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> 
     let obj = v
         .as_object()
         .ok_or_else(|| anyhow!("each role must be a JSON object, got a JSON {}", json_kind(v)))?;
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            // Never echo the object: it may hold a plaintext password.
-            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-            anyhow!("a role has no \"name\" (its fields: {})", keys.join(", "))
-        })?;
+    let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| {
+        // Never echo the object: it may hold a plaintext password.
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        anyhow!("a role has no \"name\" (its fields: {})", keys.join(", "))
+    })?;
     check_role_name(name)?;
     let ctx = |field: &str, what: &str| anyhow!("role \"{name}\": field \"{field}\" {what}");
     let mut spec = RoleSpec::new(name);

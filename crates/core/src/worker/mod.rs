@@ -1,5 +1,5 @@
-//! The worker backbone's data: the status board and XID sample ring (`registry`, kept in shared
-//! memory by the extension) and the pinned-session decisions (`session`).
+//! The worker backbone's data: the status board (`registry`, kept in shared memory by the
+//! extension) and the pinned-session decisions (`session`).
 
 pub mod registry;
 pub mod session;
