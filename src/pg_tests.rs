@@ -161,7 +161,7 @@ fn generic_worker_tasks() {
     assert_eq!(v, json!([{"n": 1}, {"n": 2}]));
     assert_eq!(run_and_wait("postgres", &query("SELECT NULL::jsonb WHERE false", vec![], false)).unwrap(), json!(null));
     let e = run_and_wait("postgres", &query("SELECT 1/0", vec![], false)).unwrap_err();
-    assert!(e.contains("division by zero"), "{e}");
+    assert!(e.message.contains("division by zero"), "{e}");
 
     let exec = Task::Exec {
         label: "test exec".into(),
@@ -202,5 +202,5 @@ fn generic_worker_tasks() {
         },
     )
     .unwrap_err();
-    assert!(e.contains("no task handler \"no such handler\""), "{e}");
+    assert!(e.message.contains("no task handler \"no such handler\""), "{e}");
 }

@@ -1,4 +1,4 @@
-//! Small helpers shared by the SQL-facing modules: errors, a cluster-wide lock, snapshots.
+//! Small helpers shared by the SQL-facing modules: settings, a cluster-wide lock, snapshots.
 
 use pgrx::prelude::*;
 
@@ -26,12 +26,6 @@ pub fn current_database() -> String {
         .ok()
         .flatten()
         .unwrap_or_default()
-}
-
-/// Raises an ERROR with a SQLSTATE, a message naming the object, and a hint saying what to do.
-pub fn fail(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
-    let message = message.into();
-    ereport!(ERROR, code, message, hint);
 }
 
 /// Takes a transaction-level advisory lock for the whole cluster (database 0 in pg_locks), so

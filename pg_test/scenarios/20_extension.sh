@@ -75,6 +75,38 @@ scenario_main() {
                     WHERE n.nspname = 'pgops' AND c.relkind = 'r'
                       AND c.oid <> ALL (coalesce((SELECT extconfig FROM pg_extension WHERE extname = 'pgops'), '{}'))
                       AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE '%Not dumped: %'")" 0
+  # A caller's mistake is never reported as an internal error (XX000): each bad call below fails,
+  # changes nothing, and carries the SQLSTATE that says what kind of mistake it is.
+  local expect=(
+    "SELECT pgops.load_roles('{\"x\": 1}')|22023"
+    "SELECT pgops.load_roles('[{\"name\": \"a\", \"login\": \"yes\"}]')|22023"
+    "SELECT pgops.load_roles('[{\"name\": \"pg_evil\"}]')|23514"
+    "SELECT pgops.load_default_privileges('[\"GRANT FLY ON TABLES TO x\"]')|22023"
+    "SELECT pgops.set_password('no_such_role', 'x')|42704"
+    "INSERT INTO pgops.freeze_job (name, database, schedule) VALUES ('bad', 'app1', '61 * * * *')|22023"
+    "INSERT INTO pgops.freeze_job (name, database, schedule, timezone) VALUES ('bad', 'app1', '0 3 * * *', 'Mars/Olympus')|22023"
+    "SELECT pgops.run_freeze('no_such_job')|42704"
+    "SELECT pgops.cancel_freeze(987654)|42704"
+    "SELECT count(*) FROM pgops.freeze_plan('no_such_db')|3D000"
+    "SELECT count(*) FROM pgops.verify_bloat(-1)|22023"
+    "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth) VALUES ('bad', 'all', 'all', 'not-an-address', 'pwd')|23514"
+    "SELECT count(*) FROM pgops.cluster_members()|55000"
+    "SELECT count(*) FROM pgops.etcd_push_now()|55000"
+  )
+  local e stmt want got bad_codes=()
+  for e in "${expect[@]}"; do
+    stmt=${e%|*}; want=${e##*|}
+    got=$(sql $C app1 "DO \$\$ DECLARE s text; BEGIN
+        BEGIN EXECUTE \$q\$$stmt\$q\$; RAISE NOTICE 'no error';
+        EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE; RAISE NOTICE '%', s; END; END \$\$" 2>&1 | sed -n 's/^NOTICE: *//p')
+    [ "$got" = "$want" ] || bad_codes+=("$stmt → $got (want $want)")
+  done
+  check_eq "${#expect[@]} bad calls fail with the SQLSTATE of the mistake, none as XX000" "$(printf '%s; ' "${bad_codes[@]}")" "; "
+  check_eq "and changed nothing" \
+    "$(sql $C app1 "SELECT (SELECT count(*) FROM pgops.role WHERE name IN ('x', 'a', 'pg_evil'))
+                        + (SELECT count(*) FROM pgops.freeze_job WHERE name = 'bad')
+                        + (SELECT count(*) FROM pgops.hba_rule WHERE title = 'bad')
+                        + (SELECT count(*) FROM pgops.freeze_run)")" 0
   check "the extension needs a superuser to create" \
     sql $C postgres "CREATE ROLE plain LOGIN; SET ROLE plain; DO \$\$ BEGIN
        BEGIN CREATE EXTENSION pgops; RAISE EXCEPTION 'a plain role created pgops';

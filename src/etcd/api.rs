@@ -8,8 +8,8 @@ use pgrx::prelude::*;
 
 use super::status::EtcdStatus;
 use super::worker::{MEMBERS_FILE, NAME};
+use crate::error::{Code, fail};
 use crate::gucs;
-use crate::pgutil::fail;
 use crate::worker::shmem;
 
 use crate::pgutil::{non_empty as opt, timestamp as ts};
@@ -105,14 +105,14 @@ fn worker_pid() -> Option<i32> {
 fn ready(what: &str) -> i32 {
     if !shmem::preloaded() {
         fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("pgops.{what} needs pgops in shared_preload_libraries"),
             "The etcd worker is started by the postmaster: add pgops to shared_preload_libraries and restart.",
         );
     }
     let Some(pid) = worker_pid() else {
         fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("pgops.{what}: the pgops etcd worker is not running"),
             "See pgops.workers (max_worker_processes may be too low); it is restarted after pgops.launcher_restart_time.",
         );
@@ -126,13 +126,13 @@ fn ready(what: &str) -> i32 {
     if !enabled {
         if gucs::etcd().endpoints.is_empty() {
             fail(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Code::ObjectNotInPrerequisiteState,
                 format!("pgops.{what}: etcd publishing is off (pgops.etcd_endpoints is empty)"),
                 "Set pgops.etcd_endpoints (ALTER SYSTEM SET pgops.etcd_endpoints = 'http://127.0.0.1:2379') and reload.",
             );
         }
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("pgops.{what}: etcd publishing is off: {error}"),
             "Correct the pgops.etcd_* setting named above and reload (SELECT pg_reload_conf()); pgops.etcd_status shows the state.",
         );
@@ -156,7 +156,7 @@ fn request(what: &str, pid: i32, bump: fn(&mut EtcdStatus) -> u64, done: fn(&Etc
         }
         if Instant::now() >= deadline {
             fail(
-                PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                Code::QueryCanceled,
                 format!(
                     "pgops.{what}: the etcd worker did not answer within {} s",
                     wait.as_secs()
@@ -259,14 +259,14 @@ fn cluster_members() -> TableIterator<
     };
     if !error.is_empty() {
         fail(
-            PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+            Code::ConnectionFailure,
             format!("pgops.cluster_members(): cannot read {prefix} from etcd: {error}"),
             "See pgops.etcd_status for the endpoints and the last error.",
         );
     }
     let text = std::fs::read(MEMBERS_FILE).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            Code::IoError,
             format!("pgops.cluster_members(): cannot read the worker's answer {MEMBERS_FILE}: {e}"),
             "Retry; see the server log.",
         )

@@ -149,7 +149,7 @@ impl Worker {
         let wanted = config::plan(&gucs::etcd(), &cluster, &instance, &config::read_file);
         let (plan, error) = match wanted {
             Ok(p) => (p, None),
-            Err(e) if e.transient && self.plan.is_some() => {
+            Err(e) if config::is_transient(&e) && self.plan.is_some() => {
                 let why = format!("{e}; publishing goes on with the credentials read before");
                 let now = xact::now();
                 status(|st| st.record_error(&why, now));
@@ -398,13 +398,14 @@ fn collect(
     let (cluster, instance, hostname) = identity::current();
     let (mut server, installed) = xact::run("pgops etcd: read instance state", || {
         let server = crate::spi::get_one::<pgrx::JsonB>(super::collect::SERVER_STATE_SQL)?
-            .ok_or_else(|| anyhow::anyhow!("state query returned nothing"))?
+            .ok_or_else(|| crate::error::Error::internal("state query returned nothing"))?
             .0;
         let installed =
             crate::spi::get_one::<bool>("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgops')")?
                 .unwrap_or(false);
         Ok((server, installed))
-    })?;
+    })
+    .map_err(|e| e.one_line())?;
     let mut note = |e: String| {
         if last_pgops_error.as_deref() != Some(e.as_str()) {
             log!("pgops etcd: some facts are left out of the pushes until this is mended: {e}");
@@ -425,7 +426,7 @@ fn collect(
             match xact::run(activity, || Ok(crate::spi::get_one::<pgrx::JsonB>(query)?.map(|j| j.0))) {
                 Ok(Some(serde_json::Value::Object(m))) => facts.extend(m),
                 Ok(_) => {}
-                Err(e) => note(e),
+                Err(e) => note(e.one_line()),
             }
         }
         // Tried: the next attempt waits as long as a success would.
@@ -437,7 +438,7 @@ fn collect(
         }) {
             Ok(v) => v,
             Err(e) => {
-                note(e);
+                note(e.one_line());
                 None
             }
         }

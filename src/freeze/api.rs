@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::exec::table_ages;
 use super::plan::{TableAge, plan};
 use super::schedule::Schedule;
-use crate::pgutil::fail;
+use crate::error::{Code, fail};
 use crate::worker::{dbworker, shmem};
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
@@ -37,7 +37,7 @@ struct JobRow {
 
 fn bad(job: &str, what: String, hint: &str) -> ! {
     fail(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        Code::InvalidParameterValue,
         format!("freeze job \"{job}\": {what}"),
         hint,
     )
@@ -48,12 +48,17 @@ fn bad(job: &str, what: String, hint: &str) -> ! {
 #[pg_extern(volatile)]
 fn _check_freeze_job(row: pgrx::JsonB) {
     let raw = row.0.clone();
-    let r: JobRow =
-        serde_json::from_value(raw.clone()).unwrap_or_else(|e| error!("pgops.freeze_job: unreadable row: {e}"));
+    let r: JobRow = serde_json::from_value(raw.clone()).unwrap_or_else(|e| {
+        fail(
+            Code::DataException,
+            format!("pgops.freeze_job: unreadable row: {e}"),
+            "Check the row: its columns have the types of pgops.freeze_job.",
+        )
+    });
     if let Err(e) = Schedule::parse(&r.schedule, &r.timezone) {
         bad(
             &r.name,
-            e,
+            e.message,
             "Use 5 cron fields, e.g. '0 3 * * 0' (Sundays 03:00) or '@daily', and an IANA time zone.",
         );
     }
@@ -190,7 +195,7 @@ fn freeze_plan(
     let current = crate::pgutil::current_database();
     let database = database.unwrap_or_else(|| current.clone());
     let tables: Vec<TableAge> = if database == current {
-        table_ages().unwrap_or_else(|e| error!("pgops.freeze_plan: {e}"))
+        table_ages().unwrap_or_else(|e| crate::internal!("pgops.freeze_plan: {e}"))
     } else {
         // The worker reads the other database as a superuser: the caller must be allowed to
         // connect there itself (pg_monitor alone does not grant CONNECT).
@@ -201,12 +206,12 @@ fn freeze_plan(
         .unwrap_or(None);
         match may_connect {
             None => fail(
-                PgSqlErrorCode::ERRCODE_INVALID_CATALOG_NAME,
+                Code::InvalidCatalogName,
                 format!("pgops.freeze_plan: database \"{database}\" does not exist"),
                 "Pass the name of a database of this cluster.",
             ),
             Some(false) => fail(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Code::InsufficientPrivilege,
                 format!("pgops.freeze_plan: permission denied for database \"{database}\""),
                 "The plan of another database is read there by a worker running as a superuser, so the caller \
                  needs CONNECT on that database; or call pgops.freeze_plan() in it.",
@@ -221,12 +226,13 @@ fn freeze_plan(
         };
         let v = dbworker::run_and_wait(&database, &task).unwrap_or_else(|e| {
             fail(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Code::ObjectNotInPrerequisiteState,
                 format!("pgops.freeze_plan: cannot read database \"{database}\": {e}"),
                 "Call it in that database, or check that it exists and pgops is preloaded.",
             )
         });
-        serde_json::from_value(v).unwrap_or_else(|e| error!("pgops.freeze_plan: unreadable worker answer: {e}"))
+        serde_json::from_value(v)
+            .unwrap_or_else(|e| crate::internal!("pgops.freeze_plan: unreadable worker answer: {e}"))
     };
     let rows: Vec<_> = plan(tables, min_age)
         .into_iter()
@@ -267,21 +273,21 @@ fn require_launcher_database(what: &str) {
     let home = crate::gucs::database();
     if current != home {
         fail(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            Code::WrongObjectType,
             format!("pgops.{what}: freeze jobs live in database \"{home}\" (pgops.database), not \"{current}\""),
             &format!("Connect to \"{home}\" and call it there."),
         );
     }
     if unsafe { pg_sys::RecoveryInProgress() } {
         fail(
-            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            Code::ReadOnlySqlTransaction,
             format!("pgops.{what}: this server is a standby; freeze runs only on the primary"),
             "Call it on the primary.",
         );
     }
     if !shmem::preloaded() {
         fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("pgops.{what}: the launcher is not running: pgops is not in shared_preload_libraries"),
             "Add pgops to shared_preload_libraries and restart the server.",
         );
@@ -300,7 +306,7 @@ fn run_freeze(job: &str) -> TableIterator<'static, (name!(run_id, i64), name!(da
     .flatten()
     .unwrap_or_else(|| {
         fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Code::UndefinedObject,
             format!("pgops.run_freeze: freeze job \"{job}\" does not exist"),
             "SELECT name FROM pgops.freeze_job; lists the jobs.",
         )
@@ -313,7 +319,7 @@ fn run_freeze(job: &str) -> TableIterator<'static, (name!(run_id, i64), name!(da
     .flatten()
     {
         fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
+            Code::ObjectInUse,
             format!("pgops.run_freeze: freeze job \"{job}\" is already running (run {active})"),
             &format!("Wait for it (pgops.freeze_status), or SELECT pgops.cancel_freeze({active});"),
         );
@@ -333,10 +339,10 @@ fn run_freeze(job: &str) -> TableIterator<'static, (name!(run_id, i64), name!(da
         }
         Ok::<_, pgrx::spi::Error>(out)
     })
-    .unwrap_or_else(|e| error!("pgops.run_freeze: {e}"));
+    .unwrap_or_else(|e| crate::internal!("pgops.run_freeze: {e}"));
     if runs.is_empty() {
         fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Code::UndefinedObject,
             format!(
                 "pgops.run_freeze: freeze job \"{job}\" targets \"{target}\", which matches no database that allows connections"
             ),
@@ -359,7 +365,7 @@ fn cancel_freeze(run_id: i64) -> String {
     .flatten()
     .unwrap_or_else(|| {
         fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Code::UndefinedObject,
             format!("pgops.cancel_freeze: there is no freeze run {run_id}"),
             "SELECT id, job, status FROM pgops.freeze_run ORDER BY id DESC; lists the runs.",
         )
@@ -371,7 +377,7 @@ fn cancel_freeze(run_id: i64) -> String {
                         detail = 'cancelled before it started' WHERE id = $1",
                 &[run_id.into()],
             )
-            .unwrap_or_else(|e| error!("pgops.cancel_freeze: {e}"));
+            .unwrap_or_else(|e| crate::internal!("pgops.cancel_freeze: {e}"));
             "cancelled"
         }
         "running" => {
@@ -379,11 +385,11 @@ fn cancel_freeze(run_id: i64) -> String {
                 "UPDATE pgops.freeze_run SET cancel_requested = true WHERE id = $1",
                 &[run_id.into()],
             )
-            .unwrap_or_else(|e| error!("pgops.cancel_freeze: {e}"));
+            .unwrap_or_else(|e| crate::internal!("pgops.cancel_freeze: {e}"));
             "cancelling: the run stops after the table it is freezing"
         }
         done => fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("pgops.cancel_freeze: freeze run {run_id} already finished ({done})"),
             "Only queued or running runs can be cancelled.",
         ),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::plan::{Outcome, Stop, TableAge, final_status, plan};
+use crate::error::Result;
 use crate::sqltext::{ident, literal};
 use crate::worker::{dbworker, xact};
 
@@ -52,7 +53,7 @@ pub struct TableResult {
 pub const TABLE_AGES: &str = include_str!("../../sql/queries/freeze_table_ages.sql");
 
 /// Every table of the current database with its ages (read-only SPI; call inside a transaction).
-pub fn table_ages() -> anyhow::Result<Vec<TableAge>> {
+pub fn table_ages() -> crate::error::Result<Vec<TableAge>> {
     let rows = crate::spi::rows(TABLE_AGES, &[])?;
     Ok(serde_json::from_value(serde_json::Value::Array(rows))?)
 }
@@ -67,7 +68,7 @@ pub fn vacuum_statement(schema: &str, table: &str, buffer_usage_limit: Option<&s
 }
 
 /// Ages of one table now (None when it no longer exists).
-fn ages_of(relid: u32) -> Result<Option<(i64, i64, i64)>, String> {
+fn ages_of(relid: u32) -> Result<Option<(i64, i64, i64)>> {
     xact::run("pgops freeze: read ages", || {
         let row = crate::spi::get_one_with_args::<pgrx::JsonB>(
             "SELECT jsonb_build_array(greatest(age(c.relfrozenxid), coalesce(age(t.relfrozenxid), 0)),
@@ -92,7 +93,7 @@ fn database_age() -> Option<i64> {
 }
 
 /// Sets a GUC for the rest of this worker's life.
-fn set_session(name: &str, value: &str) -> Result<(), String> {
+fn set_session(name: &str, value: &str) -> Result<()> {
     xact::run("pgops freeze: settings", || {
         Spi::run_with_args(
             "SELECT pg_catalog.set_config($1, $2, false)",
@@ -157,7 +158,7 @@ pub fn run(task: &FreezeTask, progress: &Path, cancelled: impl Fn() -> bool) -> 
         let before = ages_of(t.relid);
         let (outcome, error, after) = match &before {
             Ok(None) => (Outcome::Gone, None, None),
-            Err(e) => (Outcome::Failed, Some(e.clone()), None),
+            Err(e) => (Outcome::Failed, Some(e.one_line()), None),
             Ok(Some(_)) => match crate::worker::toplevel::run(&vacuum_statement(
                 &t.schema,
                 &t.name,
@@ -165,8 +166,9 @@ pub fn run(task: &FreezeTask, progress: &Path, cancelled: impl Fn() -> bool) -> 
             )) {
                 Ok(()) => (Outcome::Frozen, None, ages_of(t.relid).ok().flatten()),
                 // lock_not_available: lock_timeout expired waiting for another session's lock.
-                Err((msg, code)) if code.contains("LOCK_NOT_AVAILABLE") => (Outcome::Locked, Some(msg), None),
-                Err((msg, code)) if code.contains("UNDEFINED_TABLE") => (Outcome::Gone, Some(msg), None),
+                Err((msg, sqlstate)) if sqlstate == "55P03" => (Outcome::Locked, Some(msg), None),
+                // undefined_table: dropped since the plan.
+                Err((msg, sqlstate)) if sqlstate == "42P01" => (Outcome::Gone, Some(msg), None),
                 Err((msg, _)) => (Outcome::Failed, Some(msg), None),
             },
         };

@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::exec::{FreezeTask, TableResult};
 use super::schedule::Schedule;
+use crate::error::{Code, Result};
 use crate::worker::dbworker::{self, Files, Poll, Task};
 use crate::worker::launcher::{TurnContext, TurnHook};
 use crate::worker::xact;
 
 /// Runs in the launcher's turn transaction. Returns when the next job is due (for its sleep).
-pub fn turn() -> anyhow::Result<Option<DateTime<Utc>>> {
+pub fn turn() -> Result<Option<DateTime<Utc>>> {
     follow_running()?;
     let next = schedule_due()?;
     start_queued()?;
@@ -21,11 +22,11 @@ pub fn turn() -> anyhow::Result<Option<DateTime<Utc>>> {
     Ok(next)
 }
 
-fn rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> anyhow::Result<Vec<Value>> {
+fn rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<Value>> {
     Ok(crate::spi::rows(query, args)?)
 }
 
-fn follow_running() -> anyhow::Result<()> {
+fn follow_running() -> Result<()> {
     let running = rows(
         "SELECT id, worker_slot, worker_generation, cancel_requested FROM pgops.freeze_run WHERE status = 'running' ORDER BY id",
         &[],
@@ -54,7 +55,7 @@ fn follow_running() -> anyhow::Result<()> {
                 dbworker::remove_files(idx, generation);
             }
             Poll::Finished(Err(e)) => {
-                finish(id, "failed", Some(&e), None)?;
+                finish(id, "failed", Some(&e.one_line()), None)?;
                 dbworker::remove_files(idx, generation);
             }
             Poll::Died(why) => {
@@ -67,7 +68,7 @@ fn follow_running() -> anyhow::Result<()> {
 }
 
 /// Copies the worker's new progress lines into pgops.freeze_run_table and the run's counters.
-fn ingest_progress(id: i64, idx: usize, generation: u32) -> anyhow::Result<()> {
+fn ingest_progress(id: i64, idx: usize, generation: u32) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(Files::of(idx, generation).progress()) else {
         return Ok(());
     };
@@ -121,7 +122,7 @@ fn ingest_progress(id: i64, idx: usize, generation: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn finish(id: i64, status: &str, detail: Option<&str>, summary: Option<&Value>) -> anyhow::Result<()> {
+fn finish(id: i64, status: &str, detail: Option<&str>, summary: Option<&Value>) -> Result<()> {
     let get = |k: &str| summary.and_then(|v| v[k].as_i64());
     Spi::run_with_args(
         "UPDATE pgops.freeze_run SET status = $2, detail = $3, finished_at = now(),
@@ -142,7 +143,7 @@ fn finish(id: i64, status: &str, detail: Option<&str>, summary: Option<&Value>) 
 /// Queues a run per target database for every enabled job whose schedule fired since it last
 /// ran; a job whose previous run is still going gets a "skipped" row instead. Returns the
 /// earliest next occurrence.
-fn schedule_due() -> anyhow::Result<Option<DateTime<Utc>>> {
+fn schedule_due() -> Result<Option<DateTime<Utc>>> {
     let jobs = rows(
         "SELECT name, schedule, timezone, database,
                 (extract(epoch FROM coalesce(last_scheduled_at, created_at)) * 1e6)::bigint AS since_us,
@@ -192,7 +193,7 @@ fn schedule_due() -> anyhow::Result<Option<DateTime<Utc>>> {
     Ok(next)
 }
 
-fn start_queued() -> anyhow::Result<()> {
+fn start_queued() -> Result<()> {
     let queued = rows(
         "SELECT r.id, r.database, r.detail, j.name IS NOT NULL AS job_exists, j.min_age,
                 (extract(epoch FROM j.max_duration) * 1000)::bigint AS max_duration_ms,
@@ -247,17 +248,17 @@ fn start_queued() -> anyhow::Result<()> {
                 )?
             }
             // Busy slots or no worker process free: stay queued, try again next turn.
-            Err(e) if e.contains("busy") || e.contains("max_worker_processes") => Spi::run_with_args(
+            Err(e) if e.code == Code::InsufficientResources => Spi::run_with_args(
                 "UPDATE pgops.freeze_run SET detail = $2 WHERE id = $1",
-                &[id.into(), e.into()],
+                &[id.into(), e.message.into()],
             )?,
-            Err(e) => finish(id, "failed", Some(&e), None)?,
+            Err(e) => finish(id, "failed", Some(&e.one_line()), None)?,
         }
     }
     Ok(())
 }
 
-fn trim_history() -> anyhow::Result<()> {
+fn trim_history() -> Result<()> {
     let (days, keep) = crate::gucs::freeze_history();
     const OLD: &str = "FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
            AND (finished_at < now() - make_interval(days => $1)
@@ -281,7 +282,7 @@ pub static TURN: TurnHook = TurnHook {
 /// A turn of freeze work in its own transaction: only once pgops is installed in the launcher's
 /// database (the jobs live in its tables), and only on a primary. Returns the time until the
 /// next job is due.
-fn run_turn(ctx: &TurnContext) -> Result<Option<std::time::Duration>, String> {
+fn run_turn(ctx: &TurnContext) -> Result<Option<std::time::Duration>> {
     if !ctx.installed || !ctx.primary {
         return Ok(None);
     }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::line::{Conn, Line, matches};
 use super::lint::{Settings, lint};
 use super::rules::{Aliases, PIGSTY_DEFAULTS, Rendered, Rule, Target, render, validate};
-use crate::pgutil::fail;
+use crate::error::{Code, fail};
 use crate::{gucs, identity};
 
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
@@ -31,13 +31,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn load_rules() -> Vec<Rule> {
     let v = spi_json("SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.id), '[]') FROM pgops.hba_rule r");
-    serde_json::from_value(v).unwrap_or_else(|e| {
-        fail(
-            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            format!("unreadable pgops.hba_rule: {e}"),
-            "",
-        )
-    })
+    serde_json::from_value(v)
+        .unwrap_or_else(|e| fail(Code::DataException, format!("unreadable pgops.hba_rule: {e}"), ""))
 }
 
 fn load_aliases() -> Aliases {
@@ -54,7 +49,7 @@ fn instance_role(arg: Option<&str>) -> String {
         .unwrap_or_else(|| identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string());
     if !["primary", "replica", "offline", "standby", "delayed"].contains(&role.as_str()) {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("instance role \"{role}\" is not one of primary, replica, offline, standby, delayed"),
             "Pass a valid role, or fix pgops.instance_role.",
         );
@@ -134,7 +129,7 @@ fn rendered(role_arg: Option<&str>) -> (Rendered, Target) {
     let t = target(instance_role(role_arg));
     let r = render(&load_rules(), &load_aliases(), &t).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("{e:#}"),
             "Fix the rule in pgops.hba_rule or pgops.hba_alias.",
         )
@@ -278,7 +273,7 @@ fn hba_match(
         let text = a.0.split('/').next().unwrap_or("").to_string();
         text.parse::<std::net::IpAddr>().unwrap_or_else(|_| {
             fail(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                Code::InvalidParameterValue,
                 format!("address \"{}\" is not an IP address", a.0),
                 "",
             )
@@ -289,17 +284,11 @@ fn hba_match(
         "live" => {
             let path = setting("hba_file");
             let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_IO_ERROR, format!("cannot read {path}: {e}"), ""));
-            parse_file(&text).unwrap_or_else(|e| {
-                fail(
-                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                    format!("{path}: {e}"),
-                    "",
-                )
-            })
+                .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {path}: {e}"), ""));
+            parse_file(&text).unwrap_or_else(|e| fail(Code::FeatureNotSupported, format!("{path}: {e}"), ""))
         }
         other => fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("source must be 'rendered' or 'live', got '{other}'"),
             "",
         ),
@@ -312,17 +301,16 @@ fn hba_match(
         ssl,
         groups: &groups,
     };
-    let row =
-        match first_match(&active, &c).unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, e, "")) {
-            Some((n, title, l)) => (
-                l.method != "reject",
-                Some(*n as i32),
-                Some(title.clone()),
-                l.method.clone(),
-                Some(l.render()),
-            ),
-            None => (false, None, None, "no match = rejected".to_string(), None),
-        };
+    let row = match first_match(&active, &c).unwrap_or_else(|e| fail(Code::FeatureNotSupported, e, "")) {
+        Some((n, title, l)) => (
+            l.method != "reject",
+            Some(*n as i32),
+            Some(title.clone()),
+            l.method.clone(),
+            Some(l.render()),
+        ),
+        None => (false, None, None, "no match = rejected".to_string(), None),
+    };
     TableIterator::once(row)
 }
 
@@ -420,7 +408,7 @@ fn check_lockout(active: &[(usize, String, Line)]) {
         match first_match(active, &c) {
             Ok(Some((_, _, l))) if l.method != "reject" => {}
             Ok(hit) => fail(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Code::ObjectNotInPrerequisiteState,
                 format!(
                     "refusing a pg_hba.conf that locks out the bootstrap superuser \"{bootstrap}\": a local connection to database \"{db}\" {}",
                     hit.map(|(n, _, _)| format!("hits reject on line {n}"))
@@ -429,7 +417,7 @@ fn check_lockout(active: &[(usize, String, Line)]) {
                 "Keep a local rule for the superuser, such as Pigsty's 'dbsu access via local os user ident' (order 100).",
             ),
             Err(e) => fail(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Code::ObjectNotInPrerequisiteState,
                 format!("cannot prove the bootstrap superuser keeps local access: {e}"),
                 "",
             ),
@@ -461,7 +449,7 @@ fn check_lockout(active: &[(usize, String, Line)]) {
     match first_match(active, &c) {
         Ok(Some((_, _, l))) if l.method != "reject" => {}
         Ok(hit) => fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!(
                 "refusing a pg_hba.conf that locks you out: \"{user}\" connecting to \"{db}\" {how} {}",
                 hit.map(|(n, _, _)| format!("hits reject on line {n}"))
@@ -470,7 +458,7 @@ fn check_lockout(active: &[(usize, String, Line)]) {
             "Add a rule that admits your current connection, or apply from a connection the new rules admit.",
         ),
         Err(e) => fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("cannot prove your connection keeps access: {e}"),
             "",
         ),
@@ -512,19 +500,14 @@ fn _apply_hba(
     // SAFETY: reads the top-level transaction's block state.
     if unsafe { pg_sys::IsTransactionBlock() } {
         fail(
-            PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
+            Code::ActiveSqlTransaction,
             "pgops.apply_hba() cannot run inside a transaction block: the file it writes would stay if the \
              transaction rolled back, and its history row would not",
             "Call it on its own (autocommit), or with dry_run => true to check a file inside a transaction.",
         );
     }
-    let old = std::fs::read(&path).unwrap_or_else(|e| {
-        fail(
-            PgSqlErrorCode::ERRCODE_IO_ERROR,
-            format!("cannot read {}: {e}", path.display()),
-            "",
-        )
-    });
+    let old = std::fs::read(&path)
+        .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {}: {e}", path.display()), ""));
     let mode = std::fs::metadata(&path)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
@@ -535,7 +518,7 @@ fn _apply_hba(
     let backup = PathBuf::from(format!("{}.pgops-{stamp}", t.path));
     replace_file(&backup, &old, mode).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            Code::IoError,
             format!("cannot write the backup {}: {e}", backup.display()),
             "Nothing was changed.",
         )
@@ -547,7 +530,7 @@ fn _apply_hba(
     }
     replace_file(&path, r.text.as_bytes(), mode).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_IO_ERROR,
+            Code::IoError,
             format!("cannot write {}: {e}", path.display()),
             "The previous file is still in place.",
         )
@@ -561,7 +544,7 @@ fn _apply_hba(
     if let Some(errors) = errors {
         let restored = replace_file(&path, &old, mode);
         fail(
-            PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR,
+            Code::ConfigFileError,
             format!(
                 "the server rejects the new pg_hba.conf ({errors}); {}; not reloaded",
                 match restored {
@@ -646,13 +629,7 @@ fn record(path: &str, backup: Option<&str>, sha: &str, rules: i32, lines: i32, s
             status.into(),
         ],
     )
-    .unwrap_or_else(|e| {
-        fail(
-            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            format!("cannot record the apply: {e}"),
-            "",
-        )
-    });
+    .unwrap_or_else(|e| fail(Code::Internal, format!("cannot record the apply: {e}"), ""));
     Spi::run("DELETE FROM pgops.hba_apply WHERE id <= (SELECT max(id) - 100 FROM pgops.hba_apply)").ok();
 }
 
@@ -684,7 +661,7 @@ fn _hba_drift() -> TableIterator<
 fn _check_hba_rule(row: JsonB) {
     let r: Rule = serde_json::from_value(row.0.clone()).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("pgops.hba_rule: {e}"),
             "Fix the value; the row was not stored.",
         )
@@ -692,7 +669,7 @@ fn _check_hba_rule(row: JsonB) {
     let row = format!("pgops.hba_rule id {} ({:?})", r.id, r.title);
     if let Err(e) = validate(&r) {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("{row}: {e}"),
             "Fix the value; the row was not stored.",
         );
@@ -702,7 +679,7 @@ fn _check_hba_rule(row: JsonB) {
         let features = super::rules::superuser_only(&r);
         if !features.is_empty() {
             fail(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Code::InsufficientPrivilege,
                 format!("{row}: only a superuser may write {}", features.join(", ")),
                 "pgops_admin may write password, certificate, peer and reject rules; ask a superuser to add \
                  this one (see SECURITY.md). The row was not stored.",
@@ -717,7 +694,7 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
     let values: Vec<String> = value.into_iter().map(Option::unwrap_or_default).collect();
     if let Err(e) = super::rules::validate_alias(name, &values) {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("pgops.hba_alias: {e}"),
             "Fix the value; the row was not stored.",
         );
@@ -731,7 +708,7 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
             let features = super::rules::superuser_only(&r);
             if uses && !features.is_empty() {
                 fail(
-                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    Code::InsufficientPrivilege,
                     format!(
                         "pgops.hba_alias {name:?}: pgops.hba_rule id {} ({:?}) uses it with {}, which only a superuser may write",
                         r.id,
@@ -750,7 +727,7 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
 fn load_hba_rules(rules: JsonB) -> i32 {
     let Value::Array(items) = rules.0 else {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             "pgops.load_hba_rules() takes a JSON array of rule objects",
             "Pass Pigsty's pg_hba_rules list as jsonb.",
         )
@@ -763,7 +740,7 @@ fn load_hba_rules(rules: JsonB) -> i32 {
              FROM jsonb_populate_record(NULL::pgops.hba_rule, $1) r",
             &[JsonB(item.clone()).into()],
         )
-        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e.to_string(), ""));
+        .unwrap_or_else(|e| fail(Code::InvalidParameterValue, e.to_string(), ""));
     }
     items.len() as i32
 }

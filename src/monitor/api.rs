@@ -57,7 +57,7 @@ fn _wraparound_forecast() -> TableIterator<
     .ok()
     .flatten()
     .and_then(|j| serde_json::from_value(j.0).ok())
-    .unwrap_or_else(|| error!("pgops.wraparound_forecast: cannot read the database ages"));
+    .unwrap_or_else(|| crate::internal!("pgops.wraparound_forecast: cannot read the database ages"));
     let samples: Option<Vec<_>> = super::sampler::ring().map(|r| r.share().samples.iter().copied().collect());
     let rates = match samples {
         None => Err("no samples: pgops is not in shared_preload_libraries".to_string()),

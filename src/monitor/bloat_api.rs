@@ -11,7 +11,7 @@ use super::bloat::{
     Candidate, Column, Estimate, IndexInput, Layout, Measured, TableInput, choose_for_verification, estimate_btree,
     estimate_table, measured_index_bloat, measured_table_bloat,
 };
-use crate::pgutil::fail;
+use crate::error::{Code, fail};
 
 fn layout() -> Layout {
     Layout {
@@ -31,7 +31,7 @@ fn align_bytes(c: &str) -> f64 {
 
 fn get<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(row: &SpiHeapTupleData, i: usize) -> Option<T> {
     row.get::<T>(i)
-        .unwrap_or_else(|e| error!("pgops bloat: reading column {i}: {e}"))
+        .unwrap_or_else(|e| crate::internal!("pgops bloat: reading column {i}: {e}"))
 }
 
 /// Runs a read-only query and hands each row to `f`.
@@ -43,7 +43,7 @@ fn each_row(query: &str, args: &[DatumWithOid], mut f: impl FnMut(&SpiHeapTupleD
         }
         Ok::<_, pgrx::spi::Error>(())
     })
-    .unwrap_or_else(|e| error!("pgops bloat: {e}"));
+    .unwrap_or_else(|e| crate::internal!("pgops bloat: {e}"));
 }
 
 /// Relations whose bloat is estimated: tables and materialized views with storage, outside TOAST
@@ -277,7 +277,7 @@ fn pgstattuple_schema() -> String {
     .flatten()
     .unwrap_or_else(|| {
         fail(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Code::FeatureNotSupported,
             format!(
                 "pgops.verify_bloat needs the pgstattuple extension in database {}",
                 crate::sqltext::ident(&crate::pgutil::current_database())
@@ -339,7 +339,7 @@ fn verify_bloat(
 > {
     if max_tables < 0 || max_pages < 0 {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("pgops.verify_bloat: max_tables ({max_tables}) and max_pages ({max_pages}) must not be negative"),
             "Pass how many tables, and how many pages in all, the measurement may read.",
         );
@@ -351,7 +351,7 @@ fn verify_bloat(
         let cap = crate::gucs::verify_bloat_max_pages();
         if max_pages > cap || max_tables > VERIFY_MAX_TABLES_UNPRIVILEGED {
             fail(
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Code::InsufficientPrivilege,
                 format!(
                     "pgops.verify_bloat: max_tables {max_tables} / max_pages {max_pages} is over what a role that is not a \
                      superuser may ask ({VERIFY_MAX_TABLES_UNPRIVILEGED} tables, pgops.verify_bloat_max_pages = {cap} pages)"
@@ -404,13 +404,14 @@ fn verify_bloat(
         }
         let e = estimate_table(&t.input, l);
         let heap = pgstattuple_approx(&schema, t.relid)
-            .unwrap_or_else(|e| error!("pgops.verify_bloat: measuring {}.{}: {e}", t.schema, t.name));
+            .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: measuring {}.{}: {e}", t.schema, t.name));
         let toast = toast_relid(t.relid)
             .map(|toast| {
                 pgstattuple_approx(&schema, toast).unwrap_or_else(|e| {
-                    error!(
+                    crate::internal!(
                         "pgops.verify_bloat: measuring the TOAST table of {}.{}: {e}",
-                        t.schema, t.name
+                        t.schema,
+                        t.name
                     )
                 })
             })
@@ -467,7 +468,7 @@ fn verify_bloat(
                     r.get::<f64>(5)?.unwrap_or(f64::NAN),
                 ))
             })
-            .unwrap_or_else(|e| error!("pgops.verify_bloat: measuring index {}.{}: {e}", ix.schema, ix.name));
+            .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: measuring index {}.{}: {e}", ix.schema, ix.name));
             let ie = estimate_btree(&ix.input, l);
             out.push(Measurement {
                 relid: ix.indexrelid,
@@ -511,7 +512,7 @@ fn verify_bloat(
                     m.method.as_str().into(),
                 ],
             )
-            .unwrap_or_else(|e| error!("pgops.verify_bloat: storing the result for {}.{}: {e}", m.schema, m.name));
+            .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: storing the result for {}.{}: {e}", m.schema, m.name));
         }
     } else if !out.is_empty() {
         notice!("pgops.verify_bloat: this server is a standby: results are returned, not stored");

@@ -37,7 +37,7 @@ pub fn ring() -> Option<&'static PgLwLock<Shared<SampleRing>>> {
 
 /// Samples the next XID and MXID into the ring when a sample is due. Reads shared counters only:
 /// no transaction, no XID consumed. Returns the time until the next sample is due.
-fn sample_if_due(ctx: &TurnContext) -> Result<Option<Duration>, String> {
+fn sample_if_due(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
     let Some(ring) = ring() else { return Ok(None) };
     let interval_us = gucs::sample_interval_ms() * 1000;
     if ring.share().due(ctx.now, interval_us) {

@@ -9,25 +9,29 @@ use super::model::{
 };
 use super::plan::{Phase, Plan, Step};
 use super::{catalog, plan, scram};
-use crate::pgutil::fail;
+use crate::error::{Code, Error, fail, raise};
 use crate::worker::{dbworker, shmem};
 
 /// Key of the cluster-wide lock that serialises applies (shows in pg_locks as an advisory lock
 /// with database 0).
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7372_6f6c; // "pgopsrol"
 
-fn invalid(e: anyhow::Error) -> ! {
-    fail(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        format!("{e:#}"),
-        "Fix the row in pgops.role / pgops.default_privilege; nothing was applied.",
-    )
+/// Raises a planning or loading error with its own SQLSTATE (a bad row is the caller's; a failed
+/// catalog read is not) and a hint when it has none.
+fn invalid(e: impl Into<Error>) -> ! {
+    let e = e.into();
+    let e = if e.hint.is_none() {
+        e.hint("Fix the row in pgops.role / pgops.default_privilege; nothing was applied.")
+    } else {
+        e
+    };
+    raise(e)
 }
 
 fn require_superuser(what: &str) {
     if !unsafe { pg_sys::superuser() } {
         fail(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Code::InsufficientPrivilege,
             format!("{what} needs a superuser"),
             "It reads pg_authid and changes roles cluster-wide.",
         );
@@ -62,7 +66,7 @@ pub fn compute() -> Computed {
         .collect();
     let (live, notices) = catalog::live_state(&grantees, &dropping).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Code::ObjectNotInPrerequisiteState,
             format!("{e:#}"),
             "Nothing was applied.",
         )
@@ -151,7 +155,7 @@ fn apply_roles(
     require_superuser("pgops.apply_roles()");
     if unsafe { pg_sys::RecoveryInProgress() } {
         fail(
-            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            Code::ReadOnlySqlTransaction,
             "pgops.apply_roles() cannot run on a standby: this server is in recovery",
             "Run it on the primary; roles replicate to standbys.",
         );
@@ -164,7 +168,7 @@ fn apply_roles(
     if let Some(wanted) = plan_hash.as_deref() {
         if wanted != c.hash {
             fail(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Code::ObjectNotInPrerequisiteState,
                 format!(
                     "the catalog or the config changed since the plan was made (plan hash {wanted}, now {})",
                     c.hash
@@ -232,7 +236,7 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
                     .unwrap_or("unknown error")
                     .to_string(),
             )),
-            Err(e) => Some((None, e)),
+            Err(e) => Some((None, e.one_line())),
         };
         match failure {
             None => {
@@ -259,19 +263,14 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
 
 fn run_inline(steps: &[Step], status: &mut [String]) {
     let statements: Vec<String> = steps.iter().map(|s| s.statement.clone()).collect();
-    PgTryBuilder::new(|| dbworker::run_statements(&statements).map_err(|e| e.to_string()))
+    PgTryBuilder::new(|| dbworker::run_statements(&statements))
         .catch_others(|e| {
             let at = dbworker::failed_statement();
             let shown = steps.get(at).map(|s| s.display.as_str()).unwrap_or("?");
             // The statement's own SQLSTATE (a missing schema, a lock timeout, a read-only
             // transaction…): what went wrong is the user's to see, not an internal error.
-            let code = match &e {
-                pgrx::pg_sys::panic::CaughtError::PostgresError(r)
-                | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) => r.sql_error_code(),
-                pgrx::pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.sql_error_code(),
-            };
-            fail(
-                code,
+            crate::error::reraise(
+                &e,
                 format!(
                     "pgops.apply_roles(): statement {} failed: {}: {shown}",
                     at + 1,
@@ -281,7 +280,7 @@ fn run_inline(steps: &[Step], status: &mut [String]) {
             )
         })
         .execute()
-        .unwrap_or_else(|e| fail(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e, "Nothing was applied."));
+        .unwrap_or_else(|e| invalid(e.hint("Nothing was applied.")));
     for s in status.iter_mut() {
         *s = "applied".into();
     }
@@ -363,7 +362,7 @@ fn verifier_for(role: &str, input: PasswordInput) -> String {
     match input {
         PasswordInput::Verifier(v) => v,
         PasswordInput::Plaintext(p) if scram::is_md5_verifier(&p) => fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             format!("role \"{role}\": the password is an md5 verifier; pgops stores only SCRAM-SHA-256 verifiers"),
             "Give the plaintext (pgops converts it and keeps only the verifier) or a SCRAM-SHA-256 verifier.",
         ),
@@ -443,7 +442,7 @@ fn load_roles(roles: JsonB) -> i32 {
     require_superuser("pgops.load_roles()");
     let Value::Array(items) = roles.0 else {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             "pgops.load_roles() takes a JSON array of role objects",
             "Pass Pigsty's pg_users list as jsonb.",
         )
@@ -453,8 +452,7 @@ fn load_roles(roles: JsonB) -> i32 {
         let (spec, password) = role_from_pigsty(item).unwrap_or_else(|e| invalid(e));
         plaintext |= matches!(password, Some(PasswordInput::Plaintext(_)));
         let password = password.map(|p| verifier_for(&spec.name, p));
-        Spi::run_with_args(UPSERT_ROLE, &[JsonB(role_row(&spec, password)).into()])
-            .unwrap_or_else(|e| invalid(e.into()));
+        Spi::run_with_args(UPSERT_ROLE, &[JsonB(role_row(&spec, password)).into()]).unwrap_or_else(|e| invalid(e));
     }
     if plaintext {
         warn_if_logged("pgops.load_roles()");
@@ -479,11 +477,11 @@ fn set_password(role: &str, password: &str) {
         "WITH u AS (UPDATE pgops.role SET password = $2 WHERE name = $1 RETURNING 1) SELECT count(*) FROM u",
         &[role.into(), verifier.into()],
     )
-    .unwrap_or_else(|e| invalid(e.into()))
+    .unwrap_or_else(|e| invalid(e))
     .unwrap_or(0);
     if updated == 0 {
         fail(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Code::UndefinedObject,
             format!("role \"{role}\" is not declared in pgops.role"),
             "Declare it first (INSERT INTO pgops.role or pgops.load_roles()).",
         );
@@ -511,7 +509,7 @@ fn load_default_privileges(
     require_superuser("pgops.load_default_privileges()");
     let Value::Array(lines) = privileges.0 else {
         fail(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Code::InvalidParameterValue,
             "pgops.load_default_privileges() takes a JSON array of strings",
             "Pass Pigsty's pg_default_privileges list as jsonb.",
         )
@@ -522,12 +520,14 @@ fn load_default_privileges(
         .unwrap_or(0);
     let mut n = 0;
     for line in &lines {
-        let text = line
-            .as_str()
-            .unwrap_or_else(|| invalid(anyhow::anyhow!("default privileges must be strings, got {line}")));
+        let text = line.as_str().unwrap_or_else(|| {
+            invalid(Error::invalid(format!(
+                "default privileges must be strings, got {line}"
+            )))
+        });
         let (privs, kind, schema, grantee, grant_option) = parse_grant_line(text).unwrap_or_else(|e| invalid(e));
         let privs =
-            normalise_privileges(&privs, kind, version).unwrap_or_else(|e| invalid(anyhow::anyhow!("\"{text}\": {e}")));
+            normalise_privileges(&privs, kind, version).unwrap_or_else(|e| invalid(e.context(format!("\"{text}\""))));
         for owner in &owners {
             check_role_name(owner).unwrap_or_else(|e| invalid(e));
             Spi::run_with_args(
@@ -543,7 +543,7 @@ fn load_default_privileges(
                     existing.into(),
                 ],
             )
-            .unwrap_or_else(|e| invalid(e.into()));
+            .unwrap_or_else(|e| invalid(e));
             n += 1;
         }
     }
@@ -656,14 +656,14 @@ fn _check_role(row: JsonB) {
     let prefix = |m: String| format!("pgops.role \"{name}\": {m}");
     let (spec, _) = role_from_pigsty(&row.0).unwrap_or_else(|e| {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("pgops.role: {e:#}"),
             "Fix the value; the row was not stored.",
         )
     });
     if let Err(e) = super::model::check_new_role_name(&spec.name) {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("pgops.role: {e}"),
             "Choose another name; the row was not stored.",
         );
@@ -676,7 +676,7 @@ fn _check_role(row: JsonB) {
                 "not a SCRAM-SHA-256 verifier"
             };
             fail(
-                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                Code::CheckViolation,
                 prefix(format!(
                     "field \"password\" is {what}; pgops stores only SCRAM-SHA-256 verifiers"
                 )),
@@ -709,7 +709,7 @@ fn _check_role(row: JsonB) {
     for (bad, field, msg) in checks {
         if bad {
             fail(
-                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                Code::CheckViolation,
                 prefix(format!("field \"{field}\" {msg}")),
                 "Fix the value; the row was not stored.",
             );
@@ -729,7 +729,7 @@ fn _check_default_privilege(row: JsonB) {
     );
     let kind = ObjKind::parse(&s("object_type")).unwrap_or_else(|| {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!(
                 "{what}: field \"object_type\" must be tables, sequences, functions, types or schemas, got \"{}\"",
                 s("object_type")
@@ -750,7 +750,7 @@ fn _check_default_privilege(row: JsonB) {
         .unwrap_or(0);
     if let Err(e) = normalise_privileges(&privs, kind, version) {
         fail(
-            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Code::CheckViolation,
             format!("{what}: field \"privileges\": {e}"),
             "Fix the value; the row was not stored.",
         );
@@ -758,7 +758,7 @@ fn _check_default_privilege(row: JsonB) {
     for field in ["creator", "grantee"] {
         if let Err(e) = check_role_name(&s(field)) {
             fail(
-                PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+                Code::CheckViolation,
                 format!("{what}: field \"{field}\": {e}"),
                 "Fix the value; the row was not stored.",
             );

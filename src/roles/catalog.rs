@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result, anyhow};
+use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -65,8 +65,8 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         let snapshot = if db == header.current_database {
             database_snapshot(grantees)?
         } else {
-            let v =
-                dbworker::run_and_wait(&db, &snapshot_task(grantees)).map_err(|e| anyhow!("database \"{db}\": {e}"))?;
+            let v = dbworker::run_and_wait(&db, &snapshot_task(grantees))
+                .map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
             serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
         };
         databases.push(snapshot);
@@ -168,7 +168,12 @@ pub fn desired_state() -> Result<(Desired, Options)> {
         .into_iter()
         .map(|p| {
             Ok(DefaultPrivilege {
-                kind: ObjKind::parse(&p.object_type).ok_or_else(|| anyhow!("unknown object_type {}", p.object_type))?,
+                kind: ObjKind::parse(&p.object_type).ok_or_else(|| {
+                    Error::new(
+                        crate::error::Code::DataException,
+                        format!("pgops.default_privilege: unknown object_type {}", p.object_type),
+                    )
+                })?,
                 creator: p.creator,
                 database: p.database,
                 schema: p.schema,
@@ -190,13 +195,20 @@ pub fn desired_state() -> Result<(Desired, Options)> {
         "SELECT rolsuper FROM pg_catalog.pg_authid WHERE rolname = $1",
         &[heir.as_str().into()],
     )? {
-        None => anyhow::bail!(
-            "pgops.drop_reassign_to: role \"{heir}\" does not exist; create it (NOLOGIN, not a superuser) or reset the setting"
-        ),
-        Some(true) => anyhow::bail!(
-            "pgops.drop_reassign_to: role \"{heir}\" is a superuser; a dropped role's SECURITY DEFINER functions and \
+        None => {
+            return Err(Error::new(
+                crate::error::Code::ObjectNotInPrerequisiteState,
+                format!(
+                    "pgops.drop_reassign_to: role \"{heir}\" does not exist; create it (NOLOGIN, not a superuser) or reset the setting"
+                ),
+            ));
+        }
+        Some(true) => {
+            return Err(Error::invalid(format!(
+                "pgops.drop_reassign_to: role \"{heir}\" is a superuser; a dropped role's SECURITY DEFINER functions and \
              index expressions would run as a superuser — name a role that is not one (default {DEFAULT_HEIR})"
-        ),
+            )));
+        }
         Some(false) => {}
     }
     let options = Options {

@@ -7,6 +7,7 @@ use super::registry::Kind;
 use super::{dbworker, shmem};
 use crate::{gucs, identity};
 
+use crate::error::{Code, fail};
 use crate::pgutil::{non_empty as opt, timestamp as ts};
 
 /// Rows of `pgops.workers`. Without preload: one row per static worker saying it is not running.
@@ -129,11 +130,10 @@ fn installations() -> TableIterator<
     ),
 > {
     if !shmem::preloaded() {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        fail(
+            Code::ObjectNotInPrerequisiteState,
             "pgops.installations() needs pgops in shared_preload_libraries",
-            "It starts a worker in each database. Add pgops to shared_preload_libraries and restart the server."
+            "It starts a worker in each database. Add pgops to shared_preload_libraries and restart the server.",
         );
     }
     let databases: Vec<String> = Spi::connect(|client| {
@@ -147,12 +147,12 @@ fn installations() -> TableIterator<
             .map(|row| row.get::<String>(1).map(|v| v.unwrap_or_default()))
             .collect::<Result<Vec<_>, _>>()
     })
-    .unwrap_or_else(|e| error!("pgops.installations(): cannot list databases: {e}"));
+    .unwrap_or_else(|e| crate::internal!("pgops.installations(): cannot list databases: {e}"));
     let rows: Vec<_> = databases
         .into_iter()
         .map(|db| match dbworker::run_and_wait(&db, &inventory()) {
             Ok(v) => (db, v.as_str().map(str::to_string), None),
-            Err(e) => (db, None, Some(e)),
+            Err(e) => (db, None, Some(e.one_line())),
         })
         .collect();
     TableIterator::new(rows)

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{shmem, xact};
+use crate::error::{Code, Context, Error, Result};
 
 /// What a per-database worker does. The backbone knows no capability: a task is SQL to run, or
 /// the name of a handler a capability registered (`register_handler`).
@@ -66,7 +67,7 @@ pub struct Handler {
     /// `worker::toplevel`); otherwise the worker runs it inside one transaction.
     pub own_transactions: bool,
     /// Runs the task: its argument and the worker's files; returns the result (any JSON).
-    pub run: fn(&Value, &Files) -> anyhow::Result<Value>,
+    pub run: fn(&Value, &Files) -> Result<Value>,
 }
 
 static HANDLERS: std::sync::Mutex<Vec<&'static Handler>> = std::sync::Mutex::new(Vec::new());
@@ -158,7 +159,7 @@ pub fn remove_files(idx: usize, generation: u32) {
 
 /// Starts a worker for `task` in `database` without waiting for it: returns its slot and
 /// generation, to `poll` later. For long tasks run by the launcher.
-pub fn start(database: &str, task: &Task) -> Result<(usize, u32), String> {
+pub fn start(database: &str, task: &Task) -> Result<(usize, u32)> {
     let (idx, generation) = claim(database, task)?;
     match launch(database, task, idx, generation, false) {
         Ok(_) => Ok((idx, generation)),
@@ -175,7 +176,7 @@ pub enum Poll {
     /// Not finished (or not started yet: `since` µs ago it was launched).
     Running { pid: i32, since: i64 },
     /// Finished: its result, or the error it reported.
-    Finished(Result<Value, String>),
+    Finished(Result<Value>),
     /// Gone without a result (killed, crashed, could not connect), or its slot was reused.
     Died(String),
 }
@@ -223,11 +224,11 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
 /// first (its transaction rolls back) and only then raises the caller's error: the caller's locks
 /// are never released while a worker it started could still commit. The task and result files
 /// (which may hold password verifiers) are removed in every outcome.
-pub fn run_and_wait(database: &str, task: &Task) -> Result<Value, String> {
+pub fn run_and_wait(database: &str, task: &Task) -> Result<Value> {
     let (idx, generation) = claim(database, task)?;
     let outcome = start_and_wait(database, task, idx, generation);
     remove_files(idx, generation);
-    if matches!(&outcome, Err(e) if e == INTERRUPTED) {
+    if matches!(&outcome, Err(e) if e.message == INTERRUPTED) {
         // Raises the pending cancel / timeout / termination error now that the worker is gone.
         pgrx::check_for_interrupts!();
     }
@@ -239,14 +240,14 @@ const INTERRUPTED: &str = "interrupted while waiting for the worker";
 /// Waits for a worker started with a notify pid to stop. Interrupts are held meanwhile, so a
 /// cancel or termination of this backend only sets its flag; when one is pending the worker is
 /// terminated and waited for, and `Err(INTERRUPTED)` returned for the caller to raise it.
-fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<(), String> {
+fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<()> {
     use pgrx::bgworkers::BackgroundWorkerStatus;
     // SAFETY: the interrupt hold-off counter of this backend, raised and lowered in pairs below.
     unsafe { pg_sys::InterruptHoldoffCount += 1 };
     let outcome = loop {
         match handle.pid() {
             Err(BackgroundWorkerStatus::Stopped) => break Ok(()),
-            Err(BackgroundWorkerStatus::PostmasterDied) => break Err("the postmaster died".to_string()),
+            Err(BackgroundWorkerStatus::PostmasterDied) => break Err(Error::internal("the postmaster died")),
             _ => {}
         }
         // SAFETY: flags set by this backend's signal handlers; read only.
@@ -267,7 +268,7 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
         };
         if pending {
             let _ = handle.terminate().wait_for_shutdown();
-            break Err(INTERRUPTED.to_string());
+            break Err(Error::new(Code::QueryCanceled, INTERRUPTED));
         }
         // A procsignal barrier (DROP DATABASE, ALTER DATABASE … SET TABLESPACE, …) waits for
         // every backend to absorb it, and held interrupts do not: absorb it here, or a worker
@@ -313,38 +314,47 @@ fn stop_process(pid: i32) {
 }
 
 /// A status slot for a new worker running `task` in `database`.
-fn claim(database: &str, task: &Task) -> Result<(usize, u32), String> {
+fn claim(database: &str, task: &Task) -> Result<(usize, u32)> {
     if let Task::Handler { name, .. } = task {
         if handler(name).is_none() {
-            return Err(format!("no task handler \"{name}\" is registered"));
+            return Err(Error::internal(format!("no task handler \"{name}\" is registered")));
         }
     }
-    let registry = shmem::registry()
-        .ok_or("per-database workers need pgops in shared_preload_libraries (then a server restart)")?;
+    let registry = shmem::registry().ok_or_else(|| {
+        Error::new(
+            Code::ObjectNotInPrerequisiteState,
+            "per-database workers need pgops in shared_preload_libraries (then a server restart)",
+        )
+    })?;
     let name = format!("pgops {}", task.label());
     Ok(registry
         .exclusive()
         .claim_dynamic(&name, database, xact::now())
-        .ok_or("all pgops worker slots are busy; try again when running workers finish")?)
+        .ok_or_else(|| {
+            Error::new(
+                Code::InsufficientResources,
+                "all pgops worker slots are busy; try again when running workers finish",
+            )
+        })?)
 }
 
 /// The result a finished worker wrote: its value, or the error it reported.
-fn read_result(idx: usize, generation: u32) -> Result<Value, String> {
+fn read_result(idx: usize, generation: u32) -> Result<Value> {
     let path = file(idx, generation, "result");
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let reply: Value = serde_json::from_slice(&bytes).map_err(|e| format!("unreadable worker result: {e}"))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reply: Value = serde_json::from_slice(&bytes).context("unreadable worker result")?;
     match reply.get("error").and_then(Value::as_str) {
-        Some(e) => Err(e.to_string()),
+        Some(e) => Err(Error::internal(e)),
         None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
     }
 }
 
-fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value, String> {
+fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value> {
     let registry = shmem::registry().expect("checked by the caller");
     let handle = launch(database, task, idx, generation, true)?.expect("launched with notify");
     let status = match wait_holding_interrupts(handle) {
         Ok(()) => "stopped".to_string(),
-        Err(e) if e == INTERRUPTED => {
+        Err(e) if e.message == INTERRUPTED => {
             if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
                 if !slot.finished {
                     slot.died("stopped: the caller was cancelled while it waited", xact::now());
@@ -352,12 +362,12 @@ fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> R
             }
             return Err(e);
         }
-        Err(e) => e,
+        Err(e) => e.message,
     };
     {
         let mut reg = registry.exclusive();
         let Some(slot) = reg.dynamic_slot(idx, generation) else {
-            return Err("the worker's status slot was taken over while it ran".into());
+            return Err(Error::internal("the worker's status slot was taken over while it ran"));
         };
         if !slot.finished {
             // It died before reporting: could not connect (database dropped, connection limit) or crashed.
@@ -365,7 +375,7 @@ fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> R
                 "the worker for database \"{database}\" exited before finishing ({status}); see the server log"
             );
             slot.died(&why, xact::now());
-            return Err(why);
+            return Err(Error::internal(why));
         }
     }
     read_result(idx, generation)
@@ -379,13 +389,16 @@ fn launch(
     idx: usize,
     generation: u32,
     notify: bool,
-) -> Result<Option<pgrx::bgworkers::DynamicBackgroundWorker>, String> {
+) -> Result<Option<pgrx::bgworkers::DynamicBackgroundWorker>> {
     let registry = shmem::registry().expect("checked by the caller");
     let task_file = &file(idx, generation, "task");
-    let body = serde_json::to_vec(task).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(task)?;
     if let Err(e) = write_private(task_file, &body) {
         registry.exclusive().release(idx, generation);
-        return Err(format!("cannot write {}: {e}", task_file.display()));
+        return Err(Error::new(
+            Code::IoError,
+            format!("cannot write {}: {e}", task_file.display()),
+        ));
     }
     let mut builder = BackgroundWorkerBuilder::new(&format!("pgops {} in {}", task.label(), database));
     builder = builder
@@ -403,9 +416,12 @@ fn launch(
         Ok(h) => Ok(notify.then_some(h)),
         Err(_) => {
             registry.exclusive().release(idx, generation);
-            Err(format!(
-                "could not start a worker for database \"{database}\": no free background worker slot \
-                 (raise max_worker_processes)"
+            Err(Error::new(
+                Code::InsufficientResources,
+                format!(
+                    "could not start a worker for database \"{database}\": no free background worker slot \
+                     (raise max_worker_processes)"
+                ),
             ))
         }
     }
@@ -454,15 +470,16 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     shmem::with_slot(idx, |s| s.set_state("running"));
 
     let task = super::session::after_connect()
-        .and_then(|()| std::fs::read(file(idx, generation, "task")).map_err(|e| format!("cannot read the task: {e}")))
-        .and_then(|b| serde_json::from_slice::<Task>(&b).map_err(|e| format!("unreadable task: {e}")));
+        .map_err(Error::internal)
+        .and_then(|()| std::fs::read(file(idx, generation, "task")).context("cannot read the task"))
+        .and_then(|b| serde_json::from_slice::<Task>(&b).context("unreadable task"));
     let outcome = task.and_then(|task| perform(&task, &Files::of(idx, generation)));
     let now = xact::now();
     let reply = match &outcome {
         Ok(v) => json!({ "result": v }),
         Err(e) => {
-            log!("pgops database worker in \"{database}\": {e}");
-            json!({ "error": e })
+            log!("pgops database worker in \"{database}\": {}", e.one_line());
+            json!({ "error": e.one_line() })
         }
     };
     let written = write_private(&file(idx, generation, "result"), reply.to_string().as_bytes());
@@ -476,7 +493,7 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
             match (&outcome, &written) {
                 (Ok(_), Ok(())) => slot.set_state("done"),
                 (Err(e), _) => {
-                    slot.record_error(e, now);
+                    slot.record_error(&e.one_line(), now);
                     slot.set_state("failed");
                 }
                 (_, Err(e)) => {
@@ -489,7 +506,7 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
 }
 
 /// Runs one task in this worker; the error is the message the starter gets.
-fn perform(task: &Task, files: &Files) -> Result<Value, String> {
+fn perform(task: &Task, files: &Files) -> Result<Value> {
     let activity = format!("pgops {}", task.label());
     match task {
         Task::Query { sql, args, rows, .. } => xact::run(&activity, || {
@@ -503,20 +520,21 @@ fn perform(task: &Task, files: &Files) -> Result<Value, String> {
         Task::Exec { statements, .. } => match xact::run(&activity, || run_statements(statements)) {
             Ok(()) => Ok(json!({ "ok": true })),
             // The transaction was rolled back; say which statement failed.
-            Err(e) => Ok(json!({ "ok": false, "failed": failed_statement(), "error": e })),
+            Err(e) => Ok(json!({ "ok": false, "failed": failed_statement(), "error": e.one_line() })),
         },
         Task::Utility { statements, .. } => {
             for (i, statement) in statements.iter().enumerate() {
-                if let Err((e, code)) = super::toplevel::run(statement) {
-                    return Ok(json!({ "ok": false, "failed": i, "error": e, "sqlstate": code }));
+                if let Err((e, sqlstate)) = super::toplevel::run(statement) {
+                    return Ok(json!({ "ok": false, "failed": i, "error": e, "sqlstate": sqlstate }));
                 }
             }
             Ok(json!({ "ok": true }))
         }
         Task::Handler { name, arg } => {
-            let h = handler(name).ok_or_else(|| format!("no task handler \"{name}\" is registered"))?;
+            let h =
+                handler(name).ok_or_else(|| Error::internal(format!("no task handler \"{name}\" is registered")))?;
             if h.own_transactions {
-                (h.run)(arg, files).map_err(|e| format!("{e:#}"))
+                (h.run)(arg, files)
             } else {
                 xact::run(&activity, || (h.run)(arg, files))
             }
@@ -531,7 +549,7 @@ thread_local! {
 
 /// Runs statements in order in the current transaction. An ERROR propagates (the caller's
 /// transaction aborts: all or nothing); `failed_statement()` then tells which one it was.
-pub fn run_statements(statements: &[String]) -> anyhow::Result<()> {
+pub fn run_statements(statements: &[String]) -> Result<()> {
     for (i, s) in statements.iter().enumerate() {
         EXEC_AT.with(|c| c.set(i));
         Spi::run(s)?;

@@ -38,7 +38,7 @@ pub struct TurnContext {
 /// before the hook needs the next turn (None: the naptime is fine).
 pub struct TurnHook {
     pub name: &'static str,
-    pub run: fn(&TurnContext) -> Result<Option<Duration>, String>,
+    pub run: fn(&TurnContext) -> crate::error::Result<Option<Duration>>,
 }
 
 static HOOKS: std::sync::Mutex<Vec<&'static TurnHook>> = std::sync::Mutex::new(Vec::new());
@@ -118,7 +118,7 @@ impl Launcher {
         };
         let mut errors = Vec::new();
         if let Err(e) = &checked {
-            errors.push(e.clone());
+            errors.push(e.one_line());
         }
         self.sleep_at_most = None;
         for hook in hooks() {
@@ -126,8 +126,8 @@ impl Launcher {
                 Ok(Some(d)) => self.sleep_at_most = Some(self.sleep_at_most.map_or(d, |m| m.min(d))),
                 Ok(None) => {}
                 Err(e) => {
-                    log!("pgops launcher: {} failed: {e}", hook.name);
-                    errors.push(e);
+                    log!("pgops launcher: {} failed: {}", hook.name, e.one_line());
+                    errors.push(e.one_line());
                 }
             }
         }
@@ -136,8 +136,12 @@ impl Launcher {
             s.last_run_at = now;
             match (errors.first(), &checked) {
                 (None, Ok(state)) => s.set_state(state),
-                (Some(e), _) | (None, Err(e)) => {
+                (Some(e), _) => {
                     s.record_error(e, now);
+                    s.set_state("idle (last turn failed)");
+                }
+                (None, Err(e)) => {
+                    s.record_error(&e.one_line(), now);
                     s.set_state("idle (last turn failed)");
                 }
             }
@@ -148,12 +152,12 @@ impl Launcher {
     }
 
     /// One short transaction: is pgops installed here? Returns the state to show.
-    fn check_extension(&self) -> Result<String, String> {
+    fn check_extension(&self) -> crate::error::Result<String> {
         let database = self.database.clone();
         xact::run("pgops launcher: check extension", move || {
             if gucs::debug_launcher_error() {
                 // A real ERROR raised inside the transaction, to exercise the recovery path.
-                error!("injected launcher error (pgops.debug_launcher_error is on)");
+                crate::internal!("injected launcher error (pgops.debug_launcher_error is on)");
             }
             let version = crate::spi::get_one::<String>(
                 "SELECT (SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops')",

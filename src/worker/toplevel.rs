@@ -77,9 +77,9 @@ pub fn run(sql: &str) -> Result<(), (String, String)> {
             pg_sys::AbortCurrentTransaction();
             let code = match &e {
                 pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
-                    format!("{:?}", r.sql_error_code())
+                    crate::error::sqlstate(r.sql_error_code())
                 }
-                _ => String::new(),
+                _ => "XX000".to_string(),
             };
             Err((xact::describe(&e), code))
         })

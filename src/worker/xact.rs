@@ -3,14 +3,17 @@
 //! `BackgroundWorker::transaction` re-raises an ERROR without aborting the transaction, so the
 //! worker dies (and the next `StartTransactionCommand` would fail anyway). `run` starts a
 //! transaction, runs the body, commits on success, and on an ERROR or a Rust panic aborts the
-//! transaction, restores the memory context, and returns the message — the caller records it and
-//! the loop goes on.
+//! transaction, restores the memory context, and returns the error (an ERROR caught from
+//! PostgreSQL as `Code::Internal`: in a worker nobody but the log and `pgops.workers` sees it) —
+//! the caller records it and the loop goes on.
 
 use std::panic::AssertUnwindSafe;
 
 use pgrx::PgTryBuilder;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
+
+use crate::error::{Error, Result};
 
 /// The current time as a PostgreSQL `TimestampTz`.
 pub fn now() -> i64 {
@@ -30,7 +33,7 @@ pub fn describe(e: &CaughtError) -> String {
 }
 
 /// Runs `body` in its own transaction, showing `activity` in pg_stat_activity meanwhile.
-pub fn run<R>(activity: &str, body: impl FnOnce() -> anyhow::Result<R>) -> Result<R, String> {
+pub fn run<R>(activity: &str, body: impl FnOnce() -> Result<R>) -> Result<R> {
     let activity_c = std::ffi::CString::new(activity.replace('\0', " ")).unwrap_or_default();
     // SAFETY: called from a worker's main thread, outside any transaction.
     let outer_context = unsafe {
@@ -41,12 +44,9 @@ pub fn run<R>(activity: &str, body: impl FnOnce() -> anyhow::Result<R>) -> Resul
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, activity_c.as_ptr());
         outer
     };
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| match body() {
-        Ok(v) => Ok(v),
-        Err(e) => Err(format!("{e:#}")),
-    }))
-    .catch_others(|e| Err(describe(&e)))
-    .execute();
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(body))
+        .catch_others(|e| Err(Error::internal(describe(&e))))
+        .execute();
     // SAFETY: we own the transaction started above; on error it is still open (aborted state).
     unsafe {
         match &outcome {

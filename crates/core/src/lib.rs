@@ -8,6 +8,7 @@
 //! (`crate::roles::plan` there is `pgops_core::roles::plan`).
 
 pub mod audit;
+pub mod error;
 pub mod etcd;
 pub mod freeze;
 pub mod hba;

@@ -55,6 +55,20 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// Into pgops' error: the SQLSTATE says whose problem it is (etcd's reachability, pgops'
+/// configuration, or an answer pgops did not expect).
+impl From<Error> for crate::error::Error {
+    fn from(e: Error) -> crate::error::Error {
+        use crate::error::Code;
+        let code = match &e {
+            Error::Unreachable(_) | Error::Etcd { .. } | Error::Auth(_) | Error::Conflict(_) => Code::ConnectionFailure,
+            Error::Config(_) => Code::ConfigFileError,
+            Error::Protocol(_) => Code::Internal,
+        };
+        crate::error::Error::new(code, e.to_string())
+    }
+}
+
 /// gRPC status codes etcd uses here.
 const UNAUTHENTICATED: i64 = 16;
 const NOT_FOUND: i64 = 5;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::client::Config;
 use super::state::{member_key, members_prefix};
+use crate::error::{Code, Error, Result};
 
 /// The `pgops.etcd_*` settings as the extension read them.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,42 +32,15 @@ pub struct Plan {
     pub members_prefix: String,
 }
 
-/// Why publishing cannot go on as configured. `transient`: a file could not be read or was empty
-/// (a password being rotated in place, say) — a running session keeps its credentials rather
-/// than drop the key; everything else turns publishing off.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConfigError {
-    pub message: String,
-    pub transient: bool,
+/// Why publishing cannot go on as configured is an `Error`: `Code::IoError` when a file could
+/// not be read or was empty (a password being rotated in place, say) — a running session keeps
+/// its credentials rather than drop the key; any other code turns publishing off.
+pub fn is_transient(e: &Error) -> bool {
+    e.code == Code::IoError
 }
 
-impl From<String> for ConfigError {
-    fn from(message: String) -> ConfigError {
-        ConfigError {
-            message,
-            transient: false,
-        }
-    }
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.message
-    }
-}
-
-fn transient(message: String) -> ConfigError {
-    ConfigError {
-        message,
-        transient: true,
-    }
+fn transient(message: String) -> Error {
+    Error::new(Code::IoError, message)
 }
 
 /// A file as read by the server's OS user: its bytes and its permission bits.
@@ -81,60 +55,61 @@ pub fn read_file(path: &str) -> Result<(Vec<u8>, u32), String> {
 }
 
 /// None when publishing is off (no endpoints); an error naming the setting otherwise.
-pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> Result<Option<Plan>, ConfigError> {
+pub fn plan(s: &EtcdSettings, cluster: &str, instance: &str, read: ReadFile) -> Result<Option<Plan>> {
     if s.endpoints.is_empty() {
         return Ok(None);
     }
     for e in &s.endpoints {
         if !(e.starts_with("http://") || e.starts_with("https://")) || e.len() <= "https://".len() {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "pgops.etcd_endpoints: \"{e}\" is not an http:// or https:// URL (e.g. https://10.10.10.10:2379)"
-            )
-            .into());
+            )));
         }
         if e.starts_with("https://") && s.cacert.is_none() {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "pgops.etcd_endpoints: \"{e}\" is https but pgops.etcd_cacert is empty; set it to the CA file that signed etcd's certificate"
-            )
-            .into());
+            )));
         }
     }
     if s.ttl_s < 2 * s.interval_s {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "pgops.etcd_ttl ({} s) must be at least twice pgops.etcd_interval ({} s): otherwise one missed keepalive lets the key expire",
             s.ttl_s, s.interval_s
-        )
-        .into());
+        )));
     }
     if s.timeout_ms > s.interval_s * 1000 {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "pgops.etcd_timeout ({} ms) must not exceed pgops.etcd_interval ({} s)",
             s.timeout_ms, s.interval_s
-        )
-        .into());
+        )));
     }
     let password = match (&s.username, &s.password_file) {
         (None, None) => None,
         (Some(_), None) => {
-            return Err(String::from("pgops.etcd_username is set but pgops.etcd_password_file is empty; put the password in a file only the server's OS user can read and name it there").into());
+            return Err(Error::invalid(String::from(
+                "pgops.etcd_username is set but pgops.etcd_password_file is empty; put the password in a file only the server's OS user can read and name it there",
+            )));
         }
         (None, Some(_)) => {
-            return Err(String::from("pgops.etcd_password_file is set but pgops.etcd_username is empty").into());
+            return Err(Error::invalid(String::from(
+                "pgops.etcd_password_file is set but pgops.etcd_username is empty",
+            )));
         }
         (Some(user), Some(path)) => {
             // The password goes to /v3/auth/authenticate: never in clear text across a network.
             if let Some(e) = s.endpoints.iter().find(|e| e.starts_with("http://") && !loopback(e)) {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "pgops.etcd_username \"{user}\": {e} is plain http, so the password would cross the network in clear text; use https:// endpoints (with pgops.etcd_cacert)"
-                )
-                .into());
+                )));
             }
             Some(password_from(path, read)?)
         }
     };
     match (&s.cert, &s.key) {
         (Some(_), None) | (None, Some(_)) => {
-            return Err(String::from("pgops.etcd_cert and pgops.etcd_key go together: set both or neither").into());
+            return Err(Error::invalid(String::from(
+                "pgops.etcd_cert and pgops.etcd_key go together: set both or neither",
+            )));
         }
         (Some(_), Some(k)) => private_file("pgops.etcd_key", k, read).map(|_| ())?,
         (None, None) => {}
@@ -170,20 +145,20 @@ fn loopback(url: &str) -> bool {
 }
 
 /// Reads a secret file, refusing one that the group or others may read (as libpq does .pgpass).
-fn private_file(setting: &str, path: &str, read: ReadFile) -> Result<Vec<u8>, ConfigError> {
+fn private_file(setting: &str, path: &str, read: ReadFile) -> Result<Vec<u8>> {
     let (bytes, mode) = read(path).map_err(|e| transient(format!("{setting}: cannot read {path}: {e}")))?;
     if mode & 0o077 != 0 {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "{setting}: {path} is accessible by group or others (mode {mode:04o}); run chmod 0600 {path}"
-        )
-        .into());
+        )));
     }
     Ok(bytes)
 }
 
-fn password_from(path: &str, read: ReadFile) -> Result<String, ConfigError> {
+fn password_from(path: &str, read: ReadFile) -> Result<String> {
     let bytes = private_file("pgops.etcd_password_file", path, read)?;
-    let text = String::from_utf8(bytes).map_err(|_| format!("pgops.etcd_password_file: {path} is not UTF-8"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("pgops.etcd_password_file: {path} is not UTF-8")))?;
     let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if first.is_empty() {
         return Err(transient(format!(
@@ -248,10 +223,13 @@ mod tests {
         ] {
             s.password_file = Some(file.into());
             let e = plan(&s, "c", "i", &files).unwrap_err();
-            assert!(e.starts_with("pgops.etcd_password_file") && e.contains(want), "{e}");
-            assert!(!e.contains("s3cret"), "the password never appears in an error");
+            assert!(
+                e.message.starts_with("pgops.etcd_password_file") && e.message.contains(want),
+                "{e}"
+            );
+            assert!(!e.message.contains("s3cret"), "the password never appears in an error");
             assert_eq!(
-                e.transient,
+                is_transient(&e),
                 !file.ends_with("open"),
                 "a bad mode is no passing glitch: {e}"
             );
@@ -260,6 +238,7 @@ mod tests {
         assert!(
             plan(&s, "c", "i", &files)
                 .unwrap_err()
+                .message
                 .contains("pgops.etcd_password_file is empty")
         );
         // Over plain http only to this machine.
@@ -267,7 +246,7 @@ mod tests {
         s.endpoints = vec!["http://10.10.10.10:2379".into()];
         let e = plan(&s, "c", "i", &files).unwrap_err();
         assert!(
-            e.contains("http://10.10.10.10:2379 is plain http") && e.contains("https://"),
+            e.message.contains("http://10.10.10.10:2379 is plain http") && e.message.contains("https://"),
             "{e}"
         );
         for ok in ["http://127.0.0.1:2379", "http://localhost:2379", "http://[::1]:2379"] {
@@ -303,10 +282,10 @@ mod tests {
             let mut s = settings();
             change(&mut s);
             let e = plan(&s, "c", "i", &files).unwrap_err();
-            assert!(e.contains(want), "{e} / {want}");
+            assert!(e.message.contains(want), "{e} / {want}");
         }
         let e = plan(&settings(), "c", "a/b", &files).unwrap_err();
-        assert!(e.contains("instance name \"a/b\""), "{e}");
+        assert!(e.message.contains("instance name \"a/b\""), "{e}");
         let mut s = settings();
         s.endpoints = vec!["https://e:2379".into()];
         s.cacert = Some("/ca.pem".into());

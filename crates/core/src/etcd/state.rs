@@ -14,18 +14,21 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+use crate::invalid;
+
 pub const SCHEMA: u32 = 1;
 
 /// Checks the configured prefix and names and returns the member key, or why it is refused.
-pub fn member_key(prefix: &str, cluster: &str, instance: &str) -> Result<String, String> {
+pub fn member_key(prefix: &str, cluster: &str, instance: &str) -> Result<String> {
     if !prefix.starts_with('/') || (prefix.ends_with('/') && prefix.len() > 1) {
-        return Err(format!(
+        return Err(invalid!(
             "pgops.etcd_prefix \"{prefix}\" must start with / and not end with one (e.g. /pg)"
         ));
     }
     for (what, name) in [("cluster", cluster), ("instance", instance)] {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." || name.chars().any(char::is_control) {
-            return Err(format!(
+            return Err(invalid!(
                 "the {what} name \"{name}\" cannot be part of an etcd key (empty, '/', '.', '..' or control characters)"
             ));
         }
@@ -35,7 +38,7 @@ pub fn member_key(prefix: &str, cluster: &str, instance: &str) -> Result<String,
 }
 
 /// The prefix under which every member of the cluster publishes.
-pub fn members_prefix(prefix: &str, cluster: &str) -> Result<String, String> {
+pub fn members_prefix(prefix: &str, cluster: &str) -> Result<String> {
     member_key(prefix, cluster, "x").map(|k| k[..k.len() - 1].to_string())
 }
 

@@ -6,6 +6,8 @@
 //! restricted, a day matching either runs the job; Sunday is 0 or 7. A missed occurrence (the
 //! server was down) runs once when the launcher next looks, not once per missed slot.
 
+use crate::error::Result;
+use crate::invalid;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -21,10 +23,10 @@ pub struct Schedule {
 
 impl Schedule {
     /// Parses `expr` in time zone `tz`, or says what is wrong in terms a DBA can act on.
-    pub fn parse(expr: &str, tz: &str) -> Result<Schedule, String> {
+    pub fn parse(expr: &str, tz: &str) -> Result<Schedule> {
         let fields = expr.split_whitespace().count();
         if !expr.trim_start().starts_with('@') && fields != 5 {
-            return Err(format!(
+            return Err(invalid!(
                 "schedule \"{expr}\" has {fields} fields; use 5 (minute hour day-of-month month day-of-week), \
                  e.g. \"0 3 * * 0\" for Sundays at 03:00"
             ));
@@ -35,13 +37,13 @@ impl Schedule {
             .build();
         let cron = parser
             .parse(expr)
-            .map_err(|e| format!("schedule \"{expr}\" is not a cron expression: {e}"))?;
+            .map_err(|e| invalid!("schedule \"{expr}\" is not a cron expression: {e}"))?;
         let tz = Tz::from_str(tz)
-            .map_err(|_| format!("time zone \"{tz}\" is unknown; use an IANA name such as UTC or Europe/Paris"))?;
+            .map_err(|_| invalid!("time zone \"{tz}\" is unknown; use an IANA name such as UTC or Europe/Paris"))?;
         // A pattern that never fires (30 February) is an error, not a job that silently never runs.
         Schedule { cron: cron.clone(), tz }
             .next_after(Utc::now())
-            .ok_or_else(|| format!("schedule \"{expr}\" never fires"))?;
+            .ok_or_else(|| invalid!("schedule \"{expr}\" never fires"))?;
         Ok(Schedule { cron, tz })
     }
 
@@ -116,14 +118,14 @@ mod tests {
     #[test]
     fn clear_errors() {
         let e = Schedule::parse("0 3 * *", "UTC").unwrap_err();
-        assert!(e.contains("has 4 fields; use 5"), "{e}");
+        assert!(e.message.contains("has 4 fields; use 5"), "{e}");
         let e = Schedule::parse("0 0 3 * * 0", "UTC").unwrap_err();
-        assert!(e.contains("has 6 fields"), "{e}");
+        assert!(e.message.contains("has 6 fields"), "{e}");
         let e = Schedule::parse("61 3 * * 0", "UTC").unwrap_err();
-        assert!(e.contains("is not a cron expression"), "{e}");
+        assert!(e.message.contains("is not a cron expression"), "{e}");
         let e = Schedule::parse("0 3 * * 0", "Mars/Olympus").unwrap_err();
-        assert!(e.contains("time zone \"Mars/Olympus\" is unknown"), "{e}");
+        assert!(e.message.contains("time zone \"Mars/Olympus\" is unknown"), "{e}");
         let e = Schedule::parse("0 0 30 2 *", "UTC").unwrap_err();
-        assert!(e.contains("never fires"), "{e}");
+        assert!(e.message.contains("never fires"), "{e}");
     }
 }

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::Result;
+use crate::{bail_invalid, invalid};
 use ipnet::IpNet;
 
 /// The connection types PostgreSQL accepts.
@@ -105,7 +106,7 @@ pub fn tokens(line: &str) -> Result<Vec<String>> {
         }
     }
     if quoted {
-        bail!("unterminated quote");
+        bail_invalid!("unterminated quote");
     }
     if !cur.is_empty() {
         out.push(cur);
@@ -177,14 +178,14 @@ impl Line {
     pub fn parse(text: &str) -> Result<Line> {
         let t = tokens(text)?;
         let conn = t.first().and_then(|c| ConnType::parse(c)).ok_or_else(|| {
-            anyhow!(
+            invalid!(
                 "\"{}\" is not a connection type (local, host, hostssl, hostnossl, hostgssenc, hostnogssenc)",
                 t.first().map(String::as_str).unwrap_or("")
             )
         })?;
         let need = if conn == ConnType::Local { 4 } else { 5 };
         if t.len() < need {
-            bail!(
+            bail_invalid!(
                 "too few fields: a {} line needs {need} (type, database, user,{} method)",
                 conn.as_str(),
                 if conn == ConnType::Local { "" } else { " address," }
@@ -207,31 +208,31 @@ impl Line {
                         i = 5;
                         Address::Net(
                             IpNet::new(ip, len)
-                                .map_err(|e| anyhow!("invalid netmask: {e}"))?
+                                .map_err(|e| invalid!("invalid netmask: {e}"))?
                                 .trunc(),
                         )
                     }
                     None if t.get(4).is_some_and(|m| m.parse::<IpAddr>().is_ok()) => {
-                        bail!("invalid IP mask \"{}\"", t[4])
+                        bail_invalid!("invalid IP mask \"{}\"", t[4])
                     }
                     None => Address::Net(IpNet::from(ip)),
                 }
             } else if a.contains('/') {
-                bail!("invalid IP address/mask \"{a}\"");
+                bail_invalid!("invalid IP address/mask \"{a}\"");
             } else {
                 Address::Keyword(a.clone())
             })
         };
-        let method = t.get(i).cloned().ok_or_else(|| anyhow!("no authentication method"))?;
+        let method = t.get(i).cloned().ok_or_else(|| invalid!("no authentication method"))?;
         if !METHODS.contains(&method.as_str()) {
-            bail!(
+            bail_invalid!(
                 "invalid authentication method \"{method}\" (valid: {})",
                 METHODS.join(", ")
             );
         }
         let options = t[i + 1..].to_vec();
         if let Some(bad) = options.iter().find(|o| !o.contains('=')) {
-            bail!("authentication option \"{bad}\" is not in name=value format");
+            bail_invalid!("authentication option \"{bad}\" is not in name=value format");
         }
         Ok(Line {
             conn,
@@ -302,7 +303,7 @@ pub fn matches(line: &Line, c: &Conn) -> Result<bool> {
             ("sameuser", false) => !replication && c.database == c.user,
             ("samerole" | "samegroup", false) => !replication && c.groups.contains(c.database),
             (n, false) if n.starts_with('@') || n.starts_with('/') => {
-                bail!("database \"{n}\" (file inclusion or regular expression) cannot be simulated")
+                bail_invalid!("database \"{n}\" (file inclusion or regular expression) cannot be simulated")
             }
             (n, _) => !replication && n == c.database,
         };
@@ -320,7 +321,7 @@ pub fn matches(line: &Line, c: &Conn) -> Result<bool> {
                 g == c.user || c.groups.contains(&g)
             }
             (n, false) if n.starts_with('@') || n.starts_with('/') => {
-                bail!("user \"{n}\" (file inclusion or regular expression) cannot be simulated")
+                bail_invalid!("user \"{n}\" (file inclusion or regular expression) cannot be simulated")
             }
             (n, _) => n == c.user,
         };
@@ -332,7 +333,9 @@ pub fn matches(line: &Line, c: &Conn) -> Result<bool> {
         (None, _) => Ok(true),
         (Some(Address::Net(n)), Some(ip)) => Ok(n.contains(&ip) || mapped_v4(n, ip)),
         (Some(Address::Keyword(k)), _) if k == "all" => Ok(true),
-        (Some(Address::Keyword(k)), _) => bail!("address \"{k}\" (samehost, samenet, host names) cannot be simulated"),
+        (Some(Address::Keyword(k)), _) => {
+            bail_invalid!("address \"{k}\" (samehost, samenet, host names) cannot be simulated")
+        }
         (Some(_), None) => Ok(false),
     }
 }

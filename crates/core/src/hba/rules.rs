@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::Result;
+use crate::{bail_invalid, invalid};
 use serde::{Deserialize, Serialize};
 
 use super::line::{Line, parse_net, quote};
@@ -77,10 +78,10 @@ pub fn validate_alias(name: &str, values: &[String]) -> Result<()> {
         check_text(&what, v, false)?;
         if name.starts_with("${") {
             if v.is_empty() || v.len() > 63 || v.chars().any(char::is_whitespace) || v.contains(',') {
-                bail!("{what}: {v:?} is not a role name (1 to 63 bytes, no spaces or commas)");
+                bail_invalid!("{what}: {v:?} is not a role name (1 to 63 bytes, no spaces or commas)");
             }
         } else if parse_net(v).is_none() {
-            bail!("{what}: {v:?} is not an IPv4/IPv6 address or CIDR");
+            bail_invalid!("{what}: {v:?} is not an IPv4/IPv6 address or CIDR");
         }
     }
     Ok(())
@@ -91,7 +92,7 @@ pub fn validate_alias(name: &str, values: &[String]) -> Result<()> {
 /// names the field, never echoes the value.
 pub fn check_text(what: &str, v: &str, allow_tab: bool) -> Result<()> {
     if let Some(c) = v.chars().find(|&c| c.is_control() && !(allow_tab && c == '\t')) {
-        bail!(
+        bail_invalid!(
             "{what} contains the control character U+{:04X}: values written to pg_hba.conf must be one line of printable text",
             c as u32
         );
@@ -134,22 +135,22 @@ pub fn validate(r: &Rule) -> Result<()> {
     if !r.rules.is_empty() {
         for (i, l) in r.rules.iter().enumerate() {
             check_text(&format!("field \"rules\", line {}", i + 1), l, true)?;
-            Line::parse(l).map_err(|e| anyhow!("field \"rules\", line {} \"{l}\": {e}", i + 1))?;
+            Line::parse(l).map_err(|e| invalid!("field \"rules\", line {} \"{l}\": {e}", i + 1))?;
         }
     } else {
         let addr = r
             .addr
             .as_deref()
-            .ok_or_else(|| anyhow!("field \"addr\" is required (or give raw lines in \"rules\")"))?;
+            .ok_or_else(|| invalid!("field \"addr\" is required (or give raw lines in \"rules\")"))?;
         if !ADDR_ALIASES.contains(&addr) && parse_net(addr).is_none() {
-            bail!(
+            bail_invalid!(
                 "field \"addr\": \"{addr}\" is neither an alias ({}) nor an IPv4/IPv6 address or CIDR",
                 ADDR_ALIASES.join(", ")
             );
         }
         let auth = r.auth.as_deref().unwrap_or("pwd");
         if !AUTH_ALIASES.contains(&auth) && !super::line::METHODS.contains(&auth) {
-            bail!(
+            bail_invalid!(
                 "field \"auth\": \"{auth}\" is neither an alias ({}) nor a PostgreSQL method ({})",
                 AUTH_ALIASES.join(", "),
                 super::line::METHODS.join(", ")
@@ -158,10 +159,10 @@ pub fn validate(r: &Rule) -> Result<()> {
         for (field, v) in [("user", r.user.as_deref()), ("db", r.db.as_deref())] {
             if let Some(v) = v {
                 if v.is_empty() || v.contains('\n') || v.len() > 64 {
-                    bail!("field \"{field}\": \"{v}\" is not a valid name");
+                    bail_invalid!("field \"{field}\": \"{v}\" is not a valid name");
                 }
                 if v.starts_with("${") && !USER_PLACEHOLDERS.contains(&v) {
-                    bail!(
+                    bail_invalid!(
                         "field \"{field}\": unknown placeholder \"{v}\" (known: {})",
                         USER_PLACEHOLDERS.join(", ")
                     );
@@ -171,7 +172,7 @@ pub fn validate(r: &Rule) -> Result<()> {
     }
     if let Some(role) = r.role.as_deref() {
         if !ROLES.contains(&role) {
-            bail!("field \"role\": \"{role}\" is not one of {}", ROLES.join(", "));
+            bail_invalid!("field \"role\": \"{role}\" is not one of {}", ROLES.join(", "));
         }
     }
     Ok(())
@@ -247,7 +248,7 @@ pub fn rule_lines(r: &Rule, aliases: &Aliases, t: &Target) -> Result<Vec<String>
         p if p.starts_with("${") => {
             let names = aliases.get(p);
             if names.is_empty() {
-                bail!("placeholder {p} has no value in pgops.hba_alias");
+                bail_invalid!("placeholder {p} has no value in pgops.hba_alias");
             }
             names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(",")
         }
@@ -300,7 +301,7 @@ pub fn rule_lines(r: &Rule, aliases: &Aliases, t: &Target) -> Result<Vec<String>
     };
     nets.iter()
         .map(|n| {
-            let net = parse_net(n).ok_or_else(|| anyhow!("alias {addr}: \"{n}\" is not an address or CIDR"))?;
+            let net = parse_net(n).ok_or_else(|| invalid!("alias {addr}: \"{n}\" is not an address or CIDR"))?;
             Ok(format!("{host} {db} {user} {net} {method}"))
         })
         .collect()
@@ -345,9 +346,9 @@ pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered>
     ] {
         check_text(&format!("header field \"{field}\""), v, false)?;
     }
-    aliases.validate().map_err(|e| anyhow!("pgops.hba_alias: {e}"))?;
+    aliases.validate().map_err(|e| invalid!("pgops.hba_alias: {e}"))?;
     for r in rules {
-        validate(r).map_err(|e| anyhow!("pgops.hba_rule id {} ({:?}): {e}", r.id, r.title))?;
+        validate(r).map_err(|e| invalid!("pgops.hba_rule id {} ({:?}): {e}", r.id, r.title))?;
     }
     let bar = "#==============================================================#";
     let mut out: Vec<String> = vec![
@@ -384,8 +385,8 @@ pub fn render(rules: &[Rule], aliases: &Aliases, t: &Target) -> Result<Rendered>
         let on = enabled(r, t);
         let role = r.role.as_deref().unwrap_or("common");
         out.push(format!("# {} [{role}]{}", r.title, if on { "" } else { " [DISABLED]" }));
-        for l in rule_lines(r, aliases, t).map_err(|e| anyhow!("rule \"{}\": {e}", r.title))? {
-            let parsed = Line::parse(&l).map_err(|e| anyhow!("rule \"{}\": line \"{l}\": {e}", r.title))?;
+        for l in rule_lines(r, aliases, t).map_err(|e| invalid!("rule \"{}\": {e}", r.title))? {
+            let parsed = Line::parse(&l).map_err(|e| invalid!("rule \"{}\": line \"{l}\": {e}", r.title))?;
             if on {
                 out.push(l);
                 active.push((out.len(), r.title.clone(), parsed));

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow, bail};
+use crate::error::Result;
+use crate::{bail_invalid, invalid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -212,7 +213,7 @@ pub fn normalise_privileges(privs: &[String], kind: ObjKind, server_version_num:
         } else if valid.contains(&p.as_str()) {
             wanted.push(p);
         } else {
-            bail!(
+            bail_invalid!(
                 "privilege {p} is not valid on {} (valid: {})",
                 kind.as_str(),
                 valid.join(", ")
@@ -220,7 +221,7 @@ pub fn normalise_privileges(privs: &[String], kind: ObjKind, server_version_num:
         }
     }
     if wanted.is_empty() {
-        bail!("no privilege given for {}", kind.as_str());
+        bail_invalid!("no privilege given for {}", kind.as_str());
     }
     Ok(valid
         .iter()
@@ -233,7 +234,7 @@ pub fn normalise_privileges(privs: &[String], kind: ObjKind, server_version_num:
 /// [WITH GRANT OPTION]`, optionally `… ON TABLES IN SCHEMA s TO …`.
 pub fn parse_grant_line(line: &str) -> Result<(Vec<String>, ObjKind, Option<String>, String, bool)> {
     let err = || {
-        anyhow!(
+        invalid!(
             "cannot read default privilege \"{line}\": expected GRANT <privileges> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> [IN SCHEMA <schema>] TO <role> [WITH GRANT OPTION]"
         )
     };
@@ -314,10 +315,10 @@ fn split_words(s: &str) -> Option<Vec<String>> {
 /// statement quotes identifiers.
 pub fn check_role_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        bail!("a role name is empty");
+        bail_invalid!("a role name is empty");
     }
     if name.len() > MAX_NAME_BYTES {
-        bail!(
+        bail_invalid!(
             "role name \"{name}\" is {} bytes; PostgreSQL role names are at most {MAX_NAME_BYTES} bytes",
             name.len()
         );
@@ -330,7 +331,7 @@ pub fn check_role_name(name: &str) -> Result<()> {
 pub fn check_new_role_name(name: &str) -> Result<()> {
     check_role_name(name)?;
     if name == "public" || name == "none" || name.starts_with("pg_") {
-        bail!("role name \"{name}\" is reserved by PostgreSQL (public, none and names starting with pg_)");
+        bail_invalid!("role name \"{name}\" is reserved by PostgreSQL (public, none and names starting with pg_)");
     }
     Ok(())
 }
@@ -381,14 +382,14 @@ pub fn json_kind(v: &Value) -> &'static str {
 pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> {
     let obj = v
         .as_object()
-        .ok_or_else(|| anyhow!("each role must be a JSON object, got a JSON {}", json_kind(v)))?;
+        .ok_or_else(|| invalid!("each role must be a JSON object, got a JSON {}", json_kind(v)))?;
     let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| {
         // Never echo the object: it may hold a plaintext password.
         let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-        anyhow!("a role has no \"name\" (its fields: {})", keys.join(", "))
+        invalid!("a role has no \"name\" (its fields: {})", keys.join(", "))
     })?;
     check_role_name(name)?;
-    let ctx = |field: &str, what: &str| anyhow!("role \"{name}\": field \"{field}\" {what}");
+    let ctx = |field: &str, what: &str| invalid!("role \"{name}\": field \"{field}\" {what}");
     let mut spec = RoleSpec::new(name);
     let boolean = |field: &str| -> Result<Option<bool>> {
         match obj.get(field) {

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Result, bail};
+use crate::error::Result;
+use crate::{bail_invalid, invalid};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -194,13 +195,13 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
     for r in &desired.roles {
         check_role_name(&r.name)?;
         if !seen.insert(r.name.as_str()) {
-            bail!("role \"{}\" is declared twice", r.name);
+            bail_invalid!("role \"{}\" is declared twice", r.name);
         }
         if r.present && !live.roles.contains_key(&r.name) {
             super::model::check_new_role_name(&r.name)?;
         }
         if r.connlimit < -1 {
-            bail!(
+            bail_invalid!(
                 "role \"{}\": connlimit must be -1 (no limit) or more, got {}",
                 r.name,
                 r.connlimit
@@ -208,7 +209,7 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
         }
         if let Some(p) = &r.password {
             if !scram::is_verifier(p) {
-                bail!(
+                bail_invalid!(
                     "role \"{}\": the stored password is not a SCRAM-SHA-256 verifier; set it with pgops.set_password()",
                     r.name
                 );
@@ -225,12 +226,12 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
                 None
             };
             if let Some(why) = why {
-                bail!("role \"{}\" is marked absent but cannot be dropped: {why}", r.name);
+                bail_invalid!("role \"{}\" is marked absent but cannot be dropped: {why}", r.name);
             }
         }
         for (k, _) in &r.parameters {
             if !k.contains('.') && !opts.known_settings.is_empty() && !opts.known_settings.contains(&k.to_lowercase()) {
-                bail!("role \"{}\": unknown setting \"{k}\" in parameters", r.name);
+                bail_invalid!("role \"{}\": unknown setting \"{k}\" in parameters", r.name);
             }
         }
     }
@@ -250,24 +251,24 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
     for r in desired.roles.iter().filter(|r| r.present) {
         for m in &r.memberships {
             if m.role == r.name {
-                bail!("role \"{}\" cannot be a member of itself", r.name);
+                bail_invalid!("role \"{}\" cannot be a member of itself", r.name);
             }
             if absent.contains(m.role.as_str()) {
-                bail!(
+                bail_invalid!(
                     "role \"{}\" is a member of \"{}\", which is marked absent",
                     r.name,
                     m.role
                 );
             }
             if !exists(&m.role) {
-                bail!(
+                bail_invalid!(
                     "role \"{}\" is a member of unknown role \"{}\": declare it in pgops.role or create it first",
                     r.name,
                     m.role
                 );
             }
             if (m.inherit.is_some() || m.set.is_some()) && live.server_version_num < 160000 {
-                bail!(
+                bail_invalid!(
                     "role \"{}\", membership in \"{}\": the inherit and set options need PostgreSQL 16 or later (this server is {})",
                     r.name,
                     m.role,
@@ -293,7 +294,7 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
         }
     }
     if let Some(cycle) = find_cycle(&edges) {
-        bail!("memberships form a cycle: {}", cycle.join(" → "));
+        bail_invalid!("memberships form a cycle: {}", cycle.join(" → "));
     }
     for d in &desired.default_privileges {
         let what = format!(
@@ -303,16 +304,15 @@ fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result<()> {
             d.grantee
         );
         if !exists(&d.creator) {
-            bail!("{what}: unknown creator role \"{}\"", d.creator);
+            bail_invalid!("{what}: unknown creator role \"{}\"", d.creator);
         }
         if d.grantee != "PUBLIC" && !exists(&d.grantee) {
-            bail!("{what}: unknown grantee role \"{}\"", d.grantee);
+            bail_invalid!("{what}: unknown grantee role \"{}\"", d.grantee);
         }
-        normalise_privileges(&d.privileges, d.kind, live.server_version_num)
-            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        normalise_privileges(&d.privileges, d.kind, live.server_version_num).map_err(|e| invalid!("{what}: {e}"))?;
         if let Some(db) = &d.database {
             if !live.databases.iter().any(|l| &l.name == db) {
-                bail!("{what}: database \"{db}\" does not exist (or does not allow connections)");
+                bail_invalid!("{what}: database \"{db}\" does not exist (or does not allow connections)");
             }
         }
     }

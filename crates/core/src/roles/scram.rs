@@ -75,9 +75,9 @@ pub fn build(password: &str, salt: &[u8], iterations: u32) -> String {
 }
 
 /// A new verifier with a random salt.
-pub fn new_verifier(password: &str, iterations: u32) -> anyhow::Result<String> {
+pub fn new_verifier(password: &str, iterations: u32) -> crate::error::Result<String> {
     let mut salt = [0u8; SALT_LEN];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no random salt available: {e}"))?;
+    getrandom::fill(&mut salt).map_err(|e| crate::error::Error::internal(format!("no random salt available: {e}")))?;
     Ok(build(password, &salt, iterations))
 }
 
