@@ -2,9 +2,8 @@
 //! simulate, drift. File I/O is std::fs as the server's OS user.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pgrx::JsonB;
 use pgrx::prelude::*;
@@ -13,10 +12,11 @@ use crate::pgutil::setting;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::line::{Conn, Line, matches};
+use super::file::{self, ActiveLine, first_match, parse_file, replace_file, trim_backups, without_time};
+use super::line::Conn;
 use super::lint::{Settings, lint};
 use super::rules::{Aliases, PIGSTY_DEFAULTS, Rendered, Rule, Target, render, validate};
-use crate::error::{Code, fail};
+use crate::error::{Code, Context, OrRaise, fail};
 use crate::{gucs, identity};
 
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
@@ -188,54 +188,14 @@ fn groups_of(user: &str) -> BTreeSet<String> {
     .collect()
 }
 
-/// The first active line matching the connection, as (line number, title, line).
-fn first_match<'a>(active: &'a [(usize, String, Line)], c: &Conn) -> Result<Option<&'a (usize, String, Line)>, String> {
-    for entry in active {
-        if matches(&entry.2, c).map_err(|e| format!("line {}: {e}", entry.0))? {
-            return Ok(Some(entry));
-        }
-    }
-    Ok(None)
-}
-
-/// Lines of a file on disk, with the title of the `# title [role]` comment above each.
-fn parse_file(text: &str) -> Result<Vec<(usize, String, Line)>, String> {
-    let mut title = String::new();
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let t = raw.trim();
-        if let Some(c) = t.strip_prefix('#') {
-            let c = c.trim();
-            if let Some(p) = c.rfind(" [") {
-                if c.ends_with(']') && !c.starts_with('#') {
-                    title = c[..p].trim_end_matches(" [DISABLED]").to_string();
-                }
-            }
-            continue;
-        }
-        if t.is_empty() {
-            continue;
-        }
-        if t.starts_with("include") {
-            return Err(format!("line {}: include directives cannot be simulated", i + 1));
-        }
-        out.push((
-            i + 1,
-            title.clone(),
-            Line::parse(t).map_err(|e| format!("line {}: {e}", i + 1))?,
-        ));
-    }
-    Ok(out)
-}
-
 thread_local! {
     /// The rendered lines, for the statement that rendered them (hba_match is called once per
     /// row: a query that simulates many connections renders the file once).
-    static RENDER_CACHE: std::cell::RefCell<Option<((i64, i64, u32), Vec<(usize, String, Line)>)>> =
+    static RENDER_CACHE: std::cell::RefCell<Option<((i64, i64, u32), Vec<ActiveLine>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-fn rendered_for_statement() -> Vec<(usize, String, Line)> {
+fn rendered_for_statement() -> Vec<ActiveLine> {
     let key = unsafe {
         (
             pg_sys::GetCurrentTransactionStartTimestamp(),
@@ -285,7 +245,7 @@ fn hba_match(
             let path = setting("hba_file");
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {path}: {e}"), ""));
-            parse_file(&text).unwrap_or_else(|e| fail(Code::FeatureNotSupported, format!("{path}: {e}"), ""))
+            parse_file(&text).context(&path).or_raise()
         }
         other => fail(
             Code::InvalidParameterValue,
@@ -301,7 +261,7 @@ fn hba_match(
         ssl,
         groups: &groups,
     };
-    let row = match first_match(&active, &c).unwrap_or_else(|e| fail(Code::FeatureNotSupported, e, "")) {
+    let row = match first_match(&active, &c).or_raise() {
         Some((n, title, l)) => (
             l.method != "reject",
             Some(*n as i32),
@@ -314,155 +274,30 @@ fn hba_match(
     TableIterator::once(row)
 }
 
-/// The file without its "# Time" header line: a render that differs only in time is unchanged.
-fn without_time(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.starts_with("# Time "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, with
-/// fsyncs, keeping `mode`.
-///
-/// A symbolic link at `path` stays a link: the file it points to is the one replaced (a config
-/// management tool that links pg_hba.conf keeps its link). The temporary file is created anew
-/// (O_EXCL) and never through a link (O_NOFOLLOW), so nothing planted at its name is written to.
-fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
-        _ => path.to_path_buf(),
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.pgops.{}.tmp",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf"),
-        std::process::id()
-    ));
-    // A temporary file left by a crash of this same backend pid: removing a link removes the link.
-    let _ = std::fs::remove_file(&tmp);
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
-    fsync_dir(dir)
-}
-
-/// Keeps the newest `keep` backups of `path`.
-fn trim_backups(path: &Path, keep: usize) {
-    let Some(dir) = path.parent() else { return };
-    let prefix = format!(
-        "{}.pgops-",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf")
-    );
-    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(&prefix))
-        })
-        .collect();
-    backups.sort();
-    while backups.len() > keep {
-        let _ = std::fs::remove_file(backups.remove(0));
-    }
-}
-
 /// Refuses a file that locks out the bootstrap superuser locally, or the caller from its current
-/// connection.
-fn check_lockout(active: &[(usize, String, Line)]) {
-    let bootstrap = crate::spi::get_one::<String>("SELECT rolname::text FROM pg_catalog.pg_authid WHERE oid = 10")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "postgres".into());
-    let none = BTreeSet::new();
-    for db in ["postgres", "template1"] {
-        let c = Conn {
-            user: &bootstrap,
-            database: db,
-            address: None,
-            ssl: false,
-            groups: &none,
-        };
-        match first_match(active, &c) {
-            Ok(Some((_, _, l))) if l.method != "reject" => {}
-            Ok(hit) => fail(
-                Code::ObjectNotInPrerequisiteState,
-                format!(
-                    "refusing a pg_hba.conf that locks out the bootstrap superuser \"{bootstrap}\": a local connection to database \"{db}\" {}",
-                    hit.map(|(n, _, _)| format!("hits reject on line {n}"))
-                        .unwrap_or_else(|| "matches no line".into())
-                ),
-                "Keep a local rule for the superuser, such as Pigsty's 'dbsu access via local os user ident' (order 100).",
-            ),
-            Err(e) => fail(
-                Code::ObjectNotInPrerequisiteState,
-                format!("cannot prove the bootstrap superuser keeps local access: {e}"),
-                "",
-            ),
-        }
-    }
+/// connection (the decision: `file::check_lockout`).
+fn check_lockout(active: &[ActiveLine]) {
     let me: Value = crate::spi::get_one::<JsonB>(
-        "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
+        "SELECT jsonb_build_object('bootstrap', (SELECT rolname FROM pg_catalog.pg_authid WHERE oid = 10),
+                'user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
                 'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
     )
     .ok()
     .flatten()
     .map(|j| j.0)
     .unwrap_or(Value::Null);
+    let bootstrap = me["bootstrap"].as_str().unwrap_or("postgres").to_string();
     let user = me["user"].as_str().unwrap_or_default().to_string();
     let db = me["db"].as_str().unwrap_or_default().to_string();
-    let addr = me["addr"].as_str().and_then(|a| a.parse().ok());
     let groups = groups_of(&user);
-    let c = Conn {
+    let caller = Conn {
         user: &user,
         database: &db,
-        address: addr,
+        address: me["addr"].as_str().and_then(|a| a.parse().ok()),
         ssl: me["ssl"].as_bool().unwrap_or(false),
         groups: &groups,
     };
-    let how = match addr {
-        Some(a) => format!("from {a}"),
-        None => "over the local socket".to_string(),
-    };
-    match first_match(active, &c) {
-        Ok(Some((_, _, l))) if l.method != "reject" => {}
-        Ok(hit) => fail(
-            Code::ObjectNotInPrerequisiteState,
-            format!(
-                "refusing a pg_hba.conf that locks you out: \"{user}\" connecting to \"{db}\" {how} {}",
-                hit.map(|(n, _, _)| format!("hits reject on line {n}"))
-                    .unwrap_or_else(|| "matches no line".into())
-            ),
-            "Add a rule that admits your current connection, or apply from a connection the new rules admit.",
-        ),
-        Err(e) => fail(
-            Code::ObjectNotInPrerequisiteState,
-            format!("cannot prove your connection keeps access: {e}"),
-            "",
-        ),
-    }
+    file::check_lockout(active, &bootstrap, &caller).or_raise();
 }
 
 /// Renders, validates, swaps in, checks with pg_hba_file_rules, reloads; rolls back on error.

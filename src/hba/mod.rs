@@ -4,7 +4,7 @@
 //! line (parse, match) + rules (aliases, render) + lint are pure; api does SPI and file I/O.
 
 pub mod api;
-pub use pgops_core::hba::{line, lint, rules};
+pub use pgops_core::hba::{file, line, lint, rules};
 
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
 // (`requires` paths are pgrx's: matched against each function's module path).

@@ -327,7 +327,7 @@ pub fn sorted(rules: &[Rule]) -> Vec<&Rule> {
 pub struct Rendered {
     pub text: String,
     /// (line number in the file, rule title, line) for every line that is not commented out.
-    pub active: Vec<(usize, String, Line)>,
+    pub active: Vec<super::file::ActiveLine>,
     pub rules: usize,
 }
 
