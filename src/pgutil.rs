@@ -20,6 +20,15 @@ pub fn setting(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The bootstrap superuser's name (the role with OID 10, whatever initdb called it).
+pub fn bootstrap_superuser() -> String {
+    // SAFETY: a catalog lookup by OID inside a transaction; the result is a palloc'd C string.
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID), false);
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
 /// The database this backend is connected to.
 pub fn current_database() -> String {
     crate::spi::get_one::<String>("SELECT current_database()::text")

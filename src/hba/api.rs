@@ -278,15 +278,14 @@ fn hba_match(
 /// connection (the decision: `file::check_lockout`).
 fn check_lockout(active: &[ActiveLine]) {
     let me: Value = crate::spi::get_one::<JsonB>(
-        "SELECT jsonb_build_object('bootstrap', (SELECT rolname FROM pg_catalog.pg_authid WHERE oid = 10),
-                'user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
+        "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
                 'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
     )
     .ok()
     .flatten()
     .map(|j| j.0)
     .unwrap_or(Value::Null);
-    let bootstrap = me["bootstrap"].as_str().unwrap_or("postgres").to_string();
+    let bootstrap = crate::pgutil::bootstrap_superuser();
     let user = me["user"].as_str().unwrap_or_default().to_string();
     let db = me["db"].as_str().unwrap_or_default().to_string();
     let groups = groups_of(&user);

@@ -4,8 +4,10 @@ use pgrx::JsonB;
 use pgrx::prelude::*;
 use serde_json::{Map, Value, json};
 
+use super::attributes::ATTRIBUTES;
 use super::model::{
-    Expiry, ObjKind, PasswordInput, RoleSpec, check_role_name, normalise_privileges, parse_grant_line, role_from_pigsty,
+    Expiry, ObjKind, PasswordInput, RoleRow, RoleSpec, check_role_name, normalise_privileges, parse_grant_line,
+    role_from_pigsty,
 };
 use super::plan::{Phase, Plan, Step};
 use super::{catalog, plan, scram};
@@ -414,26 +416,42 @@ fn role_row(spec: &RoleSpec, password: Option<String>) -> Value {
             }
         })
         .collect();
-    json!({
+    let mut row = json!({
         "name": spec.name, "state": if spec.present { "present" } else { "absent" },
-        "login": spec.login, "superuser": spec.superuser, "createdb": spec.createdb,
-        "createrole": spec.createrole, "inherit": spec.inherit, "replication": spec.replication,
-        "bypassrls": spec.bypassrls, "connlimit": spec.connlimit, "password": password,
+        "connlimit": spec.connlimit, "password": password,
         "expire_in": expire_in, "expire_at": expire_at, "comment": spec.comment,
         "roles": roles, "parameters": spec.parameters,
         "pgbouncer": spec.pgbouncer, "pool_mode": spec.pool_mode, "pool_connlimit": spec.pool_connlimit,
-    })
+    });
+    for (a, on) in spec.attrs.iter() {
+        row[a.field] = json!(on);
+    }
+    row
 }
 
-const UPSERT_ROLE: &str = "INSERT INTO pgops.role SELECT * FROM jsonb_populate_record(NULL::pgops.role, $1)
-    ON CONFLICT (name) DO UPDATE SET
-      state = EXCLUDED.state, login = EXCLUDED.login, superuser = EXCLUDED.superuser,
-      createdb = EXCLUDED.createdb, createrole = EXCLUDED.createrole, inherit = EXCLUDED.inherit,
-      replication = EXCLUDED.replication, bypassrls = EXCLUDED.bypassrls, connlimit = EXCLUDED.connlimit,
-      password = coalesce(EXCLUDED.password, pgops.role.password),
-      expire_in = EXCLUDED.expire_in, expire_at = EXCLUDED.expire_at, comment = EXCLUDED.comment,
-      roles = EXCLUDED.roles, parameters = EXCLUDED.parameters, pgbouncer = EXCLUDED.pgbouncer,
-      pool_mode = EXCLUDED.pool_mode, pool_connlimit = EXCLUDED.pool_connlimit";
+/// Inserts or replaces one row of pgops.role ($1: the row as JSON); a row without a password
+/// keeps the stored verifier. Every column but the name and the password is replaced.
+fn upsert_role_sql() -> String {
+    let mut columns: Vec<&str> = vec!["state"];
+    columns.extend(ATTRIBUTES.iter().map(|a| a.field));
+    columns.extend([
+        "connlimit",
+        "expire_in",
+        "expire_at",
+        "comment",
+        "roles",
+        "parameters",
+        "pgbouncer",
+        "pool_mode",
+        "pool_connlimit",
+    ]);
+    let set: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO pgops.role SELECT * FROM jsonb_populate_record(NULL::pgops.role, $1)
+         ON CONFLICT (name) DO UPDATE SET {}, password = coalesce(EXCLUDED.password, pgops.role.password)",
+        set.join(", ")
+    )
+}
 
 /// Loads Pigsty `pg_users` / `pg_default_roles` objects into pgops.role (insert or replace each
 /// named role; other rows stay). Plaintext passwords become SCRAM verifiers; only those are kept.
@@ -452,7 +470,8 @@ fn load_roles(roles: JsonB) -> i32 {
         let (spec, password) = role_from_pigsty(item).unwrap_or_else(|e| invalid(e));
         plaintext |= matches!(password, Some(PasswordInput::Plaintext(_)));
         let password = password.map(|p| verifier_for(&spec.name, p));
-        Spi::run_with_args(UPSERT_ROLE, &[JsonB(role_row(&spec, password)).into()]).unwrap_or_else(|e| invalid(e));
+        Spi::run_with_args(&upsert_role_sql(), &[JsonB(role_row(&spec, password)).into()])
+            .unwrap_or_else(|e| invalid(e));
     }
     if plaintext {
         warn_if_logged("pgops.load_roles()");
@@ -608,16 +627,8 @@ fn export_roles(include_passwords: default!(bool, false)) -> JsonB {
     for r in live.roles.values().filter(|r| !r.name.starts_with("pg_")) {
         let mut o = Map::new();
         o.insert("name".into(), json!(r.name));
-        for (k, v) in [
-            ("login", r.login),
-            ("superuser", r.superuser),
-            ("createdb", r.createdb),
-            ("createrole", r.createrole),
-            ("inherit", r.inherit),
-            ("replication", r.replication),
-            ("bypassrls", r.bypassrls),
-        ] {
-            o.insert(k.into(), json!(v));
+        for (a, on) in r.attrs.iter() {
+            o.insert(a.field.into(), json!(on));
         }
         o.insert("connlimit".into(), json!(r.connlimit));
         if let Some(v) = r.valid_until.as_ref().filter(|v| v.as_str() != "infinity") {
@@ -654,13 +665,16 @@ fn export_roles(include_passwords: default!(bool, false)) -> JsonB {
 fn _check_role(row: JsonB) {
     let name = row.0.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
     let prefix = |m: String| format!("pgops.role \"{name}\": {m}");
-    let (spec, _) = role_from_pigsty(&row.0).unwrap_or_else(|e| {
-        fail(
-            Code::CheckViolation,
-            format!("pgops.role: {e:#}"),
-            "Fix the value; the row was not stored.",
-        )
-    });
+    let spec = serde_json::from_value::<RoleRow>(row.0.clone())
+        .map_err(Error::from)
+        .and_then(RoleRow::into_spec)
+        .unwrap_or_else(|e| {
+            fail(
+                Code::CheckViolation,
+                format!("pgops.role: {e}"),
+                "Fix the value; the row was not stored.",
+            )
+        });
     if let Err(e) = super::model::check_new_role_name(&spec.name) {
         fail(
             Code::CheckViolation,

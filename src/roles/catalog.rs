@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::live::{Live, LiveDatabase, LiveRole};
-use super::model::{DefaultPrivilege, ObjKind, RoleSpec, role_from_pigsty};
+use super::model::{DefaultPrivilege, ObjKind, RoleRow, RoleSpec};
 use super::plan::{Desired, Options};
 use crate::worker::{dbworker, shmem};
 
@@ -31,7 +31,6 @@ const ROLES_SQL: &str = include_str!("../../sql/queries/roles_live.sql");
 #[derive(Deserialize)]
 struct Header {
     server_version_num: i32,
-    bootstrap_superuser: String,
     current_user: String,
     current_database: String,
     databases: Vec<String>,
@@ -43,7 +42,6 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
     let header: Header = serde_json::from_value(json(
         "SELECT jsonb_build_object(
             'server_version_num', current_setting('server_version_num')::int,
-            'bootstrap_superuser', (SELECT rolname FROM pg_catalog.pg_authid WHERE oid = 10),
             'current_user', current_user, 'current_database', current_database(),
             'databases', (SELECT jsonb_agg(datname ORDER BY datname) FROM pg_catalog.pg_database WHERE datallowconn))",
         &[],
@@ -92,7 +90,7 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
     }
     let live = Live {
         server_version_num: header.server_version_num,
-        bootstrap_superuser: header.bootstrap_superuser,
+        bootstrap_superuser: crate::pgutil::bootstrap_superuser(),
         current_user: header.current_user,
         current_database: header.current_database,
         roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect(),
@@ -143,13 +141,11 @@ pub fn desired_state() -> Result<(Desired, Options)> {
         "SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.name), '[]') FROM pgops.role r",
         &[],
     )?;
-    let mut roles: Vec<RoleSpec> = Vec::new();
-    for v in rows.as_array().into_iter().flatten() {
-        let (spec, _) = role_from_pigsty(v)?;
-        let mut spec = spec;
-        spec.password = v.get("password").and_then(Value::as_str).map(str::to_string);
-        roles.push(spec);
-    }
+    let rows: Vec<RoleRow> = serde_json::from_value(rows).context("pgops.role")?;
+    let roles = rows
+        .into_iter()
+        .map(RoleRow::into_spec)
+        .collect::<Result<Vec<RoleSpec>>>()?;
     let valid_until: BTreeMap<String, String> = serde_json::from_value(json(
         &format!(
             "SELECT coalesce(jsonb_object_agg(name, {}), '{{}}') FROM pgops.role

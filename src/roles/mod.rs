@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod catalog;
-pub use pgops_core::roles::{live, model, plan, scram};
+pub use pgops_core::roles::{attributes, live, model, plan, scram};
 
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
 // (`requires` paths are pgrx's: matched against each function's module path).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::attributes::Attributes;
 use super::model::ObjKind;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,13 +25,8 @@ pub struct LiveMembership {
 #[serde(default)]
 pub struct LiveRole {
     pub name: String,
-    pub login: bool,
-    pub superuser: bool,
-    pub createdb: bool,
-    pub createrole: bool,
-    pub inherit: bool,
-    pub replication: bool,
-    pub bypassrls: bool,
+    #[serde(flatten)]
+    pub attrs: Attributes,
     pub connlimit: i32,
     pub password: Option<String>,
     /// Canonical UTC text (`YYYY-MM-DD HH24:MI:SS.US+00`), `infinity`, or None (no limit).

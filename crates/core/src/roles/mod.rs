@@ -1,6 +1,8 @@
-//! Declarative roles, the deciding part: the desired state and Pigsty parsing (`model`), SCRAM
-//! verifiers (`scram`), the catalog as plain data (`live`), and the planner (`plan`).
+//! Declarative roles, the deciding part: the role attributes, defined once (`attributes`), the
+//! desired state and Pigsty parsing (`model`), SCRAM verifiers (`scram`), the catalog as plain
+//! data (`live`), and the planner (`plan`).
 
+pub mod attributes;
 pub mod live;
 pub mod model;
 pub mod plan;

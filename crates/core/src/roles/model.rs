@@ -8,6 +8,8 @@ use crate::{bail_invalid, invalid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::attributes::{ATTRIBUTES, Attributes};
+
 /// PostgreSQL's NAMEDATALEN - 1.
 pub const MAX_NAME_BYTES: usize = 63;
 
@@ -39,13 +41,8 @@ pub struct RoleSpec {
     pub name: String,
     /// false: `state: absent`, drop the role.
     pub present: bool,
-    pub login: bool,
-    pub superuser: bool,
-    pub createdb: bool,
-    pub createrole: bool,
-    pub inherit: bool,
-    pub replication: bool,
-    pub bypassrls: bool,
+    #[serde(flatten)]
+    pub attrs: Attributes,
     pub connlimit: i32,
     /// SCRAM-SHA-256 verifier; None leaves the password alone.
     pub password: Option<String>,
@@ -64,13 +61,7 @@ impl RoleSpec {
         RoleSpec {
             name: name.to_string(),
             present: true,
-            login: true,
-            superuser: false,
-            createdb: false,
-            createrole: false,
-            inherit: true,
-            replication: false,
-            bypassrls: false,
+            attrs: Attributes::default(),
             connlimit: -1,
             password: None,
             expiry: None,
@@ -336,17 +327,11 @@ pub fn check_new_role_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The fields of a user object besides the attributes (`attributes::ATTRIBUTES`).
 const ROLE_FIELDS: &[&str] = &[
     "name",
     "state",
     "password",
-    "login",
-    "superuser",
-    "createdb",
-    "createrole",
-    "inherit",
-    "replication",
-    "bypassrls",
     "connlimit",
     "expire_in",
     "expire_at",
@@ -357,6 +342,10 @@ const ROLE_FIELDS: &[&str] = &[
     "pool_mode",
     "pool_connlimit",
 ];
+
+fn is_role_field(k: &str) -> bool {
+    ROLE_FIELDS.contains(&k) || ATTRIBUTES.iter().any(|a| a.field == k)
+}
 
 /// A password as given in Pigsty config: plaintext (to be turned into a verifier) or a verifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -428,21 +417,14 @@ pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> 
             ));
         }
     };
-    macro_rules! flag {
-        ($f:ident) => {
-            if let Some(b) = boolean(stringify!($f))? {
-                spec.$f = b;
-            }
-        };
+    for a in ATTRIBUTES {
+        if let Some(b) = boolean(a.field)? {
+            (a.set)(&mut spec.attrs, b);
+        }
     }
-    flag!(login);
-    flag!(superuser);
-    flag!(createdb);
-    flag!(createrole);
-    flag!(inherit);
-    flag!(replication);
-    flag!(bypassrls);
-    flag!(pgbouncer);
+    if let Some(b) = boolean("pgbouncer")? {
+        spec.pgbouncer = b;
+    }
     if let Some(n) = int("connlimit")? {
         spec.connlimit = n;
     }
@@ -465,45 +447,7 @@ pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> 
             PasswordInput::Plaintext(p)
         }
     });
-    if let Some(Value::Array(roles)) = obj.get("roles") {
-        for r in roles {
-            match r {
-                Value::String(s) => spec.memberships.push(Membership {
-                    role: s.clone(),
-                    admin: false,
-                    inherit: None,
-                    set: None,
-                }),
-                Value::Object(m) => {
-                    let role = m
-                        .get("name")
-                        .or_else(|| m.get("role"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| ctx("roles", &format!("entry {r} has no name")))?;
-                    let state = m.get("state").and_then(Value::as_str).unwrap_or("grant");
-                    if matches!(state, "absent" | "revoke") {
-                        // Memberships are authoritative: one that is not listed is revoked.
-                        continue;
-                    }
-                    let b = |k: &str| m.get(k).and_then(Value::as_bool);
-                    spec.memberships.push(Membership {
-                        role: role.to_string(),
-                        admin: b("admin").unwrap_or(false),
-                        inherit: b("inherit"),
-                        set: b("set"),
-                    });
-                }
-                other => {
-                    return Err(ctx(
-                        "roles",
-                        &format!("entries must be strings or objects, got {other}"),
-                    ));
-                }
-            }
-        }
-    } else if let Some(other) = obj.get("roles").filter(|v| !v.is_null()) {
-        return Err(ctx("roles", &format!("must be an array, got {other}")));
-    }
+    spec.memberships = memberships(name, obj.get("roles").unwrap_or(&Value::Null))?;
     let params: Map<String, Value> = match obj.get("parameters") {
         Some(Value::Object(p)) => p.clone(),
         Some(Value::Null) => Map::new(),
@@ -511,41 +455,183 @@ pub fn role_from_pigsty(v: &Value) -> Result<(RoleSpec, Option<PasswordInput>)> 
         // Older shape: settings at the top level.
         None => obj
             .iter()
-            .filter(|(k, _)| !ROLE_FIELDS.contains(&k.as_str()))
+            .filter(|(k, _)| !is_role_field(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
     if obj.contains_key("parameters") {
-        if let Some(unknown) = obj.keys().find(|k| !ROLE_FIELDS.contains(&k.as_str())) {
+        if let Some(unknown) = obj.keys().find(|k| !is_role_field(k)) {
             return Err(ctx(
                 unknown,
                 "is not a pgops/Pigsty user field (settings go under \"parameters\")",
             ));
         }
     }
+    spec.parameters = parameters(name, &params)?;
+    Ok((spec, password))
+}
+
+/// A role's memberships (`roles`: names, or objects with name/admin/inherit/set/state). An
+/// entry in state absent/revoke is left out: memberships are authoritative, so it is revoked.
+pub fn memberships(name: &str, v: &Value) -> Result<Vec<Membership>> {
+    let ctx = |what: String| invalid!("role \"{name}\": field \"roles\" {what}");
+    let entries = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        other => return Err(ctx(format!("must be an array, got {other}"))),
+    };
+    let mut out = Vec::new();
+    for r in entries {
+        match r {
+            Value::String(s) => out.push(Membership {
+                role: s.clone(),
+                admin: false,
+                inherit: None,
+                set: None,
+            }),
+            Value::Object(m) => {
+                let role = m
+                    .get("name")
+                    .or_else(|| m.get("role"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ctx(format!("entry {r} has no name")))?;
+                let state = m.get("state").and_then(Value::as_str).unwrap_or("grant");
+                if matches!(state, "absent" | "revoke") {
+                    continue;
+                }
+                let b = |k: &str| m.get(k).and_then(Value::as_bool);
+                out.push(Membership {
+                    role: role.to_string(),
+                    admin: b("admin").unwrap_or(false),
+                    inherit: b("inherit"),
+                    set: b("set"),
+                });
+            }
+            other => return Err(ctx(format!("entries must be strings or objects, got {other}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// A role's settings (`ALTER ROLE … SET`): strings, numbers and booleans; `DEFAULT` or null resets.
+pub fn parameters(name: &str, params: &Map<String, Value>) -> Result<BTreeMap<String, Option<String>>> {
+    let mut out = BTreeMap::new();
     for (k, v) in params {
-        let value = match &v {
+        let value = match v {
             Value::String(s) if s.eq_ignore_ascii_case("default") => None,
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(if *b { "on".into() } else { "off".into() }),
             Value::Null => None,
             other => {
-                return Err(ctx(
-                    &k,
-                    &format!("setting value must be a string or number, got {other}"),
+                return Err(invalid!(
+                    "role \"{name}\": field \"{k}\" setting value must be a string or number, got {other}"
                 ));
             }
         };
-        spec.parameters.insert(k, value);
+        out.insert(k.clone(), value);
     }
-    Ok((spec, password))
+    Ok(out)
+}
+
+/// One row of pgops.role, as `to_jsonb(row)` gives it: the config table's own shape (typed
+/// columns, `roles` and `parameters` as jsonb), read with serde — not Pigsty's input format.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoleRow {
+    pub name: String,
+    pub state: String,
+    #[serde(flatten)]
+    pub attrs: Attributes,
+    pub connlimit: i32,
+    pub password: Option<String>,
+    pub expire_in: Option<i32>,
+    pub expire_at: Option<String>,
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub roles: Value,
+    #[serde(default)]
+    pub parameters: Value,
+    pub pgbouncer: bool,
+    pub pool_mode: String,
+    pub pool_connlimit: i32,
+}
+
+impl RoleRow {
+    /// The desired role this row declares (the password, a verifier, carried as is).
+    pub fn into_spec(self) -> Result<RoleSpec> {
+        check_role_name(&self.name)?;
+        let params = match &self.parameters {
+            Value::Object(p) => p.clone(),
+            Value::Null => Map::new(),
+            other => {
+                return Err(invalid!(
+                    "role \"{}\": field \"parameters\" must be an object, got {other}",
+                    self.name
+                ));
+            }
+        };
+        Ok(RoleSpec {
+            present: match self.state.as_str() {
+                "present" => true,
+                "absent" => false,
+                other => {
+                    return Err(invalid!(
+                        "role \"{}\": field \"state\" must be present or absent, got \"{other}\"",
+                        self.name
+                    ));
+                }
+            },
+            attrs: self.attrs,
+            connlimit: self.connlimit,
+            password: self.password,
+            expiry: match (self.expire_in, self.expire_at) {
+                (Some(days), _) => Some(Expiry::InDays(days)),
+                (None, Some(at)) => Some(Expiry::At(at)),
+                (None, None) => None,
+            },
+            comment: self.comment,
+            memberships: memberships(&self.name, &self.roles)?,
+            parameters: parameters(&self.name, &params)?,
+            pgbouncer: self.pgbouncer,
+            pool_mode: self.pool_mode,
+            pool_connlimit: self.pool_connlimit,
+            name: self.name,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_config_row_reads_as_the_role_its_pigsty_object_declares() {
+        let row = json!({
+            "name": "dbuser_app", "state": "present", "login": true, "superuser": false, "createdb": true,
+            "createrole": false, "inherit": true, "replication": false, "bypassrls": false, "connlimit": 10,
+            "password": null, "expire_in": null, "expire_at": "2030-12-31T00:00:00+00:00", "comment": "app",
+            "roles": ["dbrole_readwrite", {"name": "pg_monitor", "set": false}, {"name": "old", "state": "absent"}],
+            "parameters": {"work_mem": "64MB", "statement_timeout": 0, "search_path": "DEFAULT"},
+            "pgbouncer": true, "pool_mode": "session", "pool_connlimit": -1
+        });
+        let from_row = serde_json::from_value::<RoleRow>(row.clone())
+            .unwrap()
+            .into_spec()
+            .unwrap();
+        let (from_pigsty, _) = role_from_pigsty(&row).unwrap();
+        assert_eq!(from_row, from_pigsty);
+        assert!(from_row.attrs.createdb && !from_row.attrs.superuser);
+        assert_eq!(from_row.memberships.len(), 2);
+        assert_eq!(from_row.parameters["search_path"], None);
+        let mut bad = row.clone();
+        bad["roles"] = json!(7);
+        let e = serde_json::from_value::<RoleRow>(bad).unwrap().into_spec().unwrap_err();
+        assert_eq!(
+            e.message,
+            "role \"dbuser_app\": field \"roles\" must be an array, got 7"
+        );
+    }
 
     #[test]
     fn reads_the_v4_user_object() {
@@ -562,7 +648,7 @@ mod tests {
         .unwrap();
         assert_eq!(pw, Some(PasswordInput::Plaintext("DBUser.Meta".into())));
         assert_eq!(r.expiry, Some(Expiry::InDays(3650)), "expire_in wins over expire_at");
-        assert!(r.pgbouncer && r.login && r.inherit);
+        assert!(r.pgbouncer && r.attrs.login && r.attrs.inherit);
         assert_eq!(r.memberships.len(), 3);
         assert_eq!(
             r.memberships[1],
@@ -581,7 +667,7 @@ mod tests {
     #[test]
     fn reads_the_older_shape_with_settings_at_the_top() {
         let (r, _) = role_from_pigsty(&json!({"name": "dbuser_x", "search_path": "public", "login": false})).unwrap();
-        assert!(!r.login);
+        assert!(!r.attrs.login);
         assert_eq!(r.parameters.get("search_path"), Some(&Some("public".into())));
     }
 

@@ -1,0 +1,359 @@
+//! Desired × live → ordered statements, each with the reason and the differences behind it.
+//! Pure: no PostgreSQL here; the caller supplies both sides as plain data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Result;
+use crate::{bail_invalid, invalid};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::live::{DefaultAclEntry, Live, LiveMembership, LiveRole};
+use super::model::{DefaultPrivilege, Membership, ObjKind, RoleSpec, check_role_name, normalise_privileges};
+use super::scram;
+use crate::sqltext::{ident, literal, role as role_sql};
+
+mod privileges;
+mod role;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use privileges::*;
+use role::*;
+use validate::*;
+
+/// Where and when a statement runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Phase {
+    /// Roles, memberships, settings (cluster-wide), before per-database work.
+    Cluster,
+    /// Default privileges, grants on existing objects, REASSIGN/DROP OWNED (one database).
+    Database,
+    /// DROP ROLE, after every database released the role.
+    ClusterFinal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Safe,
+    Revoke,
+    Drop,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Safe => "safe",
+            Risk::Revoke => "revoke",
+            Risk::Drop => "drop",
+        }
+    }
+}
+
+/// One difference between config and catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub object: String,
+    pub field: String,
+    pub want: Option<String>,
+    pub have: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub phase: Phase,
+    /// None: cluster-wide (runs in any database).
+    pub database: Option<String>,
+    /// What runs. May contain a password verifier: never show it, show `display`.
+    #[serde(skip)]
+    pub statement: String,
+    pub display: String,
+    pub reason: String,
+    pub risk: Risk,
+    pub diffs: Vec<Diff>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Differences reported without a statement (md5 verifiers, schemas that do not exist).
+    pub notes: Vec<Diff>,
+}
+
+impl Plan {
+    /// Identifies this plan and the catalog state it was made from.
+    pub fn hash(&self, live: &Live) -> String {
+        let mut h = Sha256::new();
+        for s in &self.steps {
+            h.update(s.database.as_deref().unwrap_or("").as_bytes());
+            h.update([0]);
+            h.update(s.statement.as_bytes());
+            h.update([0]);
+        }
+        h.update(serde_json::to_vec(live).unwrap_or_default());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn diffs(&self) -> impl Iterator<Item = (&Option<String>, &Diff)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.diffs.iter().map(move |d| (&s.database, d)))
+            .chain(self.notes.iter().map(|d| (&None, d)))
+    }
+}
+
+/// What pgops is asked to make true.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub roles: Vec<RoleSpec>,
+    pub default_privileges: Vec<DefaultPrivilege>,
+    /// VALID UNTIL per role, already rendered by the server in the live format.
+    pub valid_until: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Roles that may never be dropped (besides the bootstrap superuser and the current user).
+    pub protected: Vec<String>,
+    /// Who receives the objects of a dropped role (REASSIGN OWNED).
+    pub heir: String,
+    /// Setting names the server knows (custom `a.b` names are always accepted).
+    pub known_settings: BTreeSet<String>,
+}
+
+/// Settings whose value is a list: `ALTER ROLE … SET` takes one literal per element.
+const LIST_SETTINGS: &[&str] = &[
+    "search_path",
+    "temp_tablespaces",
+    "session_preload_libraries",
+    "local_preload_libraries",
+    "log_destination",
+];
+
+fn yes_no(b: bool) -> String {
+    b.to_string()
+}
+
+fn opt_bool(b: Option<bool>) -> String {
+    b.map(|b| b.to_string()).unwrap_or_else(|| "default".into())
+}
+
+struct Builder<'a> {
+    live: &'a Live,
+    pg16: bool,
+    plan: Plan,
+}
+
+impl Builder<'_> {
+    fn cluster(&mut self, statement: String, display: Option<String>, reason: String, risk: Risk, diffs: Vec<Diff>) {
+        self.push(Phase::Cluster, None, statement, display, reason, risk, diffs);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        phase: Phase,
+        database: Option<String>,
+        statement: String,
+        display: Option<String>,
+        reason: String,
+        risk: Risk,
+        diffs: Vec<Diff>,
+    ) {
+        let display = display.unwrap_or_else(|| statement.clone());
+        self.plan.steps.push(Step {
+            phase,
+            database,
+            statement,
+            display,
+            reason,
+            risk,
+            diffs,
+        });
+    }
+}
+
+fn diff(object: &str, field: &str, want: Option<String>, have: Option<String>) -> Diff {
+    Diff {
+        object: object.to_string(),
+        field: field.to_string(),
+        want,
+        have,
+    }
+}
+
+fn reason_of(diffs: &[Diff]) -> String {
+    diffs
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: config {} ≠ catalog {}",
+                d.field,
+                d.want.as_deref().unwrap_or("(none)"),
+                d.have.as_deref().unwrap_or("(none)")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Plans the statements that make the catalog match the config.
+pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
+    validate(desired, live, opts)?;
+    let mut b = Builder {
+        live,
+        pg16: live.server_version_num >= 160000,
+        plan: Plan::default(),
+    };
+    let present: Vec<&RoleSpec> = desired.roles.iter().filter(|r| r.present).collect();
+
+    // 1. Create missing roles, 2. converge attributes of existing ones.
+    for r in &present {
+        match live.roles.get(&r.name) {
+            None => create_role(&mut b, r, desired.valid_until.get(&r.name)),
+            Some(lr) => alter_role(&mut b, r, lr, desired.valid_until.get(&r.name)),
+        }
+    }
+    for r in &present {
+        let lr = live.roles.get(&r.name);
+        comment(&mut b, r, lr);
+        settings(&mut b, r, lr);
+    }
+    // Memberships: revokes first, then grants (all roles exist by now).
+    let mut grants = Vec::new();
+    for r in &present {
+        let have: &[LiveMembership] = live.roles.get(&r.name).map(|l| l.memberships.as_slice()).unwrap_or(&[]);
+        for lm in have {
+            if !r.memberships.iter().any(|m| m.role == lm.role) {
+                let granted_by = if b.pg16 {
+                    format!(" GRANTED BY {}", ident(&lm.grantor))
+                } else {
+                    String::new()
+                };
+                b.cluster(
+                    format!("REVOKE {} FROM {}{granted_by}", ident(&lm.role), ident(&r.name)),
+                    None,
+                    format!("membership in \"{}\" is not in the config", lm.role),
+                    Risk::Revoke,
+                    vec![diff(
+                        &format!("role \"{}\"", r.name),
+                        &format!("member of \"{}\"", lm.role),
+                        None,
+                        Some(format!("granted by {}", lm.grantor)),
+                    )],
+                );
+            }
+        }
+        for m in &r.memberships {
+            grants.extend(membership(&b, r, m, have.iter().find(|lm| lm.role == m.role)));
+        }
+    }
+    for (statement, reason, risk, d) in grants {
+        b.cluster(statement, None, reason, risk, vec![d]);
+    }
+    // md5 verifiers are drift whatever the config says about the password.
+    for (name, lr) in &live.roles {
+        if lr.password.as_deref().is_some_and(scram::is_md5_verifier) {
+            b.plan.notes.push(diff(
+                &format!("role \"{name}\""),
+                "password",
+                Some("SCRAM-SHA-256 verifier".into()),
+                Some("md5 verifier".into()),
+            ));
+        }
+    }
+
+    // Drops, first half: no new logins, sessions ended, memberships revoked.
+    let dropping: Vec<&RoleSpec> = desired
+        .roles
+        .iter()
+        .filter(|r| !r.present && live.roles.contains_key(&r.name))
+        .collect();
+    for r in &dropping {
+        let lr = &live.roles[&r.name];
+        let obj = format!("role \"{}\"", r.name);
+        if lr.attrs.login {
+            b.cluster(
+                format!("ALTER ROLE {} NOLOGIN", ident(&r.name)),
+                None,
+                "role is marked absent: no new logins while it is dropped".into(),
+                Risk::Drop,
+                vec![],
+            );
+        }
+        b.cluster(
+            format!(
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = {}",
+                literal(&r.name)
+            ),
+            None,
+            "role is marked absent: end its sessions".into(),
+            Risk::Drop,
+            vec![],
+        );
+        for lm in &lr.memberships {
+            let granted_by = if b.pg16 {
+                format!(" GRANTED BY {}", ident(&lm.grantor))
+            } else {
+                String::new()
+            };
+            b.cluster(
+                format!("REVOKE {} FROM {}{granted_by}", ident(&lm.role), ident(&r.name)),
+                None,
+                "role is marked absent".into(),
+                Risk::Drop,
+                vec![],
+            );
+        }
+        let _ = obj;
+    }
+
+    // Per database: default privileges, existing objects, REASSIGN/DROP OWNED.
+    let managed: BTreeSet<&str> = present.iter().map(|r| r.name.as_str()).collect();
+    for db in &live.databases {
+        if db.pgops_version.is_some() {
+            default_privileges(&mut b, desired, &managed, db);
+            existing_objects(&mut b, desired, db);
+        }
+        for r in &dropping {
+            if db.dependents.get(&r.name).copied().unwrap_or(0) > 0 || db.name == live.current_database {
+                for stmt in [
+                    format!("REASSIGN OWNED BY {} TO {}", ident(&r.name), ident(&opts.heir)),
+                    format!("DROP OWNED BY {}", ident(&r.name)),
+                ] {
+                    b.push(
+                        Phase::Database,
+                        Some(db.name.clone()),
+                        stmt,
+                        None,
+                        format!(
+                            "role \"{}\" is marked absent: its objects go to \"{}\", its privileges go away",
+                            r.name, opts.heir
+                        ),
+                        Risk::Drop,
+                        vec![],
+                    );
+                }
+            }
+        }
+    }
+    for r in &dropping {
+        b.push(
+            Phase::ClusterFinal,
+            None,
+            format!("DROP ROLE {}", ident(&r.name)),
+            None,
+            "role is marked absent".into(),
+            Risk::Drop,
+            vec![diff(
+                &format!("role \"{}\"", r.name),
+                "state",
+                Some("absent".into()),
+                Some("present".into()),
+            )],
+        );
+    }
+    Ok(b.plan)
+}
