@@ -411,7 +411,7 @@ fn _apply_hba(
 /// configuration load time: the postmaster has re-read the files, including this pg_hba.conf
 /// that pg_hba_file_rules just validated.
 fn reload_and_confirm() -> &'static str {
-    let before = crate::spi::get_one::<String>("SELECT pg_catalog.pg_conf_load_time()::text")
+    let before = crate::spi::get_one::<String>("SELECT extract(epoch FROM pg_catalog.pg_conf_load_time())::text")
         .ok()
         .flatten();
     let signalled = crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()")
@@ -431,7 +431,7 @@ fn reload_and_confirm() -> &'static str {
             &db,
             &crate::worker::dbworker::Task::Query {
                 label: "reload check".into(),
-                sql: "SELECT to_jsonb(pg_catalog.pg_conf_load_time()::text)".into(),
+                sql: "SELECT to_jsonb(extract(epoch FROM pg_catalog.pg_conf_load_time())::text)".into(),
                 args: vec![],
                 rows: false,
             },

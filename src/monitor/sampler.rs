@@ -37,14 +37,16 @@ pub fn ring() -> Option<&'static PgLwLock<Shared<SampleRing>>> {
 
 /// Samples the next XID and MXID into the ring when a sample is due. Reads shared counters only:
 /// no transaction, no XID consumed. Returns the time until the next sample is due.
-fn sample_if_due(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
+fn sample_if_due(_ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
     let Some(ring) = ring() else { return Ok(None) };
     let interval_us = gucs::sample_interval_ms() * 1000;
-    if ring.share().due(ctx.now, interval_us) {
+    // The time of the reading itself (the turn's start may be a while ago).
+    let now = crate::worker::xact::now();
+    if ring.share().due(now, interval_us) {
         // SAFETY: reads of the shared ID counters, under their own locks.
         let sample = unsafe {
             XidSample {
-                sampled_at: ctx.now,
+                sampled_at: now,
                 next_xid: pg_sys::ReadNextFullTransactionId().value,
                 next_mxid: pg_sys::ReadNextMultiXactId().into(),
             }

@@ -665,6 +665,16 @@ fn export_roles(include_passwords: default!(bool, false)) -> JsonB {
 fn _check_role(row: JsonB) {
     let name = row.0.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
     let prefix = |m: String| format!("pgops.role \"{name}\": {m}");
+    // A NULL in a NOT NULL column: the constraint (checked after this BEFORE trigger) refuses the
+    // row with 23502 naming the column.
+    const NULLABLE: [&str; 4] = ["password", "expire_in", "expire_at", "comment"];
+    if row
+        .0
+        .as_object()
+        .is_some_and(|o| o.iter().any(|(k, v)| v.is_null() && !NULLABLE.contains(&k.as_str())))
+    {
+        return;
+    }
     let spec = serde_json::from_value::<RoleRow>(row.0.clone())
         .map_err(Error::from)
         .and_then(RoleRow::into_spec)

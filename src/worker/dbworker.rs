@@ -26,7 +26,8 @@ use crate::error::{Code, Context, Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
-    /// One query in one transaction. `args` are bound as jsonb parameters `$1`, `$2`, …. The
+    /// One query in one transaction. `sql` is pgops' own constant text (never a caller's): values
+    /// go in `args`, bound as jsonb parameters `$1`, `$2`, …. The
     /// result is the query's single jsonb value (JSON null without a row), or with `rows` every
     /// row as a JSON object (column name → value).
     Query {
@@ -228,26 +229,52 @@ pub fn run_and_wait(database: &str, task: &Task) -> Result<Value> {
     let (idx, generation) = claim(database, task)?;
     let outcome = start_and_wait(database, task, idx, generation);
     remove_files(idx, generation);
-    if matches!(&outcome, Err(e) if e.message == INTERRUPTED) {
-        // Raises the pending cancel / timeout / termination error now that the worker is gone.
-        pgrx::check_for_interrupts!();
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(Stop::Error(e)) => Err(e),
+        Err(Stop::Interrupted) => {
+            // Raises the pending cancel / timeout / termination error now that the worker is gone.
+            pgrx::check_for_interrupts!();
+            Err(Error::new(
+                Code::QueryCanceled,
+                "interrupted while waiting for the worker",
+            ))
+        }
+        // An ERROR raised while this backend absorbed a barrier in the wait: raised now that the
+        // worker is gone and its files are removed.
+        Err(Stop::Raised(e)) => e.rethrow(),
     }
-    outcome
 }
 
-const INTERRUPTED: &str = "interrupted while waiting for the worker";
+/// Why a wait for a worker ended without its result.
+enum Stop {
+    Error(Error),
+    /// A cancel, timeout or termination of the caller is pending (the worker is stopped).
+    Interrupted,
+    /// An ERROR raised in the wait (the worker is stopped); to raise again.
+    Raised(pgrx::pg_sys::panic::CaughtError),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Error(e)
+    }
+}
 
 /// Waits for a worker started with a notify pid to stop. Interrupts are held meanwhile, so a
-/// cancel or termination of this backend only sets its flag; when one is pending the worker is
-/// terminated and waited for, and `Err(INTERRUPTED)` returned for the caller to raise it.
-fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<()> {
+/// cancel or termination of this backend only sets its flag; when one is pending, or an ERROR is
+/// raised while absorbing a procsignal barrier, the worker is terminated and waited for (without
+/// a time limit: the caller's locks outlive it) before the wait returns.
+fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<(), Stop> {
     use pgrx::bgworkers::BackgroundWorkerStatus;
     // SAFETY: the interrupt hold-off counter of this backend, raised and lowered in pairs below.
     unsafe { pg_sys::InterruptHoldoffCount += 1 };
     let outcome = loop {
         match handle.pid() {
             Err(BackgroundWorkerStatus::Stopped) => break Ok(()),
-            Err(BackgroundWorkerStatus::PostmasterDied) => break Err(Error::internal("the postmaster died")),
+            Err(BackgroundWorkerStatus::PostmasterDied) => {
+                break Err(Stop::Error(Error::internal("the postmaster died")));
+            }
             _ => {}
         }
         // SAFETY: flags set by this backend's signal handlers; read only.
@@ -267,25 +294,33 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
                 || timeout
         };
         if pending {
-            let _ = handle.terminate().wait_for_shutdown();
-            break Err(Error::new(Code::QueryCanceled, INTERRUPTED));
+            break Err(Stop::Interrupted);
         }
         // A procsignal barrier (DROP DATABASE, ALTER DATABASE … SET TABLESPACE, …) waits for
         // every backend to absorb it, and held interrupts do not: absorb it here, or a worker
-        // that drops a database would wait for this backend while it waits for the worker.
-        // SAFETY: a flag set by this backend's signal handler; the barrier functions are safe
-        // wherever interrupts could be processed, as in this wait.
-        if unsafe { std::ptr::read_volatile(&raw const pg_sys::ProcSignalBarrierPending) } != 0 {
-            let worker_pid = handle.pid().ok();
-            pgrx::PgTryBuilder::new(|| unsafe { pg_sys::ProcessProcSignalBarrier() })
-                .catch_others(|e| {
-                    // Stop the worker before the error releases this backend's locks.
-                    if let Some(pid) = worker_pid {
-                        stop_process(pid);
-                    }
-                    e.rethrow()
-                })
-                .execute();
+        // that drops a database would wait for this backend while it waits for the worker. Only
+        // under this wait's own hold (not inside an outer hold-off or a critical section).
+        // SAFETY: flags of this backend; the barrier functions are safe wherever interrupts
+        // could be processed, as in this wait.
+        let absorb = unsafe {
+            std::ptr::read_volatile(&raw const pg_sys::ProcSignalBarrierPending) != 0
+                && pg_sys::InterruptHoldoffCount == 1
+                && pg_sys::CritSectionCount == 0
+        };
+        if absorb {
+            let raised = pgrx::PgTryBuilder::new(|| {
+                unsafe { pg_sys::ProcessProcSignalBarrier() };
+                None
+            })
+            .catch_others(|e| {
+                // errfinish() reset the hold-off counter for the ERROR: take this wait's hold back.
+                unsafe { pg_sys::InterruptHoldoffCount = 1 };
+                Some(e)
+            })
+            .execute();
+            if let Some(e) = raised {
+                break Err(Stop::Raised(e));
+            }
         }
         // SAFETY: this backend's own latch; the notify pid and the signal handlers set it.
         unsafe {
@@ -298,19 +333,12 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
             pg_sys::ResetLatch(pg_sys::MyLatch);
         }
     };
+    if matches!(outcome, Err(Stop::Interrupted | Stop::Raised(_))) {
+        let _ = handle.terminate().wait_for_shutdown();
+    }
     // SAFETY: pairs with the increment above.
     unsafe { pg_sys::InterruptHoldoffCount -= 1 };
     outcome
-}
-
-/// Sends SIGTERM to a worker and waits (at most 10 s) for it to exit.
-fn stop_process(pid: i32) {
-    // SAFETY: signals to a process of this server that this backend started.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while unsafe { libc::kill(pid, 0) } == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 /// A status slot for a new worker running `task` in `database`.
@@ -349,25 +377,25 @@ fn read_result(idx: usize, generation: u32) -> Result<Value> {
     }
 }
 
-fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value> {
+fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value, Stop> {
     let registry = shmem::registry().expect("checked by the caller");
     let handle = launch(database, task, idx, generation, true)?.expect("launched with notify");
     let status = match wait_holding_interrupts(handle) {
         Ok(()) => "stopped".to_string(),
-        Err(e) if e.message == INTERRUPTED => {
+        Err(stop @ (Stop::Interrupted | Stop::Raised(_))) => {
             if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
                 if !slot.finished {
                     slot.died("stopped: the caller was cancelled while it waited", xact::now());
                 }
             }
-            return Err(e);
+            return Err(stop);
         }
-        Err(e) => e.message,
+        Err(Stop::Error(e)) => e.message,
     };
     {
         let mut reg = registry.exclusive();
         let Some(slot) = reg.dynamic_slot(idx, generation) else {
-            return Err(Error::internal("the worker's status slot was taken over while it ran"));
+            return Err(Error::internal("the worker's status slot was taken over while it ran").into());
         };
         if !slot.finished {
             // It died before reporting: could not connect (database dropped, connection limit) or crashed.
@@ -375,10 +403,10 @@ fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> R
                 "the worker for database \"{database}\" exited before finishing ({status}); see the server log"
             );
             slot.died(&why, xact::now());
-            return Err(Error::internal(why));
+            return Err(Error::internal(why).into());
         }
     }
-    read_result(idx, generation)
+    Ok(read_result(idx, generation)?)
 }
 
 /// Writes the task file and starts the worker; releases the slot when it cannot. With `notify`

@@ -40,7 +40,10 @@ pub fn parse_file(text: &str) -> Result<Vec<ActiveLine>> {
                 format!("line {}: include directives cannot be simulated", i + 1),
             ));
         }
-        let line = Line::parse(t).map_err(|e| e.context(format!("line {}", i + 1)))?;
+        // The file is the server's, not the caller's input: a line pgops cannot read is a line it
+        // cannot simulate.
+        let line = Line::parse(t)
+            .map_err(|e| Error::new(Code::FeatureNotSupported, format!("line {}: {}", i + 1, e.message)))?;
         out.push((i + 1, title.clone(), line));
     }
     Ok(out)
@@ -212,6 +215,7 @@ mod tests {
         assert!(e.message.starts_with("line 1: include"), "{e}");
         let e = parse_file("local all\n").unwrap_err();
         assert!(e.message.starts_with("line 1: "), "{e}");
+        assert_eq!(e.code, Code::FeatureNotSupported);
     }
 
     #[test]
