@@ -6,10 +6,10 @@ use serde_json::{Map, Value, json};
 
 use super::attributes::ATTRIBUTES;
 use super::model::{
-    Expiry, ObjKind, PasswordInput, RoleRow, RoleSpec, check_role_name, normalise_privileges, parse_grant_line,
-    role_from_pigsty,
+    Expiry, ObjKind, PasswordInput, ROLE_FIELDS, RoleRow, RoleSpec, check_role_name, normalise_privileges,
+    parse_grant_line, role_from_pigsty,
 };
-use super::plan::{Phase, Plan, Step};
+use super::plan::{Phase, Plan, Step, groups};
 use super::{catalog, plan, scram};
 use crate::error::{Code, Error, fail, raise};
 use crate::worker::{dbworker, shmem};
@@ -109,28 +109,6 @@ fn plan_roles() -> TableIterator<
             hash.clone(),
         )
     }))
-}
-
-/// A group of statements that runs in one transaction.
-struct Group {
-    database: Option<String>,
-    phase: Phase,
-    rows: Vec<usize>,
-}
-
-fn groups(steps: &[Step]) -> Vec<Group> {
-    let mut out: Vec<Group> = Vec::new();
-    for (i, s) in steps.iter().enumerate() {
-        match out.iter_mut().find(|g| g.phase == s.phase && g.database == s.database) {
-            Some(g) => g.rows.push(i),
-            None => out.push(Group {
-                database: s.database.clone(),
-                phase: s.phase,
-                rows: vec![i],
-            }),
-        }
-    }
-    out
 }
 
 /// Converges roles, memberships, settings and default privileges to the config.
@@ -432,20 +410,12 @@ fn role_row(spec: &RoleSpec, password: Option<String>) -> Value {
 /// Inserts or replaces one row of pgops.role ($1: the row as JSON); a row without a password
 /// keeps the stored verifier. Every column but the name and the password is replaced.
 fn upsert_role_sql() -> String {
-    let mut columns: Vec<&str> = vec!["state"];
-    columns.extend(ATTRIBUTES.iter().map(|a| a.field));
-    columns.extend([
-        "connlimit",
-        "expire_in",
-        "expire_at",
-        "comment",
-        "roles",
-        "parameters",
-        "pgbouncer",
-        "pool_mode",
-        "pool_connlimit",
-    ]);
-    let set: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    let columns = ROLE_FIELDS
+        .iter()
+        .copied()
+        .filter(|c| !matches!(*c, "name" | "password"))
+        .chain(ATTRIBUTES.iter().map(|a| a.field));
+    let set: Vec<String> = columns.map(|c| format!("{c} = EXCLUDED.{c}")).collect();
     format!(
         "INSERT INTO pgops.role SELECT * FROM jsonb_populate_record(NULL::pgops.role, $1)
          ON CONFLICT (name) DO UPDATE SET {}, password = coalesce(EXCLUDED.password, pgops.role.password)",

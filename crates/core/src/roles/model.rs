@@ -327,8 +327,9 @@ pub fn check_new_role_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The fields of a user object besides the attributes (`attributes::ATTRIBUTES`).
-const ROLE_FIELDS: &[&str] = &[
+/// The fields of a user object (and the columns of pgops.role) besides the attributes
+/// (`attributes::ATTRIBUTES`).
+pub const ROLE_FIELDS: &[&str] = &[
     "name",
     "state",
     "password",
@@ -604,6 +605,26 @@ impl RoleRow {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_config_table_has_exactly_the_fields_and_attributes() {
+        let sql = include_str!("../../../../sql/roles.sql");
+        let table = &sql[sql.find("CREATE TABLE pgops.role (").unwrap()..];
+        let table = &table[table.find('(').unwrap() + 1..table.find(");").unwrap()];
+        let mut columns: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| !w.is_empty() && *w != "CONSTRAINT")
+            .collect();
+        let mut want: Vec<&str> = ROLE_FIELDS
+            .iter()
+            .copied()
+            .chain(ATTRIBUTES.iter().map(|a| a.field))
+            .collect();
+        columns.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(columns, want, "sql/roles.sql pgops.role vs ROLE_FIELDS + ATTRIBUTES");
+    }
 
     #[test]
     fn a_config_row_reads_as_the_role_its_pigsty_object_declares() {

@@ -199,6 +199,32 @@ fn reason_of(diffs: &[Diff]) -> String {
         .join("; ")
 }
 
+/// Statements that run in one transaction: one phase in one database (None: cluster-wide).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub database: Option<String>,
+    pub phase: Phase,
+    /// Indexes into the plan's steps, in plan order.
+    pub rows: Vec<usize>,
+}
+
+/// The plan's steps grouped by (phase, database), in the order each group first appears: an
+/// apply runs each group all-or-nothing.
+pub fn groups(steps: &[Step]) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        match out.iter_mut().find(|g| g.phase == s.phase && g.database == s.database) {
+            Some(g) => g.rows.push(i),
+            None => out.push(Group {
+                database: s.database.clone(),
+                phase: s.phase,
+                rows: vec![i],
+            }),
+        }
+    }
+    out
+}
+
 /// Plans the statements that make the catalog match the config.
 pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     validate(desired, live, opts)?;

@@ -581,3 +581,37 @@ fn every_schema_and_kind_of_a_global_rule_is_covered() {
         ]
     );
 }
+
+#[test]
+fn steps_group_by_phase_and_database_in_first_appearance_order() {
+    let step = |phase: Phase, db: Option<&str>| Step {
+        phase,
+        database: db.map(str::to_string),
+        statement: String::new(),
+        display: String::new(),
+        reason: String::new(),
+        risk: Risk::Safe,
+        diffs: vec![],
+    };
+    let steps = [
+        step(Phase::Cluster, None),
+        step(Phase::Database, Some("b")),
+        step(Phase::Cluster, None),
+        step(Phase::Database, Some("a")),
+        step(Phase::Database, Some("b")),
+        step(Phase::ClusterFinal, None),
+    ];
+    let g: Vec<(Phase, Option<String>, Vec<usize>)> = groups(&steps)
+        .into_iter()
+        .map(|g| (g.phase, g.database, g.rows))
+        .collect();
+    assert_eq!(
+        g,
+        [
+            (Phase::Cluster, None, vec![0, 2]),
+            (Phase::Database, Some("b".into()), vec![1, 4]),
+            (Phase::Database, Some("a".into()), vec![3]),
+            (Phase::ClusterFinal, None, vec![5]),
+        ]
+    );
+}
