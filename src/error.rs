@@ -79,6 +79,21 @@ pub fn reraise(caught: &pgrx::pg_sys::panic::CaughtError, message: String, hint:
     unreachable!("an ERROR does not return")
 }
 
+/// Refuses to run on a standby (25006), first thing: before the function reads, writes or
+/// could fail on anything else — so no later error (with the statement and its arguments, such as
+/// a plaintext password) is ever raised for it there.
+#[track_caller]
+pub fn require_primary(what: &str, hint: &str) {
+    // SAFETY: reads shared recovery state.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        fail(
+            Code::ReadOnlySqlTransaction,
+            format!("{what} cannot run on a standby: this server is in recovery"),
+            hint,
+        );
+    }
+}
+
 /// The value, or the error raised (at the SQL boundary).
 pub trait OrRaise<T> {
     fn or_raise(self) -> T;

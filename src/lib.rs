@@ -29,6 +29,11 @@ extension_sql_file!("../sql/workers.sql", name = "workers_views", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    // No Rust backtrace ever reaches a client: pgrx attaches one to an error's DETAIL whenever
+    // the server's environment enables capture (RUST_BACKTRACE=1). RUST_LIB_BACKTRACE decides
+    // for std's Backtrace::capture before RUST_BACKTRACE does; processes forked later inherit it.
+    // SAFETY: _PG_init runs on the process's only thread, before pgops starts any other.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     gucs::init(preloading);
     // The backbone first; then each capability registers its shared memory, static workers,
     // launcher turns and worker task handlers (in this order the launcher's turns run).

@@ -75,7 +75,7 @@ scenario_main() {
 
   # On a streaming standby the launcher runs too (read-only), and samples the replayed counters.
   sql $C postgres "CREATE EXTENSION pgops" >/dev/null
-  if cluster_standby bb_sb $C; then
+  if RUST_BACKTRACE=1 cluster_standby bb_sb $C; then
     check "launcher runs on a standby" \
       wait_sql bb_sb postgres "SELECT state = 'idle (pgops 0.1.0)' AND pid IS NOT NULL FROM pgops.workers WHERE name = 'pgops launcher'" 10
     check "xid samples accumulate on the standby" wait_sql bb_sb postgres "SELECT count(*) >= 3 FROM pgops.xid_samples" 5
@@ -83,6 +83,28 @@ scenario_main() {
       "$(sql bb_sb postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-'), ',' ORDER BY database) FROM pgops.installations()")" \
       "ops=0.1.0,postgres=0.1.0"
     check_eq "the standby's launcher never failed" "$(sql bb_sb postgres "SELECT errors FROM pgops.workers WHERE name = 'pgops launcher'")" 0
+    # Every function that writes refuses on a standby, first thing, with 25006 and what to do —
+    # no internal error, no Rust backtrace, no plaintext argument in the standby's log.
+    local writes=(
+      "SELECT pgops.load_roles('[{\"name\": \"sb_user\", \"password\": \"Standby.Plain.Secret1\"}]')"
+      "SELECT pgops.set_password('postgres', 'Standby.Plain.Secret2')"
+      "SELECT pgops.load_default_privileges('[\"GRANT SELECT ON TABLES TO sb_user\"]')"
+      "SELECT pgops.load_pigsty_baseline()"
+      "SELECT pgops.load_hba_rules('[{\"title\": \"sb\", \"user\": \"all\", \"db\": \"all\", \"addr\": \"world\", \"auth\": \"pwd\"}]')"
+      "SELECT pgops.load_pigsty_hba_defaults()"
+      "SELECT count(*) FROM pgops.apply_roles()"
+      "SELECT count(*) FROM pgops.run_freeze('weekly')"
+    )
+    local w out bad=()
+    for w in "${writes[@]}"; do
+      out=$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[bb_sb]}" -p "${CL_PORT[bb_sb]}" -U postgres -d postgres -c "$w" 2>&1)
+      [[ "$out" == *"ERROR:  25006:"*standby* && "$out" == *"HINT:"* && "$out" != *pgrx* && "$out" != *"DETAIL"* ]] \
+        || bad+=("$w → $(printf '%s' "$out" | head -3 | tr '\n' ' ')")
+    done
+    check_eq "${#writes[@]} writing functions refuse on a standby with 25006 and a hint (no XX000, no backtrace)" \
+      "$(printf '%s; ' "${bad[@]}")" "; "
+    check_eq "no plaintext argument reached the standby's log" \
+      "$(grep -c 'Standby.Plain.Secret' "${CL_DIR[bb_sb]}/server.log")" 0
     cluster_stop bb_sb fast
   else
     not_ok "standby starts"

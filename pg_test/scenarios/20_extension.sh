@@ -55,7 +55,9 @@ scenario_main() {
   # Preloaded: create in two databases, drop, re-create.
   cluster_stop $C
   cluster_conf $C "shared_preload_libraries = 'pgops'" "pgops.naptime = '200ms'" "pgops.database = 'app1'"
-  cluster_start $C || { not_ok "server starts with preload"; return 1; }
+  # With backtraces enabled in the server's environment (as on many a developer's machine), pgrx
+  # would attach one to the DETAIL of an error that crossed Rust code: pgops turns capture off.
+  RUST_BACKTRACE=1 cluster_start $C || { not_ok "server starts with preload"; return 1; }
   check "CREATE EXTENSION in a second database" sql $C app2 "CREATE EXTENSION pgops"
   check "launcher idle in app1" \
     wait_sql $C app2 "SELECT state = 'idle (pgops 0.1.0)' AND database = 'app1' FROM pgops.workers WHERE name = 'pgops launcher'" 10
@@ -108,6 +110,14 @@ scenario_main() {
                         + (SELECT count(*) FROM pgops.freeze_job WHERE name = 'bad')
                         + (SELECT count(*) FROM pgops.hba_rule WHERE title = 'bad')
                         + (SELECT count(*) FROM pgops.freeze_run)")" 0
+  local verbose
+  verbose=$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 \
+    -c "SELECT pgops.load_roles('[{\"name\": \"bt\", \"connlimit\": -5}]')" 2>&1)
+  if [[ "$verbose" == *"ERROR:  23514:"* && "$verbose" != *pgrx* && "$verbose" != *"DETAIL"* ]]; then
+    ok "no Rust backtrace reaches the client (RUST_BACKTRACE=1 in the server's environment)"
+  else
+    not_ok "no Rust backtrace reaches the client (RUST_BACKTRACE=1 in the server's environment)" "$(printf '%s' "$verbose" | head -4)"
+  fi
   check "the extension needs a superuser to create" \
     sql $C postgres "CREATE ROLE plain LOGIN; SET ROLE plain; DO \$\$ BEGIN
        BEGIN CREATE EXTENSION pgops; RAISE EXCEPTION 'a plain role created pgops';

@@ -269,6 +269,13 @@ pub fn wake_launcher() {
 }
 
 fn require_launcher_database(what: &str) {
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        fail(
+            Code::ReadOnlySqlTransaction,
+            format!("pgops.{what}: this server is a standby; freeze runs only on the primary"),
+            "Call it on the primary.",
+        );
+    }
     let current = crate::pgutil::current_database();
     let home = crate::gucs::database();
     if current != home {
@@ -276,13 +283,6 @@ fn require_launcher_database(what: &str) {
             Code::WrongObjectType,
             format!("pgops.{what}: freeze jobs live in database \"{home}\" (pgops.database), not \"{current}\""),
             &format!("Connect to \"{home}\" and call it there."),
-        );
-    }
-    if unsafe { pg_sys::RecoveryInProgress() } {
-        fail(
-            Code::ReadOnlySqlTransaction,
-            format!("pgops.{what}: this server is a standby; freeze runs only on the primary"),
-            "Call it on the primary.",
         );
     }
     if !shmem::preloaded() {

@@ -559,6 +559,10 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
 /// Appends Pigsty `pg_hba_rules` objects to pgops.hba_rule; returns how many.
 #[pg_extern(volatile, parallel_unsafe)]
 fn load_hba_rules(rules: JsonB) -> i32 {
+    crate::error::require_primary(
+        "pgops.load_hba_rules()",
+        "Run it on the primary; pgops' tables replicate to standbys.",
+    );
     let Value::Array(items) = rules.0 else {
         fail(
             Code::InvalidParameterValue,
@@ -582,6 +586,10 @@ fn load_hba_rules(rules: JsonB) -> i32 {
 /// Loads Pigsty's 12 default rules (`pg_default_hba_rules`).
 #[pg_extern(volatile, parallel_unsafe)]
 fn load_pigsty_hba_defaults() -> i32 {
+    crate::error::require_primary(
+        "pgops.load_pigsty_hba_defaults()",
+        "Run it on the primary; pgops' tables replicate to standbys.",
+    );
     load_hba_rules(JsonB(
         serde_json::from_str(PIGSTY_DEFAULTS).expect("the defaults are valid JSON"),
     ))

@@ -11,7 +11,10 @@ use super::model::{
 };
 use super::plan::{Phase, Plan, Step, groups};
 use super::{catalog, plan, scram};
-use crate::error::{Code, Error, fail, raise};
+use crate::error::{Code, Error, fail, raise, require_primary};
+
+/// Where a config-table write belongs.
+const TABLES_HINT: &str = "Run it on the primary; pgops' tables replicate to standbys.";
 use crate::worker::{dbworker, shmem};
 
 /// Key of the cluster-wide lock that serialises applies (shows in pg_locks as an advisory lock
@@ -133,13 +136,10 @@ fn apply_roles(
     ),
 > {
     require_superuser("pgops.apply_roles()");
-    if unsafe { pg_sys::RecoveryInProgress() } {
-        fail(
-            Code::ReadOnlySqlTransaction,
-            "pgops.apply_roles() cannot run on a standby: this server is in recovery",
-            "Run it on the primary; roles replicate to standbys.",
-        );
-    }
+    require_primary(
+        "pgops.apply_roles()",
+        "Run it on the primary; roles replicate to standbys.",
+    );
     note_config_database("pgops.apply_roles()");
     crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
     // Plan from what is committed now, after the wait for the lock: reads run read-only on the
@@ -427,6 +427,7 @@ fn upsert_role_sql() -> String {
 /// named role; other rows stay). Plaintext passwords become SCRAM verifiers; only those are kept.
 #[pg_extern(volatile, parallel_unsafe)]
 fn load_roles(roles: JsonB) -> i32 {
+    require_primary("pgops.load_roles()", TABLES_HINT);
     require_superuser("pgops.load_roles()");
     let Value::Array(items) = roles.0 else {
         fail(
@@ -453,6 +454,7 @@ fn load_roles(roles: JsonB) -> i32 {
 /// The next apply sets it; an unchanged password plans nothing.
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_password(role: &str, password: &str) {
+    require_primary("pgops.set_password()", TABLES_HINT);
     require_superuser("pgops.set_password()");
     let verifier = verifier_for(
         role,
@@ -495,6 +497,7 @@ fn load_default_privileges(
     existing: default!(bool, false),
     database: default!(Option<String>, "NULL"),
 ) -> i32 {
+    require_primary("pgops.load_default_privileges()", TABLES_HINT);
     require_superuser("pgops.load_default_privileges()");
     let Value::Array(lines) = privileges.0 else {
         fail(
@@ -577,6 +580,7 @@ const PIGSTY_DEFAULT_PRIVILEGES: &[&str] = &[
 /// (postgres, dbuser_dba, dbrole_admin). Returns the number of rows loaded (8 + 51).
 #[pg_extern(volatile, parallel_unsafe)]
 fn load_pigsty_baseline() -> i32 {
+    require_primary("pgops.load_pigsty_baseline()", TABLES_HINT);
     let roles: Value = serde_json::from_str(PIGSTY_ROLES).expect("the baseline is valid JSON");
     let n = load_roles(JsonB(roles));
     n + load_default_privileges(
