@@ -253,13 +253,8 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
         let have: &[LiveMembership] = live.roles.get(&r.name).map(|l| l.memberships.as_slice()).unwrap_or(&[]);
         for lm in have {
             if !r.memberships.iter().any(|m| m.role == lm.role) {
-                let granted_by = if b.pg16 {
-                    format!(" GRANTED BY {}", ident(&lm.grantor))
-                } else {
-                    String::new()
-                };
                 b.cluster(
-                    format!("REVOKE {} FROM {}{granted_by}", ident(&lm.role), ident(&r.name)),
+                    revoke_membership(b.pg16, lm, &r.name),
                     None,
                     format!("membership in \"{}\" is not in the config", lm.role),
                     Risk::Revoke,
@@ -320,13 +315,8 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
             vec![],
         );
         for lm in &lr.memberships {
-            let granted_by = if b.pg16 {
-                format!(" GRANTED BY {}", ident(&lm.grantor))
-            } else {
-                String::new()
-            };
             b.cluster(
-                format!("REVOKE {} FROM {}{granted_by}", ident(&lm.role), ident(&r.name)),
+                revoke_membership(b.pg16, lm, &r.name),
                 None,
                 "role is marked absent".into(),
                 Risk::Drop,

@@ -262,3 +262,13 @@ pub(super) fn membership(b: &Builder, r: &RoleSpec, m: &Membership, have: Option
     }
     rows
 }
+
+/// `REVOKE role FROM member`, naming the grantor on PG16+ (where a membership is per grantor).
+pub(super) fn revoke_membership(pg16: bool, lm: &LiveMembership, member: &str) -> String {
+    let granted_by = if pg16 {
+        format!(" GRANTED BY {}", ident(&lm.grantor))
+    } else {
+        String::new()
+    };
+    format!("REVOKE {} FROM {}{granted_by}", ident(&lm.role), ident(member))
+}
