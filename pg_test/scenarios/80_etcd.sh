@@ -86,6 +86,10 @@ scenario_main() {
   check "a second server under the same instance name: a conflict, visible, nothing overwritten" \
     wait_sql $R postgres "SELECT last_error LIKE '%key $key1 is held by another instance, %:${CL_PORT[$C]} (%pgops.instance_name%' FROM pgops.etcd_status" 6
   check_eq "the primary's key still holds the primary's document" "$(field "$(doc e1 $key1)" "d['role'], d['port']")" "primary ${CL_PORT[$C]}"
+  # Retried every interval (1 s here), logged once: the same conflict is not a new log line.
+  sleep 3
+  check_eq "the conflict is logged once, not at every retry" \
+    "$(grep -c "is held by another instance" "${CL_DIR[$R]}/server.log")" 1
   cluster_conf $R "pgops.instance_name = 'pg-e2e-2'"
   sql $R postgres "SELECT pg_reload_conf()" >/dev/null
   check "after a reload with its own name the replica publishes" wait_for 4 has_key e1 $key2

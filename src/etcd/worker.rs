@@ -45,6 +45,9 @@ struct Worker {
     config_error: Option<String>,
     /// The last error reading pgops' own facts (logged once, not every push).
     last_pgops_error: Option<String>,
+    /// The last push error logged: the same error again (a key held by another instance, an
+    /// endpoint down) is not logged at every retry, only when it changes or ends.
+    last_push_error: Option<String>,
     /// Database sizes and role drift, and when they were read (costly: see collect.rs).
     slow_facts: Option<(Instant, bool, serde_json::Value)>,
     next_push: Instant,
@@ -73,6 +76,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         plan: None,
         config_error: None,
         last_pgops_error: None,
+        last_push_error: None,
         slow_facts: None,
         next_push: Instant::now(),
         terminating: false,
@@ -311,11 +315,17 @@ impl Worker {
             }
         });
         if let Err(e) = &attempt.result {
-            // One line per failure streak step (the backoff spaces them out).
-            log!(
-                "pgops etcd: push failed (attempt {failures}, next in {} s): {e}",
-                delay.as_secs()
-            );
+            // Logged when the error changes, not at every retry (pgops.etcd_status and
+            // pgops.workers show every attempt).
+            if self.last_push_error.as_deref() != Some(e.as_str()) {
+                log!(
+                    "pgops etcd: push failed (attempt {failures}, next in {} s; logged again when the error changes): {e}",
+                    delay.as_secs()
+                );
+                self.last_push_error = Some(e.clone());
+            }
+        } else if self.last_push_error.take().is_some() {
+            log!("pgops etcd: pushing again to {}", plan.key);
         } else if failures == 0 && attempt.result.as_ref().is_ok_and(|o| o.new_lease) {
             log!(
                 "pgops etcd: publishing {} with lease {}",
