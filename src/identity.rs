@@ -16,6 +16,8 @@ pub fn current() -> (String, String, String) {
         crate::gucs::cluster_name_setting().as_deref(),
         server_cluster.as_deref(),
     );
-    let instance = instance_name(crate::gucs::instance_name_setting().as_deref(), &cluster, &host);
+    // SAFETY: the server's port setting, fixed at start.
+    let port = unsafe { pgrx::pg_sys::PostPortNumber };
+    let instance = instance_name(crate::gucs::instance_name_setting().as_deref(), &cluster, &host, port);
     (cluster, instance, host)
 }

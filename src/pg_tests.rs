@@ -77,7 +77,9 @@ fn instance_reports_identity_and_preload() {
     assert_eq!(cluster.as_deref(), Some(expected_cluster.as_str()));
     let host = crate::identity::hostname();
     let short = host.split('.').next().unwrap();
-    assert_eq!(instance, Some(format!("{expected_cluster}-{short}")));
+    let port = Spi::get_one::<i32>("SELECT current_setting('port')::int").unwrap().unwrap();
+    let want = if port == 5432 { format!("{expected_cluster}-{short}") } else { format!("{expected_cluster}-{short}-{port}") };
+    assert_eq!(instance, Some(want));
     assert_eq!(role.as_deref(), Some("primary"));
     assert_eq!(preloaded, Some(true));
 }

@@ -49,6 +49,10 @@ scenario_main() {
   check_eq "xid_samples is empty, not an error" "$(sql $C app1 "SELECT count(*) FROM pgops.xid_samples")" 0
   check_eq "instance() works and reports no preload" \
     "$(sql $C app1 "SELECT role || ',' || preloaded FROM pgops.instance()")" "primary,false"
+  # Two servers on one host (two Patroni members, a replica beside its primary) must not default
+  # to one name: off port 5432 the default carries the port.
+  check_eq "the default instance name is <cluster>-<short hostname>-<port> off port 5432" \
+    "$(sql $C app1 "SELECT instance = cluster || '-' || split_part(hostname, '.', 1) || '-' || current_setting('port') FROM pgops.instance()")" t
   check_match "installations() explains it needs preload" \
     "$(sql $C app1 "SELECT * FROM pgops.installations()" 2>&1)" "needs pgops in shared_preload_libraries"
 

@@ -58,10 +58,7 @@ fn instance_role(arg: Option<&str>) -> String {
 }
 
 fn target(role: String) -> Target {
-    let server_cluster = setting("cluster_name");
-    let host = identity::hostname();
-    let cluster = identity::cluster_name(gucs::cluster_name_setting().as_deref(), Some(&server_cluster));
-    let instance = identity::instance_name(gucs::instance_name_setting().as_deref(), &cluster, &host);
+    let (cluster, instance, host) = identity::current();
     let pwd = server_password_encryption();
     Target {
         cluster,

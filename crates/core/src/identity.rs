@@ -13,15 +13,21 @@ pub fn cluster_name(setting: Option<&str>, server_cluster_name: Option<&str>) ->
         .to_string()
 }
 
-/// Instance name: the `pgops.instance_name` setting, else `<cluster>-<hostname>`.
-/// A fully qualified host name contributes only its first label (`db1.example.com` → `db1`).
-pub fn instance_name(setting: Option<&str>, cluster: &str, hostname: &str) -> String {
+/// Instance name: the `pgops.instance_name` setting, else `<cluster>-<hostname>` on the default
+/// port 5432 and `<cluster>-<hostname>-<port>` on any other, so two servers on one host (two
+/// Patroni members, a test replica) never default to the same name. A fully qualified host name
+/// contributes only its first label (`db1.example.com` → `db1`).
+pub fn instance_name(setting: Option<&str>, cluster: &str, hostname: &str, port: i32) -> String {
     if let Some(s) = setting.map(str::trim).filter(|s| !s.is_empty()) {
         return s.to_string();
     }
     let host = hostname.trim().split('.').next().unwrap_or("").trim();
     let host = if host.is_empty() { "localhost" } else { host };
-    format!("{cluster}-{host}")
+    if port == 5432 {
+        format!("{cluster}-{host}")
+    } else {
+        format!("{cluster}-{host}-{port}")
+    }
 }
 
 /// The role an instance plays, as Pigsty names it.
@@ -54,10 +60,19 @@ mod tests {
     }
 
     #[test]
-    fn instance_name_defaults_to_cluster_dash_short_hostname() {
-        assert_eq!(instance_name(None, "pg-meta", "node1.example.com"), "pg-meta-node1");
-        assert_eq!(instance_name(Some("pg-meta-1"), "pg-meta", "node1"), "pg-meta-1");
-        assert_eq!(instance_name(Some(""), "pg", ""), "pg-localhost");
+    fn instance_name_defaults_to_cluster_dash_short_hostname_and_a_non_default_port() {
+        assert_eq!(
+            instance_name(None, "pg-meta", "node1.example.com", 5432),
+            "pg-meta-node1"
+        );
+        assert_eq!(instance_name(Some("pg-meta-1"), "pg-meta", "node1", 5433), "pg-meta-1");
+        assert_eq!(instance_name(Some(""), "pg", "", 5432), "pg-localhost");
+        // Two servers on one host: distinct names by default.
+        assert_ne!(
+            instance_name(None, "pg-meta", "node1", 5432),
+            instance_name(None, "pg-meta", "node1", 5433)
+        );
+        assert_eq!(instance_name(None, "pg-meta", "node1", 5433), "pg-meta-node1-5433");
     }
 
     #[test]
