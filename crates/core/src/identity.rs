@@ -13,13 +13,23 @@ pub fn cluster_name(setting: Option<&str>, server_cluster_name: Option<&str>) ->
         .to_string()
 }
 
-/// Instance name: the `pgops.instance_name` setting, else `<cluster>-<hostname>` on the default
-/// port 5432 and `<cluster>-<hostname>-<port>` on any other, so two servers on one host (two
-/// Patroni members, a test replica) never default to the same name. A fully qualified host name
-/// contributes only its first label (`db1.example.com` → `db1`).
-pub fn instance_name(setting: Option<&str>, cluster: &str, hostname: &str, port: i32) -> String {
+/// Instance name: the `pgops.instance_name` setting, else the Patroni member name of this server
+/// (read from Patroni's keys in etcd), else `<cluster>-<hostname>` on the default port 5432 and
+/// `<cluster>-<hostname>-<port>` on any other, so two servers on one host (two Patroni members, a
+/// test replica) never default to the same name. A fully qualified host name contributes only its
+/// first label (`db1.example.com` → `db1`).
+pub fn instance_name(
+    setting: Option<&str>,
+    patroni_member: Option<&str>,
+    cluster: &str,
+    hostname: &str,
+    port: i32,
+) -> String {
     if let Some(s) = setting.map(str::trim).filter(|s| !s.is_empty()) {
         return s.to_string();
+    }
+    if let Some(m) = patroni_member.filter(|m| crate::patroni::usable_name(m)) {
+        return m.to_string();
     }
     let host = hostname.trim().split('.').next().unwrap_or("").trim();
     let host = if host.is_empty() { "localhost" } else { host };
@@ -62,17 +72,21 @@ mod tests {
     #[test]
     fn instance_name_defaults_to_cluster_dash_short_hostname_and_a_non_default_port() {
         assert_eq!(
-            instance_name(None, "pg-meta", "node1.example.com", 5432),
+            instance_name(None, None, "pg-meta", "node1.example.com", 5432),
             "pg-meta-node1"
         );
-        assert_eq!(instance_name(Some("pg-meta-1"), "pg-meta", "node1", 5433), "pg-meta-1");
-        assert_eq!(instance_name(Some(""), "pg", "", 5432), "pg-localhost");
+        assert_eq!(instance_name(Some("pg-meta-1"), Some("m"), "pg-meta", "node1", 5433), "pg-meta-1");
+        assert_eq!(instance_name(Some(""), None, "pg", "", 5432), "pg-localhost");
         // Two servers on one host: distinct names by default.
         assert_ne!(
-            instance_name(None, "pg-meta", "node1", 5432),
-            instance_name(None, "pg-meta", "node1", 5433)
+            instance_name(None, None, "pg-meta", "node1", 5432),
+            instance_name(None, None, "pg-meta", "node1", 5433)
         );
-        assert_eq!(instance_name(None, "pg-meta", "node1", 5433), "pg-meta-node1-5433");
+        assert_eq!(instance_name(None, None, "pg-meta", "node1", 5433), "pg-meta-node1-5433");
+        // Under Patroni: the member name, unless the setting names the instance or the member
+        // name could not be a key segment.
+        assert_eq!(instance_name(None, Some("pg-meta-2"), "pg-meta", "node1", 5433), "pg-meta-2");
+        assert_eq!(instance_name(None, Some("a/b"), "pg-meta", "node1", 5433), "pg-meta-node1-5433");
     }
 
     #[test]

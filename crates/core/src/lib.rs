@@ -14,6 +14,7 @@ pub mod freeze;
 pub mod hba;
 pub mod identity;
 pub mod monitor;
+pub mod patroni;
 pub mod roles;
 pub mod sqltext;
 pub mod worker;

@@ -133,6 +133,8 @@ pub struct Kv {
     pub value: Vec<u8>,
     pub lease: i64,
     pub mod_revision: i64,
+    /// How many times the key was written since it was created.
+    pub version: i64,
 }
 
 impl Client {
@@ -332,6 +334,7 @@ impl Client {
                 value: unb64(&p["value"])?,
                 lease: int(&p["lease"]).unwrap_or(0),
                 mod_revision: int(&p["mod_revision"]).unwrap_or(0),
+                version: int(&p["version"]).unwrap_or(0),
             }),
             _ => None,
         };
@@ -352,6 +355,7 @@ impl Client {
                 value: unb64(&kv["value"])?,
                 lease: int(&kv["lease"]).unwrap_or(0),
                 mod_revision: int(&kv["mod_revision"]).unwrap_or(0),
+                version: int(&kv["version"]).unwrap_or(0),
             });
         }
         Ok(out)

@@ -108,7 +108,7 @@ fn serve(rx: Receiver<(u64, Cmd)>, tx: Sender<(u64, Reply)>) {
                 owner,
                 force,
             } => Reply::Pushed(match session.as_mut() {
-                Some(s) => s.push(&key, &value, digest, &owner, force, Instant::now()),
+                Some(s) => s.push(&key, &value, digest, &owner, force),
                 None => Err(off()),
             }),
             Cmd::ReadPrefix { prefix, limit } => Reply::Read(match session.as_mut() {

@@ -1,16 +1,16 @@
 //! One instance's publishing session with etcd: its lease, its key, and what it last wrote.
 //!
 //! Each `push` refreshes the lease (keepalive) — granting a new one when none exists yet or the
-//! old one expired while etcd was unreachable — and writes the member document when it changed,
-//! when half the TTL passed since the last write, when the lease is new, or when asked to
-//! (`force`). Before the first write under a new lease it reads the key: a live key written by
+//! old one expired while etcd was unreachable — and writes the member document only when it
+//! changed, when the lease is new, or when asked to (`force`): the keepalive alone proves
+//! liveness. Before the first write under a new lease it reads the key: a live key written by
 //! another instance (another host, port or data directory under the same instance name) is a
 //! conflict, reported and left alone, never overwritten. `revoke` ends the session: etcd deletes
 //! the key with the lease.
 //!
 //! Plain Rust over the client; it never touches PostgreSQL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::client::{Client, Config, Error, Kv};
 use super::state::should_push;
@@ -64,7 +64,6 @@ pub struct Report {
 
 struct Written {
     digest: u64,
-    at: Instant,
 }
 
 pub struct Session {
@@ -109,7 +108,6 @@ impl Session {
         digest: u64,
         owner: &Owner,
         force: bool,
-        now: Instant,
     ) -> Result<Report, Error> {
         let mut new_lease = false;
         let alive = match self.lease {
@@ -139,17 +137,14 @@ impl Session {
             }
             self.owner_verified = true;
         }
-        let last = self
-            .written
-            .as_ref()
-            .map(|w| (w.digest, now.saturating_duration_since(w.at)));
+        let last = self.written.as_ref().map(|w| w.digest);
         let mut report = Report {
             lease,
             ttl,
             new_lease,
             ..Report::default()
         };
-        if new_lease || force || should_push(last, digest, Duration::from_secs(self.ttl as u64)) {
+        if new_lease || force || should_push(last, digest) {
             let (revision, prev) = self.client.put_prev(key.as_bytes(), value, Some(lease))?;
             // Two servers that started at the same moment both found the key empty: the write
             // itself says whose it was. The one that finds another's document gives way.
@@ -161,7 +156,7 @@ impl Session {
             }
             report.revision = revision;
             report.wrote = true;
-            self.written = Some(Written { digest, at: now });
+            self.written = Some(Written { digest });
         }
         report.endpoint = self.endpoint();
         Ok(report)
@@ -245,37 +240,28 @@ mod tests {
     fn writes_only_when_needed_and_regrants_an_expired_lease() {
         let e = RealEtcd::start(1);
         let mut s = Session::new(cfg(e.urls.clone()), Duration::from_secs(6)).unwrap();
-        let t0 = Instant::now();
-        let r = s.push(KEY, &doc(&me(), 1), 1, &me(), false, t0).unwrap();
+        let r = s.push(KEY, &doc(&me(), 1), 1, &me(), false).unwrap();
         assert!(r.wrote && r.new_lease && r.revision > 0, "{r:?}");
         assert_eq!(r.ttl, 6);
-        // Same content, 1 s later: the lease is refreshed, nothing written.
-        let r2 = s
-            .push(KEY, &doc(&me(), 1), 1, &me(), false, t0 + Duration::from_secs(1))
-            .unwrap();
+        // Same content: the lease is refreshed, nothing written — also past half the TTL.
+        let r2 = s.push(KEY, &doc(&me(), 1), 1, &me(), false).unwrap();
         assert!(!r2.wrote && !r2.new_lease && r2.lease == r.lease, "{r2:?}");
-        // Changed content, or half the TTL, or forced: written.
-        assert!(
-            s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(2))
-                .unwrap()
-                .wrote
-        );
-        assert!(
-            s.push(KEY, &doc(&me(), 2), 2, &me(), false, t0 + Duration::from_secs(5))
-                .unwrap()
-                .wrote
-        );
-        assert!(
-            s.push(KEY, &doc(&me(), 2), 2, &me(), true, t0 + Duration::from_secs(5))
-                .unwrap()
-                .wrote
-        );
+        std::thread::sleep(Duration::from_millis(3100));
+        let r2 = s.push(KEY, &doc(&me(), 1), 1, &me(), false).unwrap();
+        assert!(!r2.wrote && r2.lease == r.lease, "{r2:?}");
+        let version = |admin: &mut Client| admin.range(KEY.as_bytes(), None, 1).unwrap()[0].version;
+        let mut admin = Client::new(cfg(e.urls.clone())).unwrap();
+        assert_eq!(version(&mut admin), 1, "one write so far");
+        // Changed content, or forced: written.
+        assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
+        assert!(!s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
+        assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), true).unwrap().wrote);
+        assert_eq!(version(&mut admin), 3);
 
         // The lease expires behind our back (as when etcd was unreachable for longer than the TTL).
-        let mut admin = Client::new(cfg(e.urls.clone())).unwrap();
         admin.lease_revoke(r.lease).unwrap();
         assert!(admin.range(KEY.as_bytes(), None, 1).unwrap().is_empty());
-        let r3 = s.push(KEY, &doc(&me(), 2), 2, &me(), false, Instant::now()).unwrap();
+        let r3 = s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap();
         assert!(r3.new_lease && r3.wrote && r3.lease != r.lease, "{r3:?}");
         let kv = admin.range(KEY.as_bytes(), None, 1).unwrap().remove(0);
         assert_eq!(kv.lease, r3.lease);
@@ -294,15 +280,15 @@ mod tests {
             ..me()
         };
         let mut a = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        a.push(KEY, &doc(&other, 1), 1, &other, false, Instant::now()).unwrap();
+        a.push(KEY, &doc(&other, 1), 1, &other, false).unwrap();
         let mut b = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        match b.push(KEY, &doc(&me(), 1), 9, &me(), false, Instant::now()) {
+        match b.push(KEY, &doc(&me(), 1), 9, &me(), false) {
             Err(Error::Conflict(m)) => assert!(m.contains("h2:5432") && m.contains("pgops.instance_name"), "{m}"),
             other => panic!("{other:?}"),
         }
         // Asking again is refused again (the check is not a one-off of the first lease).
         assert!(matches!(
-            b.push(KEY, &doc(&me(), 1), 9, &me(), false, Instant::now()),
+            b.push(KEY, &doc(&me(), 1), 9, &me(), false),
             Err(Error::Conflict(_))
         ));
         assert_eq!(b.lease(), None, "the refused session holds no lease");
@@ -312,7 +298,7 @@ mod tests {
         // Our own previous incarnation (same host, port, directory) is taken over.
         let mut again = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
         let r = again
-            .push(KEY, &doc(&other, 2), 2, &other, false, Instant::now())
+            .push(KEY, &doc(&other, 2), 2, &other, false)
             .unwrap();
         assert!(r.wrote);
         assert_eq!(admin.range(KEY.as_bytes(), None, 1).unwrap()[0].lease, r.lease);
@@ -320,7 +306,7 @@ mod tests {
         admin.put(b"/pg/t/pgops/members/x", b"not json", None).unwrap();
         let mut c = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
         assert!(matches!(
-            c.push("/pg/t/pgops/members/x", &doc(&me(), 1), 1, &me(), false, Instant::now()),
+            c.push("/pg/t/pgops/members/x", &doc(&me(), 1), 1, &me(), false),
             Err(Error::Conflict(_))
         ));
     }
@@ -334,24 +320,23 @@ mod tests {
         };
         let mut a = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
         let mut b = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        let t = Instant::now();
         // Both find the key free (a checks, then b checks before a writes: simulated by the
         // order below — b's first push happens after a's check but a's write lands first).
-        a.push(KEY, &doc(&me(), 1), 1, &me(), false, t).unwrap();
+        a.push(KEY, &doc(&me(), 1), 1, &me(), false).unwrap();
         b.owner_verified = true; // as if b had checked while the key was still free
         b.lease = Some(b.client.lease_grant(10).unwrap());
-        match b.push(KEY, &doc(&other, 1), 2, &other, true, t) {
+        match b.push(KEY, &doc(&other, 1), 2, &other, true) {
             Err(Error::Conflict(m)) => assert!(m.contains("h1:5432"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(b.lease(), None, "the loser gave its lease back");
         // The winner's next write restores its document; the loser stays out.
-        a.push(KEY, &doc(&me(), 2), 3, &me(), true, t).unwrap();
+        a.push(KEY, &doc(&me(), 2), 3, &me(), true).unwrap();
         let mut admin = Client::new(cfg(e.urls.clone())).unwrap();
         let kv = admin.range(KEY.as_bytes(), None, 1).unwrap().remove(0);
         assert_eq!(Owner::of_document(&kv.value), Some(me()));
         assert!(matches!(
-            b.push(KEY, &doc(&other, 1), 2, &other, false, t),
+            b.push(KEY, &doc(&other, 1), 2, &other, false),
             Err(Error::Conflict(_))
         ));
     }
@@ -360,14 +345,14 @@ mod tests {
     fn a_three_member_cluster_survives_losing_the_connected_member() {
         let mut e = RealEtcd::start(3);
         let mut s = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        let r = s.push(KEY, &doc(&me(), 1), 1, &me(), false, Instant::now()).unwrap();
+        let r = s.push(KEY, &doc(&me(), 1), 1, &me(), false).unwrap();
         assert_eq!(r.endpoint, e.urls[0]);
         e.kill(0);
         // Keepalive and write go to another member; the lease is the same (leases are cluster-wide).
         let mut r2 = None;
         for _ in 0..50 {
             // Right after a member dies the survivors may need a moment to elect a leader.
-            match s.push(KEY, &doc(&me(), 2), 2, &me(), false, Instant::now()) {
+            match s.push(KEY, &doc(&me(), 2), 2, &me(), false) {
                 Ok(r) => {
                     r2 = Some(r);
                     break;

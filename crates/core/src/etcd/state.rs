@@ -5,10 +5,11 @@
 //! never collide with Patroni's `leader`, `members/`, `config`, `status`, `failover`, `sync`,
 //! `history`…). Names that would escape that subtree are refused.
 //!
-//! Values: versioned JSON (`{"schema": 1, ...}`). The pusher writes when the content changed or
-//! half the lease TTL passed since the last write (so readers see a fresh `updated_at` without
-//! a revision on every interval), and backs off exponentially, capped at the push interval, when
-//! etcd fails — so it resumes within two intervals once etcd is back.
+//! Values: versioned JSON (`{"schema": 1, ...}`). The pusher writes only when the content changed
+//! (or under a new lease): the lease keepalive every interval proves the instance is alive, so an
+//! idle cluster's documents cause no revisions and wake no watcher (Patroni watches its prefix).
+//! `updated_at` is when the content last changed. It backs off exponentially, capped at the push
+//! interval, when etcd fails — so it resumes within two intervals once etcd is back.
 
 use std::time::Duration;
 
@@ -21,9 +22,14 @@ pub const SCHEMA: u32 = 1;
 
 /// Checks the configured prefix and names and returns the member key, or why it is refused.
 pub fn member_key(prefix: &str, cluster: &str, instance: &str) -> Result<String> {
-    if !prefix.starts_with('/') || (prefix.ends_with('/') && prefix.len() > 1) {
+    // Patroni writes its namespace with a trailing slash (`namespace: /pg/`): the same prefix.
+    let prefix = match prefix.trim_end_matches('/') {
+        "" if prefix.starts_with('/') => "/",
+        p => p,
+    };
+    if !prefix.starts_with('/') || prefix.contains("//") {
         return Err(invalid!(
-            "pgops.etcd_prefix \"{prefix}\" must start with / and not end with one (e.g. /pg)"
+            "pgops.etcd_prefix \"{prefix}\" must start with / (e.g. /pg, as Patroni's namespace)"
         ));
     }
     for (what, name) in [("cluster", cluster), ("instance", instance)] {
@@ -111,12 +117,9 @@ impl MemberState {
     }
 }
 
-/// Whether to write now: the content changed, or half the TTL passed since the last write.
-pub fn should_push(last: Option<(u64, Duration)>, digest: u64, ttl: Duration) -> bool {
-    match last {
-        None => true,
-        Some((d, since)) => d != digest || since >= ttl / 2,
-    }
+/// Whether to write now: nothing written under this lease yet, or the content changed.
+pub fn should_push(last: Option<u64>, digest: u64) -> bool {
+    last != Some(digest)
 }
 
 /// Exponential backoff after failures, from one second, capped at the push interval.
@@ -140,9 +143,14 @@ mod tests {
         );
         assert_eq!(member_key("/", "c", "i").unwrap(), "/c/pgops/members/i");
         assert_eq!(members_prefix("/pg", "pg-meta").unwrap(), "/pg/pg-meta/pgops/members/");
+        assert_eq!(
+            member_key("/pg/", "pg-meta", "pg-meta-1").unwrap(),
+            "/pg/pg-meta/pgops/members/pg-meta-1",
+            "Patroni's spelling of the namespace"
+        );
         for (p, c, i) in [
             ("pg", "c", "i"),
-            ("/pg/", "c", "i"),
+            ("//pg", "c", "i"),
             ("/pg", "a/b", "i"),
             ("/pg", "c", ".."),
             ("/pg", "", "i"),
@@ -166,8 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_when_changed_or_half_the_ttl_passed() {
-        let ttl = Duration::from_secs(30);
+    fn writes_only_when_the_content_changed() {
         let mut a = MemberState {
             schema: 1,
             updated_at: "t1".into(),
@@ -176,11 +183,10 @@ mod tests {
         let d = a.content_digest();
         a.updated_at = "t2".into();
         assert_eq!(a.content_digest(), d, "updated_at alone is not a change");
-        assert!(should_push(None, d, ttl));
-        assert!(!should_push(Some((d, Duration::from_secs(10))), d, ttl));
-        assert!(should_push(Some((d, Duration::from_secs(15))), d, ttl));
+        assert!(should_push(None, d));
+        assert!(!should_push(Some(d), d), "however long ago the last write was");
         a.max_xid_age = 5;
-        assert!(should_push(Some((d, Duration::from_secs(1))), a.content_digest(), ttl));
+        assert!(should_push(Some(d), a.content_digest()));
     }
 
     #[test]

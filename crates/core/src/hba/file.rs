@@ -61,14 +61,6 @@ pub fn first_match<'a>(active: &'a [ActiveLine], c: &Conn) -> Result<Option<&'a 
     Ok(None)
 }
 
-/// The text without its "# Time" header line: a render that differs only in time is unchanged.
-pub fn without_time(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.starts_with("# Time "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Refuses a file that locks out the bootstrap superuser's local connections (to `postgres` and
 /// `template1`) or the caller's current connection: a reject line or no line at all. A file whose
 /// lines cannot be simulated for them is refused too (nothing proves access is kept).
@@ -156,27 +148,32 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     fsync_dir(dir)
 }
 
-/// Keeps the newest `keep` backups of `path` (`<name>.pgops-<timestamp>` beside it).
-pub fn trim_backups(path: &Path, keep: usize) {
-    let Some(dir) = path.parent() else { return };
-    let prefix = format!(
-        "{}.pgops-",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf")
-    );
-    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|f| f.to_str())
-                .is_some_and(|f| f.starts_with(&prefix))
-        })
-        .collect();
-    backups.sort();
-    while backups.len() > keep {
-        let _ = std::fs::remove_file(backups.remove(0));
+/// The backups of `path` beside it (`<name>.pgops-<timestamp>-<instance>`), split into this
+/// instance's, oldest first, and other instances' (copied here with a data directory).
+pub fn backups(path: &Path, instance: &str) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let Some(dir) = path.parent() else {
+        return (vec![], vec![]);
+    };
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf");
+    let (mut mine, mut foreign) = (vec![], vec![]);
+    for p in std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()) {
+        let name = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        match super::stamp::backup_is_mine(name, file, instance) {
+            Some(true) => mine.push(p),
+            Some(false) => foreign.push(p),
+            None => {}
+        }
+    }
+    mine.sort();
+    foreign.sort();
+    (mine, foreign)
+}
+
+/// Keeps this instance's newest `keep` backups of `path`.
+pub fn trim_backups(path: &Path, keep: usize, instance: &str) {
+    let (mut mine, _) = backups(path, instance);
+    while mine.len() > keep {
+        let _ = std::fs::remove_file(mine.remove(0));
     }
 }
 
@@ -262,18 +259,6 @@ mod tests {
         check_lockout(&active, "postgres", &local).unwrap();
     }
 
-    #[test]
-    fn the_time_header_is_not_a_change() {
-        assert_eq!(
-            without_time(FILE),
-            without_time(&FILE.replace("2026-01-01", "2027-02-02"))
-        );
-        assert_ne!(
-            without_time(FILE),
-            without_time(&FILE.replace("reject", "scram-sha-256"))
-        );
-    }
-
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("pgops-hba-file-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -325,14 +310,15 @@ mod tests {
     }
 
     #[test]
-    fn only_the_newest_backups_are_kept() {
+    fn only_this_instances_newest_backups_are_kept_and_others_are_told_apart() {
         let d = scratch("backups");
         let path = d.join("pg_hba.conf");
-        for t in ["20260101", "20260102", "20260103", "20260104"] {
-            std::fs::write(d.join(format!("pg_hba.conf.pgops-{t}")), t).unwrap();
+        for t in ["01", "02", "03", "04"] {
+            std::fs::write(d.join(format!("pg_hba.conf.pgops-202601{t}T000000.000000-me")), t).unwrap();
         }
-        std::fs::write(d.join("other.pgops-20250101"), "x").unwrap();
-        trim_backups(&path, 2);
+        std::fs::write(d.join("pg_hba.conf.pgops-20250101T000000.000000-other"), "x").unwrap();
+        std::fs::write(d.join("other.pgops-20250101T000000.000000-me"), "x").unwrap();
+        trim_backups(&path, 2, "me");
         let mut left: Vec<String> = std::fs::read_dir(&d)
             .unwrap()
             .flatten()
@@ -342,11 +328,15 @@ mod tests {
         assert_eq!(
             left,
             [
-                "other.pgops-20250101",
-                "pg_hba.conf.pgops-20260103",
-                "pg_hba.conf.pgops-20260104"
+                "other.pgops-20250101T000000.000000-me",
+                "pg_hba.conf.pgops-20250101T000000.000000-other",
+                "pg_hba.conf.pgops-20260103T000000.000000-me",
+                "pg_hba.conf.pgops-20260104T000000.000000-me"
             ]
         );
+        let (mine, foreign) = backups(&path, "me");
+        assert_eq!((mine.len(), foreign.len()), (2, 1));
+        assert!(foreign[0].ends_with("pg_hba.conf.pgops-20250101T000000.000000-other"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
