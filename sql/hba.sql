@@ -34,9 +34,13 @@ CREATE TABLE pgops.hba_apply (
     sha256      text NOT NULL,
     rules       integer NOT NULL,
     lines       integer NOT NULL,
-    status      text NOT NULL
+    status      text NOT NULL,
+    instance    text,
+    role        text,
+    reason      text NOT NULL DEFAULT 'pgops.apply_hba()'
 );
-COMMENT ON TABLE pgops.hba_apply IS 'The last 100 runs of pgops.apply_hba()';
+COMMENT ON TABLE pgops.hba_apply IS
+    'The last 100 writes of pg_hba.conf on a primary: by pgops.apply_hba(), or by the launcher following a role change or a copied data directory (reason); a standby cannot write here, the file''s own pgops stamp records what was written';
 
 CREATE FUNCTION pgops._hba_rule_check_trigger() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops, pg_temp AS $$
@@ -89,7 +93,8 @@ COMMENT ON FUNCTION pgops.apply_hba(boolean) IS
 CREATE VIEW pgops.hba_lint AS SELECT * FROM pgops._hba_lint();
 COMMENT ON VIEW pgops.hba_lint IS 'Findings on the rendered pg_hba.conf: shadowed lines, trust, md5, world without ssl, hostssl without ssl, cert without CA';
 CREATE VIEW pgops.hba_drift AS SELECT * FROM pgops._hba_drift();
-COMMENT ON VIEW pgops.hba_drift IS 'Whether pg_hba.conf was edited since pgops last wrote it (sha256 of the live file vs the last apply)';
+COMMENT ON VIEW pgops.hba_drift IS
+    'Whether the live pg_hba.conf is what pgops wrote for this instance in its current role, from the file''s own pgops stamp (right on standbys): state current, edited, other_role, other_instance, patroni, unstamped or missing; owner pgops, patroni or unknown';
 
 
 REVOKE ALL ON FUNCTION pgops._apply_hba(boolean), pgops.apply_hba(boolean), pgops._hba_drift(), pgops._hba_lint(),

@@ -221,13 +221,10 @@ BEGIN
             RETURN QUERY SELECT 'HBA-ERROR', 'pass', NULL::text, 'every line parses', NULL::text;
         END IF;
         RETURN QUERY SELECT 'HBA-DRIFT',
-            CASE WHEN priv #>> '{hba_drift,applied_sha256}' IS NULL THEN 'n/a'
-                 WHEN (priv #>> '{hba_drift,drifted}')::boolean THEN 'fail' ELSE 'pass' END,
+            CASE WHEN (priv #>> '{hba_drift,drifted}')::boolean THEN 'fail'
+                 WHEN priv #>> '{hba_drift,state}' = 'current' THEN 'pass' ELSE 'n/a' END,
             priv #>> '{hba_drift,path}',
-            CASE WHEN priv #>> '{hba_drift,applied_sha256}' IS NULL THEN 'pgops.apply_hba() never wrote this file'
-                 WHEN (priv #>> '{hba_drift,drifted}')::boolean
-                 THEN format('the file changed since pgops wrote it at %s', priv #>> '{hba_drift,applied_at}')
-                 ELSE 'the file is what pgops wrote' END,
+            format('%s: %s', priv #>> '{hba_drift,state}', priv #>> '{hba_drift,detail}'),
             NULL::text;
         RETURN QUERY SELECT 'NET-WIDE-HBA', 'fail',
                format('line %s: %s', h.line, concat_ws(' ', h.type, array_to_string(h.database, ','), array_to_string(h.user_name, ','), h.address || coalesce('/' || h.netmask, ''), h.auth_method)),

@@ -23,6 +23,10 @@ pub static INSTANCE_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 pub static OFFLINE_QUERY: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static HBA_IPV6: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static HBA_BACKUPS: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static HBA_FOLLOW: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static PATRONI_NAMESPACE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static PATRONI_SCOPE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static PATRONI_USERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static FREEZE_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
@@ -139,10 +143,47 @@ pub fn init(preloading: bool) {
     GucRegistry::define_int_guc(
         c"pgops.hba_backups",
         c"How many previous pg_hba.conf files pgops.apply_hba() keeps next to the file.",
-        c"Backups are named pg_hba.conf.pgops-<timestamp>.",
+        c"Backups are named pg_hba.conf.pgops-<timestamp>-<instance>; another instance's backups (copied \
+          with a data directory) are not counted, and are removed when the launcher re-renders the file.",
         &HBA_BACKUPS,
         1,
         1000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgops.hba_follow",
+        c"Re-render pg_hba.conf when this instance changes role or finds a file rendered for another instance.",
+        c"The launcher checks the file's pgops stamp every two seconds; a file pgops wrote for this instance \
+          in its other role, or for another instance (pg_basebackup, a reinit), is rendered and applied \
+          again as pgops.apply_hba() does. A file edited by hand or written by Patroni is never replaced.",
+        &HBA_FOLLOW,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.patroni_namespace",
+        c"Patroni's namespace in etcd, read (never written) by the pgops etcd worker.",
+        c"Empty: pgops.etcd_prefix (Pigsty uses /pg for both). Patroni's keys are read under \
+          <namespace>/<scope>/: members (this server's member name, every member's address), leader, config.",
+        &PATRONI_NAMESPACE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.patroni_scope",
+        c"Patroni's scope (cluster name) whose keys pgops reads.",
+        c"Empty: the cluster name pgops reports (Patroni sets cluster_name to its scope).",
+        &PATRONI_SCOPE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.patroni_users",
+        c"Users Patroni connects as over TCP to other members (superuser, rewind), comma-separated.",
+        c"Empty: the bootstrap superuser. pg_hba.conf must admit them from every member's address; \
+          replication users are taken from the ${repl} alias and from live replication connections.",
+        &PATRONI_USERS,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -276,7 +317,7 @@ fn define_etcd() {
     GucRegistry::define_int_guc(
         c"pgops.etcd_interval",
         c"How often the pgops etcd worker refreshes its lease and publishes the instance's state.",
-        c"The document is rewritten only when it changed or half the TTL passed.",
+        c"The lease is refreshed every interval; the document is rewritten only when its content changed.",
         &ETCD_INTERVAL_S,
         1,
         1_800,
@@ -367,6 +408,29 @@ pub fn freeze_max_workers() -> i64 {
 
 pub fn freeze_history() -> (i32, i32) {
     (FREEZE_HISTORY_DAYS.get(), FREEZE_HISTORY_RUNS.get())
+}
+
+pub fn hba_follow() -> bool {
+    HBA_FOLLOW.get()
+}
+
+pub fn patroni_namespace() -> Option<String> {
+    string(&PATRONI_NAMESPACE)
+}
+
+pub fn patroni_scope() -> Option<String> {
+    string(&PATRONI_SCOPE)
+}
+
+pub fn patroni_users() -> Vec<String> {
+    string(&PATRONI_USERS)
+        .map(|s| {
+            s.split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn hba_backups() -> usize {

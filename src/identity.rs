@@ -3,8 +3,8 @@
 
 pub use pgops_core::identity::*;
 
-/// This server's (cluster, instance, hostname), from pgops' settings and the server's
-/// `cluster_name`.
+/// This server's (cluster, instance, hostname), from pgops' settings, the server's
+/// `cluster_name` and, under Patroni, this server's member name as the etcd worker last read it.
 pub fn current() -> (String, String, String) {
     // SAFETY: a GUC variable of the server, read on a backend's main thread.
     let server_cluster = unsafe {
@@ -18,6 +18,13 @@ pub fn current() -> (String, String, String) {
     );
     // SAFETY: the server's port setting, fixed at start.
     let port = unsafe { pgrx::pg_sys::PostPortNumber };
-    let instance = instance_name(crate::gucs::instance_name_setting().as_deref(), &cluster, &host, port);
+    let setting = crate::gucs::instance_name_setting();
+    // The Patroni member name is looked up only when no setting names the instance.
+    let member = if setting.is_none() {
+        crate::patroni::member_name()
+    } else {
+        None
+    };
+    let instance = instance_name(setting.as_deref(), member.as_deref(), &cluster, &host, port);
     (cluster, instance, host)
 }

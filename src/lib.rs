@@ -13,6 +13,7 @@ pub mod gucs;
 pub mod hba;
 pub mod identity;
 pub mod monitor;
+pub mod patroni;
 pub mod pgutil;
 pub mod roles;
 pub mod spi;
@@ -41,6 +42,7 @@ pub extern "C-unwind" fn _PG_init() {
     monitor::init(preloading);
     freeze::init(preloading);
     etcd::init(preloading);
+    hba::init(preloading);
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -4,6 +4,7 @@ SELECT jsonb_build_object(
   'xids_per_second', (SELECT max(xids_per_second) FROM pgops.wraparound_forecast),
   'seconds_to_freeze_max_age', (SELECT min(seconds_to_freeze_max_age) FROM pgops.wraparound_forecast),
   'hba_drift', (SELECT drifted FROM pgops.hba_drift),
+  'hba_state', (SELECT state FROM pgops.hba_drift),
   'last_freeze', (SELECT jsonb_build_object('job', job, 'database', database, 'status', status,
                                             'finished_at', finished_at)
                   FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')

@@ -48,6 +48,10 @@ struct Worker {
     /// The last push error logged: the same error again (a key held by another instance, an
     /// endpoint down) is not logged at every retry, only when it changes or ends.
     last_push_error: Option<String>,
+    /// What was last read of Patroni's keys (logged when it changes, written to its file).
+    patroni: Option<crate::patroni::View>,
+    /// The last error reading Patroni's keys (logged once).
+    last_patroni_error: Option<String>,
     /// Database sizes and role drift, and when they were read (costly: see collect.rs).
     slow_facts: Option<(Instant, bool, serde_json::Value)>,
     next_push: Instant,
@@ -77,6 +81,8 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         config_error: None,
         last_pgops_error: None,
         last_push_error: None,
+        patroni: None,
+        last_patroni_error: None,
         slow_facts: None,
         next_push: Instant::now(),
         terminating: false,
@@ -237,6 +243,9 @@ impl Worker {
         }
         let due = Instant::now() >= self.next_push;
         if push_req > push_done || due {
+            // Patroni's keys first: this server's member name is its default instance name, so
+            // the key the push goes to may follow from them.
+            self.read_patroni();
             // The password file is re-read before each push: a rotated password is picked up.
             self.reconfigure();
             let attempt = self.push(push_req > push_done);
@@ -334,6 +343,81 @@ impl Worker {
             );
         }
         attempt
+    }
+
+    /// Reads Patroni's keys (members, leader, config) under `<namespace>/<scope>/` — reads only:
+    /// they cause no revision and wake no watcher — and leaves what it found in
+    /// `patroni::VIEW_FILE` when it changed.
+    fn read_patroni(&mut self) {
+        if self.plan.is_none() {
+            return;
+        }
+        let (cluster, _, hostname) = identity::current();
+        let read = crate::patroni::key_prefix(&cluster)
+            .map_err(|e| e.message)
+            .and_then(|prefix| {
+                let mut kvs = Vec::new();
+                for (p, limit) in [
+                    (format!("{prefix}members/"), 1000),
+                    (format!("{prefix}leader"), 1),
+                    (format!("{prefix}config"), 1),
+                ] {
+                    match self.call(Cmd::ReadPrefix { prefix: p, limit }, self.wait_for())? {
+                        Reply::Read(Ok(found)) => kvs.extend(found.into_iter().map(|kv| {
+                            (
+                                String::from_utf8_lossy(&kv.key).into_owned(),
+                                String::from_utf8_lossy(&kv.value).into_owned(),
+                            )
+                        })),
+                        Reply::Read(Err(e)) => return Err(e.to_string()),
+                        other => return Err(format!("unexpected reply {other:?}")),
+                    }
+                }
+                Ok((prefix, kvs))
+            });
+        let (prefix, kvs) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                if self.last_patroni_error.as_deref() != Some(e.as_str()) {
+                    log!("pgops etcd: cannot read Patroni's keys (logged again when the error changes): {e}");
+                    self.last_patroni_error = Some(e);
+                }
+                return;
+            }
+        };
+        self.last_patroni_error = None;
+        // SAFETY: the server's port setting, fixed at start.
+        let port = unsafe { pg_sys::PostPortNumber } as u16;
+        let mut view = crate::patroni::parse(&prefix, &kvs, xact::now() / 1_000_000 + 946_684_800);
+        view.me = crate::patroni::find_me(&view.members, port, |h| crate::patroni::is_local_host(h, &hostname));
+        let old = self.patroni.as_ref();
+        let changed = old.is_none_or(|o| {
+            (&o.members, &o.leader, o.pg_hba_in_config, &o.me)
+                != (&view.members, &view.leader, view.pg_hba_in_config, &view.me)
+        });
+        if changed {
+            let was = old.map(|o| (o.present(), o.me.clone(), o.pg_hba_in_config));
+            let now = (view.present(), view.me.clone(), view.pg_hba_in_config);
+            if was != Some(now.clone()) && (view.present() || was.is_some_and(|w| w.0)) {
+                log!(
+                    "pgops etcd: Patroni under {prefix}: {} member(s){}{}",
+                    view.members.len(),
+                    match &view.me {
+                        Some(m) => format!(", this server is member \"{m}\""),
+                        None => ", none of them is this server".to_string(),
+                    },
+                    if view.pg_hba_in_config {
+                        "; its configuration sets postgresql.pg_hba: Patroni owns pg_hba.conf"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if let Err(e) = crate::patroni::write_view(&view) {
+                log!("pgops etcd: {e}");
+            }
+        }
+        self.patroni = Some(view);
     }
 
     /// Reads every member document under the cluster's prefix into MEMBERS_FILE.

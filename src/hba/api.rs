@@ -12,10 +12,11 @@ use crate::pgutil::setting;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::file::{self, ActiveLine, first_match, parse_file, replace_file, trim_backups, without_time};
+use super::file::{self, ActiveLine, first_match, parse_file, replace_file, trim_backups};
 use super::line::Conn;
 use super::lint::{Settings, lint};
 use super::rules::{Aliases, PIGSTY_DEFAULTS, Rendered, Rule, Target, render, validate};
+use super::stamp::{self, State};
 use crate::error::{Code, Context, OrRaise, fail};
 use crate::{gucs, identity};
 
@@ -29,6 +30,62 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The role this instance renders its file for now (`instance_role(None)` without raising: a
+/// bad `pgops.instance_role` is reported by the functions that render).
+pub(super) fn current_role() -> String {
+    gucs::instance_role().unwrap_or_else(|| identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string())
+}
+
+/// Why Patroni owns pg_hba.conf, if it does: it wrote the live file, or its dynamic
+/// configuration sets `postgresql.pg_hba` (it rewrites the file at its next reload then).
+fn patroni_owner(live: Option<&str>) -> Option<String> {
+    if live.is_some_and(stamp::written_by_patroni) {
+        return Some("Patroni wrote pg_hba.conf (its first lines say so) and rewrites it at every reload".into());
+    }
+    let v = crate::patroni::view()?;
+    v.pg_hba_in_config.then(|| {
+        format!(
+            "Patroni's dynamic configuration ({}config) sets postgresql.pg_hba, so Patroni rewrites pg_hba.conf at every reload",
+            v.prefix
+        )
+    })
+}
+
+/// Users Patroni replicates as: the `${repl}` alias and the users of live replication connections.
+fn replication_users(aliases: &Aliases) -> Vec<String> {
+    let mut users: BTreeSet<String> = aliases.get("${repl}").iter().cloned().collect();
+    let live = crate::spi::get_one::<Vec<String>>(
+        "SELECT coalesce(array_agg(DISTINCT r.usename::text), '{}') FROM pg_catalog.pg_stat_replication r
+         WHERE r.usename IS NOT NULL",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    users.extend(live);
+    users.into_iter().collect()
+}
+
+/// The connections Patroni makes to this server that its pg_hba.conf must admit (none when the
+/// etcd worker has not seen Patroni's members).
+fn patroni_probes() -> Vec<crate::patroni::Probe> {
+    let Some(v) = crate::patroni::view().filter(|v| v.present()) else {
+        return vec![];
+    };
+    let addresses: Vec<(String, std::net::IpAddr, String)> = v
+        .members
+        .iter()
+        .flat_map(|m| {
+            crate::patroni::resolve(&m.host)
+                .into_iter()
+                .map(|ip| (m.name.clone(), ip, m.database.clone()))
+        })
+        .collect();
+    let mut supers = gucs::patroni_users();
+    if supers.is_empty() {
+        supers.push(crate::pgutil::bootstrap_superuser());
+    }
+    crate::patroni::probes(&addresses, &supers, &replication_users(&load_aliases()))
+}
 fn load_rules() -> Vec<Rule> {
     let v = spi_json("SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.id), '[]') FROM pgops.hba_rule r");
     serde_json::from_value(v)
@@ -124,13 +181,15 @@ fn server_password_encryption() -> String {
 
 fn rendered(role_arg: Option<&str>) -> (Rendered, Target) {
     let t = target(instance_role(role_arg));
-    let r = render(&load_rules(), &load_aliases(), &t).unwrap_or_else(|e| {
+    let mut r = render(&load_rules(), &load_aliases(), &t).unwrap_or_else(|e| {
         fail(
             Code::InvalidParameterValue,
             format!("{e:#}"),
             "Fix the rule in pgops.hba_rule or pgops.hba_alias.",
         )
     });
+    // The stamp is the last line: the active lines' numbers do not move.
+    r.text = stamp::seal(&r.text, &t.cluster, &t.instance, &t.role);
     (r, t)
 }
 
@@ -159,16 +218,49 @@ fn _hba_lint() -> TableIterator<
         ssl: setting("ssl") == "on",
         ssl_ca_file: setting("ssl_ca_file"),
     };
-    TableIterator::new(lint(&r.active, &s).into_iter().map(|f| {
-        (
-            f.severity.to_string(),
-            f.line_number as i32,
-            f.title,
-            f.check.to_string(),
-            f.message,
-            f.fix,
-        )
-    }))
+    let mut rows: Vec<_> = lint(&r.active, &s)
+        .into_iter()
+        .map(|f| {
+            (
+                f.severity.to_string(),
+                f.line_number as i32,
+                f.title,
+                f.check.to_string(),
+                f.message,
+                f.fix,
+            )
+        })
+        .collect();
+    // Patroni's own connections, from every member's address (what the etcd worker last read).
+    for (p, why) in crate::patroni::denied(&r.active, &patroni_probes(), s.ssl) {
+        rows.push((
+            "error".into(),
+            0,
+            String::new(),
+            "patroni_lockout".into(),
+            format!(
+                "Patroni's {} connection as \"{}\" to \"{}\" from member {} ({}) {why}",
+                p.purpose, p.user, p.database, p.member, p.address
+            ),
+            format!(
+                "Add a rule admitting \"{}\" from {} (for example addr 'cluster' with the members' addresses); \
+                 pgops.apply_hba() refuses this file",
+                p.user, p.address
+            ),
+        ));
+    }
+    let live = std::fs::read_to_string(setting("hba_file")).ok();
+    if let Some(why) = patroni_owner(live.as_deref()) {
+        rows.push((
+            "warning".into(),
+            0,
+            String::new(),
+            "patroni_owns_file".into(),
+            format!("{why}: pgops.apply_hba() refuses to write it"),
+            "Remove postgresql.pg_hba from Patroni's configuration to let pgops manage pg_hba.conf.".into(),
+        ));
+    }
+    TableIterator::new(rows)
 }
 
 /// Roles `user` belongs to, directly or through other roles (for `+group`).
@@ -271,65 +363,98 @@ fn hba_match(
     TableIterator::once(row)
 }
 
-/// Refuses a file that locks out the bootstrap superuser locally, or the caller from its current
-/// connection (the decision: `file::check_lockout`).
-fn check_lockout(active: &[ActiveLine]) {
-    let me: Value = crate::spi::get_one::<JsonB>(
-        "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
-                'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
-    )
-    .ok()
-    .flatten()
-    .map(|j| j.0)
-    .unwrap_or(Value::Null);
-    let bootstrap = crate::pgutil::bootstrap_superuser();
-    let user = me["user"].as_str().unwrap_or_default().to_string();
-    let db = me["db"].as_str().unwrap_or_default().to_string();
-    let groups = groups_of(&user);
-    let caller = Conn {
-        user: &user,
-        database: &db,
-        address: me["addr"].as_str().and_then(|a| a.parse().ok()),
-        ssl: me["ssl"].as_bool().unwrap_or(false),
-        groups: &groups,
-    };
-    file::check_lockout(active, &bootstrap, &caller).or_raise();
+/// Who asked for the file: a caller of `pgops.apply_hba()`, or the launcher following the
+/// instance (a role change, a file rendered for another instance), with why.
+pub(super) enum Trigger {
+    Call,
+    Follow(String),
 }
 
-/// Renders, validates, swaps in, checks with pg_hba_file_rules, reloads; rolls back on error.
-/// Called by the SECURITY DEFINER wrapper pgops.apply_hba().
-#[pg_extern(volatile, parallel_unsafe)]
-fn _apply_hba(
-    dry_run: bool,
-) -> TableIterator<
-    'static,
-    (
-        name!(path, String),
-        name!(backup_path, Option<String>),
-        name!(sha256, String),
-        name!(rules, i32),
-        name!(lines, i32),
-        name!(status, String),
-    ),
-> {
+/// Refuses a file that locks out the bootstrap superuser locally, the caller from its current
+/// connection (the decision: `file::check_lockout`; the launcher has no caller: it checks the
+/// bootstrap superuser's local connection twice), or Patroni from any member.
+fn check_lockout(active: &[ActiveLine], trigger: &Trigger) {
+    let bootstrap = crate::pgutil::bootstrap_superuser();
+    let none = BTreeSet::new();
+    match trigger {
+        Trigger::Call => {
+            let me: Value = crate::spi::get_one::<JsonB>(
+                "SELECT jsonb_build_object('user', session_user, 'db', current_database(), 'addr', host(inet_client_addr()),
+                        'ssl', coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false))",
+            )
+            .ok()
+            .flatten()
+            .map(|j| j.0)
+            .unwrap_or(Value::Null);
+            let user = me["user"].as_str().unwrap_or_default().to_string();
+            let db = me["db"].as_str().unwrap_or_default().to_string();
+            let groups = groups_of(&user);
+            let caller = Conn {
+                user: &user,
+                database: &db,
+                address: me["addr"].as_str().and_then(|a| a.parse().ok()),
+                ssl: me["ssl"].as_bool().unwrap_or(false),
+                groups: &groups,
+            };
+            file::check_lockout(active, &bootstrap, &caller).or_raise();
+        }
+        Trigger::Follow(_) => {
+            let local = Conn {
+                user: &bootstrap,
+                database: "postgres",
+                address: None,
+                ssl: false,
+                groups: &none,
+            };
+            file::check_lockout(active, &bootstrap, &local).or_raise();
+        }
+    }
+    crate::patroni::check(active, &patroni_probes(), setting("ssl") == "on").or_raise();
+}
+
+/// What one apply did.
+pub(super) struct Outcome {
+    pub path: String,
+    pub backup: Option<String>,
+    pub sha256: String,
+    pub rules: i32,
+    pub lines: i32,
+    pub status: String,
+}
+
+/// Renders, refuses a file Patroni owns or one that locks anyone out, swaps it in, checks it
+/// with pg_hba_file_rules (the previous file is restored on error), reloads and records it.
+pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
     crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
     let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
-    check_lockout(&r.active);
     let path = PathBuf::from(&t.path);
+    let old = std::fs::read(&path)
+        .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {}: {e}", path.display()), ""));
+    let old_text = String::from_utf8_lossy(&old).into_owned();
+    if let Some(why) = patroni_owner(Some(&old_text)) {
+        fail(
+            Code::ObjectNotInPrerequisiteState,
+            format!("pgops does not write {}: {why}", t.path),
+            "Patroni owns the file: keep its postgresql.pg_hba, or remove it from Patroni's configuration \
+             (patronictl edit-config and the member's YAML) to let pgops manage pg_hba.conf. Nothing was changed.",
+        );
+    }
+    check_lockout(&r.active, trigger);
     let sha = sha256_hex(r.text.as_bytes());
     let (rules, lines) = (r.rules as i32, r.active.len() as i32);
+    let outcome = |backup: Option<String>, status: String| Outcome {
+        path: t.path.clone(),
+        backup,
+        sha256: sha.clone(),
+        rules,
+        lines,
+        status,
+    };
     if dry_run {
-        return TableIterator::once((
-            t.path,
-            None,
-            sha,
-            rules,
-            lines,
-            "dry run: valid, not written".to_string(),
-        ));
+        return outcome(None, "dry run: valid, not written".into());
     }
     // SAFETY: reads the top-level transaction's block state.
-    if unsafe { pg_sys::IsTransactionBlock() } {
+    if matches!(trigger, Trigger::Call) && unsafe { pg_sys::IsTransactionBlock() } {
         fail(
             Code::ActiveSqlTransaction,
             "pgops.apply_hba() cannot run inside a transaction block: the file it writes would stay if the \
@@ -337,16 +462,25 @@ fn _apply_hba(
             "Call it on its own (autocommit), or with dry_run => true to check a file inside a transaction.",
         );
     }
-    let old = std::fs::read(&path)
-        .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {}: {e}", path.display()), ""));
+    let reason = match trigger {
+        Trigger::Call => "pgops.apply_hba()".to_string(),
+        Trigger::Follow(why) => why.clone(),
+    };
+    if stamp::inspect(Some(&old_text), &t.instance, &t.role) == State::Current
+        && stamp::comparable(&old_text) == stamp::comparable(&r.text)
+    {
+        record(&t, None, &sha, rules, lines, "unchanged", &reason);
+        return outcome(None, "unchanged".into());
+    }
     let mode = std::fs::metadata(&path)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
-    let stamp = crate::spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
+    let stamp_time = crate::spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
         .ok()
         .flatten()
         .unwrap_or_default();
-    let backup = PathBuf::from(format!("{}.pgops-{stamp}", t.path));
+    let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf");
+    let backup = path.with_file_name(stamp::backup_name(file_name, &stamp_time, &t.instance));
     replace_file(&backup, &old, mode).unwrap_or_else(|e| {
         fail(
             Code::IoError,
@@ -354,11 +488,6 @@ fn _apply_hba(
             "Nothing was changed.",
         )
     });
-    if without_time(&String::from_utf8_lossy(&old)) == without_time(&r.text) {
-        let _ = std::fs::remove_file(&backup);
-        record(&t.path, None, &sha, rules, lines, "unchanged");
-        return TableIterator::once((t.path, None, sha, rules, lines, "unchanged".to_string()));
-    }
     replace_file(&path, r.text.as_bytes(), mode).unwrap_or_else(|e| {
         fail(
             Code::IoError,
@@ -386,22 +515,55 @@ fn _apply_hba(
             "Fix the rule at that line (see pgops.render_hba()); nothing was reloaded.",
         );
     }
-    trim_backups(&path, gucs::hba_backups());
-    let status = reload_and_confirm();
+    trim_backups(&path, gucs::hba_backups(), &t.instance);
+    let status = match trigger {
+        Trigger::Call => reload_and_confirm(),
+        // The launcher cannot wait for a worker of its own: the signal is enough, the
+        // postmaster re-reads the file it just validated.
+        Trigger::Follow(_) => match crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()") {
+            Ok(Some(true)) => "applied; reload signalled",
+            _ => "written; the reload signal failed",
+        },
+    };
     // The history row can be rolled back with the caller's transaction (a DO block that fails
     // after the call, say); the log line cannot.
     log!(
-        "pgops.apply_hba: {} wrote {} (sha256 {sha}, {rules} rules, {lines} lines; backup {}): {status}",
-        crate::spi::get_one::<String>("SELECT session_user::text")
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
+        "pgops.apply_hba: {} wrote {} for {} as {} (sha256 {sha}, {rules} rules, {lines} lines; backup {}): {status}",
+        match trigger {
+            Trigger::Call => crate::spi::get_one::<String>("SELECT session_user::text")
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+            Trigger::Follow(why) => format!("the launcher ({why})"),
+        },
         t.path,
+        t.instance,
+        t.role,
         backup.display()
     );
     let backup_s = backup.display().to_string();
-    record(&t.path, Some(&backup_s), &sha, rules, lines, status);
-    TableIterator::once((t.path, Some(backup_s), sha, rules, lines, status.to_string()))
+    record(&t, Some(&backup_s), &sha, rules, lines, status, &reason);
+    outcome(Some(backup_s), status.to_string())
+}
+
+/// Renders, validates, swaps in, checks with pg_hba_file_rules, reloads; rolls back on error.
+/// Called by the SECURITY DEFINER wrapper pgops.apply_hba().
+#[pg_extern(volatile, parallel_unsafe)]
+fn _apply_hba(
+    dry_run: bool,
+) -> TableIterator<
+    'static,
+    (
+        name!(path, String),
+        name!(backup_path, Option<String>),
+        name!(sha256, String),
+        name!(rules, i32),
+        name!(lines, i32),
+        name!(status, String),
+    ),
+> {
+    let o = apply(&Trigger::Call, dry_run);
+    TableIterator::once((o.path, o.backup, o.sha256, o.rules, o.lines, o.status))
 }
 
 /// Signals the reload, then (with preload) waits until a freshly started process sees a newer
@@ -444,27 +606,34 @@ fn reload_and_confirm() -> &'static str {
     "applied; reload signalled but not confirmed within 5 s"
 }
 
-/// Appends to the bounded history (not on a standby: it is read-only there).
-fn record(path: &str, backup: Option<&str>, sha: &str, rules: i32, lines: i32, status: &str) {
+/// Appends to the bounded history (not on a standby: it is read-only there; the file's stamp
+/// records what was written).
+fn record(t: &Target, backup: Option<&str>, sha: &str, rules: i32, lines: i32, status: &str, reason: &str) {
     if unsafe { pg_sys::RecoveryInProgress() } {
         return;
     }
     Spi::run_with_args(
-        "INSERT INTO pgops.hba_apply (path, backup_path, sha256, rules, lines, status) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO pgops.hba_apply (path, backup_path, sha256, rules, lines, status, instance, role, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
-            path.into(),
+            t.path.clone().into(),
             backup.map(str::to_string).into(),
             sha.into(),
             rules.into(),
             lines.into(),
             status.into(),
+            t.instance.clone().into(),
+            t.role.clone().into(),
+            reason.into(),
         ],
     )
     .unwrap_or_else(|e| fail(Code::Internal, format!("cannot record the apply: {e}"), ""));
     Spi::run("DELETE FROM pgops.hba_apply WHERE id <= (SELECT max(id) - 100 FROM pgops.hba_apply)").ok();
 }
 
-/// The live file's hash against the last apply (rows of `pgops.hba_drift`).
+/// The live file against what pgops wrote for this instance in its current role (rows of
+/// `pgops.hba_drift`): decided from the file's own stamp, so it is right on a standby, after a
+/// copy from another instance, after a hand edit and after Patroni rewrote the file.
 #[pg_extern(volatile, parallel_unsafe)]
 fn _hba_drift() -> TableIterator<
     'static,
@@ -474,17 +643,60 @@ fn _hba_drift() -> TableIterator<
         name!(applied_sha256, Option<String>),
         name!(applied_at, Option<TimestampWithTimeZone>),
         name!(drifted, bool),
+        name!(state, String),
+        name!(owner, String),
+        name!(rendered_for, Option<String>),
+        name!(rendered_role, Option<String>),
+        name!(foreign_backups, i32),
+        name!(detail, String),
     ),
 > {
     let path = setting("hba_file");
-    let live = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
+    let live = std::fs::read(&path).ok();
+    let live_text = live.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let (_, instance, _) = identity::current();
+    let role = current_role();
+    let state = stamp::inspect(live_text.as_deref(), &instance, &role);
     let last = crate::spi::get_two_with_args::<String, TimestampWithTimeZone>(
-        "SELECT sha256, applied_at FROM pgops.hba_apply WHERE path = $1 AND status <> 'dry run' ORDER BY id DESC LIMIT 1",
-        &[path.clone().into()],
+        "SELECT sha256, applied_at FROM pgops.hba_apply
+         WHERE path = $1 AND instance = $2 AND status NOT LIKE 'dry run%' ORDER BY id DESC LIMIT 1",
+        &[path.clone().into(), instance.clone().into()],
     )
     .unwrap_or((None, None));
-    let drifted = last.0.is_some() && live != last.0;
-    TableIterator::once((path, live, last.0, last.1, drifted))
+    let (mine, foreign) = file::backups(std::path::Path::new(&path), &instance);
+    let wrote_before = last.0.is_some() || !mine.is_empty();
+    let patroni = patroni_owner(live_text.as_deref());
+    let owner = if patroni.is_some() {
+        "patroni"
+    } else if state.stamp().is_some() || state == State::Current {
+        "pgops"
+    } else {
+        "unknown"
+    };
+    let stamped = live_text.as_deref().and_then(stamp::read).map(|(s, _)| s);
+    let mut detail = state.detail(&instance, &role);
+    if let (Some(why), false) = (&patroni, state == State::Patroni) {
+        detail = format!("{detail}; {why}");
+    }
+    if !foreign.is_empty() {
+        detail = format!(
+            "{detail}; {} backup(s) of another instance's file lie beside it (copied with the data directory)",
+            foreign.len()
+        );
+    }
+    TableIterator::once((
+        path,
+        live.map(|b| sha256_hex(&b)),
+        last.0,
+        last.1,
+        state.drifted(wrote_before),
+        state.name().to_string(),
+        owner.to_string(),
+        stamped.as_ref().map(|s| s.instance.clone()),
+        stamped.map(|s| s.role),
+        foreign.len() as i32,
+        detail,
+    ))
 }
 
 /// Validates a pgops.hba_rule row (called by its trigger).

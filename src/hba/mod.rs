@@ -1,10 +1,19 @@
 //! pg_hba.conf from a config table: rules and aliases (Pigsty's vocabulary), render, lint,
 //! validate-then-reload with rollback, and a simulator that says which line a connection hits.
 //!
-//! line (parse, match) + rules (aliases, render) + lint are pure; api does SPI and file I/O.
+//! line (parse, match) + rules (aliases, render) + lint + stamp are pure; api does SPI and file
+//! I/O; follow is the launcher's turn that re-renders the file after a role change or a copy.
 
 pub mod api;
-pub use pgops_core::hba::{file, line, lint, rules};
+pub mod follow;
+pub use pgops_core::hba::{file, line, lint, rules, stamp};
+
+/// Registers the launcher's turn that follows the instance's role. Call from `_PG_init`.
+pub fn init(preloading: bool) {
+    if preloading {
+        crate::worker::launcher::register_turn(&follow::TURN);
+    }
+}
 
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
 // (`requires` paths are pgrx's: matched against each function's module path).

@@ -75,18 +75,30 @@ mod tests {
             instance_name(None, None, "pg-meta", "node1.example.com", 5432),
             "pg-meta-node1"
         );
-        assert_eq!(instance_name(Some("pg-meta-1"), Some("m"), "pg-meta", "node1", 5433), "pg-meta-1");
+        assert_eq!(
+            instance_name(Some("pg-meta-1"), Some("m"), "pg-meta", "node1", 5433),
+            "pg-meta-1"
+        );
         assert_eq!(instance_name(Some(""), None, "pg", "", 5432), "pg-localhost");
         // Two servers on one host: distinct names by default.
         assert_ne!(
             instance_name(None, None, "pg-meta", "node1", 5432),
             instance_name(None, None, "pg-meta", "node1", 5433)
         );
-        assert_eq!(instance_name(None, None, "pg-meta", "node1", 5433), "pg-meta-node1-5433");
+        assert_eq!(
+            instance_name(None, None, "pg-meta", "node1", 5433),
+            "pg-meta-node1-5433"
+        );
         // Under Patroni: the member name, unless the setting names the instance or the member
         // name could not be a key segment.
-        assert_eq!(instance_name(None, Some("pg-meta-2"), "pg-meta", "node1", 5433), "pg-meta-2");
-        assert_eq!(instance_name(None, Some("a/b"), "pg-meta", "node1", 5433), "pg-meta-node1-5433");
+        assert_eq!(
+            instance_name(None, Some("pg-meta-2"), "pg-meta", "node1", 5433),
+            "pg-meta-2"
+        );
+        assert_eq!(
+            instance_name(None, Some("a/b"), "pg-meta", "node1", 5433),
+            "pg-meta-node1-5433"
+        );
     }
 
     #[test]

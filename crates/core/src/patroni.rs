@@ -86,7 +86,11 @@ pub fn conn_target(conn_url: &str) -> Option<(String, u16, String)> {
     Some((
         host,
         u.port().unwrap_or(5432),
-        if db.is_empty() { "postgres".into() } else { db.to_string() },
+        if db.is_empty() {
+            "postgres".into()
+        } else {
+            db.to_string()
+        },
     ))
 }
 
@@ -105,9 +109,13 @@ pub fn parse(prefix: &str, kvs: &[(String, String)], read_at: i64) -> View {
             if name.is_empty() || name.contains('/') {
                 continue;
             }
-            let Ok(j) = serde_json::from_str::<Value>(value) else { continue };
+            let Ok(j) = serde_json::from_str::<Value>(value) else {
+                continue;
+            };
             let conn_url = j["conn_url"].as_str().unwrap_or_default().to_string();
-            let Some((host, port, database)) = conn_target(&conn_url) else { continue };
+            let Some((host, port, database)) = conn_target(&conn_url) else {
+                continue;
+            };
             v.members.push(Member {
                 name: name.to_string(),
                 conn_url,
@@ -145,6 +153,29 @@ pub fn find_me(members: &[Member], port: u16, is_local: impl Fn(&str) -> bool) -
         .filter(|m| m.port == port && usable_name(&m.name) && is_local(&m.host));
     let first = hits.next()?;
     hits.next().is_none().then(|| first.name.clone())
+}
+
+/// Whether `host` (a member's conn_url host) is this machine: this host name, or an address this
+/// machine can bind to (a local interface's, loopback included). Host names are resolved.
+pub fn is_local_host(host: &str, hostname: &str) -> bool {
+    if host.eq_ignore_ascii_case(hostname) || host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    resolve(host)
+        .into_iter()
+        .any(|ip| std::net::UdpSocket::bind((ip, 0)).is_ok())
+}
+
+/// The addresses of a host name or an address literal (none when it does not resolve).
+pub fn resolve(host: &str) -> Vec<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    use std::net::ToSocketAddrs;
+    (host, 0)
+        .to_socket_addrs()
+        .map(|a| a.map(|s| s.ip()).collect())
+        .unwrap_or_default()
 }
 
 /// One connection Patroni makes that the file must admit.
@@ -228,7 +259,11 @@ pub fn check(active: &[ActiveLine], probes: &[Probe], ssl: bool) -> Result<()> {
             p.database,
             p.member,
             p.address,
-            if d.len() > 1 { format!(" (and {} more)", d.len() - 1) } else { String::new() }
+            if d.len() > 1 {
+                format!(" (and {} more)", d.len() - 1)
+            } else {
+                String::new()
+            }
         ),
     )
     .hint(
@@ -266,7 +301,10 @@ mod tests {
                     r#"{"ttl":30,"postgresql":{"use_pg_rewind":true,"pg_hba":["local all all trust"]}}"#,
                 ),
                 kv("/pg/pg-test/pgops/members/x", "{}"),
-                kv("/pg/other/members/pg-other-1", r#"{"conn_url":"postgres://10.0.0.1:5432/postgres"}"#),
+                kv(
+                    "/pg/other/members/pg-other-1",
+                    r#"{"conn_url":"postgres://10.0.0.1:5432/postgres"}"#,
+                ),
             ],
             7,
         )
@@ -278,14 +316,22 @@ mod tests {
         let names: Vec<&str> = v.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["pg-test-1", "pg-test-2"]);
         assert_eq!(
-            (v.members[0].host.as_str(), v.members[0].port, v.members[0].database.as_str()),
+            (
+                v.members[0].host.as_str(),
+                v.members[0].port,
+                v.members[0].database.as_str()
+            ),
             ("127.0.0.1", 5433, "postgres")
         );
         assert_eq!((v.members[1].host.as_str(), v.members[1].port), ("::1", 5434));
         assert_eq!(v.members[1].database, "postgres");
         assert_eq!(v.leader.as_deref(), Some("pg-test-1"));
         assert!(v.pg_hba_in_config && v.present());
-        let v2 = parse("/pg/pg-test/", &[kv("/pg/pg-test/config", r#"{"postgresql":{"pg_hba":[]}}"#)], 0);
+        let v2 = parse(
+            "/pg/pg-test/",
+            &[kv("/pg/pg-test/config", r#"{"postgresql":{"pg_hba":[]}}"#)],
+            0,
+        );
         assert!(!v2.pg_hba_in_config && !v2.present());
     }
 
@@ -318,10 +364,25 @@ mod tests {
     }
 
     #[test]
+    fn local_hosts_are_the_ones_this_machine_can_bind() {
+        assert!(is_local_host("127.0.0.1", "h") && is_local_host("localhost", "h") && is_local_host("H", "h"));
+        assert!(!is_local_host("192.0.2.1", "h"), "TEST-NET-1 is never local");
+        assert!(!is_local_host("no-such-host.invalid", "h"));
+    }
+
+    #[test]
     fn a_file_that_denies_patroni_is_refused_and_one_that_admits_it_is_not() {
         let addrs = vec![
-            ("pg-test-1".to_string(), "127.0.0.1".parse().unwrap(), "postgres".to_string()),
-            ("pg-test-2".to_string(), "127.0.0.1".parse().unwrap(), "postgres".to_string()),
+            (
+                "pg-test-1".to_string(),
+                "127.0.0.1".parse().unwrap(),
+                "postgres".to_string(),
+            ),
+            (
+                "pg-test-2".to_string(),
+                "127.0.0.1".parse().unwrap(),
+                "postgres".to_string(),
+            ),
         ];
         let p = probes(&addrs, &["postgres".into()], &["replicator".into()]);
         assert_eq!(p.len(), 2, "one address: one probe per user and purpose");
@@ -337,7 +398,10 @@ mod tests {
         assert_eq!(d[0].0.user, "postgres");
         assert!(d[0].1.contains("reject on line 3"), "{}", d[0].1);
         let e = check(&locked, &p, false).unwrap_err();
-        assert!(e.message.contains("locks Patroni out") && e.message.contains("pg-test-1"), "{e}");
+        assert!(
+            e.message.contains("locks Patroni out") && e.message.contains("pg-test-1"),
+            "{e}"
+        );
         assert_eq!(e.code, Code::ObjectNotInPrerequisiteState);
         let open = parse_file(
             "local all postgres ident\n\

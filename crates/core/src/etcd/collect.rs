@@ -80,7 +80,7 @@ mod tests {
             "max_xid_age": 1200, "max_mxid_age": 1, "updated_at": "2026-11-21T10:00:05+00:00"
         });
         let extra = json!({"xids_per_second": 2.5, "seconds_to_freeze_max_age": null, "role_drift": 0,
-                           "hba_drift": false, "last_freeze": null});
+                           "hba_drift": false, "hba_state": "current", "last_freeze": null});
         let s = member_state("pg-meta", "pg-meta-2", "node2", server.clone(), Some(extra)).unwrap();
         assert_eq!((s.schema, s.role.as_str(), s.timeline), (1, "replica", Some(3)));
         assert_eq!(
@@ -89,6 +89,7 @@ mod tests {
         );
         assert_eq!(s.xids_per_second, Some(2.5));
         assert_eq!(s.hba_drift, Some(false));
+        assert_eq!(s.hba_state.as_deref(), Some("current"));
         assert_eq!(s.pgops_version, env!("CARGO_PKG_VERSION"));
         // Without pgops installed the pgops facts are absent, not invented.
         let bare = member_state("c", "i", "h", server, None).unwrap();

@@ -101,14 +101,7 @@ impl Session {
     }
 
     /// Keeps the lease alive (or gets a new one) and writes `value` at `key` when needed.
-    pub fn push(
-        &mut self,
-        key: &str,
-        value: &[u8],
-        digest: u64,
-        owner: &Owner,
-        force: bool,
-    ) -> Result<Report, Error> {
+    pub fn push(&mut self, key: &str, value: &[u8], digest: u64, owner: &Owner, force: bool) -> Result<Report, Error> {
         let mut new_lease = false;
         let alive = match self.lease {
             Some((id, _)) => self.client.lease_keepalive(id)?.map(|ttl| (id, ttl)),
@@ -297,9 +290,7 @@ mod tests {
         assert_eq!(Owner::of_document(&kv.value), Some(other.clone()), "left untouched");
         // Our own previous incarnation (same host, port, directory) is taken over.
         let mut again = Session::new(cfg(e.urls.clone()), Duration::from_secs(10)).unwrap();
-        let r = again
-            .push(KEY, &doc(&other, 2), 2, &other, false)
-            .unwrap();
+        let r = again.push(KEY, &doc(&other, 2), 2, &other, false).unwrap();
         assert!(r.wrote);
         assert_eq!(admin.range(KEY.as_bytes(), None, 1).unwrap()[0].lease, r.lease);
         // A key pgops did not write is not ours either.

@@ -98,6 +98,9 @@ pub struct MemberState {
     /// When role_drift was computed (every few minutes, not every push).
     pub role_drift_checked_at: Option<String>,
     pub hba_drift: Option<bool>,
+    /// `pgops.hba_drift.state`: current, edited, other_role, other_instance, patroni, unstamped.
+    #[serde(default)]
+    pub hba_state: Option<String>,
     /// The last finished freeze run: job, database, status, finished_at.
     pub last_freeze: Option<serde_json::Value>,
     pub pgops_version: String,

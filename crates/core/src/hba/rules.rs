@@ -57,7 +57,7 @@ impl Aliases {
         Aliases(m)
     }
 
-    fn get(&self, k: &str) -> &[String] {
+    pub fn get(&self, k: &str) -> &[String] {
         self.0.get(k).map(Vec::as_slice).unwrap_or(&[])
     }
 

@@ -195,7 +195,13 @@ pub fn backup_name(file: &str, timestamp: &str, instance: &str) -> String {
 
 fn file_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -248,7 +254,11 @@ mod tests {
         assert!(st.follow() && st.drifted(false));
         // A line added above, below, or a changed stamp: edited, never followed.
         let edits = [
-            f.replacen("local all postgres ident", "host all all 0.0.0.0/0 trust\nlocal all postgres ident", 1),
+            f.replacen(
+                "local all postgres ident",
+                "host all all 0.0.0.0/0 trust\nlocal all postgres ident",
+                1,
+            ),
             format!("{f}host all all 0.0.0.0/0 trust\n"),
             f.replace("\"role\":\"primary\"", "\"role\":\"replica\""),
             f.replace("pg-test-1", "pg-test-2"),
@@ -271,7 +281,10 @@ mod tests {
         }
         // A stamp line that is not the last or not JSON is not a stamp.
         assert_eq!(inspect(Some("x # pgops-stamp: {}\n"), "i", "primary"), State::Unstamped);
-        assert_eq!(inspect(Some("# pgops-stamp: nonsense\n"), "i", "primary"), State::Unstamped);
+        assert_eq!(
+            inspect(Some("# pgops-stamp: nonsense\n"), "i", "primary"),
+            State::Unstamped
+        );
     }
 
     #[test]
@@ -280,7 +293,10 @@ mod tests {
         let b = seal(&BODY.replace("12:00:00", "13:00:00"), "c", "j", "replica");
         assert_ne!(a, b);
         assert_eq!(comparable(&a), comparable(&b));
-        assert_ne!(comparable(&a), comparable(&format!("{a}host all all 0.0.0.0/0 trust\n")));
+        assert_ne!(
+            comparable(&a),
+            comparable(&format!("{a}host all all 0.0.0.0/0 trust\n"))
+        );
     }
 
     #[test]
@@ -301,7 +317,12 @@ mod tests {
             backup_is_mine("pg_hba.conf.pgops-20261127T120000.123456", "pg_hba.conf", "x"),
             Some(true)
         );
-        for other in ["pg_hba.conf", "pg_hba.conf.pgops-", "pg_hba.conf.pgops-2026x", "pg_ident.conf.pgops-20261127T120000.123456"] {
+        for other in [
+            "pg_hba.conf",
+            "pg_hba.conf.pgops-",
+            "pg_hba.conf.pgops-2026x",
+            "pg_ident.conf.pgops-20261127T120000.123456",
+        ] {
             assert_eq!(backup_is_mine(other, "pg_hba.conf", "x"), None, "{other}");
         }
     }
