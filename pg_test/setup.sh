@@ -89,7 +89,8 @@ fi
 # --- 5. Patroni (PyPI) in a virtualenv, for the Patroni scenario --------------------------
 if ! "$PATRONI_DIR/bin/patroni" --version 2>/dev/null | grep -q "patroni 4.1.5\$"; then
   say "installing Patroni 4.1.5 into $PATRONI_DIR"
-  python3 -m venv "$PATRONI_DIR"
+  # Debian's interpreter, not one under a home directory (pyenv): the postgres OS user runs it.
+  /usr/bin/python3 -m venv --clear "$PATRONI_DIR"
   "$PATRONI_DIR/bin/pip" install -q "${PATRONI[@]}" \
     || { say "cannot install ${PATRONI[*]} from PyPI (is https://pypi.org reachable?)"; exit 1; }
   # The scenario runs Patroni as the postgres OS user.

@@ -48,6 +48,20 @@ pub fn member_state(
             obj.insert(k, v);
         }
     }
+    // Replication lag in hundredths of a second, and "no recent measurement" of a caught-up
+    // standby (PostgreSQL shows NULL once an idle standby has replayed everything) as 0: the
+    // sub-millisecond lags of an idle cluster's last reports are not a change worth a write.
+    if let Some(Value::Array(peers)) = obj.get_mut("replication") {
+        for p in peers.iter_mut().filter_map(Value::as_object_mut) {
+            let caught_up = p.get("replay_lag_bytes").and_then(Value::as_i64) == Some(0);
+            let lag = match p.get("replay_lag_seconds").and_then(Value::as_f64) {
+                Some(x) => Some((x * 100.0).round() / 100.0),
+                None if caught_up => Some(0.0),
+                None => None,
+            };
+            p.insert("replay_lag_seconds".into(), json!(lag));
+        }
+    }
     for k in ["xids_per_second", "seconds_to_freeze_max_age"] {
         if let Some(x) = obj.get(k).and_then(Value::as_f64) {
             obj.insert(k.into(), json!(two_digits(x)));
@@ -95,6 +109,24 @@ mod tests {
         let bare = member_state("c", "i", "h", server, None).unwrap();
         assert_eq!((bare.role_drift, bare.xids_per_second), (None, None));
         assert!(member_state("c", "i", "h", json!([1]), None).is_err());
+    }
+
+    #[test]
+    fn an_idle_standbys_lag_reports_are_not_a_change() {
+        let server = |lag: Value| {
+            json!({"role": "primary", "replication": [{"application_name": "s1", "state": "streaming",
+                "sync_state": "async", "replay_lag_seconds": lag, "replay_lag_bytes": 0}],
+                "server_version": "15", "started_at": "", "port": 1, "data_directory": "/d",
+                "system_identifier": "1", "databases": [], "max_xid_age": 1, "max_mxid_age": 1, "updated_at": ""})
+        };
+        let digests: Vec<u64> = [json!(0.000437), json!(0.000379), Value::Null]
+            .into_iter()
+            .map(|l| member_state("c", "i", "h", server(l), None).unwrap().content_digest())
+            .collect();
+        assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+        let slow = member_state("c", "i", "h", server(json!(1.234)), None).unwrap();
+        assert_eq!(slow.replication[0].replay_lag_seconds, Some(1.23));
+        assert_ne!(slow.content_digest(), digests[0]);
     }
 
     #[test]
