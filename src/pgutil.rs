@@ -40,6 +40,15 @@ pub fn current_database() -> String {
 /// Takes a transaction-level advisory lock for the whole cluster (database 0 in pg_locks), so
 /// that callers in different databases serialise. Waits honour lock_timeout and cancel.
 pub fn cluster_lock(key: u64) {
+    cluster_lock_inner(key, false);
+}
+
+/// `cluster_lock` without waiting: false when another transaction holds it.
+pub fn try_cluster_lock(key: u64) -> bool {
+    cluster_lock_inner(key, true)
+}
+
+fn cluster_lock_inner(key: u64, dont_wait: bool) -> bool {
     let tag = pg_sys::LOCKTAG {
         locktag_field1: 0,
         locktag_field2: (key >> 32) as u32,
@@ -48,7 +57,9 @@ pub fn cluster_lock(key: u64) {
         locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
         locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
     };
-    unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false) };
+    // SAFETY: a lock tag built above, inside a transaction; released at its end.
+    let r = unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, dont_wait) };
+    r != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
 }
 
 /// Runs `f` with a new snapshot on top of the active-snapshot stack: read-only SPI reads use the

@@ -99,11 +99,11 @@ scenario_main() {
   [ -x "$PATRONI_BIN/patroni" ] || { not_ok "Patroni is installed in $PATRONI_BIN (pg_test/setup.sh)"; return 1; }
   etcd_start pe || { not_ok "etcd starts"; return 1; }
   declare -gA PAT_API=()
+  PAT_SSL=0; ssl_build "$v" && PAT_SSL=1
   CLEANUP_CMDS+=(pat_stop_all)
   for m in pat1 pat2 pat3; do
     local base; base=$(mktemp -d "/tmp/pgops-$m.XXXXXX"); chmod 0755 "$base"; is_root && chown postgres: "$base"
     CL_DIR[$m]=$base; CL_PORT[$m]=$(free_port); CL_VER[$m]=$v; PAT_API[$m]=$(free_port)
-    # SSL on, as Pigsty's rules (hostssl lines) need; the certificate lives outside the data directory.
     as_pg openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
       -keyout "$base/server.key" -out "$base/server.crt" >/dev/null 2>&1 && as_pg chmod 600 "$base/server.key"
     pat_write $m
@@ -130,6 +130,8 @@ scenario_main() {
 
   # --- never lock Patroni out ---------------------------------------------------------------------
   sql pat1 postgres "SELECT pgops.load_pigsty_hba_defaults()" >/dev/null
+  # A build without SSL rejects a file with hostssl lines: Pigsty's SSL-only rules go there.
+  [ "$PAT_SSL" = 1 ] || sql pat1 postgres "DELETE FROM pgops.hba_rule WHERE auth IN ('ssl', 'ssl-md5', 'ssl-sha', 'cert')" >/dev/null
   sql pat1 postgres "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, \"order\") VALUES ('local trust for the test', 'all', 'all', 'local', 'trust', 50);
     INSERT INTO pgops.hba_rule (title, rules, role, \"order\") VALUES ('only on replicas', '{host all all 127.0.0.50/32 trust}', 'replica', 60)" >/dev/null
   out=$(sql pat1 postgres "SELECT * FROM pgops.apply_hba()" 2>&1)

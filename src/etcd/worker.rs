@@ -389,8 +389,32 @@ impl Worker {
         // SAFETY: the server's port setting, fixed at start.
         let port = unsafe { pg_sys::PostPortNumber } as u16;
         let mut view = crate::patroni::parse(&prefix, &kvs, xact::now() / 1_000_000 + 946_684_800);
-        view.me = crate::patroni::find_me(&view.members, port, |h| crate::patroni::is_local_host(h, &hostname));
+        if self.patroni.is_none() {
+            // The last view of this server's previous run, if any: its member name is sticky.
+            self.patroni = crate::patroni::view().filter(|v| v.prefix == prefix);
+        }
         let old = self.patroni.as_ref();
+        // Host names are resolved here, in the worker, and only when the members changed.
+        match old.filter(|o| {
+            o.members.len() == view.members.len()
+                && o.members
+                    .iter()
+                    .zip(&view.members)
+                    .all(|(a, b)| (&a.name, &a.host) == (&b.name, &b.host))
+        }) {
+            Some(o) => {
+                for (m, was) in view.members.iter_mut().zip(&o.members) {
+                    m.addresses = was.addresses.clone();
+                }
+            }
+            None => crate::patroni::resolve_members(&mut view, 32),
+        }
+        // The member name is sticky: a member key that expired while Patroni restarts, or a
+        // second key naming this host and port, does not take the name away (the instance
+        // would look like another one and its pg_hba.conf be rewritten); only another unique
+        // match changes it.
+        view.me = crate::patroni::find_me(&view.members, port, |h| crate::patroni::is_local_host(h, &hostname))
+            .or_else(|| old.and_then(|o| o.me.clone()));
         let changed = old.is_none_or(|o| {
             (&o.members, &o.leader, o.pg_hba_in_config, &o.me)
                 != (&view.members, &view.leader, view.pg_hba_in_config, &view.me)

@@ -51,12 +51,16 @@ fn patroni_owner(live: Option<&str>) -> Option<String> {
     })
 }
 
-/// Users Patroni replicates as: the `${repl}` alias and the users of live replication connections.
-fn replication_users(aliases: &Aliases) -> Vec<String> {
+/// Users Patroni replicates as: the `${repl}` alias, and the users of the physical replication
+/// connections of Patroni's members (their application_name is the member name) — not every
+/// walsender's (a backup tool's or a logical subscriber's).
+fn replication_users(aliases: &Aliases, members: &[crate::patroni::Member]) -> Vec<String> {
     let mut users: BTreeSet<String> = aliases.get("${repl}").iter().cloned().collect();
-    let live = crate::spi::get_one::<Vec<String>>(
-        "SELECT coalesce(array_agg(DISTINCT r.usename::text), '{}') FROM pg_catalog.pg_stat_replication r
-         WHERE r.usename IS NOT NULL",
+    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+    let live = crate::spi::get_one_with_args::<Vec<String>>(
+        "SELECT coalesce(pg_catalog.array_agg(DISTINCT r.usename::text), '{}') FROM pg_catalog.pg_stat_replication r
+         WHERE r.usename IS NOT NULL AND r.application_name = ANY ($1)",
+        &[names.into()],
     )
     .ok()
     .flatten()
@@ -71,21 +75,13 @@ fn patroni_probes() -> Vec<crate::patroni::Probe> {
     let Some(v) = crate::patroni::view().filter(|v| v.present()) else {
         return vec![];
     };
-    let addresses: Vec<(String, std::net::IpAddr, String)> = v
-        .members
-        .iter()
-        .flat_map(|m| {
-            crate::patroni::resolve(&m.host)
-                .into_iter()
-                .map(|ip| (m.name.clone(), ip, m.database.clone()))
-        })
-        .collect();
     let mut supers = gucs::patroni_users();
     if supers.is_empty() {
         supers.push(crate::pgutil::bootstrap_superuser());
     }
-    crate::patroni::probes(&addresses, &supers, &replication_users(&load_aliases()))
+    crate::patroni::probes(&v.members, &supers, &replication_users(&load_aliases(), &v.members))
 }
+
 fn load_rules() -> Vec<Rule> {
     let v = spi_json("SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.id), '[]') FROM pgops.hba_rule r");
     serde_json::from_value(v)
@@ -367,7 +363,12 @@ fn hba_match(
 /// instance (a role change, a file rendered for another instance), with why.
 pub(super) enum Trigger {
     Call,
-    Follow(String),
+    /// Why, and the file as the launcher read it when it decided: anything else found under the
+    /// lock (a hand edit, a restored backup, a concurrent apply) is left alone.
+    Follow {
+        why: String,
+        expected: Vec<u8>,
+    },
 }
 
 /// Refuses a file that locks out the bootstrap superuser locally, the caller from its current
@@ -398,7 +399,7 @@ fn check_lockout(active: &[ActiveLine], trigger: &Trigger) {
             };
             file::check_lockout(active, &bootstrap, &caller).or_raise();
         }
-        Trigger::Follow(_) => {
+        Trigger::Follow { .. } => {
             let local = Conn {
                 user: &bootstrap,
                 database: "postgres",
@@ -424,31 +425,56 @@ pub(super) struct Outcome {
 
 /// Renders, refuses a file Patroni owns or one that locks anyone out, swaps it in, checks it
 /// with pg_hba_file_rules (the previous file is restored on error), reloads and records it.
-pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
-    crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
+/// None: the launcher's follow found the lock taken or the file changed since it looked (it
+/// looks again next turn).
+pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Option<Outcome> {
+    // A dry run writes nothing: it takes no lock (an open transaction holding one would stall
+    // the launcher). The launcher never waits for the lock.
+    match trigger {
+        Trigger::Call if !dry_run => crate::pgutil::cluster_lock(APPLY_LOCK_KEY),
+        Trigger::Call => {}
+        Trigger::Follow { .. } => {
+            if !crate::pgutil::try_cluster_lock(APPLY_LOCK_KEY) {
+                return None;
+            }
+        }
+    }
     let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
     let path = PathBuf::from(&t.path);
-    let old = std::fs::read(&path)
-        .unwrap_or_else(|e| fail(Code::IoError, format!("cannot read {}: {e}", path.display()), ""));
+    let old = std::fs::read(&path).unwrap_or_else(|e| {
+        fail(
+            Code::IoError,
+            format!("cannot read {}: {e}", path.display()),
+            "Check that the file named by hba_file exists and the server's OS user can read it. Nothing was changed.",
+        )
+    });
+    if let Trigger::Follow { expected, .. } = trigger {
+        if *expected != old {
+            return None;
+        }
+    }
     let old_text = String::from_utf8_lossy(&old).into_owned();
     if let Some(why) = patroni_owner(Some(&old_text)) {
         fail(
             Code::ObjectNotInPrerequisiteState,
             format!("pgops does not write {}: {why}", t.path),
-            "Patroni owns the file: keep its postgresql.pg_hba, or remove it from Patroni's configuration \
-             (patronictl edit-config and the member's YAML) to let pgops manage pg_hba.conf. Nothing was changed.",
+            "Patroni owns the file: keep its postgresql.pg_hba, or remove postgresql.pg_hba from Patroni's \
+             configuration (patronictl edit-config and every member's YAML), then delete the file's first two \
+             lines (Patroni's header) and run pgops.apply_hba() again. Nothing was changed.",
         );
     }
     check_lockout(&r.active, trigger);
     let sha = sha256_hex(r.text.as_bytes());
     let (rules, lines) = (r.rules as i32, r.active.len() as i32);
-    let outcome = |backup: Option<String>, status: String| Outcome {
-        path: t.path.clone(),
-        backup,
-        sha256: sha.clone(),
-        rules,
-        lines,
-        status,
+    let outcome = |backup: Option<String>, status: String| {
+        Some(Outcome {
+            path: t.path.clone(),
+            backup,
+            sha256: sha.clone(),
+            rules,
+            lines,
+            status,
+        })
     };
     if dry_run {
         return outcome(None, "dry run: valid, not written".into());
@@ -464,7 +490,7 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
     }
     let reason = match trigger {
         Trigger::Call => "pgops.apply_hba()".to_string(),
-        Trigger::Follow(why) => why.clone(),
+        Trigger::Follow { why, .. } => why.clone(),
     };
     if stamp::inspect(Some(&old_text), &t.instance, &t.role) == State::Current
         && stamp::comparable(&old_text) == stamp::comparable(&r.text)
@@ -475,10 +501,12 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
     let mode = std::fs::metadata(&path)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
-    let stamp_time = crate::spi::get_one::<String>("SELECT to_char(clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let stamp_time = crate::spi::get_one::<String>(
+        "SELECT pg_catalog.to_char(pg_catalog.clock_timestamp(), 'YYYYMMDD\"T\"HH24MISS.US')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
     let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or("pg_hba.conf");
     let backup = path.with_file_name(stamp::backup_name(file_name, &stamp_time, &t.instance));
     replace_file(&backup, &old, mode).unwrap_or_else(|e| {
@@ -520,7 +548,7 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
         Trigger::Call => reload_and_confirm(),
         // The launcher cannot wait for a worker of its own: the signal is enough, the
         // postmaster re-reads the file it just validated.
-        Trigger::Follow(_) => match crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()") {
+        Trigger::Follow { .. } => match crate::spi::get_one::<bool>("SELECT pg_catalog.pg_reload_conf()") {
             Ok(Some(true)) => "applied; reload signalled",
             _ => "written; the reload signal failed",
         },
@@ -534,7 +562,7 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Outcome {
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
-            Trigger::Follow(why) => format!("the launcher ({why})"),
+            Trigger::Follow { why, .. } => format!("the launcher ({why})"),
         },
         t.path,
         t.instance,
@@ -562,7 +590,7 @@ fn _apply_hba(
         name!(status, String),
     ),
 > {
-    let o = apply(&Trigger::Call, dry_run);
+    let o = apply(&Trigger::Call, dry_run).unwrap_or_else(|| crate::internal!("apply_hba() found nothing to do"));
     TableIterator::once((o.path, o.backup, o.sha256, o.rules, o.lines, o.status))
 }
 
@@ -627,8 +655,14 @@ fn record(t: &Target, backup: Option<&str>, sha: &str, rules: i32, lines: i32, s
             reason.into(),
         ],
     )
-    .unwrap_or_else(|e| fail(Code::Internal, format!("cannot record the apply: {e}"), ""));
-    Spi::run("DELETE FROM pgops.hba_apply WHERE id <= (SELECT max(id) - 100 FROM pgops.hba_apply)").ok();
+    .unwrap_or_else(|e| {
+        fail(
+            Code::Internal,
+            format!("the file was written, but its history row could not be recorded: {e}"),
+            "pg_hba.conf is in place and reloaded; check pgops.hba_apply's definition and the server log.",
+        )
+    });
+    Spi::run("DELETE FROM pgops.hba_apply WHERE id <= (SELECT pg_catalog.max(id) - 100 FROM pgops.hba_apply)").ok();
 }
 
 /// The live file against what pgops wrote for this instance in its current role (rows of

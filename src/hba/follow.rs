@@ -3,7 +3,10 @@
 //! this instance in its other role (a promotion, a demotion) or for another instance (a data
 //! directory copied by pg_basebackup, a Patroni reinit) is rendered and applied again exactly as
 //! `pgops.apply_hba()` does — lock-out guards, validation with rollback, reload, history on a
-//! primary, a log line everywhere. A file edited by hand, or Patroni's, is never replaced.
+//! primary, a log line everywhere. A file edited by hand, or Patroni's, is never replaced, nor one
+//! that changed between the look and the lock. Another instance's file outside the data
+//! directory is reported, not rewritten, and a file that keeps turning back is left alone after
+//! three writes in ten minutes. Failures are logged by the launcher once per change.
 //! `pgops.hba_follow = off` turns this off.
 
 use std::time::Duration;
@@ -22,8 +25,12 @@ pub static TURN: TurnHook = TurnHook {
 /// How often the stamp is compared while pgops manages the file.
 const POLL: Duration = Duration::from_secs(2);
 
-/// The last failure logged: the same failure is logged once, not every two seconds.
-static LAST_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// When the launcher last wrote the file: a file that keeps turning back into another
+/// instance's or role's (two servers sharing one hba_file outside their data directories, say)
+/// is written at most `MAX_WRITES` times in `WINDOW`, then left alone with a log line.
+static WRITES: std::sync::Mutex<Vec<std::time::Instant>> = std::sync::Mutex::new(Vec::new());
+const MAX_WRITES: usize = 3;
+const WINDOW: Duration = Duration::from_secs(600);
 
 fn hba_path() -> Option<String> {
     // SAFETY: the server's hba_file setting (a C string the GUC machinery owns), read on the
@@ -34,55 +41,99 @@ fn hba_path() -> Option<String> {
     }
 }
 
+fn data_directory() -> Option<std::path::PathBuf> {
+    // SAFETY: the data directory, set at start, read on the launcher's main thread.
+    unsafe {
+        let p = pgrx::pg_sys::DataDir;
+        (!p.is_null()).then(|| std::path::PathBuf::from(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()))
+    }
+}
+
 fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
     if !ctx.installed || !gucs::hba_follow() {
         return Ok(None);
     }
     let Some(path) = hba_path() else { return Ok(None) };
-    let text = std::fs::read(&path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let (_, instance, _) = identity::current();
     let role = current_role();
-    let state = stamp::inspect(text.as_deref(), &instance, &role);
+    let state = stamp::inspect(Some(&text), &instance, &role);
     let why = match &state {
         State::OtherRole { stamp } => format!(
             "this instance is {role} now, the file was rendered for it as {}",
             stamp.role
         ),
-        State::OtherInstance { stamp } => format!(
-            "the file was rendered for {} as {} and copied here with the data directory",
-            stamp.instance, stamp.role
-        ),
+        State::OtherInstance { stamp } => {
+            // A copy arrives with a data directory; a file outside it may be shared on purpose.
+            let inside = data_directory().is_some_and(|d| std::path::Path::new(&path).starts_with(d));
+            if !inside {
+                return Err(crate::error::Error::new(
+                    crate::error::Code::ObjectNotInPrerequisiteState,
+                    format!(
+                        "{path} was rendered for {} and lies outside the data directory: not re-rendered \
+                         (two servers sharing one file would rewrite it in turn); run pgops.apply_hba() here if it is this server's",
+                        stamp.instance
+                    ),
+                ));
+            }
+            format!(
+                "the file was rendered for {} as {} and copied here with the data directory",
+                stamp.instance, stamp.role
+            )
+        }
         State::Current | State::Edited { .. } => return Ok(Some(POLL)),
         State::Patroni | State::Unstamped | State::Missing => return Ok(None),
     };
-    let result = xact::run("pgops launcher: re-render pg_hba.conf", || {
-        Ok(apply(&Trigger::Follow(why.clone()), false).status)
-    });
-    let mut last = LAST_FAILURE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match result {
-        Ok(_) => {
-            *last = None;
-            if matches!(state, State::OtherInstance { .. }) {
-                let (_, foreign) = super::file::backups(std::path::Path::new(&path), &instance);
-                let removed = foreign.iter().filter(|p| std::fs::remove_file(p).is_ok()).count();
-                if removed > 0 {
-                    pgrx::log!(
-                        "pgops launcher: removed {removed} backup(s) of another instance's pg_hba.conf copied with the data directory"
-                    );
-                }
-            }
-            Ok(Some(POLL))
-        }
-        Err(e) => {
-            let msg = format!("cannot re-render pg_hba.conf ({why}): {}", e.one_line());
-            if last.as_deref() == Some(msg.as_str()) {
-                return Ok(Some(POLL));
-            }
-            *last = Some(msg.clone());
-            // Logged and shown in pgops.workers once; pgops.hba_drift shows the file's state.
-            Err(crate::error::Error::new(e.code, msg))
+    {
+        let mut writes = WRITES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        writes.retain(|t| t.elapsed() < WINDOW);
+        if writes.len() >= MAX_WRITES {
+            return Err(crate::error::Error::new(
+                crate::error::Code::ObjectNotInPrerequisiteState,
+                format!(
+                    "{path} was re-rendered {MAX_WRITES} times in {} minutes and is again not this instance's ({why}): \
+                     left alone; is another server writing it?",
+                    WINDOW.as_secs() / 60
+                ),
+            ));
         }
     }
+    let trigger = Trigger::Follow {
+        why: why.clone(),
+        expected: bytes,
+    };
+    let outcome = xact::run("pgops launcher: re-render pg_hba.conf", || {
+        Ok(apply(&trigger, false).map(|o| o.status))
+    })
+    .map_err(|e| {
+        crate::error::Error::new(
+            e.code,
+            format!("cannot re-render pg_hba.conf ({why}): {}", e.one_line()),
+        )
+    })?;
+    let Some(status) = outcome else {
+        // Another apply holds the lock, or the file changed since it was read: next turn.
+        return Ok(Some(POLL));
+    };
+    if status != "unchanged" {
+        WRITES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(std::time::Instant::now());
+    }
+    if let State::OtherInstance { stamp } = &state {
+        // The copied file's owner's backups came with it; this instance's own stay.
+        let (copied, _) = super::file::backups(std::path::Path::new(&path), &stamp.instance);
+        let removed = copied.iter().filter(|p| std::fs::remove_file(p).is_ok()).count();
+        if removed > 0 {
+            pgrx::log!(
+                "pgops launcher: removed {removed} backup(s) of {}'s pg_hba.conf copied with the data directory",
+                stamp.instance
+            );
+        }
+    }
+    Ok(Some(POLL))
 }

@@ -61,6 +61,9 @@ struct Launcher {
     database: String,
     /// The longest sleep the hooks allowed in the last turn.
     sleep_at_most: Option<Duration>,
+    /// Each hook's last error: the same error again is recorded in pgops.workers but not logged
+    /// again (a hook that fails every turn would fill the log).
+    hook_errors: std::collections::HashMap<&'static str, String>,
 }
 
 #[pg_guard]
@@ -79,6 +82,7 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
         slot,
         database,
         sleep_at_most: None,
+        hook_errors: std::collections::HashMap::new(),
     };
     loop {
         if BackgroundWorker::sighup_received() {
@@ -123,11 +127,23 @@ impl Launcher {
         self.sleep_at_most = None;
         for hook in hooks() {
             match (hook.run)(&ctx) {
-                Ok(Some(d)) => self.sleep_at_most = Some(self.sleep_at_most.map_or(d, |m| m.min(d))),
-                Ok(None) => {}
+                Ok(Some(d)) => {
+                    self.hook_errors.remove(hook.name);
+                    self.sleep_at_most = Some(self.sleep_at_most.map_or(d, |m| m.min(d)));
+                }
+                Ok(None) => {
+                    self.hook_errors.remove(hook.name);
+                }
                 Err(e) => {
-                    log!("pgops launcher: {} failed: {}", hook.name, e.one_line());
-                    errors.push(e.one_line());
+                    let line = e.one_line();
+                    if self.hook_errors.get(hook.name) != Some(&line) {
+                        log!(
+                            "pgops launcher: {} failed (logged again when the error changes): {line}",
+                            hook.name
+                        );
+                        self.hook_errors.insert(hook.name, line.clone());
+                    }
+                    errors.push(line);
                 }
             }
         }

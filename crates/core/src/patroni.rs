@@ -24,6 +24,10 @@ pub struct Member {
     pub database: String,
     pub role: String,
     pub state: String,
+    /// `host` resolved by the etcd worker (backends never resolve names: a slow resolver must
+    /// not stall them).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
 }
 
 /// What the etcd worker last read of Patroni's keys (kept in `pg_stat_tmp/pgops.patroni.json`).
@@ -106,7 +110,7 @@ pub fn parse(prefix: &str, kvs: &[(String, String)], read_at: i64) -> View {
     for (key, value) in kvs {
         let Some(rest) = key.strip_prefix(prefix) else { continue };
         if let Some(name) = rest.strip_prefix("members/") {
-            if name.is_empty() || name.contains('/') {
+            if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
                 continue;
             }
             let Ok(j) = serde_json::from_str::<Value>(value) else {
@@ -124,6 +128,7 @@ pub fn parse(prefix: &str, kvs: &[(String, String)], read_at: i64) -> View {
                 database,
                 role: j["role"].as_str().unwrap_or_default().to_string(),
                 state: j["state"].as_str().unwrap_or_default().to_string(),
+                addresses: vec![],
             });
         } else if rest == "leader" {
             v.leader = Some(value.trim().to_string()).filter(|l| !l.is_empty());
@@ -134,6 +139,20 @@ pub fn parse(prefix: &str, kvs: &[(String, String)], read_at: i64) -> View {
     }
     v.members.sort_by(|a, b| a.name.cmp(&b.name));
     v
+}
+
+/// Resolves each member's host (address literals at once; host names for the first
+/// `max_lookups` members that need one, the others left without addresses).
+pub fn resolve_members(v: &mut View, max_lookups: usize) {
+    let mut lookups = 0;
+    for m in &mut v.members {
+        if let Ok(ip) = m.host.parse::<IpAddr>() {
+            m.addresses = vec![ip];
+        } else if lookups < max_lookups {
+            lookups += 1;
+            m.addresses = resolve(&m.host);
+        }
+    }
 }
 
 /// A name pgops may take as its instance name: what etcd keys and the HBA header accept.
@@ -188,13 +207,25 @@ pub struct Probe {
     pub purpose: &'static str,
 }
 
-/// The connections Patroni makes to this server from each member's address (`addresses`:
-/// member name and address): its superuser and rewind users to the member's database, and
-/// replication.
-pub fn probes(addresses: &[(String, IpAddr, String)], superusers: &[String], replication: &[String]) -> Vec<Probe> {
+/// The connections Patroni makes to this server: from each member's address, its superuser and
+/// rewind users to the member's database, and replication; and Patroni's own connection to the
+/// server it runs beside, over TCP to localhost (unless its `use_unix_socket` is on: then the
+/// local-socket guard covers it).
+pub fn probes(members: &[Member], superusers: &[String], replication: &[String]) -> Vec<Probe> {
+    let mut addresses: Vec<(String, IpAddr, String)> = members
+        .iter()
+        .flat_map(|m| m.addresses.iter().map(|a| (m.name.clone(), *a, m.database.clone())))
+        .collect();
+    if !members.is_empty() {
+        addresses.push((
+            "(Patroni's local connection)".into(),
+            IpAddr::from([127, 0, 0, 1]),
+            "postgres".into(),
+        ));
+    }
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for (member, address, database) in addresses {
+    for (member, address, database) in &addresses {
         for u in superusers {
             if seen.insert((*address, u.clone(), database.clone())) {
                 out.push(Probe {
@@ -206,7 +237,7 @@ pub fn probes(addresses: &[(String, IpAddr, String)], superusers: &[String], rep
                 });
             }
         }
-        for u in replication {
+        for u in replication.iter().filter(|_| !member.starts_with('(')) {
             if seen.insert((*address, u.clone(), "replication".to_string())) {
                 out.push(Probe {
                     member: member.clone(),
@@ -295,6 +326,10 @@ mod tests {
                 ),
                 kv("/pg/pg-test/members/broken", "{not json"),
                 kv("/pg/pg-test/members/nourl", r#"{"role":"replica"}"#),
+                kv(
+                    "/pg/pg-test/members/bad\nname",
+                    r#"{"conn_url":"postgres://127.0.0.1:5435/postgres"}"#,
+                ),
                 kv("/pg/pg-test/leader", "pg-test-1"),
                 kv(
                     "/pg/pg-test/config",
@@ -372,20 +407,31 @@ mod tests {
 
     #[test]
     fn a_file_that_denies_patroni_is_refused_and_one_that_admits_it_is_not() {
-        let addrs = vec![
-            (
-                "pg-test-1".to_string(),
-                "127.0.0.1".parse().unwrap(),
-                "postgres".to_string(),
-            ),
-            (
-                "pg-test-2".to_string(),
-                "127.0.0.1".parse().unwrap(),
-                "postgres".to_string(),
-            ),
-        ];
-        let p = probes(&addrs, &["postgres".into()], &["replicator".into()]);
+        let mut v = view();
+        v.members[1].host = "127.0.0.1".into();
+        resolve_members(&mut v, 0);
+        assert_eq!(v.members[0].addresses, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        let p = probes(&v.members, &["postgres".into()], &["replicator".into()]);
         assert_eq!(p.len(), 2, "one address: one probe per user and purpose");
+        assert!(
+            probes(&[], &["postgres".into()], &[]).is_empty(),
+            "no Patroni, no probe"
+        );
+        let mut far = v.members.clone();
+        far[0].addresses = vec!["10.0.0.1".parse().unwrap()];
+        far[1].addresses = vec![];
+        let p2 = probes(&far, &["postgres".into()], &["replicator".into()]);
+        assert_eq!(
+            p2.iter()
+                .map(|p| (p.address.to_string(), p.database.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("10.0.0.1".to_string(), "postgres"),
+                ("10.0.0.1".to_string(), "replication"),
+                ("127.0.0.1".to_string(), "postgres")
+            ],
+            "each member's address, and Patroni's own local TCP connection (superuser only)"
+        );
         // Pigsty's defaults with a local trust rule: postgres over TCP matches nothing.
         let locked = parse_file(
             "local all postgres ident\n\

@@ -64,7 +64,15 @@ pub struct Report {
 
 struct Written {
     digest: u64,
+    /// etcd's revision of that write: the key's mod_revision while nobody else touched it.
+    revision: i64,
+    /// Pushes since the key was last read back.
+    unchecked: u32,
 }
+
+/// Every this many pushes without a write, the key is read back (a read makes no revision): a
+/// document deleted or overwritten behind pgops' back is written again.
+pub const CHECK_EVERY: u32 = 10;
 
 pub struct Session {
     client: Client,
@@ -120,6 +128,19 @@ impl Session {
                 granted
             }
         };
+        if let Some(w) = self.written.as_mut() {
+            w.unchecked += 1;
+            if w.unchecked >= CHECK_EVERY {
+                w.unchecked = 0;
+                let revision = w.revision;
+                let now = self.client.range(key.as_bytes(), None, 1)?.into_iter().next();
+                if now.is_none_or(|kv| kv.mod_revision != revision) {
+                    // Gone or changed: written again, after the owner check.
+                    self.written = None;
+                    self.owner_verified = false;
+                }
+            }
+        }
         if !self.owner_verified {
             // Checked under every new lease, and again after any failure in between.
             if let Some(existing) = self.client.range(key.as_bytes(), None, 1)?.into_iter().next() {
@@ -149,7 +170,11 @@ impl Session {
             }
             report.revision = revision;
             report.wrote = true;
-            self.written = Some(Written { digest });
+            self.written = Some(Written {
+                digest,
+                revision,
+                unchecked: 0,
+            });
         }
         report.endpoint = self.endpoint();
         Ok(report)
@@ -250,6 +275,13 @@ mod tests {
         assert!(!s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
         assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), true).unwrap().wrote);
         assert_eq!(version(&mut admin), 3);
+
+        // Deleted behind our back while the lease lives: read back within CHECK_EVERY pushes and
+        // written again.
+        admin.delete(KEY.as_bytes(), None).unwrap();
+        let rewritten = (0..CHECK_EVERY).any(|_| s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
+        assert!(rewritten && version(&mut admin) == 1, "a new key, written once");
+        assert!(!s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
 
         // The lease expires behind our back (as when etcd was unreachable for longer than the TTL).
         admin.lease_revoke(r.lease).unwrap();
