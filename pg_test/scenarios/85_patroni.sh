@@ -50,11 +50,14 @@ postgresql:
     pgops.etcd_interval: 1
     pgops.etcd_ttl: 5
     pgops.etcd_timeout: 500
-    ssl: "on"
-    ssl_cert_file: $base/server.crt
-    ssl_key_file: $base/server.key
     pgops.naptime: 1000
 EOF
+  # SSL on where the build has it, as Pigsty's rules (hostssl lines) need; the certificate lives
+  # outside the data directory.
+  if [ "$PAT_SSL" = 1 ]; then
+    printf '    ssl: "on"\n    ssl_cert_file: %s/server.crt\n    ssl_key_file: %s/server.key\n' "$base" "$base" \
+      | as_pg tee -a "$base/patroni.yml" >/dev/null
+  fi
 }
 
 pat_start() { # pat_start NAME — Patroni for member NAME, in the background
