@@ -317,7 +317,8 @@ fn define_etcd() {
     GucRegistry::define_int_guc(
         c"pgops.etcd_interval",
         c"How often the pgops etcd worker refreshes its lease and publishes the instance's state.",
-        c"The lease is refreshed every interval; the document is rewritten only when its content changed.",
+        c"The lease is refreshed every interval; the document is rewritten only when its state changed, or its \
+          progress (LSNs, lags, ages) at most every half TTL.",
         &ETCD_INTERVAL_S,
         1,
         1_800,
@@ -371,8 +372,9 @@ pub fn debug_launcher_error() -> bool {
     DEBUG_LAUNCHER_ERROR.get()
 }
 
-pub fn protected_roles() -> Vec<String> {
-    string(&PROTECTED_ROLES)
+/// A comma-separated list setting: its non-empty items, trimmed.
+fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
+    string(setting)
         .map(|s| {
             s.split(',')
                 .map(|r| r.trim().to_string())
@@ -380,6 +382,10 @@ pub fn protected_roles() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+pub fn protected_roles() -> Vec<String> {
+    list(&PROTECTED_ROLES)
 }
 
 pub fn drop_reassign_to() -> Option<String> {
@@ -423,14 +429,7 @@ pub fn patroni_scope() -> Option<String> {
 }
 
 pub fn patroni_users() -> Vec<String> {
-    string(&PATRONI_USERS)
-        .map(|s| {
-            s.split(',')
-                .map(|r| r.trim().to_string())
-                .filter(|r| !r.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+    list(&PATRONI_USERS)
 }
 
 pub fn hba_backups() -> usize {

@@ -96,6 +96,9 @@ drift_is() { [ "$(drift "$1")" = "$2" ]; }
 doc_role() { etcdctl_ pe get "/pg/pg-pat/pgops/members/pg-pat-${1#pat}" --print-value-only 2>/dev/null \
   | python3 -c "import json,sys; print(json.load(sys.stdin)['role'])" 2>/dev/null; }
 doc_role_is() { [ "$(doc_role "$1")" = "$2" ]; }
+doc_hba() { etcdctl_ pe get "/pg/pg-pat/pgops/members/pg-pat-${1#pat}" --print-value-only 2>/dev/null \
+  | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['hba_state'], d['hba_drift'])" 2>/dev/null; }
+doc_hba_is() { [ "$(doc_hba "$1")" = "$2" ]; }
 
 scenario_main() {
   local v=$1 m p l r other t0 out
@@ -192,6 +195,8 @@ scenario_main() {
     echo "host all all 0.0.0.0/0 trust" | as_pg tee -a "${CL_DIR[$m]}/data/pg_hba.conf" >/dev/null
   done
   check_eq "a hand edit is drift on the primary and on the replica" "$(drift pat2) $(drift pat1)" "edited|primary|true edited|replica|true"
+  wait_until 5 doc_hba_is pat1 "edited True"
+  check_eq "the replica's etcd document says its file drifted" "$(doc_hba pat1)" "edited True"
   check_match "the security audit fails HBA-DRIFT on the replica" \
     "$(sql pat1 postgres "SELECT status || '|' || detail FROM pgops.security_audit WHERE check_id = 'HBA-DRIFT'")" "^fail\|edited: "
   sleep 3

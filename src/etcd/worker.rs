@@ -282,7 +282,7 @@ impl Worker {
             let cmd = Cmd::Push {
                 key: plan.key.clone(),
                 value,
-                digest: state.content_digest(),
+                digest: state.digest(),
                 owner,
                 force,
             };

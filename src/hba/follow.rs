@@ -32,6 +32,12 @@ static WRITES: std::sync::Mutex<Vec<std::time::Instant>> = std::sync::Mutex::new
 const MAX_WRITES: usize = 3;
 const WINDOW: Duration = Duration::from_secs(600);
 
+/// The launcher's first turn: a copied file waits (at most `FIRST_READ_WAIT`) for the etcd
+/// worker's first read of Patroni's keys, so it is rendered once, under the member name, not
+/// first under the default name and again when the member name arrives.
+static FIRST_TURN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+const FIRST_READ_WAIT: Duration = Duration::from_secs(30);
+
 fn hba_path() -> Option<String> {
     // SAFETY: the server's hba_file setting (a C string the GUC machinery owns), read on the
     // launcher's main thread.
@@ -78,6 +84,11 @@ fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
                         stamp.instance
                     ),
                 ));
+            }
+            let started = FIRST_TURN.get_or_init(std::time::Instant::now);
+            let etcd_on = !gucs::etcd().endpoints.is_empty();
+            if etcd_on && crate::patroni::view().is_none() && started.elapsed() < FIRST_READ_WAIT {
+                return Ok(Some(POLL));
             }
             format!(
                 "the file was rendered for {} as {} and copied here with the data directory",

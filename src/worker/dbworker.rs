@@ -193,7 +193,11 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
     let (finished, pid, started_at) = {
         let mut reg = registry.exclusive();
         let Some(slot) = reg.dynamic_slot(idx, generation) else {
-            return Poll::Died("its status slot is gone (server restarted?)".into());
+            return Poll::Died(
+                "its worker is not running on this server (the server restarted, or the run was started on the \
+                 primary before a switchover or failover)"
+                    .into(),
+            );
         };
         (slot.finished, slot.pid, slot.started_at)
     };

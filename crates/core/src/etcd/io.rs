@@ -21,7 +21,7 @@ pub enum Cmd {
     Push {
         key: String,
         value: Vec<u8>,
-        digest: u64,
+        digest: super::state::Digest,
         owner: Owner,
         force: bool,
     },
@@ -250,7 +250,7 @@ mod tests {
         let push = Cmd::Push {
             key: "/pg/t/pgops/members/x".into(),
             value: b"{}".to_vec(),
-            digest: 1,
+            digest: 1.into(),
             owner,
             force: false,
         };

@@ -2,8 +2,8 @@
 //!
 //! Each `push` refreshes the lease (keepalive) — granting a new one when none exists yet or the
 //! old one expired while etcd was unreachable — and writes the member document only when it
-//! changed, when the lease is new, or when asked to (`force`): the keepalive alone proves
-//! liveness. Before the first write under a new lease it reads the key: a live key written by
+//! changed (progress alone — LSNs, lags, ages — at most every half TTL), when the lease is new, or
+//! when asked to (`force`): the keepalive alone proves liveness. Before the first write under a new lease it reads the key: a live key written by
 //! another instance (another host, port or data directory under the same instance name) is a
 //! conflict, reported and left alone, never overwritten. `revoke` ends the session: etcd deletes
 //! the key with the lease.
@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::client::{Client, Config, Error, Kv};
-use super::state::should_push;
+use super::state::{Digest, should_push};
 
 /// What identifies the process that writes a member key (the same instance name on two servers
 /// is a configuration mistake pgops refuses to paper over).
@@ -63,7 +63,8 @@ pub struct Report {
 }
 
 struct Written {
-    digest: u64,
+    digest: Digest,
+    at: std::time::Instant,
     /// etcd's revision of that write: the key's mod_revision while nobody else touched it.
     revision: i64,
     /// Pushes since the key was last read back.
@@ -109,7 +110,15 @@ impl Session {
     }
 
     /// Keeps the lease alive (or gets a new one) and writes `value` at `key` when needed.
-    pub fn push(&mut self, key: &str, value: &[u8], digest: u64, owner: &Owner, force: bool) -> Result<Report, Error> {
+    pub fn push(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        digest: impl Into<Digest>,
+        owner: &Owner,
+        force: bool,
+    ) -> Result<Report, Error> {
+        let digest = digest.into();
         let mut new_lease = false;
         let alive = match self.lease {
             Some((id, _)) => self.client.lease_keepalive(id)?.map(|ttl| (id, ttl)),
@@ -151,14 +160,14 @@ impl Session {
             }
             self.owner_verified = true;
         }
-        let last = self.written.as_ref().map(|w| w.digest);
+        let last = self.written.as_ref().map(|w| (w.digest, w.at.elapsed()));
         let mut report = Report {
             lease,
             ttl,
             new_lease,
             ..Report::default()
         };
-        if new_lease || force || should_push(last, digest) {
+        if new_lease || force || should_push(last, digest, Duration::from_secs(self.ttl as u64) / 2) {
             let (revision, prev) = self.client.put_prev(key.as_bytes(), value, Some(lease))?;
             // Two servers that started at the same moment both found the key empty: the write
             // itself says whose it was. The one that finds another's document gives way.
@@ -172,6 +181,7 @@ impl Session {
             report.wrote = true;
             self.written = Some(Written {
                 digest,
+                at: std::time::Instant::now(),
                 revision,
                 unchecked: 0,
             });
@@ -275,6 +285,13 @@ mod tests {
         assert!(!s.push(KEY, &doc(&me(), 2), 2, &me(), false).unwrap().wrote);
         assert!(s.push(KEY, &doc(&me(), 2), 2, &me(), true).unwrap().wrote);
         assert_eq!(version(&mut admin), 3);
+        // Progress alone (the same state, other content): held back until half the TTL passed
+        // since the last write, then written.
+        let progress = Digest { state: 2, content: 3 };
+        assert!(!s.push(KEY, &doc(&me(), 3), progress, &me(), false).unwrap().wrote);
+        std::thread::sleep(Duration::from_millis(3100));
+        assert!(s.push(KEY, &doc(&me(), 3), progress, &me(), false).unwrap().wrote);
+        assert_eq!(version(&mut admin), 4);
 
         // Deleted behind our back while the lease lives: read back within CHECK_EVERY pushes and
         // written again.

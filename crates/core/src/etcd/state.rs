@@ -8,7 +8,8 @@
 //! Values: versioned JSON (`{"schema": 1, ...}`). The pusher writes only when the content changed
 //! (or under a new lease): the lease keepalive every interval proves the instance is alive, so an
 //! idle cluster's documents cause no revisions and wake no watcher (Patroni watches its prefix).
-//! `updated_at` is when the content last changed. It backs off exponentially, capped at the push
+//! A change of state (role, timeline, peers, drift…) is written at once; progress alone (LSNs,
+//! lags, XID ages) at most every half TTL. `updated_at` is when the document was last written. It backs off exponentially, capped at the push
 //! interval, when etcd fails — so it resumes within two intervals once etcd is back.
 
 use std::time::Duration;
@@ -110,19 +111,70 @@ pub struct MemberState {
 impl MemberState {
     /// A digest of everything but `updated_at`: equal digests mean nothing worth a write changed.
     pub fn content_digest(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
         let mut copy = self.clone();
         copy.updated_at.clear();
-        let text = serde_json::to_string(&copy).unwrap_or_default();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        text.hash(&mut h);
-        h.finish()
+        digest_of(&copy)
+    }
+
+    /// A digest of everything but the progress fields — LSNs, lags, XID ages and forecasts,
+    /// which move with every write the server takes — and `updated_at`.
+    pub fn state_digest(&self) -> u64 {
+        let mut copy = self.clone();
+        copy.updated_at.clear();
+        copy.current_lsn = None;
+        copy.receive_lsn = None;
+        copy.replay_lsn = None;
+        copy.replay_lag_seconds = None;
+        copy.max_xid_age = 0;
+        copy.max_mxid_age = 0;
+        copy.xids_per_second = None;
+        copy.seconds_to_freeze_max_age = None;
+        for p in &mut copy.replication {
+            p.replay_lag_seconds = None;
+            p.replay_lag_bytes = None;
+        }
+        digest_of(&copy)
+    }
+
+    pub fn digest(&self) -> Digest {
+        Digest {
+            state: self.state_digest(),
+            content: self.content_digest(),
+        }
     }
 }
 
-/// Whether to write now: nothing written under this lease yet, or the content changed.
-pub fn should_push(last: Option<u64>, digest: u64) -> bool {
-    last != Some(digest)
+fn digest_of(s: &MemberState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let text = serde_json::to_string(s).unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// The two digests of a document: its state, and its whole content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Digest {
+    pub state: u64,
+    pub content: u64,
+}
+
+impl From<u64> for Digest {
+    /// A document whose every field is state.
+    fn from(n: u64) -> Digest {
+        Digest { state: n, content: n }
+    }
+}
+
+/// Whether to write now: nothing written under this lease yet; the state changed (a role, a
+/// timeline, a peer, drift, a database — at once); or only progress moved (LSNs, lags, ages) and
+/// `progress_every` passed since the last write. An idle server writes nothing; a busy one
+/// refreshes its progress at most every `progress_every`.
+pub fn should_push(last: Option<(Digest, Duration)>, now: Digest, progress_every: Duration) -> bool {
+    match last {
+        None => true,
+        Some((d, since)) => d.state != now.state || (d.content != now.content && since >= progress_every),
+    }
 }
 
 /// Exponential backoff after failures, from one second, capped at the push interval.
@@ -177,19 +229,37 @@ mod tests {
     }
 
     #[test]
-    fn writes_only_when_the_content_changed() {
+    fn state_at_once_progress_at_most_every_half_ttl_nothing_when_idle() {
+        let every = Duration::from_secs(15);
         let mut a = MemberState {
             schema: 1,
+            role: "primary".into(),
+            current_lsn: Some("0/1".into()),
             updated_at: "t1".into(),
             ..Default::default()
         };
-        let d = a.content_digest();
+        let d = a.digest();
         a.updated_at = "t2".into();
-        assert_eq!(a.content_digest(), d, "updated_at alone is not a change");
-        assert!(should_push(None, d));
-        assert!(!should_push(Some(d), d), "however long ago the last write was");
+        assert_eq!(a.digest(), d, "updated_at alone is not a change");
+        assert!(should_push(None, d, every));
+        assert!(
+            !should_push(Some((d, Duration::from_secs(3600))), d, every),
+            "idle: never"
+        );
+        a.current_lsn = Some("0/2".into());
         a.max_xid_age = 5;
-        assert!(should_push(Some(d), a.content_digest()));
+        let progress = a.digest();
+        assert_eq!(progress.state, d.state);
+        assert!(
+            !should_push(Some((d, Duration::from_secs(1))), progress, every),
+            "progress waits"
+        );
+        assert!(should_push(Some((d, every)), progress, every), "then goes out");
+        a.role = "replica".into();
+        assert!(
+            should_push(Some((d, Duration::from_secs(1))), a.digest(), every),
+            "state at once"
+        );
     }
 
     #[test]
