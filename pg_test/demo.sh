@@ -91,7 +91,7 @@ q "SELECT count(*) AS errors FROM pg_hba_file_rules WHERE error IS NOT NULL"
 q "SELECT u AS user_name, d AS database, a AS address, m.matched, m.line_number, m.rule, m.method FROM (VALUES ('dbuser_app', 'app', '192.168.10.5'::inet), ('dbuser_app', 'app', '10.0.0.5'), ('dbuser_monitor', 'postgres', NULL), ('replicator', 'replication', '172.16.3.4'), ('mallory', 'postgres', '203.0.113.9')) v(u, d, a), pgops.hba_match(u, d, a) m"
 echo; echo "(someone edits pg_hba.conf by hand)"
 echo "# added by hand" | as_pg tee -a "${CL_DIR[demo]}/data/pg_hba.conf" >/dev/null
-q "SELECT path, drifted FROM pgops.hba_drift"
+q "SELECT state, owner, drifted, rendered_for, rendered_role, detail FROM pgops.hba_drift"
 
 say "4. Monitoring views for Grafana: ages, blockers, forecast, bloat (estimated, then verified)"
 q "CREATE EXTENSION pgstattuple"
