@@ -413,7 +413,7 @@ impl Worker {
         // second key naming this host and port, does not take the name away (the instance
         // would look like another one and its pg_hba.conf be rewritten); only another unique
         // match changes it.
-        view.me = crate::patroni::find_me(&view.members, port, |h| crate::patroni::is_local_host(h, &hostname))
+        view.me = crate::patroni::find_me(&view.members, port, |m| crate::patroni::is_local(m, &hostname))
             .or_else(|| old.and_then(|o| o.me.clone()));
         let changed = old.is_none_or(|o| {
             (&o.members, &o.leader, o.pg_hba_in_config, &o.me)

@@ -700,14 +700,12 @@ fn _hba_drift() -> TableIterator<
     let (mine, foreign) = file::backups(std::path::Path::new(&path), &instance);
     let wrote_before = last.0.is_some() || !mine.is_empty();
     let patroni = patroni_owner(live_text.as_deref());
-    let owner = if patroni.is_some() {
-        "patroni"
-    } else if state.stamp().is_some() || state == State::Current {
-        "pgops"
-    } else {
-        "unknown"
-    };
     let stamped = live_text.as_deref().and_then(stamp::read).map(|(s, _)| s);
+    let owner = match (&patroni, &stamped) {
+        (Some(_), _) => "patroni",
+        (None, Some(_)) => "pgops",
+        (None, None) => "unknown",
+    };
     let mut detail = state.detail(&instance, &role);
     if let (Some(why), false) = (&patroni, state == State::Patroni) {
         detail = format!("{detail}; {why}");

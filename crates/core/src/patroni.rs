@@ -166,23 +166,21 @@ pub fn usable_name(name: &str) -> bool {
 
 /// The member this server is: the one whose conn_url names this server's port and a host that is
 /// this machine (`is_local`). None when no member or more than one matches.
-pub fn find_me(members: &[Member], port: u16, is_local: impl Fn(&str) -> bool) -> Option<String> {
+pub fn find_me(members: &[Member], port: u16, is_local: impl Fn(&Member) -> bool) -> Option<String> {
     let mut hits = members
         .iter()
-        .filter(|m| m.port == port && usable_name(&m.name) && is_local(&m.host));
+        .filter(|m| m.port == port && usable_name(&m.name) && is_local(m));
     let first = hits.next()?;
     hits.next().is_none().then(|| first.name.clone())
 }
 
-/// Whether `host` (a member's conn_url host) is this machine: this host name, or an address this
-/// machine can bind to (a local interface's, loopback included). Host names are resolved.
-pub fn is_local_host(host: &str, hostname: &str) -> bool {
-    if host.eq_ignore_ascii_case(hostname) || host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    resolve(host)
-        .into_iter()
-        .any(|ip| std::net::UdpSocket::bind((ip, 0)).is_ok())
+/// Whether a member runs on this machine: its conn_url host is this host name, or one of its
+/// addresses (`resolve_members`) is one this machine can bind to (a local interface's, loopback
+/// included). No name is looked up here.
+pub fn is_local(m: &Member, hostname: &str) -> bool {
+    m.host.eq_ignore_ascii_case(hostname)
+        || m.host.eq_ignore_ascii_case("localhost")
+        || m.addresses.iter().any(|ip| std::net::UdpSocket::bind((*ip, 0)).is_ok())
 }
 
 /// The addresses of a host name or an address literal (none when it does not resolve).
@@ -382,7 +380,7 @@ mod tests {
     #[test]
     fn this_member_is_found_by_port_and_a_local_host() {
         let v = view();
-        let local = |h: &str| h == "127.0.0.1" || h == "::1";
+        let local = |m: &Member| m.host == "127.0.0.1" || m.host == "::1";
         assert_eq!(find_me(&v.members, 5433, local).as_deref(), Some("pg-test-1"));
         assert_eq!(find_me(&v.members, 5434, local).as_deref(), Some("pg-test-2"));
         assert_eq!(find_me(&v.members, 5435, local), None);
@@ -400,9 +398,20 @@ mod tests {
 
     #[test]
     fn local_hosts_are_the_ones_this_machine_can_bind() {
-        assert!(is_local_host("127.0.0.1", "h") && is_local_host("localhost", "h") && is_local_host("H", "h"));
-        assert!(!is_local_host("192.0.2.1", "h"), "TEST-NET-1 is never local");
-        assert!(!is_local_host("no-such-host.invalid", "h"));
+        let m = |host: &str| {
+            let mut v = View {
+                members: vec![Member {
+                    host: host.into(),
+                    ..Member::default()
+                }],
+                ..View::default()
+            };
+            resolve_members(&mut v, 1);
+            v.members.remove(0)
+        };
+        assert!(is_local(&m("127.0.0.1"), "h") && is_local(&m("localhost"), "h") && is_local(&m("H"), "h"));
+        assert!(!is_local(&m("192.0.2.1"), "h"), "TEST-NET-1 is never local");
+        assert!(!is_local(&m("no-such-host.invalid"), "h"));
     }
 
     #[test]
