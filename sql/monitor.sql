@@ -115,7 +115,7 @@ CREATE TABLE pgops.bloat_verified (
     method text NOT NULL,
     measured_at timestamptz NOT NULL
 );
-COMMENT ON TABLE pgops.bloat_verified IS 'Latest exact bloat measurement per table and btree index (pgops.verify_bloat, pgstattuple_approx / pgstatindex). Not dumped: rows refer to relations by OID, which a restore changes';
+COMMENT ON TABLE pgops.bloat_verified IS 'Latest exact bloat measurement per table and index (pgops.verify_bloat: pgstattuple_approx and the TOAST chunks for tables, pgstatindex / pgstathashindex / pgstattuple for btree / hash / GiST indexes). Not dumped: rows refer to relations by OID, which a restore changes';
 
 CREATE VIEW pgops.table_bloat AS
 SELECT relid, schema, table_name, kind, fillfactor, tuples, size_bytes, toast_bytes, expected_bytes,
@@ -124,12 +124,12 @@ FROM pgops._table_bloat();
 COMMENT ON VIEW pgops.table_bloat IS 'Estimated bloat per table (heap and TOAST, fillfactor and column alignment aware): bytes a fresh copy would not need; quality says when not to trust it';
 
 CREATE VIEW pgops.index_bloat AS
-SELECT relid, indexrelid, schema, table_name, index_name, tuples, size_bytes, expected_bytes,
+SELECT relid, indexrelid, schema, table_name, index_name, access_method, tuples, size_bytes, expected_bytes,
        bloat_bytes, bloat_ratio, quality, quality_reason, stats_time
 FROM pgops._index_bloat();
-COMMENT ON VIEW pgops.index_bloat IS 'Estimated bloat per btree index (index column order, fillfactor, deduplication): bytes a REINDEX would free; quality says when not to trust it';
+COMMENT ON VIEW pgops.index_bloat IS 'Estimated bloat per index: btree (index column order, fillfactor, deduplication), hash (buckets, overflow pages) and BRIN minmax; other kinds have no figure and say why. Bytes a REINDEX would free; quality says when not to trust it';
 
--- Per table with its btree indexes summed, and the verified figures next to the estimates when
+-- Per table with its indexes summed, and the verified figures next to the estimates when
 -- they are newer than the statistics behind the estimates and the files were not rewritten since.
 CREATE VIEW pgops.bloat AS
 WITH t AS (SELECT * FROM pgops._table_bloat()),
@@ -159,7 +159,7 @@ LEFT JOIN LATERAL (SELECT sum(x.bloat_bytes)::bigint AS bloat_bytes, min(x.measu
                    FROM v x WHERE x.table_relid = t.relid AND x.kind = 'index' AND x.current
                      AND (t.stats_time IS NULL OR x.measured_at > t.stats_time)
                    HAVING count(*) > 0) vi ON true;
-COMMENT ON VIEW pgops.bloat IS 'Per table: estimated table and btree-index bloat, the worse quality of the two, and the pgops.verify_bloat figures when newer than the statistics';
+COMMENT ON VIEW pgops.bloat IS 'Per table: estimated table and index bloat, the worse quality of the two, and the pgops.verify_bloat figures when newer than the statistics';
 
 -- verify_bloat stores its results: it runs as the extension owner so pg_monitor may call it; it
 -- reads only what pgstattuple reports and within the caller's budgets.

@@ -3,14 +3,18 @@
 #
 # Truth for a table: how much smaller its heap + TOAST get under VACUUM FULL (a fresh copy with
 # the same fillfactor); for an index: how much smaller REINDEX makes it. Every case prints
-# truth, pgops and seed in percent; pgops must be within 10 percentage points.
+# truth, pgops and seed in percent; pgops must be within 5 percentage points of the truth, and the
+# mean absolute error over the tables and over the btree indexes within 2 (the issue's targets).
 
-TOLERANCE=10
+TOLERANCE=5
+ERRORS=""  # "kind error" lines for the mean absolute error
 
-# pct A B — 100 * (A - B) / A, one decimal
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a > 0 ? 100 * (a - b) / a : 0) }'; }
-# within X Y — |X - Y| <= TOLERANCE
+# pct A B — 100 * (A - B) / A, one decimal; never below 0: a copy can be larger than what inserts
+# packed through the free space map, and then there is nothing to get back.
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { p = (a > 0 ? 100 * (a - b) / a : 0); printf "%.1f", (p < 0 ? 0 : p) }'; }
+# within X Y — |X - Y| <= TOLERANCE; within3 X Y — |X - Y| <= 3
 within() { awk -v x="$1" -v y="$2" -v t=$TOLERANCE 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= t) }'; }
+within3() { awk -v x="$1" -v y="$2" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 3) }'; }
 row() { printf '  %-44s truth %6s%%   pgops %6s%% (%s)   seed %6s%%\n' "$@"; }
 
 relsize() { # relsize CLUSTER REL — main fork of the relation plus its TOAST table
@@ -27,12 +31,13 @@ table_case() { # table_case CLUSTER TABLE "description"
   after=$(relsize $C "$t")
   truth=$(pct "$before" "$after")
   row "table: $d" "$truth" "$est" "$q" "$seed"
+  [ "$est" != NULL ] && ERRORS+="table $(awk -v x="$est" -v y="$truth" 'BEGIN { d = x - y; print (d < 0 ? -d : d) }')"$'\n'
   if [ "$est" != NULL ] && within "$est" "$truth"; then ok "table $d: pgops within $TOLERANCE pp of the truth"
   else not_ok "table $d: pgops within $TOLERANCE pp of the truth" "truth $truth%, pgops $est%"; fi
 }
 
-index_case() { # index_case CLUSTER INDEX "description"
-  local C=$1 i=$2 d=$3 before after truth est q seed
+index_case() { # index_case CLUSTER INDEX "description" [KIND]
+  local C=$1 i=$2 d=$3 kind=${4:-btree} before after truth est q seed
   before=$(sql $C acc "SELECT pg_relation_size('$i')")
   est=$(sql $C acc "SELECT coalesce(round(100 * bloat_ratio::numeric, 1)::text, 'NULL') FROM pgops.index_bloat WHERE index_name = '$i'")
   q=$(sql $C acc "SELECT quality FROM pgops.index_bloat WHERE index_name = '$i'")
@@ -41,6 +46,7 @@ index_case() { # index_case CLUSTER INDEX "description"
   after=$(sql $C acc "SELECT pg_relation_size('$i')")
   truth=$(pct "$before" "$after")
   row "index: $d" "$truth" "$est" "$q" "$seed"
+  [ "$est" != NULL ] && ERRORS+="$kind $(awk -v x="$est" -v y="$truth" 'BEGIN { d = x - y; print (d < 0 ? -d : d) }')"$'\n'
   if [ "$est" != NULL ] && within "$est" "$truth"; then ok "index $d: pgops within $TOLERANCE pp of the truth"
   else not_ok "index $d: pgops within $TOLERANCE pp of the truth" "truth $truth%, pgops $est%"; fi
 }
@@ -91,6 +97,72 @@ scenario_main() {
               DELETE FROM idx_deleted WHERE a % 2 = 0" >/dev/null
   sql $C acc "VACUUM toasted" >/dev/null; sql $C acc "VACUUM vacuumed" >/dev/null; sql $C acc "VACUUM updated" >/dev/null
   sql $C acc "VACUUM idx_deleted" >/dev/null; sql $C acc "VACUUM toasted_fresh" >/dev/null
+
+  # TOAST, width and index shapes (issue 16). doc(n, seed): n incompressible characters.
+  sql $C acc "CREATE FUNCTION doc(n int, s int) RETURNS text LANGUAGE sql IMMUTABLE AS
+                \$\$ SELECT left((SELECT string_agg(md5(g::text || '.' || s), '') FROM generate_series(1, n / 32 + 1) g), n) \$\$;
+              CREATE FUNCTION mkdocs(t text, n int, expr text, storage text DEFAULT 'EXTERNAL', opts text DEFAULT '') RETURNS void
+                LANGUAGE plpgsql AS \$\$ BEGIN
+                  EXECUTE format('CREATE TABLE %I (id int, doc text) %s', t, opts);
+                  EXECUTE format('ALTER TABLE %I ALTER doc SET STORAGE %s', t, storage);
+                  EXECUTE format('INSERT INTO %I SELECT i, doc(%s, i) FROM generate_series(1, %s) i', t, expr, n);
+                END \$\$;
+              SELECT mkdocs('toast_2k3k', 6000, '2001 + abs(hashint4(i)) % 1000');
+              SELECT mkdocs('toast_2100', 6000, '2100 + i % 100');
+              SELECT mkdocs('toast_3k10k', 3000, '3000 + abs(hashint4(i)) % 7001');
+              SELECT mkdocs('toast_4000', 4000, '4000 + i % 100');
+              SELECT mkdocs('toast_vacfull', 6000, '2001 + abs(hashint4(i)) % 1000');
+              SELECT mkdocs('toast_reuse', 6000, '2001 + abs(hashint4(i)) % 1000');
+              SELECT mkdocs('toast_updated', 6000, '2001 + abs(hashint4(i)) % 1000');
+              SELECT mkdocs('toast_mixed', 8000, '50 + abs(hashint4(i)) % 6000', 'EXTENDED');
+              SELECT mkdocs('toast_ff70', 6000, '2001 + abs(hashint4(i)) % 1000', 'EXTERNAL', 'WITH (fillfactor = 70)');
+              CREATE TABLE toast_pglz (id int, doc text);
+              INSERT INTO toast_pglz SELECT i, repeat(doc(1500 + abs(hashint4(i)) % 1500, i), 2) FROM generate_series(1, 5000) i;
+              CREATE TABLE toast_two (id int, a text, b text);
+              ALTER TABLE toast_two ALTER a SET STORAGE EXTERNAL, ALTER b SET STORAGE EXTERNAL;
+              INSERT INTO toast_two SELECT i, doc(2001 + abs(hashint4(i)) % 1000, i), doc(2500 + abs(hashint4(-i)) % 2000, -i) FROM generate_series(1, 4000) i;
+              CREATE TABLE code_8_9 (id int8, code text);
+              INSERT INTO code_8_9 SELECT i, left(md5(i::text), 7 + (i % 10 <> 0)::int) FROM generate_series(1, 60000) i;
+              CREATE TABLE code_half (id int8, code text);
+              INSERT INTO code_half SELECT i, left(md5(i::text), 7 + i % 2) FROM generate_series(1, 60000) i;
+              CREATE TABLE short_3_4 (id int4, code text);
+              INSERT INTO short_3_4 SELECT i, left(md5(i::text), 3 + i % 2) FROM generate_series(1, 60000) i;
+              CREATE TABLE nullable_24 AS SELECT i AS id,
+                $(for k in $(seq 1 24); do printf "CASE WHEN (i * %d) %% 10 < %d THEN NULL ELSE %s END AS c%d, " $((k * 7 + 3)) $((3 + k % 5)) "$( [ $((k % 3)) = 0 ] && echo "i * $k" || echo "left(md5((i + $k)::text), $((k % 11 + 2)) + i % $((k % 4 + 2)))")" $k; done) 0 AS z
+                FROM generate_series(1, 30000) i;
+              CREATE TABLE parts (id int, at date, v text) PARTITION BY RANGE (at);
+              CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM ('2026-01-01') TO ('2026-04-01');
+              CREATE TABLE parts_2 PARTITION OF parts FOR VALUES FROM ('2026-04-01') TO ('2026-07-01');
+              CREATE TABLE parts_3 PARTITION OF parts FOR VALUES FROM ('2026-07-01') TO ('2026-10-01');
+              CREATE TABLE parts_4 PARTITION OF parts FOR VALUES FROM ('2026-10-01') TO ('2027-01-01');
+              INSERT INTO parts SELECT i, date '2026-01-01' + (i % 365), md5(i::text) FROM generate_series(1, 80000) i;
+              CREATE TABLE kinds (id int, n int, at timestamptz, p point, tags int[], t text);
+              INSERT INTO kinds SELECT i, i % 100, timestamptz '2026-01-01' + i * interval '1 minute', point(i % 1000, i / 1000),
+                                       ARRAY[i % 50, i % 7], md5(i::text) FROM generate_series(1, 60000) i;
+              CREATE INDEX kinds_hash_id ON kinds USING hash (id);
+              CREATE INDEX kinds_hash_n ON kinds USING hash (n);
+              CREATE INDEX kinds_brin_at ON kinds USING brin (at);
+              CREATE INDEX kinds_gist_p ON kinds USING gist (p);
+              CREATE INDEX kinds_gin_tags ON kinds USING gin (tags);
+              CREATE INDEX kinds_spgist_t ON kinds USING spgist (t);
+              CREATE TABLE kinds_del (id int, t text);
+              INSERT INTO kinds_del SELECT i, md5(i::text) FROM generate_series(1, 60000) i;
+              CREATE INDEX kinds_del_hash ON kinds_del USING hash (id);" >/dev/null
+  local lz4=no
+  if sql $C acc "CREATE TABLE toast_lz4 (id int, doc text COMPRESSION lz4)" >/dev/null 2>&1; then
+    lz4=yes
+    sql $C acc "INSERT INTO toast_lz4 SELECT i, repeat(doc(1500 + abs(hashint4(i)) % 1500, i), 2) FROM generate_series(1, 5000) i" >/dev/null
+  fi
+  local deleted="toast_2k3k toast_2100 toast_3k10k toast_4000 toast_vacfull toast_reuse toast_pglz toast_two toast_ff70 parts_2 kinds_del"
+  [ $lz4 = yes ] && deleted+=" toast_lz4"
+  local t
+  for t in $deleted; do sql $C acc "DELETE FROM $t WHERE id % 10 < 3" >/dev/null; done
+  sql $C acc "DELETE FROM parts_2 WHERE id % 2 = 0" >/dev/null
+  sql $C acc "UPDATE toast_updated SET doc = doc(2001 + abs(hashint4(-id)) % 1000, -id) WHERE id % 10 < 3" >/dev/null
+  for t in $deleted toast_updated; do sql $C acc "VACUUM $t" >/dev/null; done
+  sql $C acc "VACUUM FULL toast_vacfull" >/dev/null
+  sql $C acc "INSERT INTO toast_reuse SELECT i, doc(2001 + abs(hashint4(i)) % 1000, i) FROM generate_series(6001, 7800) i" >/dev/null
+  sql $C acc "VACUUM toast_reuse" >/dev/null; sql $C acc "VACUUM toast_mixed" >/dev/null
   sql $C acc "ANALYZE" >/dev/null
 
   echo "  accuracy (bloat in % of the relation; seed = Pigsty's monitor views; n/a = not estimated):"
@@ -111,6 +183,43 @@ scenario_main() {
   index_case $C idx_deleted_b_a "(text, int4), half deleted, VACUUM"
   index_case $C idx_deleted_a "(int4), half deleted, VACUUM"
   index_case $C idx_deleted_c "100 distinct values, half deleted, VACUUM"
+  table_case $C toast_2k3k "2-3 kB out of line, 30 % deleted, VACUUM"
+  table_case $C toast_2100 "2.1 kB out of line, 30 % deleted, VACUUM"
+  table_case $C toast_3k10k "3-10 kB out of line, 30 % deleted, VACUUM"
+  table_case $C toast_4000 "4 kB out of line, 30 % deleted, VACUUM"
+  table_case $C toast_vacfull "2-3 kB, 30 % deleted, VACUUM FULL"
+  table_case $C toast_reuse "2-3 kB, 30 % deleted, VACUUM, new rows"
+  table_case $C toast_updated "2-3 kB, 30 % of the docs updated, VACUUM"
+  table_case $C toast_pglz "compressed (pglz) out of line, 30 % deleted"
+  [ $lz4 = yes ] && table_case $C toast_lz4 "compressed (lz4) out of line, 30 % deleted"
+  table_case $C toast_mixed "50 B-6 kB, in line and out of line, fresh"
+  table_case $C toast_two "two out-of-line columns, 30 % deleted"
+  table_case $C toast_ff70 "fillfactor 70 with TOAST, 30 % deleted"
+  table_case $C code_8_9 "fresh (int8, text of 8 or 9 bytes)"
+  table_case $C code_half "fresh (int8, text of 8 or 9 bytes, 50/50)"
+  table_case $C short_3_4 "fresh (int4, text of 3-4 characters)"
+  table_case $C nullable_24 "fresh, 24 nullable columns"
+  table_case $C parts_1 "partition, fresh"
+  table_case $C parts_2 "partition, half deleted, VACUUM"
+  index_case $C kinds_hash_id "hash (int4), fresh" hash
+  index_case $C kinds_hash_n "hash, 100 distinct values, fresh" hash
+  index_case $C kinds_del_hash "hash (int4), 30 % deleted, VACUUM" hash
+  index_case $C kinds_brin_at "brin (timestamptz), fresh" brin
+  check_eq "GiST, GIN and SP-GiST indexes have a row with no figure and the reason" \
+    "$(sql $C acc "SELECT string_agg(access_method || ':' || coalesce(bloat_ratio::text, 'NULL') || ':' || quality || ':' || (quality_reason LIKE access_method || ': %'), ',' ORDER BY access_method)
+                   FROM pgops.index_bloat WHERE table_name = 'kinds' AND access_method IN ('gist', 'gin', 'spgist')")" \
+    "gin:NULL:unreliable:true,gist:NULL:unreliable:true,spgist:NULL:unreliable:true"
+  check_eq "every table and btree index has an estimate" \
+    "$(sql $C acc "SELECT (SELECT count(*) FROM pgops.table_bloat WHERE schema = 'public' AND bloat_ratio IS NULL AND quality_reason NOT LIKE 'no statistics%')
+                   + (SELECT count(*) FROM pgops.index_bloat WHERE schema = 'public' AND access_method = 'btree' AND bloat_ratio IS NULL)")" 0
+  local kind mae worst n
+  for kind in table btree hash; do
+    read -r mae worst n < <(printf '%s' "$ERRORS" | awk -v k=$kind '$1 == k { s += $2; n++; if ($2 > m) m = $2 } END { printf "%.2f %.1f %d\n", (n ? s / n : 0), m, n }')
+    echo "  $kind: mean absolute error $mae points over $n cases, worst $worst"
+    if [ "$kind" != hash ]; then
+      check "$kind estimates: mean absolute error at most 2 points ($mae)" awk -v m="$mae" 'BEGIN { exit !(m <= 2) }'
+    fi
+  done
   local seed_missing
   seed_missing=$(sql $C acc "SELECT count(*) FROM pg_indexes WHERE tablename IN ('multi', 'idx_deleted')
                              AND indexname NOT IN (SELECT relname FROM seed.pg_index_bloat)")
@@ -175,6 +284,41 @@ scenario_main() {
   check_match "a locked table is skipped, not waited for" "$out" "skipped public.heap_only: locked by another session"
   check "and the call did not wait for the lock" test $(( ($(date +%s%N) - t0) / 1000000 )) -lt 3000
   wait $bg
+
+  # --- verify_bloat on TOAST, wide rows, hash and GiST --------------------------------------------
+  # Its own database, so these are the tables it measures; each figure is compared with the truth
+  # (VACUUM FULL / REINDEX afterwards).
+  sql $C postgres "CREATE DATABASE ver" >/dev/null
+  sql $C ver "CREATE EXTENSION pgops; CREATE EXTENSION pgstattuple;
+              CREATE TABLE v_docs (id int, doc text); ALTER TABLE v_docs ALTER doc SET STORAGE EXTERNAL;
+              INSERT INTO v_docs SELECT i, left((SELECT string_agg(md5(g::text || '.' || i), '') FROM generate_series(1, 100) g), 2001 + abs(hashint4(i)) % 1000)
+                FROM generate_series(1, 6000) i;
+              CREATE TABLE v_wide (id int, body text); INSERT INTO v_wide SELECT i, repeat(md5(i::text), 45) FROM generate_series(1, 6000) i;
+              CREATE TABLE v_idx (id int, p point); INSERT INTO v_idx SELECT i, point(i % 1000, i / 1000) FROM generate_series(1, 60000) i;
+              CREATE INDEX v_idx_hash ON v_idx USING hash (id); CREATE INDEX v_idx_gist ON v_idx USING gist (p);
+              CREATE INDEX v_idx_gin ON v_idx USING gin ((ARRAY[id]));
+              DELETE FROM v_docs WHERE id % 10 < 3; DELETE FROM v_idx WHERE id % 2 = 0" >/dev/null
+  sql $C ver "VACUUM ANALYZE" >/dev/null
+  out=$(sql $C ver "SELECT relation || '|' || kind || '|' || method FROM pgops.verify_bloat(50) WHERE relation LIKE 'v\_%' ORDER BY relation")
+  check_eq "verify_bloat measures tables (TOAST chunks read), hash indexes with pgstathashindex, GiST with pgstattuple; not GIN" "$out" \
+    $'v_docs|table|pgstattuple_approx; TOAST chunks read and repacked\nv_idx|table|pgstattuple_approx\nv_idx_gist|index|pgstattuple\nv_idx_hash|index|pgstathashindex\nv_wide|table|pgstattuple_approx'
+  local rel verified truth_before truth_after
+  for rel in v_docs v_wide; do
+    verified=$(sql $C ver "SELECT round(100 * bloat_bytes::numeric / size_bytes, 1) FROM pgops.bloat_verified WHERE relation = '$rel'")
+    truth_before=$(sql $C ver "SELECT pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0) FROM pg_class c WHERE c.oid = '$rel'::regclass")
+    sql $C ver "VACUUM FULL $rel" >/dev/null
+    truth_after=$(sql $C ver "SELECT pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0) FROM pg_class c WHERE c.oid = '$rel'::regclass")
+    echo "  verified $rel: $verified%, truth $(pct "$truth_before" "$truth_after")%"
+    check "verify_bloat's figure for $rel is within 3 points of the truth" within3 "$verified" "$(pct "$truth_before" "$truth_after")"
+  done
+  verified=$(sql $C ver "SELECT round(100 * bloat_bytes::numeric / size_bytes, 1) FROM pgops.bloat_verified WHERE relation = 'v_idx_hash'")
+  truth_before=$(sql $C ver "SELECT pg_relation_size('v_idx_hash')")
+  sql $C ver "REINDEX INDEX v_idx_hash" >/dev/null
+  truth_after=$(sql $C ver "SELECT pg_relation_size('v_idx_hash')")
+  echo "  verified v_idx_hash: $verified%, truth $(pct "$truth_before" "$truth_after")%"
+  check "verify_bloat's figure for a hash index is within 3 points of the truth" within3 "$verified" "$(pct "$truth_before" "$truth_after")"
+  check_eq "GiST measured: its free space beyond the fillfactor, after half the rows went" \
+    "$(sql $C ver "SELECT bloat_bytes > 0.3 * size_bytes FROM pgops.bloat_verified WHERE relation = 'v_idx_gist'")" t
 
   # --- standby: measured, not stored ------------------------------------------------------------
   if cluster_standby bloat_sb $C; then

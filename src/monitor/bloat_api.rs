@@ -8,8 +8,9 @@ use pgrx::prelude::*;
 use pgrx::spi::{Spi, SpiHeapTupleData};
 
 use super::bloat::{
-    Candidate, Column, Estimate, IndexInput, Layout, Measured, TableInput, choose_for_verification, estimate_btree,
-    estimate_table, measured_index_bloat, measured_table_bloat,
+    Candidate, Column, Estimate, IndexInput, Layout, Measured, MeasuredToast, TableInput, ToastInput,
+    choose_for_verification, default_fillfactor, estimate_index, estimate_table, measured_gist_bloat,
+    measured_hash_bloat, measured_index_bloat, measured_table_bloat, sample_widths,
 };
 use crate::error::{Code, fail};
 
@@ -59,14 +60,55 @@ struct TableRow {
     input: TableInput,
 }
 
-fn column_from(row: &SpiHeapTupleData, first: usize) -> Option<Column> {
+/// Payload bytes of each element of an array of sample values (`pg_statistic.stavalues*`) of a
+/// variable-width type; None when the array is NULL or of another kind of type.
+fn payload_lengths(row: &SpiHeapTupleData, i: usize) -> Option<Vec<f64>> {
+    let values = get::<pgrx::datum::AnyArray>(row, i)?;
+    // SAFETY: the datum is a non-NULL array from pg_statistic, alive while the SPI tuple table is;
+    // it is detoasted before its header is read, and its elements are deconstructed with the
+    // length, by-value flag and alignment of the element type the array header names.
+    unsafe {
+        let a = pg_sys::pg_detoast_datum(values.datum().cast_mut_ptr::<pg_sys::varlena>()) as *mut pg_sys::ArrayType;
+        let elem = (*a).elemtype;
+        let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+        pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+        if len != -1 {
+            return None;
+        }
+        let (mut elems, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+        pg_sys::deconstruct_array(a, elem, len as i32, byval, align, &mut elems, &mut nulls, &mut n);
+        Some(
+            (0..n.max(0) as usize)
+                .filter(|&k| !*nulls.add(k))
+                .map(|k| pgrx::varlena::varsize_any_exhdr((*elems.add(k)).cast_mut_ptr::<pg_sys::varlena>()) as f64)
+                .collect(),
+        )
+    }
+}
+
+/// A column from `attlen, attalign, attisdropped, stanullfrac, stawidth` at `first` and
+/// `attstorage, MCVs, their frequencies, histogram bounds` at `stats`.
+fn column_from(row: &SpiHeapTupleData, first: usize, stats: usize) -> Option<Column> {
     let len = get::<i16>(row, first)?;
+    let null_frac = get::<f64>(row, first + 3);
+    let storage = get::<String>(row, stats).and_then(|s| s.chars().next()).unwrap_or('x');
+    let samples = if len == -1 {
+        let mcv = payload_lengths(row, stats + 1).unwrap_or_default();
+        let freqs = get::<Vec<Option<f64>>>(row, stats + 2).unwrap_or_default();
+        let hist = payload_lengths(row, stats + 3).unwrap_or_default();
+        let mcv: Vec<(f64, f64)> = mcv.into_iter().zip(freqs.into_iter().map(|f| f.unwrap_or(0.0))).collect();
+        sample_widths(null_frac.unwrap_or(0.0), &mcv, &hist, storage == 'p')
+    } else {
+        None
+    };
     Some(Column {
         len,
         align: align_bytes(&get::<String>(row, first + 1).unwrap_or_default()),
+        storage,
         dropped: get::<bool>(row, first + 2).unwrap_or(false),
-        null_frac: get::<f64>(row, first + 3),
+        null_frac,
         width: get::<f64>(row, first + 4),
+        samples,
     })
 }
 
@@ -85,15 +127,20 @@ fn read_tables() -> Vec<TableRow> {
                     pages: get(row, 5).unwrap_or(0),
                     tuples: get(row, 6).unwrap_or(-1.0),
                     fillfactor: get(row, 7).unwrap_or(100.0),
-                    toast_pages: get(row, 8).unwrap_or(0),
-                    toast_tuples: get(row, 9).unwrap_or(0.0),
                     columns: vec![],
                     modified: get(row, 10).unwrap_or(0.0),
-                    toast_modified: get(row, 11).unwrap_or(0.0),
+                    toast: get::<i64>(row, 8).map(|pages| ToastInput {
+                        pages,
+                        chunks: get(row, 9).unwrap_or(-1.0),
+                        inserted: get(row, 11).unwrap_or(0.0),
+                        dead: get(row, 22).unwrap_or(0.0),
+                        inserted_since_vacuum: get(row, 23).unwrap_or(0.0),
+                        rewritten: get(row, 24).unwrap_or(false),
+                    }),
                 },
             });
         }
-        if let Some(col) = column_from(row, 13) {
+        if let Some(col) = column_from(row, 13, 18) {
             out.last_mut().unwrap().input.columns.push(col);
         }
     });
@@ -148,7 +195,7 @@ fn _table_bloat() -> TableIterator<
                 t.input.fillfactor as i32,
                 t.input.tuples.max(0.0),
                 size,
-                (t.input.toast_pages as f64 * l.block_size) as i64,
+                (t.input.toast.as_ref().map_or(0, |x| x.pages) as f64 * l.block_size) as i64,
                 expected,
                 bloat,
                 ratio,
@@ -181,6 +228,7 @@ fn read_indexes() -> Vec<IndexRow> {
         let indexrelid = get::<pg_sys::Oid>(row, 1).unwrap();
         if out.last().map(|t| t.indexrelid) != Some(indexrelid) {
             let unique = get(row, 9).unwrap_or(false);
+            let am: String = get(row, 23).unwrap_or_default();
             out.push(IndexRow {
                 indexrelid,
                 relid: get(row, 2).unwrap(),
@@ -190,9 +238,14 @@ fn read_indexes() -> Vec<IndexRow> {
                 stats_time: get(row, 14),
                 dedup_option: get(row, 12).unwrap_or(true),
                 input: IndexInput {
+                    fillfactor: get(row, 8).unwrap_or_else(|| default_fillfactor(&am)),
+                    am,
+                    opclasses: vec![],
+                    table_tuples: get(row, 25).unwrap_or(-1.0),
+                    table_pages: get(row, 26).unwrap_or(0),
+                    pages_per_range: get(row, 27).unwrap_or(128.0),
                     pages: get(row, 6).unwrap_or(0),
                     tuples: get(row, 7).unwrap_or(-1.0),
-                    fillfactor: get(row, 8).unwrap_or(90.0),
                     key_columns: get::<i32>(row, 10).unwrap_or(1) as usize,
                     columns: vec![],
                     distinct: vec![],
@@ -205,7 +258,8 @@ fn read_indexes() -> Vec<IndexRow> {
             });
         }
         let ix = out.last_mut().unwrap();
-        if let Some(col) = column_from(row, 15) {
+        if let Some(col) = column_from(row, 15, 28) {
+            ix.input.opclasses.push(get(row, 24).unwrap_or_default());
             let is_key = ix.input.columns.len() < ix.input.key_columns;
             if is_key {
                 ix.input.distinct.push(get(row, 20));
@@ -216,13 +270,14 @@ fn read_indexes() -> Vec<IndexRow> {
         }
     });
     for ix in &mut out {
-        // INCLUDE columns rule deduplication out, as does the reloption.
-        ix.input.dedup &= ix.dedup_option && ix.input.columns.len() == ix.input.key_columns;
+        // INCLUDE columns rule deduplication out, as does the reloption; only btree deduplicates.
+        ix.input.dedup &=
+            ix.dedup_option && ix.input.columns.len() == ix.input.key_columns && ix.input.am == "btree";
     }
     out
 }
 
-/// Rows of `pgops.index_bloat` (btree indexes).
+/// Rows of `pgops.index_bloat` (every index; a figure for btree, hash and BRIN minmax).
 #[pg_extern(volatile, parallel_safe)]
 fn _index_bloat() -> TableIterator<
     'static,
@@ -232,6 +287,7 @@ fn _index_bloat() -> TableIterator<
         name!(schema, String),
         name!(table_name, String),
         name!(index_name, String),
+        name!(access_method, String),
         name!(tuples, f64),
         name!(size_bytes, i64),
         name!(expected_bytes, Option<i64>),
@@ -246,7 +302,7 @@ fn _index_bloat() -> TableIterator<
     let rows: Vec<_> = read_indexes()
         .into_iter()
         .map(|ix| {
-            let e = estimate_btree(&ix.input, l);
+            let e = estimate_index(&ix.input, l);
             let (size, expected, bloat, ratio) = figures(&e, l);
             (
                 ix.relid,
@@ -254,6 +310,7 @@ fn _index_bloat() -> TableIterator<
                 ix.schema,
                 ix.table,
                 ix.name,
+                ix.input.am,
                 ix.input.tuples.max(0.0),
                 size,
                 expected,
@@ -364,7 +421,7 @@ fn verify_bloat(
     let l = layout();
     let tables: Vec<TableRow> = read_tables()
         .into_iter()
-        .filter(|t| t.input.pages + t.input.toast_pages > 0)
+        .filter(|t| t.input.pages + t.input.toast.as_ref().map_or(0, |x| x.pages) > 0)
         .collect();
     let indexes = read_indexes();
     let candidates: Vec<Candidate> = tables
@@ -373,7 +430,7 @@ fn verify_bloat(
             let e = estimate_table(&t.input, l);
             let (mut bloat, mut pages) = (e.bloat_pages().unwrap_or(0.0), e.pages);
             for ix in indexes.iter().filter(|ix| ix.relid == t.relid) {
-                let ie = estimate_btree(&ix.input, l);
+                let ie = estimate_index(&ix.input, l);
                 bloat += ie.bloat_pages().unwrap_or(0.0);
                 pages += ix.input.pages;
             }
@@ -405,24 +462,22 @@ fn verify_bloat(
         let e = estimate_table(&t.input, l);
         let heap = pgstattuple_approx(&schema, t.relid)
             .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: measuring {}.{}: {e}", t.schema, t.name));
-        let toast = toast_relid(t.relid)
-            .map(|toast| {
-                pgstattuple_approx(&schema, toast).unwrap_or_else(|e| {
-                    crate::internal!(
-                        "pgops.verify_bloat: measuring the TOAST table of {}.{}: {e}",
-                        t.schema,
-                        t.name
-                    )
-                })
+        let toast = toast_relid(t.relid).map(|toast| {
+            read_toast(toast).unwrap_or_else(|e| {
+                crate::internal!(
+                    "pgops.verify_bloat: measuring the TOAST table of {}.{}: {e}",
+                    t.schema,
+                    t.name
+                )
             })
-            .unwrap_or((0.0, 0.0, 0.0));
+        });
+        let toast_bytes = toast.as_ref().map_or(0.0, |x| x.pages * l.block_size);
         let m = Measured {
-            table_len: heap.0,
-            free: heap.1,
-            dead: heap.2,
-            toast_len: toast.0,
-            toast_free: toast.1,
-            toast_dead: toast.2,
+            table_len: heap.len,
+            free: heap.free,
+            dead: heap.dead,
+            tuples: heap.tuples,
+            toast,
         };
         out.push(Measurement {
             relid: t.relid,
@@ -430,18 +485,21 @@ fn verify_bloat(
             kind: "table",
             schema: t.schema.clone(),
             name: t.name.clone(),
-            size_bytes: (heap.0 + toast.0) as i64,
+            size_bytes: (heap.len + toast_bytes) as i64,
             estimated_bloat_bytes: e.bloat_pages().map(|b| (b * l.block_size) as i64),
             bloat_bytes: Some(measured_table_bloat(&m, t.input.fillfactor, l) as i64),
-            free_bytes: Some((heap.1 + toast.1) as i64),
-            dead_bytes: Some((heap.2 + toast.2) as i64),
-            method: if toast.0 > 0.0 {
-                "pgstattuple_approx (heap and TOAST)".into()
+            free_bytes: Some(heap.free as i64),
+            dead_bytes: Some(heap.dead as i64),
+            method: if toast_bytes > 0.0 {
+                "pgstattuple_approx; TOAST chunks read and repacked".into()
             } else {
                 "pgstattuple_approx".into()
             },
         });
         for ix in indexes.iter().filter(|ix| ix.relid == t.relid) {
+            if !matches!(ix.input.am.as_str(), "btree" | "hash" | "gist") {
+                continue; // pgstattuple cannot measure GIN, SP-GiST, BRIN
+            }
             if !try_share_lock(ix.indexrelid) {
                 notice!(
                     "pgops.verify_bloat: skipped index {}.{}: locked by another session",
@@ -450,38 +508,22 @@ fn verify_bloat(
                 );
                 continue;
             }
-            let r = Spi::connect(|cl| {
-                let rows = cl.select(
-                    &format!(
-                        "SELECT index_size::float8, leaf_pages::float8, empty_pages::float8, deleted_pages::float8,
-                                avg_leaf_density::float8 FROM {schema}.pgstatindex($1::regclass)"
-                    ),
-                    Some(1),
-                    &[ix.indexrelid.into()],
-                )?;
-                let r = rows.first();
-                Ok::<_, pgrx::spi::Error>((
-                    r.get::<f64>(1)?.unwrap_or(0.0),
-                    r.get::<f64>(2)?.unwrap_or(0.0),
-                    r.get::<f64>(3)?.unwrap_or(0.0),
-                    r.get::<f64>(4)?.unwrap_or(0.0),
-                    r.get::<f64>(5)?.unwrap_or(f64::NAN),
-                ))
-            })
-            .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: measuring index {}.{}: {e}", ix.schema, ix.name));
-            let ie = estimate_btree(&ix.input, l);
+            let (size, bloat, method) = measure_index(&schema, ix, l).unwrap_or_else(|e| {
+                crate::internal!("pgops.verify_bloat: measuring index {}.{}: {e}", ix.schema, ix.name)
+            });
+            let ie = estimate_index(&ix.input, l);
             out.push(Measurement {
                 relid: ix.indexrelid,
                 table_relid: ix.relid,
                 kind: "index",
                 schema: ix.schema.clone(),
                 name: ix.name.clone(),
-                size_bytes: r.0 as i64,
+                size_bytes: size as i64,
                 estimated_bloat_bytes: ie.bloat_pages().map(|b| (b * l.block_size) as i64),
-                bloat_bytes: Some(measured_index_bloat(r.0, r.1, r.2, r.3, r.4, ix.input.fillfactor, l) as i64),
+                bloat_bytes: Some(bloat as i64),
                 free_bytes: None,
                 dead_bytes: None,
-                method: "pgstatindex".into(),
+                method: method.into(),
             });
         }
     }
@@ -546,22 +588,132 @@ fn toast_relid(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
     .filter(|o| *o != pg_sys::InvalidOid)
 }
 
-/// pgstattuple_approx of a relation (a TOAST table too, PG13+): length, free bytes, dead bytes.
-fn pgstattuple_approx(schema: &str, relid: pg_sys::Oid) -> Result<(f64, f64, f64), pgrx::spi::Error> {
+struct HeapFigures {
+    len: f64,
+    free: f64,
+    dead: f64,
+    tuples: f64,
+}
+
+/// pgstattuple_approx of a table: length, free bytes, dead bytes, live rows.
+fn pgstattuple_approx(schema: &str, relid: pg_sys::Oid) -> Result<HeapFigures, pgrx::spi::Error> {
     Spi::connect(|cl| {
         let rows = cl.select(
             &format!(
-                "SELECT table_len::float8, approx_free_space::float8, dead_tuple_len::float8
+                "SELECT table_len::float8, approx_free_space::float8, dead_tuple_len::float8, approx_tuple_count::float8
                  FROM {schema}.pgstattuple_approx($1::regclass)"
             ),
             Some(1),
             &[relid.into()],
         )?;
         let r = rows.first();
-        Ok((
-            r.get(1)?.unwrap_or(0.0),
-            r.get(2)?.unwrap_or(0.0),
-            r.get(3)?.unwrap_or(0.0),
-        ))
+        Ok(HeapFigures {
+            len: r.get(1)?.unwrap_or(0.0),
+            free: r.get(2)?.unwrap_or(0.0),
+            dead: r.get(3)?.unwrap_or(0.0),
+            tuples: r.get(4)?.unwrap_or(0.0),
+        })
+    })
+}
+
+/// Reads a TOAST table's chunks: how many, how many values, and the sizes of the short ones. The
+/// table is read once (one aggregate); its name comes from the catalog and is quoted.
+fn read_toast(toast: pg_sys::Oid) -> Result<MeasuredToast, pgrx::spi::Error> {
+    let (schema, name): (String, String) = Spi::connect(|cl| {
+        let rows = cl.select(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+            Some(1),
+            &[toast.into()],
+        )?;
+        let r = rows.first();
+        Ok::<_, pgrx::spi::Error>((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default()))
+    })?;
+    let full = super::bloat::toast_chunk_size(layout());
+    let rel = format!("{}.{}", crate::sqltext::ident(&schema), crate::sqltext::ident(&name));
+    Spi::connect(|cl| {
+        let rows = cl.select(
+            &format!(
+                "SELECT pg_catalog.octet_length(chunk_data)::float8, count(*)::float8,
+                        (count(*) FILTER (WHERE chunk_seq = 0))::float8
+                 FROM {rel} GROUP BY 1"
+            ),
+            None,
+            &[],
+        )?;
+        let mut t = MeasuredToast {
+            pages: crate::spi::get_one_with_args::<i64>("SELECT pg_catalog.pg_relation_size($1)", &[toast.into()])?
+                .unwrap_or(0) as f64
+                / pg_sys::BLCKSZ as f64,
+            ..Default::default()
+        };
+        for r in rows {
+            let (bytes, n, first) = (
+                r.get::<f64>(1)?.unwrap_or(0.0),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+                r.get::<f64>(3)?.unwrap_or(0.0),
+            );
+            t.chunks += n;
+            t.values += first;
+            if bytes < full {
+                t.short_chunks.push((bytes, n));
+            }
+        }
+        Ok(t)
+    })
+}
+
+/// Measures an index with the pgstattuple function for its kind: (size, bloat bytes, method).
+fn measure_index(schema: &str, ix: &IndexRow, l: Layout) -> Result<(f64, f64, &'static str), pgrx::spi::Error> {
+    Spi::connect(|cl| {
+        let one = |q: String| cl.select(&q, Some(1), &[ix.indexrelid.into()]);
+        match ix.input.am.as_str() {
+            "hash" => {
+                let rows = one(format!(
+                    "SELECT pg_catalog.pg_relation_size($1)::float8, bitmap_pages::float8, overflow_pages::float8,
+                            live_items::float8 FROM {schema}.pgstathashindex($1::regclass)"
+                ))?;
+                let r = rows.first();
+                let size = r.get::<f64>(1)?.unwrap_or(0.0);
+                let (bitmaps, overflow, live) = (
+                    r.get::<f64>(2)?.unwrap_or(0.0),
+                    r.get::<f64>(3)?.unwrap_or(0.0),
+                    r.get::<f64>(4)?.unwrap_or(0.0),
+                );
+                Ok((
+                    size,
+                    measured_hash_bloat(size, bitmaps, overflow, live, ix.input.fillfactor, l),
+                    "pgstathashindex",
+                ))
+            }
+            "gist" => {
+                let rows = one(format!(
+                    "SELECT table_len::float8, free_space::float8, dead_tuple_len::float8
+                     FROM {schema}.pgstattuple($1::regclass)"
+                ))?;
+                let r = rows.first();
+                let size = r.get::<f64>(1)?.unwrap_or(0.0);
+                let (free, dead) = (r.get::<f64>(2)?.unwrap_or(0.0), r.get::<f64>(3)?.unwrap_or(0.0));
+                Ok((size, measured_gist_bloat(size, free, dead, ix.input.fillfactor, l), "pgstattuple"))
+            }
+            _ => {
+                let rows = one(format!(
+                    "SELECT index_size::float8, leaf_pages::float8, empty_pages::float8, deleted_pages::float8,
+                            avg_leaf_density::float8 FROM {schema}.pgstatindex($1::regclass)"
+                ))?;
+                let r = rows.first();
+                let size = r.get::<f64>(1)?.unwrap_or(0.0);
+                let bloat = measured_index_bloat(
+                    size,
+                    r.get::<f64>(2)?.unwrap_or(0.0),
+                    r.get::<f64>(3)?.unwrap_or(0.0),
+                    r.get::<f64>(4)?.unwrap_or(0.0),
+                    r.get::<f64>(5)?.unwrap_or(f64::NAN),
+                    ix.input.fillfactor,
+                    l,
+                );
+                Ok((size, bloat, "pgstatindex"))
+            }
+        }
     })
 }
