@@ -634,8 +634,8 @@ fn read_toast(toast: pg_sys::Oid) -> Result<MeasuredToast, pgrx::spi::Error> {
     Spi::connect(|cl| {
         let rows = cl.select(
             &format!(
-                "SELECT pg_catalog.octet_length(chunk_data)::float8, count(*)::float8,
-                        (count(*) FILTER (WHERE chunk_seq = 0))::float8
+                "SELECT pg_catalog.octet_length(chunk_data)::float8, pg_catalog.count(*)::float8,
+                        (pg_catalog.count(*) FILTER (WHERE chunk_seq = 0))::float8
                  FROM {rel} GROUP BY 1"
             ),
             None,
