@@ -133,16 +133,22 @@ COMMENT ON VIEW pgops.index_bloat IS 'Estimated bloat per index: btree (index co
 -- they are newer than the statistics behind the estimates and the files were not rewritten since.
 CREATE VIEW pgops.bloat AS
 WITH t AS (SELECT * FROM pgops._table_bloat()),
+     -- Index kinds without a model (GiST, GIN, SP-GiST, BRIN other than minmax) count in the bytes
+     -- but neither in the ratio's denominator nor in the quality: they are no worse for it.
      i AS (SELECT relid, count(*) AS indexes, sum(size_bytes) AS index_bytes, sum(bloat_bytes) AS index_bloat_bytes,
-                  max(CASE quality WHEN 'good' THEN 1 WHEN 'approximate' THEN 2 ELSE 3 END) AS q
+                  sum(size_bytes) FILTER (WHERE bloat_bytes IS NOT NULL) AS estimated_bytes,
+                  count(*) FILTER (WHERE bloat_bytes IS NULL AND access_method NOT IN ('btree', 'hash')) AS not_modelled,
+                  max(CASE quality WHEN 'good' THEN 1 WHEN 'approximate' THEN 2 ELSE 3 END)
+                    FILTER (WHERE bloat_bytes IS NOT NULL OR access_method IN ('btree', 'hash')) AS q
            FROM pgops._index_bloat() GROUP BY relid),
      v AS (SELECT v.*, pg_catalog.pg_relation_filenode(v.relid) IS NOT DISTINCT FROM v.filenode AS current
            FROM pgops.bloat_verified v)
 SELECT t.relid, t.schema, t.table_name, t.kind,
        t.size_bytes AS table_bytes, t.bloat_bytes AS table_bloat_bytes, t.bloat_ratio AS table_bloat_ratio,
-       coalesce(i.indexes, 0) AS indexes, coalesce(i.index_bytes, 0)::bigint AS index_bytes,
+       coalesce(i.indexes, 0) AS indexes, coalesce(i.not_modelled, 0) AS indexes_without_estimate,
+       coalesce(i.index_bytes, 0)::bigint AS index_bytes,
        i.index_bloat_bytes::bigint AS index_bloat_bytes,
-       round((i.index_bloat_bytes / nullif(i.index_bytes, 0))::numeric, 6)::float8 AS index_bloat_ratio,
+       round((i.index_bloat_bytes / nullif(i.estimated_bytes, 0))::numeric, 6)::float8 AS index_bloat_ratio,
        (coalesce(t.bloat_bytes, 0) + coalesce(i.index_bloat_bytes, 0))::bigint AS total_bloat_bytes,
        (ARRAY['good', 'approximate', 'unreliable'])[greatest(CASE t.quality WHEN 'good' THEN 1 WHEN 'approximate' THEN 2 ELSE 3 END, coalesce(i.q, 1))] AS quality,
        t.quality_reason,
@@ -159,10 +165,11 @@ LEFT JOIN LATERAL (SELECT sum(x.bloat_bytes)::bigint AS bloat_bytes, min(x.measu
                    FROM v x WHERE x.table_relid = t.relid AND x.kind = 'index' AND x.current
                      AND (t.stats_time IS NULL OR x.measured_at > t.stats_time)
                    HAVING count(*) > 0) vi ON true;
-COMMENT ON VIEW pgops.bloat IS 'Per table: estimated table and index bloat, the worse quality of the two, and the pgops.verify_bloat figures when newer than the statistics';
+COMMENT ON VIEW pgops.bloat IS 'Per table: estimated table and index bloat (indexes_without_estimate: GiST, GIN, SP-GiST and other kinds without a model, counted in index_bytes only), the worse quality of the two, and the pgops.verify_bloat figures when newer than the statistics';
 
 -- verify_bloat stores its results: it runs as the extension owner so pg_monitor may call it; it
--- reads only what pgstattuple reports and within the caller's budgets.
+-- reads with pgstattuple's functions and one aggregate over each measured TOAST table, within the
+-- caller's budgets (checked against the files' sizes).
 ALTER FUNCTION pgops.verify_bloat(integer, bigint) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE EXECUTE ON FUNCTION pgops.verify_bloat(integer, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgops.verify_bloat(integer, bigint) TO pg_monitor;

@@ -5,7 +5,7 @@
 -- (btequalimage), so btree deduplication applies.
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
 SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text, ic.relname::text,
-       ic.relpages::bigint, ic.reltuples::float8,
+       greatest(ic.relpages, 0)::bigint, ic.reltuples::float8,
        coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
                  WHERE o.option_name = 'fillfactor'))::float8,
        i.indisunique, i.indnkeyatts::int, i.indpred IS NOT NULL,
@@ -22,7 +22,7 @@ SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text, ic.relname::t
          AND coalesce((SELECT co.collisdeterministic FROM pg_catalog.pg_collation co WHERE co.oid = ia.attcollation), true),
        i.indkey[ia.attnum - 1] = 0 AND xs.starelid IS NULL,
        am.amname::text, (SELECT oc.opcname::text FROM pg_catalog.pg_opclass oc WHERE oc.oid = i.indclass[ia.attnum - 1]),
-       c.reltuples::float8, c.relpages::bigint,
+       c.reltuples::float8, greatest(c.relpages, 0)::bigint,
        coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(ic.reloptions) o
                  WHERE o.option_name = 'pages_per_range'), '128')::float8,
        ia.attstorage::text,

@@ -2,10 +2,10 @@
 -- TOAST table's size and counters, and per column its layout and statistics, with the sample values
 -- (most common values and histogram bounds) of variable-width columns, whose widths pgops reads.
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
-SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relpages::bigint, c.reltuples::float8,
+SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, greatest(c.relpages, 0)::bigint, c.reltuples::float8,
        coalesce((SELECT o.option_value FROM pg_catalog.pg_options_to_table(c.reloptions) o
                  WHERE o.option_name = 'fillfactor'), '100')::float8,
-       t.relpages::bigint, t.reltuples::float8,
+       greatest(t.relpages, 0)::bigint, t.reltuples::float8,
        pg_catalog.pg_stat_get_mod_since_analyze(c.oid)::float8,
        pg_catalog.pg_stat_get_tuples_inserted(t.oid)::float8,
        greatest(pg_catalog.pg_stat_get_last_vacuum_time(c.oid), pg_catalog.pg_stat_get_last_autovacuum_time(c.oid),

@@ -77,12 +77,21 @@ fn payload_lengths(row: &SpiHeapTupleData, i: usize) -> Option<Vec<f64>> {
         }
         let (mut elems, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
         pg_sys::deconstruct_array(a, elem, len as i32, byval, align, &mut elems, &mut nulls, &mut n);
-        Some(
-            (0..n.max(0) as usize)
-                .filter(|&k| !*nulls.add(k))
-                .map(|k| pgrx::varlena::varsize_any_exhdr((*elems.add(k)).cast_mut_ptr::<pg_sys::varlena>()) as f64)
-                .collect(),
-        )
+        let out = (0..n.max(0) as usize)
+            .filter(|&k| !*nulls.add(k))
+            .map(|k| pgrx::varlena::varsize_any_exhdr((*elems.add(k)).cast_mut_ptr::<pg_sys::varlena>()) as f64)
+            .collect();
+        // Every table's statistics pass through here in one query: free the copies at once.
+        if !elems.is_null() {
+            pg_sys::pfree(elems.cast());
+        }
+        if !nulls.is_null() {
+            pg_sys::pfree(nulls.cast());
+        }
+        if a.cast::<std::ffi::c_void>() != values.datum().cast_mut_ptr::<std::ffi::c_void>() {
+            pg_sys::pfree(a.cast());
+        }
+        Some(out)
     }
 }
 
@@ -181,6 +190,7 @@ fn _table_bloat() -> TableIterator<
     let rows: Vec<_> = read_tables()
         .into_iter()
         .map(|t| {
+            pgrx::check_for_interrupts!();
             let e = estimate_table(&t.input, l);
             let (size, expected, bloat, ratio) = figures(&e, l);
             (
@@ -302,6 +312,7 @@ fn _index_bloat() -> TableIterator<
     let rows: Vec<_> = read_indexes()
         .into_iter()
         .map(|ix| {
+            pgrx::check_for_interrupts!();
             let e = estimate_index(&ix.input, l);
             let (size, expected, bloat, ratio) = figures(&e, l);
             (
@@ -427,6 +438,7 @@ fn verify_bloat(
     let candidates: Vec<Candidate> = tables
         .iter()
         .map(|t| {
+            pgrx::check_for_interrupts!();
             let e = estimate_table(&t.input, l);
             let (mut bloat, mut pages) = (e.bloat_pages().unwrap_or(0.0), e.pages);
             for ix in indexes.iter().filter(|ix| ix.relid == t.relid) {
@@ -449,7 +461,9 @@ fn verify_bloat(
         );
     }
     let mut out: Vec<Measurement> = vec![];
+    let mut spent: i64 = 0;
     for c in chosen {
+        pgrx::check_for_interrupts!();
         let t = tables.iter().find(|t| t.relid.to_u32() == c.relid).unwrap();
         if !try_share_lock(t.relid) {
             notice!(
@@ -459,6 +473,19 @@ fn verify_bloat(
             );
             continue;
         }
+        // The budget holds for the files as they are, not for the catalog's figures (stale, or
+        // written by a table owner on PG 18).
+        let actual = actual_pages(t.relid);
+        if spent + actual > max_pages {
+            notice!(
+                "pgops.verify_bloat: skipped {}.{}: its {actual} pages (table, TOAST and indexes) do not fit in what is \
+                 left of max_pages => {max_pages}",
+                t.schema,
+                t.name
+            );
+            continue;
+        }
+        spent += actual;
         let e = estimate_table(&t.input, l);
         let heap = pgstattuple_approx(&schema, t.relid)
             .unwrap_or_else(|e| crate::internal!("pgops.verify_bloat: measuring {}.{}: {e}", t.schema, t.name));
@@ -576,6 +603,20 @@ fn verify_bloat(
             stored,
         )
     }))
+}
+
+/// Pages of a table, its TOAST table and its indexes as the files are now.
+fn actual_pages(relid: pg_sys::Oid) -> i64 {
+    crate::spi::get_one_with_args::<i64>(
+        "SELECT ((pg_catalog.pg_relation_size(c.oid) + coalesce(pg_catalog.pg_relation_size(nullif(c.reltoastrelid, 0)), 0)
+                 + coalesce((SELECT pg_catalog.sum(pg_catalog.pg_relation_size(i.indexrelid)) FROM pg_catalog.pg_index i
+                             WHERE i.indrelid = c.oid), 0)) / pg_catalog.current_setting('block_size')::bigint)::bigint
+         FROM pg_catalog.pg_class c WHERE c.oid = $1",
+        &[relid.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(i64::MAX / 2)
 }
 
 fn toast_relid(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {

@@ -128,8 +128,8 @@ pub fn heap_tuples_per_page(len: f64, fillfactor: f64, l: Layout) -> f64 {
 
 pub fn estimate_table(t: &TableInput, l: Layout) -> Estimate {
     let toast_pages = t.toast.as_ref().map_or(0, |x| x.pages);
-    let mut e = Estimate::new(t.pages + toast_pages);
-    if t.tuples < 0.0 {
+    let mut e = Estimate::new(t.pages.max(0) + toast_pages.max(0));
+    if !(t.tuples >= 0.0 && t.tuples.is_finite()) {
         e.flag(Quality::Unreliable, "no statistics: never analyzed or vacuumed");
         return e;
     }
@@ -140,6 +140,10 @@ pub fn estimate_table(t: &TableInput, l: Layout) -> Estimate {
         );
         return e;
     };
+    if !slot.is_finite() {
+        e.flag(Quality::Unreliable, "statistics out of range: run ANALYZE");
+        return e;
+    }
     let heap = (t.tuples / heap_rows_per_page(slot, t.fillfactor, l)).ceil();
     let toast = match &t.toast {
         Some(x) if x.pages > 0 => estimate_toast(x, t, &mut e, l),
@@ -266,9 +270,14 @@ mod tests {
         assert_eq!(e.expected_pages, Some(1000.0));
         assert_eq!(e.ratio(), Some(0.5));
         assert_eq!(e.quality, Quality::Good);
-        // Never analyzed: no figure, and it says why.
-        let e = estimate_table(&table(vec![int4()], -1.0, 20), L);
-        assert_eq!((e.ratio(), e.quality), (None, Quality::Unreliable));
+        // Never analyzed: no figure, and it says why; imported nonsense likewise.
+        for t in [-1.0, f64::NAN, f64::INFINITY] {
+            let e = estimate_table(&table(vec![int4()], t, 20), L);
+            assert_eq!((e.ratio(), e.quality), (None, Quality::Unreliable));
+        }
+        let mut w = Column::varlena(10.0);
+        w.width = Some(f64::NAN);
+        assert_eq!(estimate_table(&table(vec![w], 100.0, 20), L).ratio(), None);
         // A text column without statistics: no figure either.
         let mut c = Column::varlena(0.0);
         c.width = None;

@@ -80,9 +80,14 @@ pub fn estimate_index(ix: &IndexInput, l: Layout) -> Estimate {
     }
 }
 
+/// Statistics a table owner could have written (PG 18 imports them) that no estimate can use.
+fn unusable(x: f64) -> bool {
+    !(x >= 0.0 && x.is_finite())
+}
+
 pub fn estimate_btree(ix: &IndexInput, l: Layout) -> Estimate {
-    let mut e = Estimate::new(ix.pages);
-    if ix.tuples < 0.0 {
+    let mut e = Estimate::new(ix.pages.max(0));
+    if unusable(ix.tuples) {
         e.flag(Quality::Unreliable, "no statistics: never analyzed or vacuumed");
         return e;
     }
@@ -148,6 +153,10 @@ pub fn estimate_btree(ix: &IndexInput, l: Layout) -> Estimate {
         .max(2.0);
     let mut level = leaves.max(1.0);
     let mut total = level;
+    if !total.is_finite() {
+        e.flag(Quality::Unreliable, "statistics out of range: run ANALYZE");
+        return e;
+    }
     while level > 1.0 {
         level = (level / fanout).ceil();
         total += level;
@@ -206,8 +215,8 @@ pub fn hash_buckets(tuples: f64, fillfactor: f64, l: Layout) -> f64 {
 /// A hash index after REINDEX: the metapage, the buckets sized from the table's rows, a bitmap
 /// page, and overflow pages for keys with more rows than a bucket page holds.
 pub fn estimate_hash(ix: &IndexInput, l: Layout) -> Estimate {
-    let mut e = Estimate::new(ix.pages);
-    if ix.tuples < 0.0 || ix.table_tuples < 0.0 {
+    let mut e = Estimate::new(ix.pages.max(0));
+    if unusable(ix.tuples) || unusable(ix.table_tuples) {
         e.flag(Quality::Unreliable, "no statistics: never analyzed or vacuumed");
         return e;
     }
@@ -255,7 +264,7 @@ pub fn estimate_hash(ix: &IndexInput, l: Layout) -> Estimate {
 /// per range. Other operator classes (bloom, inclusion, multi-minmax) and variable-width columns
 /// are not modelled.
 pub fn estimate_brin(ix: &IndexInput, l: Layout) -> Estimate {
-    let mut e = Estimate::new(ix.pages);
+    let mut e = Estimate::new(ix.pages.max(0));
     let minmax = ix.opclasses.iter().all(|o| o.ends_with("_minmax_ops"))
         && ix.columns.iter().all(|c| c.len > 0)
         && !ix.columns.is_empty();
@@ -408,5 +417,23 @@ mod tests {
         }
         assert_eq!(default_fillfactor("hash"), 75.0);
         assert_eq!(default_fillfactor("btree"), 90.0);
+    }
+
+    #[test]
+    fn imported_nonsense_statistics_give_no_figure() {
+        // PG 18 lets a table owner import reltuples = Infinity or NaN: no endless loop, no figure.
+        for t in [f64::INFINITY, f64::NAN, -5.0] {
+            let mut ix = index(vec![int4()], t, 10, true);
+            ix.table_tuples = t;
+            for am in ["btree", "hash"] {
+                ix.am = am.into();
+                let e = estimate_index(&ix, L);
+                assert_eq!((e.expected_pages, e.quality), (None, Quality::Unreliable), "{am} {t}");
+            }
+        }
+        // Huge but finite: a figure (or none), never a hang.
+        let mut ix = index(vec![int4()], 1e300, 10, false);
+        ix.distinct = vec![Some(1e-300)];
+        assert!(estimate_index(&ix, L).expected_pages.is_none_or(f64::is_finite));
     }
 }

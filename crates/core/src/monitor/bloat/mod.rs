@@ -115,7 +115,7 @@ impl Column {
         self
     }
     fn null_frac(&self) -> f64 {
-        self.null_frac.unwrap_or(0.0).clamp(0.0, 1.0)
+        self.null_frac.filter(|f| f.is_finite()).unwrap_or(0.0).clamp(0.0, 1.0)
     }
     /// The sample widths when they explain `stawidth` (their mean lies where the truncated
     /// average says the true mean is); samples that leave out wide, compressed or out-of-line
@@ -135,7 +135,7 @@ impl Column {
         if let Some(w) = self.calibrated() {
             return Some(mean_width(w));
         }
-        let a = self.width?;
+        let a = self.width.filter(|w| w.is_finite() && *w >= 0.0)?;
         Some(if self.len == -1 && a == TOAST_POINTER { a } else { a + 0.5 })
     }
     /// (stored width, alignment, share) of the non-null values.
@@ -164,9 +164,16 @@ fn mean_width(w: &Widths) -> f64 {
 /// common values as (payload bytes, frequency among all rows), `hist` the payload bytes of the
 /// histogram bounds, which share evenly the non-null rows the common values leave. A payload of
 /// `n` bytes is stored with a 1-byte header when `n + 1` fits in 127 bytes (not for `plain`
-/// storage), otherwise with a 4-byte one. None when there is nothing to go on.
+/// storage), otherwise with a 4-byte one. None when there is nothing to go on. At most
+/// [`MAX_WIDTHS`] widths are kept (neighbours merged, their shares added).
 pub fn sample_widths(null_frac: f64, mcv: &[(f64, f64)], hist: &[f64], plain: bool) -> Option<Widths> {
     let stored = |n: f64| if !plain && n + 1.0 <= SHORT_VARLENA_MAX { n + 1.0 } else { n + 4.0 };
+    let null_frac = if null_frac.is_finite() { null_frac.clamp(0.0, 1.0) } else { 0.0 };
+    let mcv: Vec<(f64, f64)> = mcv
+        .iter()
+        .filter(|(n, f)| n.is_finite() && f.is_finite())
+        .map(|&(n, f)| (n.max(0.0), f.clamp(0.0, 1.0)))
+        .collect();
     let non_null = (1.0 - null_frac).max(1e-9);
     let mcv_share: f64 = mcv.iter().map(|(_, f)| f).sum();
     let rest = (non_null - mcv_share).max(0.0);
@@ -189,8 +196,30 @@ pub fn sample_widths(null_frac: f64, mcv: &[(f64, f64)], hist: &[f64], plain: bo
             _ => out.push((x, p / total)),
         }
     }
+    // Too many distinct widths: merge neighbours into buckets of equal share, each at its
+    // share-weighted mean width (the layout work grows with the number of widths).
+    if out.len() > MAX_WIDTHS {
+        let mut merged: Widths = vec![];
+        let (mut acc_w, mut acc_p) = (0.0, 0.0);
+        let step = 1.0 / MAX_WIDTHS as f64;
+        for (x, p) in out {
+            acc_w += x * p;
+            acc_p += p;
+            if acc_p >= step * (1.0 - 1e-9) {
+                merged.push(((acc_w / acc_p).round(), acc_p));
+                (acc_w, acc_p) = (0.0, 0.0);
+            }
+        }
+        if acc_p > 0.0 {
+            merged.push(((acc_w / acc_p).round(), acc_p));
+        }
+        out = merged;
+    }
     Some(out)
 }
+
+/// The most distinct widths a column's distribution keeps.
+pub const MAX_WIDTHS: usize = 64;
 
 /// Expected bytes of the data area of a tuple holding `cols` in order, starting at an aligned
 /// offset. A column null in a fraction `f` of the rows takes its aligned width in the other rows.
@@ -286,6 +315,14 @@ mod tests {
         // Plain storage never gets the short header.
         let w = sample_widths(0.0, &[], &[5.0], true).unwrap();
         assert_eq!(w, vec![(9.0, 1.0)]);
+        // Hundreds of widths are merged into at most MAX_WIDTHS, keeping the mean.
+        let hist: Vec<f64> = (0..500).map(|i| i as f64).collect();
+        let w = sample_widths(0.0, &[], &hist, false).unwrap();
+        assert!(w.len() <= MAX_WIDTHS);
+        assert!((mean_width(&w) - (0..500).map(|i| if i < 127 { i + 1 } else { i + 4 }).sum::<i32>() as f64 / 500.0).abs() < 1.0);
+        // Nonsense statistics (NaN, out of range) do not poison the result.
+        let w = sample_widths(f64::NAN, &[(5.0, f64::NAN), (5.0, 2.0)], &[], false).unwrap();
+        assert_eq!(w, vec![(6.0, 1.0)]);
         // Common values that do not cover the rows, and no histogram: nothing to go on.
         assert_eq!(sample_widths(0.0, &[(5.0, 0.5)], &[], false), None);
         assert_eq!(sample_widths(0.0, &[], &[], false), None);
