@@ -8,6 +8,7 @@
 //! (`crate::roles::plan` there is `pgops_core::roles::plan`).
 
 pub mod audit;
+pub mod databases;
 pub mod error;
 pub mod etcd;
 pub mod freeze;
