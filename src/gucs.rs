@@ -18,6 +18,9 @@ pub static LAUNCHER_RESTART_S: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static DEBUG_LAUNCHER_ERROR: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static PROTECTED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres,replicator,dbuser_dba,dbuser_monitor"));
+pub static PROTECTED_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static REVOKECONN_ROLES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"replicator,dbuser_monitor,dbuser_dba"));
 pub static DROP_REASSIGN_TO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static INSTANCE_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static OFFLINE_QUERY: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -105,6 +108,23 @@ pub fn init(preloading: bool) {
         c"The bootstrap superuser and the role running the apply are always protected too. Defaults to \
           Pigsty's system users.",
         &PROTECTED_ROLES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.protected_databases",
+        c"Databases pgops.apply_databases() never drops or recreates (comma-separated).",
+        c"postgres, template0, template1, pgops.database and the database the apply runs in are always protected.",
+        &PROTECTED_DATABASES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.revokeconn_roles",
+        c"Roles that keep CONNECT on a database declared with revokeconn (comma-separated).",
+        c"Pigsty's replication, monitor and admin users by default; roles that do not exist are skipped. \
+          The owner always keeps CONNECT WITH GRANT OPTION.",
+        &REVOKECONN_ROLES,
         GucContext::Sighup,
         GucFlags::default(),
     );
@@ -382,6 +402,14 @@ fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+pub fn protected_databases() -> Vec<String> {
+    list(&PROTECTED_DATABASES)
+}
+
+pub fn revokeconn_roles() -> Vec<String> {
+    list(&REVOKECONN_ROLES)
 }
 
 pub fn protected_roles() -> Vec<String> {

@@ -6,6 +6,7 @@
 use pgrx::prelude::*;
 
 pub mod audit;
+pub mod databases;
 pub mod error;
 pub mod etcd;
 pub mod freeze;

@@ -539,6 +539,7 @@ fn collect(
         let mut queries = vec![("pgops etcd: database sizes", super::collect::DATABASE_SIZES_SQL)];
         if installed {
             queries.push(("pgops etcd: role drift", super::collect::ROLE_DRIFT_SQL));
+            queries.push(("pgops etcd: database drift", super::collect::DATABASE_DRIFT_SQL));
         }
         for (activity, query) in queries {
             match xact::run(activity, || Ok(crate::spi::get_one::<pgrx::JsonB>(query)?.map(|j| j.0))) {

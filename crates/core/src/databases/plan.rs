@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::{ALWAYS_PROTECTED, DatabaseSpec, State, normalise_privileges};
@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::sqltext::{ident, literal, role as role_sql};
 
 /// One entry of a database's ACL (default ACL expanded): `PUBLIC` for the public pseudo-role.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Privilege {
     pub grantee: String,
     pub privilege: String,
@@ -20,7 +20,8 @@ pub struct Privilege {
 }
 
 /// A database as the catalog shows it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiveDatabase {
     pub name: String,
     pub owner: String,

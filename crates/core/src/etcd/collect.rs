@@ -17,6 +17,8 @@ pub const PGOPS_STATE_SQL: &str = include_str!("../../../../sql/queries/etcd_pgo
 /// in every database against pgops.role: a worker per other database).
 pub const DATABASE_SIZES_SQL: &str = include_str!("../../../../sql/queries/etcd_database_sizes.sql");
 pub const ROLE_DRIFT_SQL: &str = include_str!("../../../../sql/queries/etcd_role_drift.sql");
+/// Declared databases that differ from the catalog (pgops.database_spec against every database).
+pub const DATABASE_DRIFT_SQL: &str = include_str!("../../../../sql/queries/etcd_database_drift.sql");
 pub const SLOW_FACTS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Rounds to two significant digits: forecasts move a little with every sample, and a document

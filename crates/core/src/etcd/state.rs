@@ -98,6 +98,11 @@ pub struct MemberState {
     pub role_drift: Option<i64>,
     /// When role_drift was computed (every few minutes, not every push).
     pub role_drift_checked_at: Option<String>,
+    /// Declared databases that differ from the catalog (pgops.database_drift_summary).
+    #[serde(default)]
+    pub database_drift: Option<i64>,
+    #[serde(default)]
+    pub database_drift_checked_at: Option<String>,
     pub hba_drift: Option<bool>,
     /// `pgops.hba_drift.state`: current, edited, other_role, other_instance, patroni, unstamped.
     #[serde(default)]

@@ -1,0 +1,563 @@
+//! SQL surface of declared databases: plan, apply (CREATE / DROP DATABASE at top level in a
+//! worker; ALTER, COMMENT, GRANT in a worker's transaction; schemas, extensions and the baseline in
+//! a worker connected to the database), load, export, drift, and the config table's trigger.
+
+use std::collections::BTreeMap;
+
+use pgrx::prelude::*;
+use serde_json::{Value, json};
+
+use super::model::DatabaseSpec;
+use super::plan::{Live, LiveDatabase, Options, Place, Plan, Risk};
+use crate::error::{Code, Error, fail, raise, require_primary};
+use crate::worker::{dbworker, shmem};
+
+const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7364_6273; // "pgopsdbs"
+const LIVE_SQL: &str = include_str!("../../sql/queries/databases_live.sql");
+const INSIDE_SQL: &str = include_str!("../../sql/queries/databases_inside.sql");
+
+fn invalid(e: Error) -> ! {
+    let e = if e.hint.is_none() {
+        e.hint("Fix the row in pgops.database_spec; nothing was applied.")
+    } else {
+        e
+    };
+    raise(e)
+}
+
+fn require_superuser(what: &str) {
+    // SAFETY: reads the current user's superuser flag.
+    if !unsafe { pg_sys::superuser() } {
+        fail(
+            Code::InsufficientPrivilege,
+            format!("{what} needs a superuser"),
+            "It creates, changes and drops databases cluster-wide.",
+        );
+    }
+}
+
+fn json(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Value {
+    crate::spi::json(sql, args).unwrap_or_else(|e| raise(Error::internal(format!("pgops databases: {e}"))))
+}
+
+/// The config, in definition order.
+fn desired() -> Vec<DatabaseSpec> {
+    let rows = json(
+        "SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(d) - 'ordinal' ORDER BY d.ordinal, d.name), '[]')
+         FROM pgops.database_spec d",
+        &[],
+    );
+    rows.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| DatabaseSpec::parse(&strip_nulls(v)).unwrap_or_else(|e| invalid(e)))
+        .collect()
+}
+
+/// A row as JSON without its NULL columns (NULL means "not declared").
+fn strip_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A database's schemas and extensions, read in it (this database inline, others by a worker).
+fn inside(db: &str) -> Result<(BTreeMap<String, String>, BTreeMap<String, (String, String)>), Error> {
+    let v = if db == crate::pgutil::current_database() {
+        crate::spi::json(INSIDE_SQL, &[])?
+    } else {
+        dbworker::run_and_wait(
+            db,
+            &dbworker::Task::Query {
+                label: "database snapshot".into(),
+                sql: INSIDE_SQL.into(),
+                args: vec![],
+                rows: false,
+            },
+        )?
+    };
+    let schemas = serde_json::from_value(v.get("schemas").cloned().unwrap_or(json!({})))
+        .map_err(|e| Error::internal(format!("database \"{db}\": schemas: {e}")))?;
+    let extensions = serde_json::from_value(v.get("extensions").cloned().unwrap_or(json!({})))
+        .map_err(|e| Error::internal(format!("database \"{db}\": extensions: {e}")))?;
+    Ok((schemas, extensions))
+}
+
+/// The catalog: every database, the roles, and inside each declared database that needs it (and
+/// accepts connections) its schemas and extensions. A database that cannot be read is noticed and
+/// planned as if it had none (the statements pgops would run there are idempotent).
+fn live(specs: &[DatabaseSpec]) -> Live {
+    let dbs: Vec<LiveDatabase> = serde_json::from_value(json(LIVE_SQL, &[]))
+        .unwrap_or_else(|e| raise(Error::internal(format!("pgops databases: reading pg_database: {e}"))));
+    let roles = json(
+        "SELECT coalesce(pg_catalog.jsonb_agg(rolname::text), '[]') FROM pg_catalog.pg_roles",
+        &[],
+    );
+    let mut live = Live {
+        databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        roles: serde_json::from_value(roles).unwrap_or_default(),
+    };
+    for s in specs {
+        if s.state != super::model::State::Present || (s.schemas.is_empty() && s.extensions.is_empty()) {
+            continue;
+        }
+        let Some(d) = live.databases.get_mut(&s.name) else {
+            continue;
+        };
+        if !d.allowconn {
+            continue;
+        }
+        match inside(&s.name) {
+            Ok((schemas, extensions)) => {
+                d.schemas = Some(schemas);
+                d.extensions = Some(extensions);
+            }
+            Err(e) => notice!(
+                "pgops databases: could not read the schemas and extensions of database {}: {}",
+                crate::sqltext::ident(&s.name),
+                e.one_line()
+            ),
+        }
+    }
+    live
+}
+
+fn options() -> Options {
+    Options {
+        protected: crate::gucs::protected_databases(),
+        config_database: crate::gucs::database(),
+        current_database: crate::pgutil::current_database(),
+        revokeconn_roles: crate::gucs::revokeconn_roles(),
+        server_version: pg_sys::PG_VERSION_NUM as i32,
+    }
+}
+
+struct Computed {
+    plan: Plan,
+    hash: String,
+}
+
+fn compute() -> Computed {
+    let specs = desired();
+    let live = live(&specs);
+    let plan = super::plan::plan(&specs, &live, &options()).unwrap_or_else(|e| invalid(e));
+    let hash = plan.hash(&live);
+    Computed { plan, hash }
+}
+
+fn place_text(p: &Place) -> String {
+    match p {
+        Place::TopLevel => "top level".into(),
+        Place::Cluster => "transaction".into(),
+        Place::Inside(db) => format!("in {db}"),
+        Place::Note => "not run".into(),
+    }
+}
+
+/// What `apply_databases()` would run, one statement a row in executable order.
+#[pg_extern(volatile, parallel_unsafe)]
+fn plan_databases() -> TableIterator<
+    'static,
+    (
+        name!(seq, i32),
+        name!(database, String),
+        name!(runs, String),
+        name!(statement, String),
+        name!(reason, String),
+        name!(risk, String),
+        name!(plan_hash, String),
+    ),
+> {
+    require_superuser("pgops.plan_databases()");
+    let c = compute();
+    let hash = c.hash.clone();
+    TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
+        (
+            i as i32 + 1,
+            s.database,
+            place_text(&s.place),
+            s.statement,
+            s.reason,
+            s.risk.as_str().to_string(),
+            hash.clone(),
+        )
+    }))
+}
+
+/// Runs one batch of statements in a worker; None when they all succeeded, else the index of the
+/// failed one (None: before any) and the error.
+fn run_batch(database: &str, top_level: bool, statements: Vec<String>) -> Option<(Option<usize>, String)> {
+    let task = if top_level {
+        dbworker::Task::Utility {
+            label: "apply databases".into(),
+            statements,
+        }
+    } else {
+        dbworker::Task::Exec {
+            label: "apply databases".into(),
+            statements,
+        }
+    };
+    match dbworker::run_and_wait(database, &task) {
+        Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => None,
+        Ok(v) => Some((
+            v.get("failed").and_then(Value::as_u64).map(|n| n as usize),
+            v.get("error").and_then(Value::as_str).unwrap_or("unknown error").to_string(),
+        )),
+        Err(e) => Some((None, e.one_line())),
+    }
+}
+
+/// Creates, changes and retires databases as declared. Each database's statements run in order
+/// (CREATE / DROP DATABASE at top level, the rest in transactions); a failure stops that
+/// database's remaining statements and no other's. A plan that drops anything needs the
+/// `plan_hash` of the plan the caller reviewed.
+#[pg_extern(volatile, parallel_unsafe)]
+fn apply_databases(
+    dry_run: default!(bool, false),
+    plan_hash: default!(Option<String>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(seq, i32),
+        name!(database, String),
+        name!(runs, String),
+        name!(statement, String),
+        name!(reason, String),
+        name!(risk, String),
+        name!(status, String),
+    ),
+> {
+    require_superuser("pgops.apply_databases()");
+    require_primary(
+        "pgops.apply_databases()",
+        "Run it on the primary; databases replicate to standbys.",
+    );
+    if !dry_run && !shmem::preloaded() {
+        fail(
+            Code::ObjectNotInPrerequisiteState,
+            "pgops.apply_databases() needs pgops in shared_preload_libraries: CREATE and DROP DATABASE run in a worker",
+            "Add pgops to shared_preload_libraries and restart, or run the statements of pgops.plan_databases() with psql.",
+        );
+    }
+    crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
+    let c = crate::pgutil::with_fresh_snapshot(compute);
+    if let Some(wanted) = plan_hash.as_deref()
+        && wanted != c.hash
+    {
+        fail(
+            Code::ObjectNotInPrerequisiteState,
+            format!(
+                "the catalog or the config changed since the plan was made (plan hash {wanted}, now {})",
+                c.hash
+            ),
+            "Run pgops.plan_databases() again, review it, and pass its plan_hash.",
+        );
+    }
+    if !dry_run && plan_hash.is_none() && c.plan.drops() {
+        let drops: Vec<String> = c
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.risk == Risk::Drop)
+            .map(|s| s.statement.clone())
+            .collect();
+        fail(
+            Code::ObjectNotInPrerequisiteState,
+            format!(
+                "pgops.apply_databases(): the plan drops something ({}); refused without the plan_hash of a plan you reviewed",
+                drops.join("; ")
+            ),
+            "Run SELECT * FROM pgops.plan_databases(), review it, then pgops.apply_databases(plan_hash => '<its plan_hash>').",
+        );
+    }
+    let steps = c.plan.steps;
+    let mut status: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            if s.place == Place::Note {
+                "not run: see the statement".into()
+            } else if dry_run {
+                "dry run".into()
+            } else {
+                "not run".into()
+            }
+        })
+        .collect();
+    if !dry_run {
+        let home = crate::gucs::database();
+        let mut failed_dbs: Vec<String> = vec![];
+        let mut i = 0;
+        while i < steps.len() {
+            let s = &steps[i];
+            if s.place == Place::Note {
+                i += 1;
+                continue;
+            }
+            // A batch: consecutive statements for the same database, run in the same place.
+            let mut j = i + 1;
+            while j < steps.len()
+                && steps[j].database == s.database
+                && steps[j].place == s.place
+                && s.place != Place::TopLevel
+            {
+                j += 1;
+            }
+            if failed_dbs.contains(&s.database) {
+                for st in status.iter_mut().take(j).skip(i) {
+                    *st = "skipped: an earlier statement for this database failed".into();
+                }
+                i = j;
+                continue;
+            }
+            let (db, top) = match &s.place {
+                Place::TopLevel => (home.clone(), true),
+                Place::Cluster => (home.clone(), false),
+                Place::Inside(db) => (db.clone(), false),
+                Place::Note => unreachable!(),
+            };
+            let statements: Vec<String> = steps[i..j].iter().map(|s| s.statement.clone()).collect();
+            match run_batch(&db, top, statements) {
+                None => {
+                    for st in status.iter_mut().take(j).skip(i) {
+                        *st = "applied".into();
+                    }
+                }
+                Some((at, error)) => {
+                    for (k, st) in status.iter_mut().enumerate().take(j).skip(i) {
+                        *st = match at {
+                            Some(a) if a == k - i => format!("failed: {error}"),
+                            Some(_) if top => "not run".into(),
+                            Some(_) => "rolled back".into(),
+                            None => format!("failed: {error}"),
+                        };
+                    }
+                    failed_dbs.push(s.database.clone());
+                }
+            }
+            i = j;
+        }
+        // `recreate` is a request: once carried out, the row says present again.
+        let recreated: Vec<String> = steps
+            .iter()
+            .zip(&status)
+            .filter(|(s, st)| s.place == Place::TopLevel && s.statement.starts_with("CREATE") && *st == "applied")
+            .map(|(s, _)| s.database.clone())
+            .filter(|d| !failed_dbs.contains(d))
+            .collect();
+        for d in recreated {
+            let n = crate::spi::get_one_with_args::<i64>(
+                "WITH u AS (UPDATE pgops.database_spec SET state = 'present' WHERE name = $1 AND state = 'recreate' RETURNING 1)
+                 SELECT pg_catalog.count(*) FROM u",
+                &[d.as_str().into()],
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+            if n > 0 {
+                notice!(
+                    "pgops.apply_databases(): database {} was recreated; its row in pgops.database_spec says present again",
+                    crate::sqltext::ident(&d)
+                );
+            }
+        }
+        let failed = status.iter().filter(|s| s.starts_with("failed")).count();
+        if failed > 0 {
+            warning!("pgops.apply_databases(): {failed} statement(s) failed; see the status column");
+        }
+    }
+    TableIterator::new(steps.into_iter().zip(status).enumerate().map(|(i, (s, st))| {
+        (
+            i as i32 + 1,
+            s.database,
+            place_text(&s.place),
+            s.statement,
+            s.reason,
+            s.risk.as_str().to_string(),
+            st,
+        )
+    }))
+}
+
+/// Rows of `pgops.database_drift`: one per difference between the config and the catalog.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _database_drift() -> TableIterator<
+    'static,
+    (
+        name!(database, String),
+        name!(field, String),
+        name!(want, Option<String>),
+        name!(have, Option<String>),
+        name!(statement, String),
+    ),
+> {
+    require_superuser("pgops.database_drift");
+    let c = compute();
+    TableIterator::new(c.plan.steps.into_iter().flat_map(|s| {
+        let (db, st) = (s.database.clone(), s.statement.clone());
+        s.diffs
+            .into_iter()
+            .map(move |d| (db.clone(), d.field, d.want, d.have, st.clone()))
+    }))
+}
+
+/// The row of `pgops.database_drift_summary`.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _database_drift_summary() -> TableIterator<
+    'static,
+    (
+        name!(declared, i64),
+        name!(databases_drifting, i64),
+        name!(differences, i64),
+        name!(to_create, i64),
+        name!(to_drop, i64),
+        name!(needs_recreate, i64),
+        name!(checked_at, TimestampWithTimeZone),
+    ),
+> {
+    require_superuser("pgops.database_drift_summary");
+    let declared = crate::spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM pgops.database_spec")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let c = compute();
+    let steps = &c.plan.steps;
+    let mut drifting: Vec<&str> = steps.iter().map(|s| s.database.as_str()).collect();
+    drifting.dedup();
+    let count = |f: &dyn Fn(&super::plan::Step) -> bool| steps.iter().filter(|s| f(s)).count() as i64;
+    let row = (
+        declared,
+        drifting.len() as i64,
+        steps.iter().map(|s| s.diffs.len().max(1) as i64).sum(),
+        count(&|s| s.place == Place::TopLevel && s.statement.starts_with("CREATE")),
+        count(&|s| s.place == Place::TopLevel && s.statement.starts_with("DROP")),
+        count(&|s| s.place == Place::Note && s.statement.contains("recreate")),
+        crate::spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.now()")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| raise(Error::internal("pgops databases: no current time"))),
+    );
+    TableIterator::new(std::iter::once(row))
+}
+
+/// Loads Pigsty's `pg_databases` (a list, or an object with a `pg_databases` list) into
+/// pgops.database_spec: every entry is validated first (the error names it), then each is inserted
+/// or replaces the row of the same name. Returns how many rows were loaded.
+#[pg_extern(volatile, parallel_unsafe)]
+fn load_databases(databases: pgrx::JsonB) -> i32 {
+    require_superuser("pgops.load_databases()");
+    let list = match &databases.0 {
+        Value::Array(a) => a.clone(),
+        Value::Object(m) if m.get("pg_databases").is_some_and(Value::is_array) => {
+            m["pg_databases"].as_array().cloned().unwrap_or_default()
+        }
+        _ => fail(
+            Code::InvalidParameterValue,
+            "pgops.load_databases(): expected a list of databases (Pigsty's pg_databases), or an object with pg_databases",
+            "Pass e.g. '[{\"name\": \"meta\", \"owner\": \"dbuser_meta\"}]'::jsonb.",
+        ),
+    };
+    let mut rows = vec![];
+    for (i, v) in list.iter().enumerate() {
+        let spec = DatabaseSpec::parse(v).unwrap_or_else(|e| {
+            raise(
+                e.detail(format!("entry {} of the list", i + 1))
+                    .hint("Nothing was loaded: fix the entry and load the list again."),
+            )
+        });
+        let mut row = serde_json::to_value(&spec).unwrap_or_default();
+        // Schemas and extensions are kept as written (names or objects); state in the table's words.
+        row["schemas"] = v.get("schemas").cloned().filter(Value::is_array).unwrap_or(json!([]));
+        row["extensions"] = v.get("extensions").cloned().filter(Value::is_array).unwrap_or(json!([]));
+        rows.push(row);
+    }
+    for row in &rows {
+        pgrx::spi::Spi::run_with_args(
+            "INSERT INTO pgops.database_spec AS d SELECT (pg_catalog.jsonb_populate_record(NULL::pgops.database_spec, $1)).*
+             ON CONFLICT (name) DO UPDATE SET
+               state = EXCLUDED.state, owner = EXCLUDED.owner, template = EXCLUDED.template, strategy = EXCLUDED.strategy,
+               encoding = EXCLUDED.encoding, locale = EXCLUDED.locale, lc_collate = EXCLUDED.lc_collate,
+               lc_ctype = EXCLUDED.lc_ctype, tablespace = EXCLUDED.tablespace, is_template = EXCLUDED.is_template,
+               allowconn = EXCLUDED.allowconn, revokeconn = EXCLUDED.revokeconn, connlimit = EXCLUDED.connlimit,
+               comment = EXCLUDED.comment, schemas = EXCLUDED.schemas, extensions = EXCLUDED.extensions,
+               parameters = EXCLUDED.parameters, grants = EXCLUDED.grants, baseline = EXCLUDED.baseline,
+               force = EXCLUDED.force, pgbouncer = EXCLUDED.pgbouncer, pool_auth_user = EXCLUDED.pool_auth_user,
+               pool_mode = EXCLUDED.pool_mode, pool_size = EXCLUDED.pool_size, pool_size_reserve = EXCLUDED.pool_size_reserve,
+               pool_size_min = EXCLUDED.pool_size_min, pool_max_db_conn = EXCLUDED.pool_max_db_conn,
+               register_datasource = EXCLUDED.register_datasource",
+            &[pgrx::JsonB(row.clone()).into()],
+        )
+        .unwrap_or_else(|e| raise(Error::internal(format!("pgops.load_databases(): {e}"))));
+    }
+    rows.len() as i32
+}
+
+/// The live databases (template0 left out) in Pigsty's `pg_databases` shape: what to load to
+/// start managing a cluster as it is.
+#[pg_extern(volatile, parallel_unsafe)]
+fn export_databases() -> pgrx::JsonB {
+    require_superuser("pgops.export_databases()");
+    let dbs: Vec<LiveDatabase> = serde_json::from_value(json(LIVE_SQL, &[])).unwrap_or_default();
+    let mut out = vec![];
+    for d in dbs.into_iter().filter(|d| d.name != "template0") {
+        let revoked = !d.privileges.iter().any(|p| p.grantee == "PUBLIC" && p.privilege == "CONNECT");
+        let mut e = json!({
+            "name": d.name, "owner": d.owner, "encoding": d.encoding, "lc_collate": d.collate, "lc_ctype": d.ctype,
+            "tablespace": d.tablespace, "is_template": d.is_template, "allowconn": d.allowconn, "revokeconn": revoked,
+            "connlimit": d.connlimit,
+        });
+        if let Some(c) = &d.comment {
+            e["comment"] = json!(c);
+        }
+        if !d.settings.is_empty() {
+            e["parameters"] = json!(d.settings);
+        }
+        if d.allowconn {
+            match inside(&d.name) {
+                Ok((schemas, extensions)) => {
+                    let schemas: Vec<Value> = schemas
+                        .into_iter()
+                        .filter(|(n, _)| n != "public")
+                        .map(|(name, owner)| json!({"name": name, "owner": owner}))
+                        .collect();
+                    let extensions: Vec<Value> = extensions
+                        .into_iter()
+                        .filter(|(n, _)| n != "plpgsql")
+                        .map(|(name, (schema, version))| json!({"name": name, "schema": schema, "version": version}))
+                        .collect();
+                    if !schemas.is_empty() {
+                        e["schemas"] = json!(schemas);
+                    }
+                    if !extensions.is_empty() {
+                        e["extensions"] = json!(extensions);
+                    }
+                }
+                Err(err) => notice!(
+                    "pgops.export_databases(): schemas and extensions of {} left out: {}",
+                    crate::sqltext::ident(&d.name),
+                    err.one_line()
+                ),
+            }
+        }
+        out.push(e);
+    }
+    pgrx::JsonB(Value::Array(out))
+}
+
+/// Validates a row of pgops.database_spec (the trigger's check); the error names the database and
+/// the field.
+#[pg_extern(stable, parallel_safe)]
+fn _check_database(row: pgrx::JsonB) {
+    let mut v = strip_nulls(&row.0);
+    if let Value::Object(m) = &mut v {
+        m.remove("ordinal");
+    }
+    if let Err(e) = DatabaseSpec::parse(&v) {
+        raise(
+            Error::new(Code::CheckViolation, e.message)
+                .hint("Fix the value; the row was not written."),
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Declared databases (Pigsty's `pg_databases`): config table, plan, apply, drift, pgbouncer.
+//!
+//! model (pure) + live (catalog, and each database's schemas and extensions read in it) → plan
+//! (pure) → api (execute: CREATE / DROP DATABASE at top level in a worker, the rest in
+//! transactions, inside a database in a worker connected to it).
+
+pub mod api;
+pub use pgops_core::databases::{model, plan};
+
+pgrx::extension_sql_file!(
+    "../../sql/databases.sql",
+    name = "databases_tables",
+    requires = [
+        databases::api::_check_database,
+        databases::api::plan_databases,
+        databases::api::apply_databases,
+        databases::api::load_databases,
+        databases::api::export_databases,
+        databases::api::_database_drift,
+        databases::api::_database_drift_summary
+    ]
+);
