@@ -75,7 +75,7 @@ scenario_main() {
                    GRANT CONNECT ON DATABASE meta TO PUBLIC; GRANT CREATE ON DATABASE meta TO viewer" >/dev/null
   check_eq "changes by hand show as drift, field by field" \
     "$(sql $C postgres "SELECT string_agg(field, ',' ORDER BY field) FROM pgops.database_drift WHERE database = 'meta'")" \
-    "connlimit,grants.viewer.CREATE,owner,parameters.work_mem,revokeconn"
+    "connlimit,grants.dbuser_meta.CONNECT,grants.viewer.CREATE,owner,parameters.work_mem,revokeconn"
   check_eq "the drift summary counts the database" "$(sql $C postgres "SELECT declared || ',' || databases_drifting FROM pgops.database_drift_summary")" "4,1"
   sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null
   check_eq "apply brings them back" \
@@ -117,7 +117,7 @@ scenario_main() {
   hash=$(sql $C postgres "SELECT DISTINCT plan_hash FROM pgops.plan_databases()")
   out=$(sql $C postgres "SELECT statement || '|' || status FROM pgops.apply_databases(plan_hash => '$hash') ORDER BY seq" 2>&1)
   check_match "recreate drops and creates again, and runs the baseline again" "$out" \
-    "DROP DATABASE \"clone\" WITH \(FORCE\)\|applied.*CREATE DATABASE \"clone\" OWNER \"app\" TEMPLATE \"tpl\"\|applied.*CREATE TABLE recreated \(id int\)\|applied"
+    "DROP DATABASE \"clone\" WITH \(FORCE\)\|applied.*CREATE DATABASE \"clone\" OWNER \"app\" TEMPLATE \"tpl\" ALLOW_CONNECTIONS true\|applied.*CREATE TABLE recreated \(id int\)\|applied"
   check_eq "the clone is fresh from its template, with the new baseline; its row says present again" \
     "$(sql $C clone "SELECT count(*) FROM from_template")|$(sql $C clone "SELECT to_regclass('recreated') IS NOT NULL")|$(sql $C postgres "SELECT state FROM pgops.database_spec WHERE name = 'clone'")" "1|t|present"
   # Retire with a session connected, without FORCE: refused by PostgreSQL, said in the status.
@@ -145,7 +145,8 @@ scenario_main() {
 
   # --- refusals ------------------------------------------------------------------------------------------
   sql $C postgres "CREATE DATABASE keepme" >/dev/null
-  sql $C postgres "ALTER SYSTEM SET pgops.protected_databases = 'keepme'; SELECT pg_reload_conf()" >/dev/null
+  sql $C postgres "ALTER SYSTEM SET pgops.protected_databases = 'keepme'" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
   sleep 0.5
   sql $C postgres "INSERT INTO pgops.database_spec (name, state) VALUES ('keepme', 'absent')" >/dev/null
   check_match "pgops.protected_databases: never dropped, the plan says so and plans nothing" \

@@ -318,8 +318,15 @@ fn apply_databases(
                 Place::Inside(db) => (db.clone(), false),
                 Place::Note => unreachable!(),
             };
-            let statements: Vec<String> = steps[i..j].iter().map(|s| s.statement.clone()).collect();
-            match run_batch(&db, top, statements) {
+            let mut statements: Vec<String> = steps[i..j].iter().map(|s| s.statement.clone()).collect();
+            // Inside a database the baseline and unqualified names mean what they mean to its users:
+            // the worker's pinned search_path is set back to the default for this transaction.
+            let inside = matches!(s.place, Place::Inside(_));
+            if inside {
+                statements.insert(0, "SET LOCAL search_path TO \"$user\", public".into());
+            }
+            let outcome = run_batch(&db, top, statements).map(|(at, e)| (at.map(|a| a.saturating_sub(inside as usize)), e));
+            match outcome {
                 None => {
                     for st in status.iter_mut().take(j).skip(i) {
                         *st = "applied".into();
@@ -348,7 +355,7 @@ fn apply_databases(
             .filter(|d| !failed_dbs.contains(d))
             .collect();
         for d in recreated {
-            let n = crate::spi::get_one_with_args::<i64>(
+            let n = pgrx::spi::Spi::get_one_with_args::<i64>(
                 "WITH u AS (UPDATE pgops.database_spec SET state = 'present' WHERE name = $1 AND state = 'recreate' RETURNING 1)
                  SELECT pg_catalog.count(*) FROM u",
                 &[d.as_str().into()],
@@ -475,7 +482,9 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
     }
     for row in &rows {
         pgrx::spi::Spi::run_with_args(
-            "INSERT INTO pgops.database_spec AS d SELECT (pg_catalog.jsonb_populate_record(NULL::pgops.database_spec, $1)).*
+            "INSERT INTO pgops.database_spec AS d (name, state, owner, template, strategy, encoding, locale, lc_collate, lc_ctype, tablespace, is_template, allowconn, revokeconn, connlimit, comment, schemas, extensions, parameters, grants, baseline, force, pgbouncer, pool_auth_user, pool_mode, pool_size, pool_size_reserve, pool_size_min, pool_max_db_conn, register_datasource)
+             SELECT r.name, r.state, r.owner, r.template, r.strategy, r.encoding, r.locale, r.lc_collate, r.lc_ctype, r.tablespace, r.is_template, r.allowconn, r.revokeconn, r.connlimit, r.comment, r.schemas, r.extensions, r.parameters, r.grants, r.baseline, r.force, r.pgbouncer, r.pool_auth_user, r.pool_mode, r.pool_size, r.pool_size_reserve, r.pool_size_min, r.pool_max_db_conn, r.register_datasource
+             FROM pg_catalog.jsonb_populate_record(NULL::pgops.database_spec, $1) r
              ON CONFLICT (name) DO UPDATE SET
                state = EXCLUDED.state, owner = EXCLUDED.owner, template = EXCLUDED.template, strategy = EXCLUDED.strategy,
                encoding = EXCLUDED.encoding, locale = EXCLUDED.locale, lc_collate = EXCLUDED.lc_collate,

@@ -393,6 +393,8 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
         let declared_by_grants = s.grants.iter().any(|g| &g.grantee == grantee);
         for (p, &grantable) in privs {
             match held.get(p.as_str()) {
+                // The owner holds its privileges with the grant option implicitly.
+                Some(_) if grantee == &owner => {}
                 Some(&g) if g == grantable || (g && !declared_by_grants) => {}
                 Some(true) => out.push(step(
                     format!("REVOKE GRANT OPTION FOR {p} ON DATABASE {q} FROM {}", role_sql(grantee)),
@@ -624,6 +626,7 @@ pub fn plan(specs: &[DatabaseSpec], live: &Live, opts: &Options) -> Result<Plan>
             }
         }
         if let Some(t) = &s.template
+            && s.state != State::Absent
             && !live.databases.contains_key(t)
             && !specs.iter().any(|o| &o.name == t && o.state != State::Absent)
         {
