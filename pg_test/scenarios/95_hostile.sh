@@ -148,6 +148,19 @@ scenario_main() {
     "$(calm postgres with_pgops "SELECT pg_catalog.has_table_privilege('hostile_app', 'public.ledger', 'SELECT')")" t
   check_eq "role_drift: converged" "$(sql $C postgres "SELECT count(*) FROM pgops.role_drift" 2>&1)" 0
   check_eq "role_drift_summary: zero differences" "$(sql $C postgres "SELECT differences FROM pgops.role_drift_summary" 2>&1)" 0
+  # Declared databases: the tenant's database declared with a schema, a setting and a comment.
+  sql $C postgres "INSERT INTO pgops.database_spec (name, schemas, parameters, comment)
+                   VALUES ('with_pgops', '[\"hostile_managed\"]', '{\"work_mem\": \"8MB\"}', 'the tenant''s')" >/dev/null
+  check_match "plan_databases() reads the tenant's database (its schemas, in it)" \
+    "$(sql $C postgres "SELECT string_agg(runs || ':' || statement, ',' ORDER BY seq) FROM pgops.plan_databases()" 2>&1)" \
+    'in with_pgops:CREATE SCHEMA IF NOT EXISTS "hostile_managed"'
+  check_eq "apply_databases() applies there" "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases()" 2>&1)" "applied"
+  check_eq "the schema reached the tenant's database, through its hostile settings" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'hostile_managed'")" 1
+  check_eq "database_drift: converged" "$(sql $C postgres "SELECT count(*) FROM pgops.database_drift" 2>&1)" 0
+  check_match "export_databases() reads every database" \
+    "$(sql $C postgres "SELECT string_agg(e->>'name', ',' ORDER BY e->>'name') FROM pg_catalog.jsonb_array_elements(pgops.export_databases()) e" 2>&1)" \
+    'bystander.*with_pgops.*without_pgops'
   check_match "installations() reads every database" \
     "$(sql $C postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-') || coalesce(' ' || error, ''), ',' ORDER BY database) FROM pgops.installations()" 2>&1)" \
     '^bystander=0.1.0,postgres=0.1.0,with_pgops=0.1.0,without_pgops=-$'
@@ -213,7 +226,8 @@ scenario_main() {
            AND has_table_privilege('tenant', c.oid, 'SELECT,INSERT,UPDATE,DELETE'))")" "false,0,0"
   for q in "SELECT count(*) FROM pgops.plan_roles()" "SELECT count(*) FROM pgops.apply_roles()" \
            "SELECT pgops.set_password('hostile_app', 'x')" "SELECT count(*) FROM pgops.installations()" \
-           "SELECT count(*) FROM pgops.role_drift" "SELECT count(*) FROM pgops.role"; do
+           "SELECT count(*) FROM pgops.role_drift" "SELECT count(*) FROM pgops.role" \
+           "SELECT count(*) FROM pgops.plan_databases()" "SELECT count(*) FROM pgops.database_spec"; do
     check_match "pgops_admin may not: ${q#SELECT }" "$(usql hbaadmin postgres "$q" 2>&1)" 'permission denied'
   done
 
