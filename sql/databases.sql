@@ -81,3 +81,8 @@ COMMENT ON VIEW pgops.pgbouncer_databases IS
 REVOKE ALL ON FUNCTION pgops.plan_databases(), pgops.apply_databases(boolean, text), pgops._database_drift(),
     pgops._database_drift_summary(), pgops.load_databases(jsonb), pgops.export_databases() FROM PUBLIC;
 REVOKE ALL ON pgops.pgbouncer_databases FROM PUBLIC;
+
+-- The drift summary (counts only) for Grafana's datasource role: it runs as the extension owner.
+ALTER FUNCTION pgops._database_drift_summary() SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION pgops._database_drift_summary() TO pg_monitor;
+GRANT SELECT ON pgops.database_drift_summary TO pg_monitor;
