@@ -70,6 +70,22 @@ q "SELECT * FROM pgops.role_drift"
 q "SELECT statement, risk, status FROM pgops.apply_roles()"
 q "SELECT differences, statements FROM pgops.role_drift_summary"
 
+say "Declarative databases: Pigsty's pg_databases loaded, one database created, cloned and retired"
+q "SELECT pgops.load_databases('[{\"name\": \"shop\", \"owner\": \"dbuser_app\", \"revokeconn\": true, \"comment\": \"the shop\", \"schemas\": [\"sales\"], \"parameters\": {\"work_mem\": \"32MB\"}, \"baseline\": \"CREATE TABLE sales.orders (id bigint PRIMARY KEY)\", \"pool_size\": 20}, {\"name\": \"shop_staging\", \"template\": \"shop\", \"owner\": \"dbuser_app\", \"pgbouncer\": false}]')"
+q "SELECT seq, database, runs, statement, risk FROM pgops.plan_databases()"
+echo; echo "(shop_staging is a clone of shop: created after shop's baseline ran, it starts with the table the baseline made)"
+q "SELECT database, statement, status FROM pgops.apply_databases()"
+q "SELECT datname, pg_get_userbyid(datdba) AS owner, has_database_privilege('public', datname, 'CONNECT') AS public_connect FROM pg_database WHERE datname LIKE 'shop%' ORDER BY 1"
+sql_pretty demo shop_staging "SELECT 'shop_staging' AS database, to_regclass('sales.orders') AS cloned_table"
+q "SELECT databases_line FROM pgops.pgbouncer_databases"
+echo; echo "(retiring: absent, and a plan that drops needs the hash of the plan you read)"
+q "UPDATE pgops.database_spec SET state = 'absent' WHERE name = 'shop_staging'"
+q "SELECT statement, risk, plan_hash FROM pgops.plan_databases()"
+sql demo postgres "SELECT statement, status FROM pgops.apply_databases(plan_hash => (SELECT plan_hash FROM pgops.plan_databases() LIMIT 1))" >/dev/null
+echo "postgres=# SELECT statement, status FROM pgops.apply_databases(plan_hash => '<the plan_hash above>')"
+q "SELECT datname FROM pg_database WHERE datname LIKE 'shop%'"
+q "SELECT * FROM pgops.database_drift_summary"
+
 say "3. pg_hba.conf from a table: render, lint, validate, apply, simulate"
 q "SELECT pgops.load_pigsty_hba_defaults()"
 if ! ssl_build "$v"; then

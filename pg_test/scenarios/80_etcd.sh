@@ -53,8 +53,8 @@ scenario_main() {
   check_eq "started_at is pg_postmaster_start_time()" \
     "$(sql $C postgres "SELECT '$(field "$out" "d['started_at']")'::timestamptz = pg_postmaster_start_time()")" t
   check_eq "databases with sizes, max XID age, pgops facts (drift, forecast fields), pgops version" \
-    "$(field "$out" "sorted(x['name'] for x in d['databases']), d['max_xid_age'] > 0, d['role_drift'] is not None and d['hba_drift'] is False, d['pgops_version']")" \
-    "['postgres', 'template1'] True True 0.1.0"
+    "$(field "$out" "sorted(x['name'] for x in d['databases']), d['max_xid_age'] > 0, d['role_drift'] is not None and d['hba_drift'] is False, d['database_drift'], d['pgops_version']")" \
+    "['postgres', 'template1'] True True 0 0.1.0"
   check_eq "the key is bound to the worker's lease (etcd_status.lease_id)" \
     "$(lease_of e1 $key1)" "$(sql $C postgres "SELECT lease_id FROM pgops.etcd_status")"
   out=$(sql $C postgres "SELECT enabled, state, connected_endpoint, lease_ttl, pushes > 0, failures, last_error IS NULL FROM pgops.etcd_status")
