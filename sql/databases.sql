@@ -13,6 +13,10 @@ CREATE TABLE pgops.database_spec (
     lc_collate          text,
     lc_ctype            text,
     tablespace          text,
+    locale_provider     text,
+    icu_locale          text,
+    icu_rules           text,
+    builtin_locale      text,
     is_template         boolean,
     allowconn           boolean,
     revokeconn          boolean,
@@ -60,15 +64,19 @@ COMMENT ON VIEW pgops.database_drift_summary IS 'Counts of database drift, one r
 -- to /etc/pgbouncer/database.txt (a pool per database over this server's unix socket).
 CREATE VIEW pgops.pgbouncer_databases AS
 SELECT d.name,
-       format('"%s" = host=%s port=%s dbname=''%s''%s%s%s%s%s%s', replace(d.name, '"', '""'),
-              coalesce(nullif(pg_catalog.split_part(pg_catalog.current_setting('unix_socket_directories'), ',', 1), ''), '/var/run/postgresql'),
-              pg_catalog.current_setting('port'), replace(replace(d.name, '\', '\\'), '''', '\'''),
-              CASE WHEN d.pool_auth_user IS NOT NULL THEN ' auth_user=' || d.pool_auth_user ELSE '' END,
-              CASE WHEN d.pool_mode IS NOT NULL THEN ' pool_mode=' || d.pool_mode ELSE '' END,
-              CASE WHEN d.pool_size IS NOT NULL THEN ' pool_size=' || d.pool_size ELSE '' END,
-              CASE WHEN d.pool_size_min IS NOT NULL THEN ' min_pool_size=' || d.pool_size_min ELSE '' END,
-              CASE WHEN d.pool_size_reserve IS NOT NULL THEN ' reserve_pool=' || d.pool_size_reserve ELSE '' END,
-              CASE WHEN d.pool_max_db_conn IS NOT NULL THEN ' max_db_connections=' || d.pool_max_db_conn ELSE '' END) AS databases_line,
+       CASE WHEN d.name ~ '^[A-Za-z0-9_.-]+$' AND coalesce(d.pool_auth_user ~ '^[A-Za-z0-9_.-]+$', true) THEN
+         format('%s = host=%s port=%s dbname=%s%s%s%s%s%s%s', d.name,
+                coalesce(nullif(pg_catalog.split_part(pg_catalog.current_setting('unix_socket_directories'), ',', 1), ''), '/var/run/postgresql'),
+                pg_catalog.current_setting('port'), d.name,
+                CASE WHEN d.pool_auth_user IS NOT NULL THEN ' auth_user=' || d.pool_auth_user ELSE '' END,
+                CASE WHEN d.pool_mode IS NOT NULL THEN ' pool_mode=' || d.pool_mode ELSE '' END,
+                CASE WHEN d.pool_size IS NOT NULL THEN ' pool_size=' || d.pool_size ELSE '' END,
+                CASE WHEN d.pool_size_min IS NOT NULL THEN ' min_pool_size=' || d.pool_size_min ELSE '' END,
+                CASE WHEN d.pool_size_reserve IS NOT NULL THEN ' reserve_pool=' || d.pool_size_reserve ELSE '' END,
+                CASE WHEN d.pool_max_db_conn IS NOT NULL THEN ' max_db_connections=' || d.pool_max_db_conn ELSE '' END)
+       END AS databases_line,
+       CASE WHEN d.name !~ '^[A-Za-z0-9_.-]+$' OR NOT coalesce(d.pool_auth_user ~ '^[A-Za-z0-9_.-]+$', true)
+            THEN 'no line: pgbouncer takes database and user names of letters, digits, _ . - only in its configuration' END AS note,
        d.pool_mode, d.pool_size, d.pool_size_reserve, d.pool_size_min, d.pool_max_db_conn,
        EXISTS (SELECT FROM pg_catalog.pg_database x WHERE x.datname = d.name) AS exists_in_catalog
 FROM pgops.database_spec d

@@ -42,7 +42,7 @@ scenario_main() {
   local plan
   plan=$(sql $C postgres "SELECT database || '|' || runs || '|' || statement FROM pgops.plan_databases() ORDER BY seq")
   check_match "the plan creates the template before its clone, at top level, with every field" "$plan" \
-    "tpl\|top level\|CREATE DATABASE \"tpl\" IS_TEMPLATE true.*meta\|top level\|CREATE DATABASE \"meta\" OWNER \"dbuser_meta\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' LC_COLLATE 'C' LC_CTYPE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS true CONNECTION LIMIT 20.*clone\|top level\|CREATE DATABASE \"clone\" OWNER \"app\" TEMPLATE \"tpl\""
+    "tpl\|top level\|CREATE DATABASE \"tpl\" IS_TEMPLATE true.*meta\|top level\|CREATE DATABASE \"meta\" OWNER \"dbuser_meta\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS true CONNECTION LIMIT 20.*clone\|top level\|CREATE DATABASE \"clone\" OWNER \"app\" TEMPLATE \"tpl\""
   check_match "schemas, extensions and the baseline run inside the new database" "$plan" \
     "meta\|in meta\|CREATE SCHEMA IF NOT EXISTS \"pigsty\".*meta\|in meta\|CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"pigsty\" CASCADE.*meta\|in meta\|CREATE TABLE pigsty.baseline_ran"
   local out
@@ -82,7 +82,7 @@ scenario_main() {
     "$(sql $C postgres "SELECT pg_get_userbyid(datdba) || ',' || datconnlimit || ',' || has_database_privilege('public', 'meta', 'CONNECT') || ',' || has_database_privilege('viewer', 'meta', 'CREATE')
                         || ',' || (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting WHERE setdatabase = d.oid AND setrole = 0)
                         FROM pg_database d WHERE datname = 'meta'")" "dbuser_meta,20,false,false,jit=off,work_mem=16MB"
-  sql $C postgres "UPDATE pgops.database_spec SET revokeconn = false, connlimit = 5, allowconn = true, parameters = '{\"work_mem\": \"DEFAULT\", \"jit\": false}',
+  sql $C postgres "UPDATE pgops.database_spec SET revokeconn = false, connlimit = 5, allowconn = true, parameters = '{\"work_mem\": \"DEFAULT\", \"jit\": false, \"search_path\": \"pigsty, public\", \"timezone\": \"UTC\"}',
                      schemas = '[\"pigsty\", {\"name\": \"reports\", \"state\": \"absent\"}, \"extra\"]',
                      extensions = '[{\"name\": \"pgstattuple\", \"state\": \"absent\"}]' WHERE name = 'meta'" >/dev/null
   out=$(sql $C postgres "SELECT statement || '|' || risk FROM pgops.plan_databases() ORDER BY seq")
@@ -100,7 +100,9 @@ scenario_main() {
     "$(sql $C meta "SELECT has_database_privilege('public', 'meta', 'CONNECT') || ',' || (SELECT datconnlimit FROM pg_database WHERE datname = 'meta')
                     || ',' || (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'meta' AND setrole = 0)
                     || ',' || (SELECT string_agg(nspname, ' ' ORDER BY nspname) FROM pg_namespace WHERE nspname IN ('pigsty', 'reports', 'extra'))
-                    || ',' || (SELECT count(*) FROM pg_extension WHERE extname = 'pgstattuple')")" "true,5,jit=off,extra pigsty,0"
+                    || ',' || (SELECT count(*) FROM pg_extension WHERE extname = 'pgstattuple')")" "true,5,jit=off,search_path=pigsty, public,TimeZone=UTC,extra pigsty,0"
+  check_eq "… converged: a list setting and a setting PostgreSQL spells its own way plan nothing more" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.plan_databases()")" 0
   sql $C postgres "UPDATE pgops.database_spec SET allowconn = false WHERE name = 'clone'" >/dev/null
   sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null
   check_eq "allowconn false, then back to true" \
@@ -160,13 +162,19 @@ scenario_main() {
     "$(sql $C postgres "INSERT INTO pgops.database_spec (name, extensions) VALUES ('extdb', '[\"no\\\"such; ext\"]');
                         SELECT string_agg(status, ',' ORDER BY seq) FROM pgops.apply_databases()" 2>&1)" \
     "applied,failed: .*no\"such; ext.*is not available"
+  sql $C postgres "CREATE ROLE grafana LOGIN IN ROLE pg_monitor" >/dev/null
+  check_eq "pg_monitor reads the drift summary at catalog level: no worker started for it" \
+    "$(sql $C postgres "SET ROLE grafana; SELECT inside_checked FROM pgops.database_drift_summary")|$(sql $C postgres "SELECT inside_checked FROM pgops.database_drift_summary")" "f|t"
   check_match "a non-superuser cannot plan or apply" \
     "$(sql $C postgres "SET ROLE app; SELECT * FROM pgops.plan_databases()" 2>&1)" "permission denied|needs a superuser"
 
   # --- integration: pgbouncer, export, pg_dump ---------------------------------------------------------
   check_eq "pgbouncer [databases] line with the pool settings" \
     "$(sql $C postgres "SELECT databases_line FROM pgops.pgbouncer_databases WHERE name = 'meta'" | sed 's/host=[^ ]* port=[0-9]*/host=H port=P/')" \
-    "\"meta\" = host=H port=P dbname='meta' auth_user=dbuser_meta pool_mode=transaction pool_size=64 min_pool_size=0 reserve_pool=32 max_db_connections=100"
+    "meta = host=H port=P dbname=meta auth_user=dbuser_meta pool_mode=transaction pool_size=64 min_pool_size=0 reserve_pool=32 max_db_connections=100"
+  check_eq "a name pgbouncer's configuration cannot take gets no line, and says why" \
+    "$(sql $C postgres "SELECT coalesce(databases_line, 'NULL') || '|' || note FROM pgops.pgbouncer_databases WHERE name LIKE 'hostile%'")" \
+    "NULL|no line: pgbouncer takes database and user names of letters, digits, _ . - only in its configuration"
   check_eq "databases declared with pgbouncer false or absent have no line" \
     "$(sql $C postgres "SELECT count(*) FROM pgops.pgbouncer_databases WHERE name IN ('clone', 'tpl')")" 0
   check_eq "export_databases gives the live databases in Pigsty's shape, loadable as they are" \
@@ -178,7 +186,8 @@ scenario_main() {
   if cluster_standby dbs_sb $C; then
     check_match "on a standby: apply is refused cleanly" \
       "$(sql dbs_sb postgres "SELECT * FROM pgops.apply_databases()" 2>&1)" "cannot run on a standby: this server is in recovery"
-    check_eq "… and the plan can still be read there" "$(sql dbs_sb postgres "SELECT count(*) >= 0 FROM pgops.plan_databases()" 2>&1)" t
+    check_eq "… and the plan can still be read there, and a dry run made" \
+      "$(sql dbs_sb postgres "SELECT (SELECT count(*) >= 0 FROM pgops.plan_databases()) AND (SELECT count(*) >= 0 FROM pgops.apply_databases(dry_run => true))" 2>&1)" t
     cluster_stop dbs_sb fast
   else
     not_ok "standby starts"

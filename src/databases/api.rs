@@ -88,7 +88,7 @@ fn inside(db: &str) -> Result<(BTreeMap<String, String>, BTreeMap<String, (Strin
 /// The catalog: every database, the roles, and inside each declared database that needs it (and
 /// accepts connections) its schemas and extensions. A database that cannot be read is noticed and
 /// planned as if it had none (the statements pgops would run there are idempotent).
-fn live(specs: &[DatabaseSpec]) -> Live {
+fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
     let dbs: Vec<LiveDatabase> = serde_json::from_value(json(LIVE_SQL, &[]))
         .unwrap_or_else(|e| raise(Error::internal(format!("pgops databases: reading pg_database: {e}"))));
     let roles = json(
@@ -99,7 +99,7 @@ fn live(specs: &[DatabaseSpec]) -> Live {
         databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
         roles: serde_json::from_value(roles).unwrap_or_default(),
     };
-    for s in specs {
+    for s in specs.iter().filter(|_| read_inside) {
         if s.state != super::model::State::Present || (s.schemas.is_empty() && s.extensions.is_empty()) {
             continue;
         }
@@ -140,8 +140,13 @@ struct Computed {
 }
 
 fn compute() -> Computed {
+    compute_with(true)
+}
+
+/// `read_inside`: read each declared database's schemas and extensions (a worker per database).
+fn compute_with(read_inside: bool) -> Computed {
     let specs = desired();
-    let live = live(&specs);
+    let live = live(&specs, read_inside);
     let plan = super::plan::plan(&specs, &live, &options()).unwrap_or_else(|e| invalid(e));
     let hash = plan.hash(&live);
     Computed { plan, hash }
@@ -231,10 +236,12 @@ fn apply_databases(
     ),
 > {
     require_superuser("pgops.apply_databases()");
-    require_primary(
-        "pgops.apply_databases()",
-        "Run it on the primary; databases replicate to standbys.",
-    );
+    if !dry_run {
+        require_primary(
+            "pgops.apply_databases()",
+            "Run it on the primary; databases replicate to standbys.",
+        );
+    }
     if !dry_run && !shmem::preloaded() {
         fail(
             Code::ObjectNotInPrerequisiteState,
@@ -320,16 +327,21 @@ fn apply_databases(
             };
             let mut statements: Vec<String> = steps[i..j].iter().map(|s| s.statement.clone()).collect();
             // Inside a database the baseline and unqualified names mean what they mean to its users:
-            // the worker's pinned search_path is set back to the default for this transaction.
+            // the worker's pinned search_path is set to public for this transaction.
             let inside = matches!(s.place, Place::Inside(_));
             if inside {
-                statements.insert(0, "SET LOCAL search_path TO \"$user\", public".into());
+                statements.insert(0, "SET LOCAL search_path TO public".into());
             }
             let outcome = run_batch(&db, top, statements).map(|(at, e)| (at.map(|a| a.saturating_sub(inside as usize)), e));
             match outcome {
                 None => {
                     for st in status.iter_mut().take(j).skip(i) {
                         *st = "applied".into();
+                    }
+                    // `recreate` is a request: once the database is created again, the row says
+                    // present (a later failure must not make the next apply drop it again).
+                    if top && s.statement.starts_with("CREATE DATABASE") {
+                        mark_present(&s.database);
                     }
                 }
                 Some((at, error)) => {
@@ -341,34 +353,21 @@ fn apply_databases(
                             None => format!("failed: {error}"),
                         };
                     }
-                    failed_dbs.push(s.database.clone());
+                    // Without its CREATE or DROP the rest of the database's statements make no
+                    // sense; a failed transaction of settings does not stop its schemas.
+                    if top {
+                        failed_dbs.push(s.database.clone());
+                    }
+                    if steps[i..j].iter().any(|x| x.reason.starts_with("baseline")) {
+                        warning!(
+                            "pgops.apply_databases(): the baseline of database {} did not run (its transaction failed): \
+                             fix the cause, then set its state to 'recreate' or run the baseline by hand",
+                            crate::sqltext::ident(&s.database)
+                        );
+                    }
                 }
             }
             i = j;
-        }
-        // `recreate` is a request: once carried out, the row says present again.
-        let recreated: Vec<String> = steps
-            .iter()
-            .zip(&status)
-            .filter(|(s, st)| s.place == Place::TopLevel && s.statement.starts_with("CREATE") && *st == "applied")
-            .map(|(s, _)| s.database.clone())
-            .filter(|d| !failed_dbs.contains(d))
-            .collect();
-        for d in recreated {
-            let n = pgrx::spi::Spi::get_one_with_args::<i64>(
-                "WITH u AS (UPDATE pgops.database_spec SET state = 'present' WHERE name = $1 AND state = 'recreate' RETURNING 1)
-                 SELECT pg_catalog.count(*) FROM u",
-                &[d.as_str().into()],
-            )
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-            if n > 0 {
-                notice!(
-                    "pgops.apply_databases(): database {} was recreated; its row in pgops.database_spec says present again",
-                    crate::sqltext::ident(&d)
-                );
-            }
         }
         let failed = status.iter().filter(|s| s.starts_with("failed")).count();
         if failed > 0 {
@@ -386,6 +385,24 @@ fn apply_databases(
             st,
         )
     }))
+}
+
+/// Sets a `recreate` row back to `present` once its database was created again.
+fn mark_present(d: &str) {
+    let n = pgrx::spi::Spi::get_one_with_args::<i64>(
+        "WITH u AS (UPDATE pgops.database_spec SET state = 'present' WHERE name = $1 AND state = 'recreate' RETURNING 1)
+         SELECT pg_catalog.count(*) FROM u",
+        &[d.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(0);
+    if n > 0 {
+        notice!(
+            "pgops.apply_databases(): database {} was recreated; its row in pgops.database_spec says present again",
+            crate::sqltext::ident(d)
+        );
+    }
 }
 
 /// Rows of `pgops.database_drift`: one per difference between the config and the catalog.
@@ -421,15 +438,19 @@ fn _database_drift_summary() -> TableIterator<
         name!(to_create, i64),
         name!(to_drop, i64),
         name!(needs_recreate, i64),
+        name!(inside_checked, bool),
         name!(checked_at, TimestampWithTimeZone),
     ),
 > {
-    require_superuser("pgops.database_drift_summary");
+    // Runs as the extension owner. A caller that is not a superuser (Grafana's pg_monitor) gets
+    // the catalog-level comparison only: no worker is started in any database on its behalf.
+    // SAFETY: the role that called this SECURITY DEFINER function, and whether it is a superuser.
+    let full = unsafe { pg_sys::superuser_arg(pg_sys::GetOuterUserId()) };
     let declared = crate::spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM pgops.database_spec")
         .ok()
         .flatten()
         .unwrap_or(0);
-    let c = compute();
+    let c = compute_with(full);
     let steps = &c.plan.steps;
     let mut drifting: Vec<&str> = steps.iter().map(|s| s.database.as_str()).collect();
     drifting.dedup();
@@ -441,6 +462,7 @@ fn _database_drift_summary() -> TableIterator<
         count(&|s| s.place == Place::TopLevel && s.statement.starts_with("CREATE")),
         count(&|s| s.place == Place::TopLevel && s.statement.starts_with("DROP")),
         count(&|s| s.place == Place::Note && s.statement.contains("recreate")),
+        full,
         crate::spi::get_one::<TimestampWithTimeZone>("SELECT pg_catalog.now()")
             .ok()
             .flatten()
@@ -482,13 +504,15 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
     }
     for row in &rows {
         pgrx::spi::Spi::run_with_args(
-            "INSERT INTO pgops.database_spec AS d (name, state, owner, template, strategy, encoding, locale, lc_collate, lc_ctype, tablespace, is_template, allowconn, revokeconn, connlimit, comment, schemas, extensions, parameters, grants, baseline, force, pgbouncer, pool_auth_user, pool_mode, pool_size, pool_size_reserve, pool_size_min, pool_max_db_conn, register_datasource)
-             SELECT r.name, r.state, r.owner, r.template, r.strategy, r.encoding, r.locale, r.lc_collate, r.lc_ctype, r.tablespace, r.is_template, r.allowconn, r.revokeconn, r.connlimit, r.comment, r.schemas, r.extensions, r.parameters, r.grants, r.baseline, r.force, r.pgbouncer, r.pool_auth_user, r.pool_mode, r.pool_size, r.pool_size_reserve, r.pool_size_min, r.pool_max_db_conn, r.register_datasource
+            "INSERT INTO pgops.database_spec AS d (name, state, owner, template, strategy, encoding, locale, lc_collate, lc_ctype, tablespace, locale_provider, icu_locale, icu_rules, builtin_locale, is_template, allowconn, revokeconn, connlimit, comment, schemas, extensions, parameters, grants, baseline, force, pgbouncer, pool_auth_user, pool_mode, pool_size, pool_size_reserve, pool_size_min, pool_max_db_conn, register_datasource)
+             SELECT r.name, r.state, r.owner, r.template, r.strategy, r.encoding, r.locale, r.lc_collate, r.lc_ctype, r.tablespace, r.locale_provider, r.icu_locale, r.icu_rules, r.builtin_locale, r.is_template, r.allowconn, r.revokeconn, r.connlimit, r.comment, r.schemas, r.extensions, r.parameters, r.grants, r.baseline, r.force, r.pgbouncer, r.pool_auth_user, r.pool_mode, r.pool_size, r.pool_size_reserve, r.pool_size_min, r.pool_max_db_conn, r.register_datasource
              FROM pg_catalog.jsonb_populate_record(NULL::pgops.database_spec, $1) r
              ON CONFLICT (name) DO UPDATE SET
                state = EXCLUDED.state, owner = EXCLUDED.owner, template = EXCLUDED.template, strategy = EXCLUDED.strategy,
                encoding = EXCLUDED.encoding, locale = EXCLUDED.locale, lc_collate = EXCLUDED.lc_collate,
-               lc_ctype = EXCLUDED.lc_ctype, tablespace = EXCLUDED.tablespace, is_template = EXCLUDED.is_template,
+               lc_ctype = EXCLUDED.lc_ctype, tablespace = EXCLUDED.tablespace, locale_provider = EXCLUDED.locale_provider,
+               icu_locale = EXCLUDED.icu_locale, icu_rules = EXCLUDED.icu_rules, builtin_locale = EXCLUDED.builtin_locale,
+               is_template = EXCLUDED.is_template,
                allowconn = EXCLUDED.allowconn, revokeconn = EXCLUDED.revokeconn, connlimit = EXCLUDED.connlimit,
                comment = EXCLUDED.comment, schemas = EXCLUDED.schemas, extensions = EXCLUDED.extensions,
                parameters = EXCLUDED.parameters, grants = EXCLUDED.grants, baseline = EXCLUDED.baseline,

@@ -68,6 +68,16 @@ pub struct DatabaseSpec {
     pub lc_ctype: Option<String>,
     #[serde(default)]
     pub tablespace: Option<String>,
+    /// Pigsty v4: `libc`, `icu` or `builtin` (PG 15+ / builtin 17+), with `icu_locale`,
+    /// `icu_rules` (PG 16+) and `builtin_locale` (PG 17+).
+    #[serde(default)]
+    pub locale_provider: Option<String>,
+    #[serde(default)]
+    pub icu_locale: Option<String>,
+    #[serde(default)]
+    pub icu_rules: Option<String>,
+    #[serde(default)]
+    pub builtin_locale: Option<String>,
     #[serde(default)]
     pub is_template: Option<bool>,
     #[serde(default)]
@@ -270,11 +280,18 @@ impl DatabaseSpec {
         {
             return Err(at("strategy", format!("\"{s}\" is not WAL_LOG or FILE_COPY")));
         }
+        if let Some(p) = &self.locale_provider
+            && !matches!(p.as_str(), "libc" | "icu" | "builtin")
+        {
+            return Err(at("locale_provider", format!("\"{p}\" is not libc, icu or builtin")));
+        }
         for (field, v) in [
             ("encoding", &self.encoding),
             ("locale", &self.locale),
             ("lc_collate", &self.lc_collate),
             ("lc_ctype", &self.lc_ctype),
+            ("icu_locale", &self.icu_locale),
+            ("builtin_locale", &self.builtin_locale),
         ] {
             if let Some(v) = v
                 && (v.is_empty() || v.len() > 128 || v.contains('\0'))
@@ -305,7 +322,7 @@ impl DatabaseSpec {
             }
         }
         for (k, v) in &self.parameters {
-            if k.is_empty() || k.contains('\0') || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            if k.split('.').any(|part| part.is_empty()) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
                 return Err(at("parameters", format!("\"{}\" is not a setting name", k.escape_debug())));
             }
             if v.contains('\0') {
@@ -314,12 +331,26 @@ impl DatabaseSpec {
         }
         for g in &self.grants {
             check_name("grantee", &g.grantee).map_err(|e| at("grants", e.message))?;
+            if g.grantee.eq_ignore_ascii_case("public") {
+                return Err(at(
+                    "grants",
+                    "PUBLIC is not a grantee here: revokeconn decides whether every role may connect".into(),
+                ));
+            }
             normalise_privileges(&g.privileges).map_err(|e| at("grants", e.message))?;
         }
-        if let Some(b) = &self.baseline
-            && b.contains('\0')
-        {
-            return Err(at("baseline", "has a NUL".into()));
+        if let Some(b) = &self.baseline {
+            if b.contains('\0') {
+                return Err(at("baseline", "has a NUL".into()));
+            }
+            // Pigsty's baseline is a file name its playbook runs with psql -f; here it is the SQL.
+            let t = b.trim();
+            if t.ends_with(".sql") && !t.contains(char::is_whitespace) && !t.contains(';') {
+                return Err(at(
+                    "baseline",
+                    format!("\"{t}\" looks like a file name: pgops runs the SQL text itself; load the file's content"),
+                ));
+            }
         }
         if let Some(m) = &self.pool_mode
             && !matches!(m.as_str(), "session" | "transaction" | "statement")
@@ -362,7 +393,7 @@ mod tests {
             "tablespace": "pg_default", "allowconn": true, "revokeconn": false, "register_datasource": true, "connlimit": -1,
             "pool_auth_user": "dbuser_meta", "pool_mode": "transaction", "pool_size": 64, "pool_reserve": 32, "pool_size_min": 0,
             "pool_connlimit": 100, "parameters": {"work_mem": "64MB", "jit": false, "statement_timeout": 30000}, "state": "create",
-            "strategy": "FILE_COPY", "is_template": false
+            "strategy": "FILE_COPY", "is_template": false, "locale_provider": "icu", "icu_locale": "en-US"
         }))
         .unwrap();
         assert_eq!(d.state, State::Present);
@@ -385,6 +416,10 @@ mod tests {
         assert!(e(json!({"name": "a", "grants": [{"grantee": "u", "privileges": ["SELECT"]}]})).contains("not a database privilege"));
         assert!(e(json!({"name": "postgres", "state": "absent"})).contains("never dropped"));
         assert!(e(json!({"name": "a", "pool_mode": "x"})).contains("field pool_mode"));
+        assert!(e(json!({"name": "a", "baseline": "cmdb.sql"})).contains("looks like a file name"));
+        assert!(e(json!({"name": "a", "parameters": {"a..b": "1"}})).contains("not a setting name"));
+        assert!(e(json!({"name": "a", "grants": [{"grantee": "public", "privileges": ["CONNECT"]}]})).contains("revokeconn decides"));
+        assert!(e(json!({"name": "a", "locale_provider": "x"})).contains("field locale_provider"));
         assert!(e(json!({"name": "", "owner": "x"})).contains("1 to 63 bytes"));
     }
 

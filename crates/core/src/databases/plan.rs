@@ -40,7 +40,8 @@ pub struct LiveDatabase {
     /// owner, extension → (schema, version). None: not read.
     pub schemas: Option<BTreeMap<String, String>>,
     pub extensions: Option<BTreeMap<String, (String, String)>>,
-    /// Sessions connected now.
+    /// Sessions connected now (not part of the plan hash: they come and go).
+    #[serde(skip_serializing)]
     pub sessions: i64,
 }
 
@@ -154,6 +155,24 @@ fn setting(name: &str) -> String {
     name.split('.').map(ident).collect::<Vec<_>>().join(".")
 }
 
+/// Settings whose value is a list (GUC_LIST_INPUT) and that a database may set: each element
+/// is its own literal, as in `SET search_path TO 'app', 'public'`.
+const LIST_SETTINGS: [&str; 5] = [
+    "search_path",
+    "temp_tablespaces",
+    "local_preload_libraries",
+    "session_preload_libraries",
+    "datestyle",
+];
+
+fn setting_value(name: &str, value: &str) -> String {
+    if LIST_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
+        value.split(',').map(|v| literal(v.trim())).collect::<Vec<_>>().join(", ")
+    } else {
+        literal(value)
+    }
+}
+
 /// Declared databases in an order that creates a template before the databases cloned from it
 /// (otherwise definition order).
 fn ordered(specs: &[DatabaseSpec]) -> Result<Vec<&DatabaseSpec>> {
@@ -194,13 +213,25 @@ fn create_statement(s: &DatabaseSpec, opts: &Options) -> String {
     {
         sql += &format!(" STRATEGY {}", literal(&st.to_ascii_uppercase()));
     }
-    for (kw, v) in [
-        ("ENCODING", &s.encoding),
-        ("LOCALE", &s.locale),
-        ("LC_COLLATE", &s.lc_collate),
-        ("LC_CTYPE", &s.lc_ctype),
+    // LOCALE cannot be given with LC_COLLATE or LC_CTYPE before PostgreSQL 15: it fills the one
+    // that is not given.
+    let (collate, ctype) = match (&s.lc_collate, &s.lc_ctype) {
+        (None, None) => (None, None),
+        (c, t) => (c.as_ref().or(s.locale.as_ref()), t.as_ref().or(s.locale.as_ref())),
+    };
+    let locale = if collate.is_none() && ctype.is_none() { s.locale.as_ref() } else { None };
+    let v15 = opts.server_version >= 150000;
+    for (kw, v, ok) in [
+        ("ENCODING", s.encoding.as_ref(), true),
+        ("LOCALE", locale, true),
+        ("LC_COLLATE", collate, true),
+        ("LC_CTYPE", ctype, true),
+        ("LOCALE_PROVIDER", s.locale_provider.as_ref(), v15),
+        ("ICU_LOCALE", s.icu_locale.as_ref(), v15),
+        ("ICU_RULES", s.icu_rules.as_ref(), opts.server_version >= 160000),
+        ("BUILTIN_LOCALE", s.builtin_locale.as_ref(), opts.server_version >= 170000),
     ] {
-        if let Some(v) = v {
+        if let (Some(v), true) = (v, ok) {
             sql += &format!(" {kw} {}", literal(v));
         }
     }
@@ -316,7 +347,13 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
         }
     }
     for (k, v) in &s.parameters {
-        let have = live_db.and_then(|d| d.settings.get(k).cloned());
+        // PostgreSQL stores a setting under its own spelling (timezone as TimeZone).
+        let have = live_db.and_then(|d| {
+            d.settings
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        });
         if v.eq_ignore_ascii_case("DEFAULT") {
             if have.is_some() {
                 out.push(step(
@@ -328,7 +365,7 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
             }
         } else if have.as_deref() != Some(v.as_str()) {
             out.push(step(
-                format!("ALTER DATABASE {q} SET {} TO {}", setting(k), literal(v)),
+                format!("ALTER DATABASE {q} SET {} TO {}", setting(k), setting_value(k, v)),
                 match &have {
                     Some(h) => format!("{k} is {h}, declared {v}"),
                     None => format!("{k} is not set, declared {v}"),
@@ -454,6 +491,9 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
         return;
     }
     let (schemas, extensions) = match (created, live_db) {
+        // Not read (the caller may not start workers, or the database could not be read): no
+        // guess about what is inside.
+        (false, Some(d)) if d.schemas.is_none() || d.extensions.is_none() => return,
         (false, Some(d)) => (d.schemas.clone().unwrap_or_default(), d.extensions.clone().unwrap_or_default()),
         _ => (BTreeMap::new(), BTreeMap::new()),
     };
@@ -547,12 +587,11 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
 /// Creation-only fields that differ from the live database: reported, never ignored.
 fn creation_only(s: &DatabaseSpec, d: &LiveDatabase, out: &mut Vec<Step>) {
     let norm = |x: &str| x.to_ascii_lowercase().replace(['-', '_'], "");
-    let mut checks: Vec<(&str, Option<&String>, &String)> = vec![
+    let checks: Vec<(&str, Option<&String>, &String)> = vec![
         ("encoding", s.encoding.as_ref(), &d.encoding),
         ("lc_collate", s.lc_collate.as_ref().or(s.locale.as_ref()), &d.collate),
         ("lc_ctype", s.lc_ctype.as_ref().or(s.locale.as_ref()), &d.ctype),
     ];
-    checks.push(("tablespace", s.tablespace.as_ref(), &d.tablespace));
     for (field, want, have) in checks {
         if let Some(w) = want
             && norm(w) != norm(have)
@@ -641,6 +680,21 @@ pub fn plan(specs: &[DatabaseSpec], live: &Live, opts: &Options) -> Result<Plan>
             (State::Absent, Some(d)) => drop_steps(s, d, "declared absent", &mut steps),
             (State::Present, Some(d)) => {
                 creation_only(s, d, &mut steps);
+                if let Some(t) = &s.tablespace
+                    && *t != d.tablespace
+                {
+                    steps.push(Step {
+                        database: s.name.clone(),
+                        place: Place::TopLevel,
+                        statement: format!("ALTER DATABASE {} SET TABLESPACE {}", ident(&s.name), ident(t)),
+                        reason: format!(
+                            "tablespace is {}, declared {t}: the files move (no other session may be connected)",
+                            d.tablespace
+                        ),
+                        risk: Risk::Safe,
+                        diffs: diff("tablespace", t.clone(), d.tablespace.clone()),
+                    });
+                }
                 converge_database(s, Some(d), live, opts, &mut steps)?;
                 converge_inside(s, Some(d), false, &mut steps);
             }
@@ -655,6 +709,23 @@ pub fn plan(specs: &[DatabaseSpec], live: &Live, opts: &Options) -> Result<Plan>
 }
 
 fn create(s: &DatabaseSpec, live: &Live, opts: &Options, out: &mut Vec<Step>) -> Result<()> {
+    for (field, given, needs) in [
+        ("locale_provider", s.locale_provider.is_some(), 150000),
+        ("icu_locale", s.icu_locale.is_some(), 150000),
+        ("icu_rules", s.icu_rules.is_some(), 160000),
+        ("builtin_locale", s.builtin_locale.is_some(), 170000),
+    ] {
+        if given && opts.server_version < needs {
+            out.push(Step {
+                database: s.name.clone(),
+                place: Place::Note,
+                statement: format!("-- {field} needs PostgreSQL {}: created without it", needs / 10000),
+                reason: format!("CREATE DATABASE … {} exists from PostgreSQL {}", field.to_ascii_uppercase(), needs / 10000),
+                risk: Risk::Note,
+                diffs: vec![],
+            });
+        }
+    }
     if s.strategy.is_some() && opts.server_version < 150000 {
         out.push(Step {
             database: s.name.clone(),
@@ -882,6 +953,48 @@ mod tests {
         assert!(e.message.contains("template \"nope\" does not exist"));
         let cycle = vec![spec(json!({"name": "a", "template": "b"})), spec(json!({"name": "b", "template": "a"}))];
         assert!(plan(&cycle, &live(vec![]), &opts()).unwrap_err().message.contains("cycle"));
+    }
+
+    #[test]
+    fn list_settings_locales_and_moves() {
+        let s = spec(json!({"name": "app", "parameters": {"search_path": "app, public", "timezone": "UTC"}, "tablespace": "fast"}));
+        let mut d = live_db("app", "postgres");
+        d.settings.insert("TimeZone".into(), "UTC".into());
+        let p = plan(&[s], &live(vec![d]), &opts()).unwrap();
+        assert_eq!(
+            statements(&p),
+            vec![
+                "ALTER DATABASE \"app\" SET TABLESPACE \"fast\"",
+                "ALTER DATABASE \"app\" SET \"search_path\" TO 'app', 'public'",
+            ]
+        );
+        assert_eq!(p.steps[0].place, Place::TopLevel);
+        // LOCALE fills in what LC_COLLATE / LC_CTYPE leave out (they cannot be combined on PG 13/14).
+        let s = spec(json!({"name": "n", "locale": "C", "lc_ctype": "en_US.UTF-8", "locale_provider": "icu", "icu_locale": "en-US"}));
+        let mut o = opts();
+        o.server_version = 140000;
+        let p = plan(&[s.clone()], &live(vec![]), &o).unwrap();
+        assert_eq!(p.steps[0].statement, "-- locale_provider needs PostgreSQL 15: created without it");
+        assert_eq!(p.steps[2].statement, "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8'");
+        let p = plan(&[s], &live(vec![]), &opts()).unwrap();
+        assert_eq!(
+            p.steps[0].statement,
+            "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8' LOCALE_PROVIDER 'icu' ICU_LOCALE 'en-US'"
+        );
+        // Schemas not read (a pg_monitor caller starts no workers): nothing guessed.
+        let s = spec(json!({"name": "app", "schemas": ["s"]}));
+        let mut d = live_db("app", "postgres");
+        d.schemas = None;
+        assert!(plan(&[s], &live(vec![d]), &opts()).unwrap().steps.is_empty());
+    }
+
+    #[test]
+    fn sessions_do_not_change_the_hash() {
+        let s = vec![spec(json!({"name": "app", "state": "absent"}))];
+        let l1 = live(vec![live_db("app", "postgres")]);
+        let mut l2 = l1.clone();
+        l2.databases.get_mut("app").unwrap().sessions = 7;
+        assert_eq!(plan(&s, &l1, &opts()).unwrap().hash(&l1), plan(&s, &l2, &opts()).unwrap().hash(&l2));
     }
 
     #[test]
