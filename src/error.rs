@@ -55,6 +55,14 @@ pub fn raise(e: Error) -> ! {
     unreachable!("an ERROR does not return")
 }
 
+/// Refuses a caller who is not a superuser: `what` needs one, `why` says what it touches.
+pub fn require_superuser(what: &str, why: &str) {
+    // SAFETY: reads the current user's superuser flag.
+    if !unsafe { pg_sys::superuser() } {
+        fail(Code::InsufficientPrivilege, format!("{what} needs a superuser"), why);
+    }
+}
+
 /// Raises an ERROR with a code, a message naming the object, and a hint saying what to do.
 #[track_caller]
 pub fn fail(code: Code, message: impl Into<String>, hint: &str) -> ! {

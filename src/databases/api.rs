@@ -26,14 +26,7 @@ fn invalid(e: Error) -> ! {
 }
 
 fn require_superuser(what: &str) {
-    // SAFETY: reads the current user's superuser flag.
-    if !unsafe { pg_sys::superuser() } {
-        fail(
-            Code::InsufficientPrivilege,
-            format!("{what} needs a superuser"),
-            "It creates, changes and drops databases cluster-wide.",
-        );
-    }
+    crate::error::require_superuser(what, "It creates, changes and drops databases cluster-wide.");
 }
 
 fn json(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Value {

@@ -34,13 +34,7 @@ fn invalid(e: impl Into<Error>) -> ! {
 }
 
 fn require_superuser(what: &str) {
-    if !unsafe { pg_sys::superuser() } {
-        fail(
-            Code::InsufficientPrivilege,
-            format!("{what} needs a superuser"),
-            "It reads pg_authid and changes roles cluster-wide.",
-        );
-    }
+    crate::error::require_superuser(what, "It reads pg_authid and changes roles cluster-wide.");
 }
 
 pub struct Computed {

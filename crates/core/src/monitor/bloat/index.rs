@@ -80,6 +80,25 @@ pub fn estimate_index(ix: &IndexInput, l: Layout) -> Estimate {
     }
 }
 
+/// What every index estimate says about its inputs: partial, stale, tiny.
+fn flag_inputs(ix: &IndexInput, e: &mut Estimate) {
+    if ix.partial {
+        e.flag(
+            Quality::Approximate,
+            "partial index: column statistics are the whole table's",
+        );
+    }
+    if ix.stale {
+        e.flag(
+            Quality::Approximate,
+            "stale statistics: many rows changed since ANALYZE",
+        );
+    }
+    if ix.pages < TINY_PAGES {
+        e.flag(Quality::Approximate, format!("tiny: {} pages", ix.pages));
+    }
+}
+
 /// Statistics a table owner could have written (PG 18 imports them) that no estimate can use.
 fn unusable(x: f64) -> bool {
     !(x >= 0.0 && x.is_finite())
@@ -162,21 +181,7 @@ pub fn estimate_btree(ix: &IndexInput, l: Layout) -> Estimate {
         total += level;
     }
     e.expected_pages = Some(total + 1.0); // + metapage
-    if ix.partial {
-        e.flag(
-            Quality::Approximate,
-            "partial index: column statistics are the whole table's",
-        );
-    }
-    if ix.stale {
-        e.flag(
-            Quality::Approximate,
-            "stale statistics: many rows changed since ANALYZE",
-        );
-    }
-    if ix.pages < TINY_PAGES {
-        e.flag(Quality::Approximate, format!("tiny: {} pages", ix.pages));
-    }
+    flag_inputs(ix, &mut e);
     e
 }
 
@@ -241,21 +246,7 @@ pub fn estimate_hash(ix: &IndexInput, l: Layout) -> Estimate {
     let bitmap_bits = (l.block_size - PAGE_HEADER - HASH_SPECIAL) * 8.0;
     let bitmaps = 1.0 + (overflow / bitmap_bits).floor();
     e.expected_pages = Some(1.0 + buckets + bitmaps + overflow);
-    if ix.partial {
-        e.flag(
-            Quality::Approximate,
-            "partial index: column statistics are the whole table's",
-        );
-    }
-    if ix.stale {
-        e.flag(
-            Quality::Approximate,
-            "stale statistics: many rows changed since ANALYZE",
-        );
-    }
-    if ix.pages < TINY_PAGES {
-        e.flag(Quality::Approximate, format!("tiny: {} pages", ix.pages));
-    }
+    flag_inputs(ix, &mut e);
     e
 }
 
