@@ -47,6 +47,11 @@ for v in $versions; do
   step "PG $v: end-to-end scenarios" bash "$here/e2e.sh" "$v"
 done
 
+# The Debian package (PG 15: Debian's own server package is what it depends on), as root.
+if [[ " $versions " == *" 15 "* ]] && is_root && command -v dpkg-deb >/dev/null; then
+  step "PG 15: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" 15
+fi
+
 echo
 echo "took $(( $(date +%s) - started )) s"
 [ ${#failed_steps[@]} -eq 0 ] || printf 'failed: %s\n' "${failed_steps[@]}"
