@@ -92,7 +92,10 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
         databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
         roles: serde_json::from_value(roles).unwrap_or_default(),
     };
-    for s in specs.iter().filter(|_| read_inside) {
+    if !read_inside {
+        return live;
+    }
+    for s in specs {
         if s.state != super::model::State::Present || (s.schemas.is_empty() && s.extensions.is_empty()) {
             continue;
         }
@@ -130,6 +133,7 @@ fn options() -> Options {
 struct Computed {
     plan: Plan,
     hash: String,
+    declared: usize,
 }
 
 fn compute() -> Computed {
@@ -142,7 +146,11 @@ fn compute_with(read_inside: bool) -> Computed {
     let live = live(&specs, read_inside);
     let plan = super::plan::plan(&specs, &live, &options()).unwrap_or_else(|e| invalid(e));
     let hash = plan.hash(&live);
-    Computed { plan, hash }
+    Computed {
+        plan,
+        hash,
+        declared: specs.len(),
+    }
 }
 
 fn place_text(p: &Place) -> String {
@@ -439,17 +447,12 @@ fn _database_drift_summary() -> TableIterator<
     // the catalog-level comparison only: no worker is started in any database on its behalf.
     // SAFETY: the role that called this SECURITY DEFINER function, and whether it is a superuser.
     let full = unsafe { pg_sys::superuser_arg(pg_sys::GetOuterUserId()) };
-    let declared = crate::spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM pgops.database_spec")
-        .ok()
-        .flatten()
-        .unwrap_or(0);
     let c = compute_with(full);
     let steps = &c.plan.steps;
-    let mut drifting: Vec<&str> = steps.iter().map(|s| s.database.as_str()).collect();
-    drifting.dedup();
+    let drifting: std::collections::BTreeSet<&str> = steps.iter().map(|s| s.database.as_str()).collect();
     let count = |f: &dyn Fn(&super::plan::Step) -> bool| steps.iter().filter(|s| f(s)).count() as i64;
     let row = (
-        declared,
+        c.declared as i64,
         drifting.len() as i64,
         steps.iter().map(|s| s.diffs.len().max(1) as i64).sum(),
         count(&|s| s.place == Place::TopLevel && s.statement.starts_with("CREATE")),

@@ -79,25 +79,7 @@ pub enum Place {
     Note,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Risk {
-    Safe,
-    Revoke,
-    Drop,
-    Note,
-}
-
-impl Risk {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Risk::Safe => "safe",
-            Risk::Revoke => "revoke",
-            Risk::Drop => "drop",
-            Risk::Note => "note",
-        }
-    }
-}
+pub use crate::risk::Risk;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diff {

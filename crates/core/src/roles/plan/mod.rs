@@ -34,23 +34,7 @@ pub enum Phase {
     ClusterFinal,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Risk {
-    Safe,
-    Revoke,
-    Drop,
-}
-
-impl Risk {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Risk::Safe => "safe",
-            Risk::Revoke => "revoke",
-            Risk::Drop => "drop",
-        }
-    }
-}
+pub use crate::risk::Risk;
 
 /// One difference between config and catalog.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

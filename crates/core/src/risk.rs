@@ -1,0 +1,28 @@
+//! How much a planned statement can take away: shared by every planner (roles, databases) so a
+//! plan's `risk` column means the same everywhere.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Adds or changes without taking anything away.
+    Safe,
+    /// Takes a privilege, membership or connection right away.
+    Revoke,
+    /// Drops an object (or data with it).
+    Drop,
+    /// Nothing runs: a difference the plan reports and leaves to the DBA.
+    Note,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Safe => "safe",
+            Risk::Revoke => "revoke",
+            Risk::Drop => "drop",
+            Risk::Note => "note",
+        }
+    }
+}
