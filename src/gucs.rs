@@ -266,6 +266,12 @@ pub fn init(preloading: bool) {
         // A typo such as `SET pgops.naptme = 1` is an error, not a silently ignored placeholder.
         pg_sys::MarkGUCPrefixReserved(c"pgops".as_ptr());
     }
+    // PostgreSQL 13 and 14 cannot reserve a prefix: a typo is only warned about when the library
+    // loads (the placeholder is kept, as the server does for any unknown prefix).
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    unsafe {
+        pg_sys::EmitWarningsOnPlaceholders(c"pgops".as_ptr());
+    }
 }
 
 fn define_etcd() {

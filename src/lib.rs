@@ -5,6 +5,22 @@
 
 use pgrx::prelude::*;
 
+/// A line in the server log, on every supported major. pgrx 0.18.1's own `log!` first asks, on
+/// PostgreSQL 13, whether LOG is at least `log_min_messages` by number; LOG sorts above ERROR in
+/// the server log, so with the default (`warning`) every line was dropped. This one goes straight
+/// to `errstart()`, which decides as the server does (`10_backbone.sh` checks the lines arrive).
+/// Defined before the modules, so every module can use it; pgops never calls pgrx's `log!`.
+macro_rules! server_log {
+    ($($arg:tt)*) => {
+        ::pgrx::pg_sys::panic::ErrorReport::new(
+            ::pgrx::pg_sys::errcodes::PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            ::std::format!($($arg)*),
+            ::pgrx::pg_sys::function_name!(),
+        )
+        .report(::pgrx::pg_sys::elog::PgLogLevel::LOG)
+    };
+}
+
 pub mod audit;
 pub mod databases;
 pub mod error;

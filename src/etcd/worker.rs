@@ -68,7 +68,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         Ok(io) => io,
         Err(e) => {
             let msg = format!("cannot start the etcd I/O thread: {e}");
-            log!("pgops etcd: {msg}");
+            server_log!("pgops etcd: {msg}");
             shmem::with_slot(slot, |s| s.record_error(&msg, xact::now()));
             exit(slot, "failed: no I/O thread");
         }
@@ -92,7 +92,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             if gucs::database() != me.database {
-                log!("pgops etcd: pgops.database changed; restarting to reconnect");
+                server_log!("pgops etcd: pgops.database changed; restarting to reconnect");
                 me.shutdown("restarting: pgops.database changed");
             }
             me.reconfigure();
@@ -164,7 +164,7 @@ impl Worker {
                 let now = xact::now();
                 status(|st| st.record_error(&why, now));
                 if self.config_error.as_deref() != Some(why.as_str()) {
-                    log!("pgops etcd: {why}");
+                    server_log!("pgops etcd: {why}");
                 }
                 self.config_error = Some(why);
                 return;
@@ -185,7 +185,7 @@ impl Worker {
             if same == *new && error.is_none() {
                 let cmd = Cmd::SetPassword(new.client.password.clone());
                 if let Ok(Reply::Configured(Ok(()))) = self.call(cmd, Duration::from_secs(10)) {
-                    log!("pgops etcd: the password in pgops.etcd_password_file changed; using the new one");
+                    server_log!("pgops etcd: the password in pgops.etcd_password_file changed; using the new one");
                     self.plan = plan;
                     return;
                 }
@@ -203,7 +203,7 @@ impl Worker {
         let now = xact::now();
         let error = error.or(configured.err());
         if let Some(e) = &error {
-            log!("pgops etcd: publishing is off: {e}");
+            server_log!("pgops etcd: publishing is off: {e}");
             shmem::with_slot(self.slot, |s| {
                 s.record_error(e, now);
                 s.set_state("off (configuration error)");
@@ -327,16 +327,16 @@ impl Worker {
             // Logged when the error changes, not at every retry (pgops.etcd_status and
             // pgops.workers show every attempt).
             if self.last_push_error.as_deref() != Some(e.as_str()) {
-                log!(
+                server_log!(
                     "pgops etcd: push failed (attempt {failures}, next in {} s; logged again when the error changes): {e}",
                     delay.as_secs()
                 );
                 self.last_push_error = Some(e.clone());
             }
         } else if self.last_push_error.take().is_some() {
-            log!("pgops etcd: pushing again to {}", plan.key);
+            server_log!("pgops etcd: pushing again to {}", plan.key);
         } else if failures == 0 && attempt.result.as_ref().is_ok_and(|o| o.new_lease) {
-            log!(
+            server_log!(
                 "pgops etcd: publishing {} with lease {}",
                 plan.key,
                 attempt.result.as_ref().map(|o| o.lease).unwrap_or(0)
@@ -379,7 +379,7 @@ impl Worker {
             Ok(r) => r,
             Err(e) => {
                 if self.last_patroni_error.as_deref() != Some(e.as_str()) {
-                    log!("pgops etcd: cannot read Patroni's keys (logged again when the error changes): {e}");
+                    server_log!("pgops etcd: cannot read Patroni's keys (logged again when the error changes): {e}");
                     self.last_patroni_error = Some(e);
                 }
                 return;
@@ -423,7 +423,7 @@ impl Worker {
             let was = old.map(|o| (o.present(), o.me.clone(), o.pg_hba_in_config));
             let now = (view.present(), view.me.clone(), view.pg_hba_in_config);
             if was != Some(now.clone()) && (view.present() || was.is_some_and(|w| w.0)) {
-                log!(
+                server_log!(
                     "pgops etcd: Patroni under {prefix}: {} member(s){}{}",
                     view.members.len(),
                     match &view.me {
@@ -438,7 +438,7 @@ impl Worker {
                 );
             }
             if let Err(e) = crate::patroni::write_view(&view) {
-                log!("pgops etcd: {e}");
+                server_log!("pgops etcd: {e}");
             }
         }
         self.patroni = Some(view);
@@ -495,7 +495,7 @@ impl Worker {
                 }
                 other => {
                     let why = format!("lease not revoked at shutdown (it expires after its TTL): {other:?}");
-                    log!("pgops etcd: {why}");
+                    server_log!("pgops etcd: {why}");
                     status(|st| {
                         st.record_error(&why, now);
                         st.disable("stopped: lease left to expire");
@@ -526,7 +526,7 @@ fn collect(
     .map_err(|e| e.one_line())?;
     let mut note = |e: String| {
         if last_pgops_error.as_deref() != Some(e.as_str()) {
-            log!("pgops etcd: some facts are left out of the pushes until this is mended: {e}");
+            server_log!("pgops etcd: some facts are left out of the pushes until this is mended: {e}");
         }
         *last_pgops_error = Some(e);
     };

@@ -225,7 +225,7 @@ fn append_line(path: &Path, line: &TableResult) {
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = written {
-        log!("pgops freeze: cannot write progress to {}: {e}", path.display());
+        server_log!("pgops freeze: cannot write progress to {}: {e}", path.display());
     }
 }
 

@@ -555,7 +555,7 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Option<Outcome> {
     };
     // The history row can be rolled back with the caller's transaction (a DO block that fails
     // after the call, say); the log line cannot.
-    log!(
+    server_log!(
         "pgops.apply_hba: {} wrote {} for {} as {} (sha256 {sha}, {rules} rules, {lines} lines; backup {}): {status}",
         match trigger {
             Trigger::Call => crate::spi::get_one::<String>("SELECT session_user::text")

@@ -140,7 +140,7 @@ fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
         let (copied, _) = super::file::backups(std::path::Path::new(&path), &stamp.instance);
         let removed = copied.iter().filter(|p| std::fs::remove_file(p).is_ok()).count();
         if removed > 0 {
-            pgrx::log!(
+            server_log!(
                 "pgops launcher: removed {removed} backup(s) of {}'s pg_hba.conf copied with the data directory",
                 stamp.instance
             );

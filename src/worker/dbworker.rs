@@ -488,13 +488,13 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
         Some(slot.database.to_string())
     });
     let Some(database) = claimed else {
-        log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
+        server_log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
         return;
     };
     let unpinned = super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     if !unpinned.is_empty() {
-        log!(
+        server_log!(
             "pgops database worker in \"{database}\": could not pin {} (see the WARNINGs above)",
             unpinned.join(", ")
         );
@@ -510,7 +510,7 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     let reply = match &outcome {
         Ok(v) => json!({ "result": v }),
         Err(e) => {
-            log!("pgops database worker in \"{database}\": {}", e.one_line());
+            server_log!("pgops database worker in \"{database}\": {}", e.one_line());
             json!({ "error": e.one_line() })
         }
     };

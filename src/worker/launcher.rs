@@ -76,7 +76,7 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
     if !shmem::any_dynamic_running() {
         super::dbworker::remove_leftover_files();
     }
-    log!("pgops launcher started (database \"{database}\", pid {pid})");
+    server_log!("pgops launcher started (database \"{database}\", pid {pid})");
 
     let mut me = Launcher {
         slot,
@@ -90,7 +90,7 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             let wanted = gucs::database();
             if wanted != me.database {
-                log!(
+                server_log!(
                     "pgops launcher: pgops.database changed from \"{}\" to \"{wanted}\"; restarting to reconnect",
                     me.database
                 );
@@ -137,7 +137,7 @@ impl Launcher {
                 Err(e) => {
                     let line = e.one_line();
                     if self.hook_errors.get(hook.name) != Some(&line) {
-                        log!(
+                        server_log!(
                             "pgops launcher: {} failed (logged again when the error changes): {line}",
                             hook.name
                         );
@@ -163,7 +163,7 @@ impl Launcher {
             }
         });
         if let Err(e) = checked {
-            log!("pgops launcher: turn failed: {e}");
+            server_log!("pgops launcher: turn failed: {e}");
         }
     }
 

@@ -55,16 +55,16 @@ pub fn start(name: &str) -> Option<(usize, String)> {
     let Some(slot) = shmem::registry().and_then(|r| r.exclusive().claim_static(name, &database, pid, xact::now()))
     else {
         // Cannot happen with 32 slots and two static workers; refuse to run blind rather than crash.
-        log!("{name}: no free status slot in shared memory; exiting");
+        server_log!("{name}: no free status slot in shared memory; exiting");
         return None;
     };
     let unpinned = super::session::pin_before_connect();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     if !unpinned.is_empty() {
-        log!("{name}: could not pin {} (see the WARNINGs above)", unpinned.join(", "));
+        server_log!("{name}: could not pin {} (see the WARNINGs above)", unpinned.join(", "));
     }
     if let Err(e) = super::session::after_connect() {
-        log!("{name}: {e}; exiting");
+        server_log!("{name}: {e}; exiting");
         shmem::with_slot(slot, |s| s.record_error(&e, xact::now()));
         exit(slot, "failed: unsafe session");
     }

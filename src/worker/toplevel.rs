@@ -44,6 +44,10 @@ pub fn run(sql: &str) -> Result<(), (String, String)> {
                 panic!("pgops: expected exactly one statement");
             }
             let raw = (*(*raw_list).elements).ptr_value as *mut pg_sys::RawStmt;
+            // PostgreSQL 15 renamed pg_analyze_and_rewrite (same arguments) to _fixedparams.
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            let queries = pg_sys::pg_analyze_and_rewrite(raw, sql_ptr, std::ptr::null_mut(), 0, std::ptr::null_mut());
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
             let queries =
                 pg_sys::pg_analyze_and_rewrite_fixedparams(raw, sql_ptr, std::ptr::null_mut(), 0, std::ptr::null_mut());
             let plans = pg_sys::pg_plan_queries(queries, sql_ptr, 0, std::ptr::null_mut());
@@ -53,6 +57,18 @@ pub fn run(sql: &str) -> Result<(), (String, String)> {
             }
             let mut qc = pg_sys::QueryCompletion::default();
             pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+            // PostgreSQL 14 added readOnlyTree (false: the tree is ours to modify).
+            #[cfg(feature = "pg13")]
+            pg_sys::ProcessUtility(
+                stmt,
+                sql_ptr,
+                pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                pg_sys::None_Receiver,
+                &mut qc,
+            );
+            #[cfg(not(feature = "pg13"))]
             pg_sys::ProcessUtility(
                 stmt,
                 sql_ptr,
