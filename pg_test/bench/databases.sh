@@ -30,7 +30,7 @@ setup() { # setup CLUSTER
 say "PG $v: two identical clusters, $n databases declared"
 setup A
 setup B
-psql_b() { as_pg "$(pg_bindir "$v")/psql" -X -q -v ON_ERROR_STOP=1 -h "${CL_DIR[B]}" -p "${CL_PORT[B]}" -U postgres "$@"; }
+psql_b() { as_pg "$(psql_for "$v")" -X -q -v ON_ERROR_STOP=1 -h "${CL_DIR[B]}" -p "${CL_PORT[B]}" -U postgres "$@"; }
 
 say "Plan from scratch, and the same statements written out for psql"
 t0=$(now); planned=$(sql A postgres "SELECT count(*) FROM pgops.plan_databases()"); t1=$(now)

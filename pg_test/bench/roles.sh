@@ -55,7 +55,7 @@ t0=$(now)
 for db in - bench1 bench2; do
   target=$db; [ "$db" = - ] && target=postgres
   awk -F'\t' -v d="$db" '$1 == d { print $2 ";" }' "${CL_DIR[A]}/plan.tsv" > "${CL_DIR[A]}/plan.$db.sql"
-  { echo "BEGIN;"; cat "${CL_DIR[A]}/plan.$db.sql"; echo "COMMIT;"; } | as_pg "$(pg_bindir "$v")/psql" -X -q -v ON_ERROR_STOP=1 \
+  { echo "BEGIN;"; cat "${CL_DIR[A]}/plan.$db.sql"; echo "COMMIT;"; } | as_pg "$(psql_for "$v")" -X -q -v ON_ERROR_STOP=1 \
       -h "${CL_DIR[B]}" -p "${CL_PORT[B]}" -U postgres -d "$target" >/dev/null
 done
 t1=$(now)

@@ -97,7 +97,7 @@ scenario_main() {
     )
     local w out bad=()
     for w in "${writes[@]}"; do
-      out=$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[bb_sb]}" -p "${CL_PORT[bb_sb]}" -U postgres -d postgres -c "$w" 2>&1)
+      out=$(as_pg "$(psql_for "$v")" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[bb_sb]}" -p "${CL_PORT[bb_sb]}" -U postgres -d postgres -c "$w" 2>&1)
       [[ "$out" == *"ERROR:  25006:"*standby* && "$out" == *"HINT:"* && "$out" != *pgrx* && "$out" != *"DETAIL"* ]] \
         || bad+=("$w → $(printf '%s' "$out" | head -3 | tr '\n' ' ')")
     done

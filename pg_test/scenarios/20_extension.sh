@@ -6,6 +6,19 @@ scenario_main() {
   cluster_start $C || { not_ok "server starts without preload"; return 1; }
   sql $C postgres "CREATE DATABASE app1" >/dev/null && sql $C postgres "CREATE DATABASE app2" >/dev/null
 
+  # A misspelt setting, while nothing preloads pgops: PostgreSQL 15 reserves the prefix pgops. (an
+  # error), 13 and 14 cannot (a placeholder nothing reads); on every major the library warns about
+  # one it finds when it loads.
+  check_match "a misspelt pgops setting found when the library loads is warned about" \
+    "$(sql $C postgres "SET pgops.naptme = '1s'; LOAD 'pgops'" 2>&1)" 'WARNING: .*"pgops\.naptme"'
+  if [ "$v" -ge 15 ]; then
+    check_match "PG $v: a misspelt pgops setting is an error once pgops is loaded" \
+      "$(sql $C postgres "LOAD 'pgops'; SET pgops.naptme = '1s'" 2>&1)" 'invalid configuration parameter name "pgops\.naptme"'
+  else
+    check_eq "PG $v: a misspelt pgops setting is a placeholder (no prefix can be reserved before 15)" \
+      "$(sql $C postgres "LOAD 'pgops'; SET pgops.naptme = '1s'; SELECT current_setting('pgops.naptme')" 2>&1)" "1s"
+  fi
+
   # Without preload: SQL features work, worker views say the workers are not running.
   check "CREATE EXTENSION without preload" sql $C app1 "CREATE EXTENSION pgops"
   check_eq "workers view says not running" \
@@ -21,7 +34,7 @@ scenario_main() {
   # internal error, and nothing is applied.
   sql $C app1 "INSERT INTO pgops.role (name, login, parameters) VALUES ('bad_setting', false, '{\"work_mem\": \"1 parsec\"}')" >/dev/null
   check_match "a refused statement keeps its SQLSTATE (not XX000)" \
-    "$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 -c "SELECT count(*) FROM pgops.apply_roles()" 2>&1)" \
+    "$(as_pg "$(psql_for "$v")" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 -c "SELECT count(*) FROM pgops.apply_roles()" 2>&1)" \
     'ERROR:  22023: pgops.apply_roles\(\): statement [0-9]+ failed: .*work_mem'
   check_eq "and nothing was applied" "$(sql $C app1 "SELECT count(*) FROM pg_roles WHERE rolname = 'bad_setting'")" 0
   sql $C app1 "DELETE FROM pgops.role WHERE name = 'bad_setting'" >/dev/null
@@ -36,7 +49,7 @@ scenario_main() {
   as_pg "$(pg_bindir "$v")/pg_dump" -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 -f "$dump"
   sql $C postgres "CREATE DATABASE restored" >/dev/null
   local restore_out
-  restore_out=$(as_pg "$(pg_bindir "$v")/psql" -X -q -v ON_ERROR_STOP=1 -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d restored -f "$dump" 2>&1 >/dev/null)
+  restore_out=$(as_pg "$(psql_for "$v")" -X -q -v ON_ERROR_STOP=1 -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d restored -f "$dump" 2>&1 >/dev/null)
   check_eq "a pg_dump of a database with pgops restores without an error" "$restore_out" ""
   check_eq "… with the configuration, seeded rows changed by the DBA included" \
     "$(sql $C restored "SELECT concat_ws(' | ',
@@ -115,7 +128,7 @@ scenario_main() {
                         + (SELECT count(*) FROM pgops.hba_rule WHERE title = 'bad')
                         + (SELECT count(*) FROM pgops.freeze_run)")" 0
   local verbose
-  verbose=$(as_pg "$(pg_bindir "$v")/psql" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 \
+  verbose=$(as_pg "$(psql_for "$v")" -X -q -At -v VERBOSITY=verbose -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d app1 \
     -c "SELECT pgops.load_roles('[{\"name\": \"bt\", \"connlimit\": -5}]')" 2>&1)
   if [[ "$verbose" == *"ERROR:  23514:"* && "$verbose" != *pgrx* && "$verbose" != *"DETAIL"* ]]; then
     ok "no Rust backtrace reaches the client (RUST_BACKTRACE=1 in the server's environment)"

@@ -57,15 +57,15 @@ scenario_main() {
 
   # The password set through pgops works for a real SCRAM login over TCP; a wrong one does not.
   check "SCRAM login with the configured password" \
-    as_pg env PGPASSWORD=DBUser.Meta "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc "SELECT 1"
-  if PGPASSWORD=nope "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc 'SELECT 1' >/dev/null 2>&1
+    as_pg env PGPASSWORD=DBUser.Meta "$(psql_for "$v")" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc "SELECT 1"
+  if PGPASSWORD=nope "$(psql_for "$v")" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_meta -d postgres -Atc 'SELECT 1' >/dev/null 2>&1
   then not_ok "a wrong password is refused"; else ok "a wrong password is refused"; fi
   sql_secret $C postgres "SELECT pgops.set_password('dbuser_view', 'N3w.Secret')" >/dev/null
   check_eq "set_password plans one redacted statement" \
     "$(sql $C postgres "SELECT statement FROM pgops.plan_roles()")" "ALTER ROLE \"dbuser_view\" WITH PASSWORD '<redacted>'"
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
   check "the new password works" \
-    as_pg env PGPASSWORD=N3w.Secret "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
+    as_pg env PGPASSWORD=N3w.Secret "$(psql_for "$v")" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
   # No plaintext at all: the verifier computed on the client (pg_test/scram_verifier.py, as the
   # README shows) is what the server receives.
   local verifier; verifier=$(PGOPS_PASSWORD=Cl1ent.Side python3 "$PGOPS_ROOT/pg_test/scram_verifier.py")
@@ -73,7 +73,7 @@ scenario_main() {
   sql $C postgres "SELECT pgops.set_password('dbuser_view', '$verifier')" >/dev/null
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
   check "a login with the password whose verifier the client computed" \
-    as_pg env PGPASSWORD=Cl1ent.Side "$(pg_bindir "$v")/psql" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
+    as_pg env PGPASSWORD=Cl1ent.Side "$(psql_for "$v")" -X -h 127.0.0.1 -p "${CL_PORT[$C]}" -U dbuser_view -d postgres -Atc "SELECT 1"
   check_eq "the server never saw that plaintext (log_statement = all)" "$(grep -c 'Cl1ent.Side' "$log")" 0
 
   # --- default privileges, per creator, in two databases ------------------------------------

@@ -139,7 +139,7 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   check_eq "refused apply left the file alone" "$(hba_sha $C)" "$sha1"
   sql $C postgres "UPDATE pgops.hba_rule SET auth = 'trust' WHERE title = 'dbsu local'" >/dev/null
   check_match "the caller's own TCP connection is protected" \
-    "$(as_pg "$(pg_bindir "$v")/psql" -X -At -h 127.0.0.1 -p "${CL_PORT[$C]}" -U postgres -d postgres \
+    "$(as_pg "$(psql_for "$v")" -X -At -h 127.0.0.1 -p "${CL_PORT[$C]}" -U postgres -d postgres \
         -c "UPDATE pgops.hba_rule SET addr = '127.0.0.9' WHERE title = 'postgres over tcp'" -c "SELECT * FROM pgops.apply_hba()" 2>&1)" \
     'locks you out: "postgres" connecting to "postgres" from 127.0.0.1'
   sql $C postgres "UPDATE pgops.hba_rule SET addr = '127.0.0.1' WHERE title = 'postgres over tcp'" >/dev/null
@@ -172,7 +172,7 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256'
   # --- permissions -----------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE ops_admin LOGIN IN ROLE pgops_admin; CREATE ROLE nobody LOGIN" >/dev/null
   check_eq "a pgops_admin member can apply" \
-    "$(as_pg "$(pg_bindir "$v")/psql" -X -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -q -c "SET ROLE ops_admin" -c "SELECT status FROM pgops.apply_hba()")" "unchanged"
+    "$(as_pg "$(psql_for "$v")" -X -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -q -c "SET ROLE ops_admin" -c "SELECT status FROM pgops.apply_hba()")" "unchanged"
   check_match "apply_hba() in a multi-statement string (an implicit transaction block) is refused too" \
     "$(sql $C postgres "SELECT 1; SELECT status FROM pgops.apply_hba()" 2>&1)" 'cannot run inside a transaction block'
   check_match "a plain role cannot" "$(sql $C postgres "SET ROLE nobody; SELECT * FROM pgops.apply_hba()" 2>&1)" "permission denied"

@@ -85,7 +85,7 @@ scenario_main() {
 
   # --- a connection from another address without SSL ---------------------------------------------
   if [ -n "$ip" ]; then
-    as_pg "$(pg_bindir "$v")/psql" -X -q -h "$ip" -p "${CL_PORT[$C]}" -U postgres -d postgres -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
+    as_pg "$(psql_for "$v")" -X -q -h "$ip" -p "${CL_PORT[$C]}" -U postgres -d postgres -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
     local bg=$!
     wait_sql $C postgres "SELECT count(*) > 0 FROM pg_stat_activity WHERE client_addr = '$ip'" 3
     check "TLS-NONSSL-CONN fails for a plain TCP session from $ip" fails TLS-NONSSL-CONN "postgres@$ip%"

@@ -12,13 +12,13 @@
 # usql USER DB "statement" — as another role (trust on the socket)
 usql() {
   local user=$1 db=$2; shift 2
-  as_pg "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+  as_pg "$(psql_for "${CL_VER[$C]}")" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" -c "$*"
 }
 # psql_as USER DB FILE [psql args] — a script as another role
 psql_as() {
   local user=$1 db=$2 f=$3; shift 3
-  as_pg "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+  as_pg "$(psql_for "${CL_VER[$C]}")" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" "$@" -f "$f"
 }
 # calm USER DB "statement" — a caller who protects its own session from the database's timeouts,
@@ -30,7 +30,7 @@ calm() {
   local user=$1 db=$2 extra=""; shift 2
   [ "${CL_VER[$C]}" -ge 17 ] && extra="-c transaction_timeout=0 "
   as_pg env PGOPTIONS="$extra-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 -c default_transaction_read_only=off -c exit_on_error=off -c default_transaction_isolation=read\\ committed -c role=none -c session_authorization=$user -c restrict_nonsystem_relation_kind=" \
-    "$(pg_bindir "${CL_VER[$C]}")/psql" -X -q -At -v ON_ERROR_STOP=1 \
+    "$(psql_for "${CL_VER[$C]}")" -X -q -At -v ON_ERROR_STOP=1 \
     -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U "$user" -d "$db" -c "$*"
 }
 # check_calm DESCRIPTION USER DB QUERY REGEX — a calm caller's query; its output (stdout) must match
@@ -102,7 +102,7 @@ scenario_main() {
          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), 'pgops.' || c.relname)
       FROM pg_class c WHERE c.relnamespace = 'pgops'::regnamespace AND c.relkind IN ('r', 'v')" > "${CL_DIR[$C]}/fake.sql"
   { echo "CREATE SCHEMA pgops;"; cat "${CL_DIR[$C]}/fake.sql"; } > "$f"
-  as_pg "$(pg_bindir "$v")/psql" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U tenant -d without_pgops -f "$f" >/dev/null 2>&1
+  as_pg "$(psql_for "$v")" -X -q -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U tenant -d without_pgops -f "$f" >/dev/null 2>&1
   check_match "a fake pgops schema in the database without the extension" \
     "$(usql tenant without_pgops "SELECT count(*) > 50 FROM pg_proc WHERE pronamespace = 'pgops'::regnamespace")" t
 
