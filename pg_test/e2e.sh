@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end scenarios against real servers (and etcd where a feature talks to it).
 #
-#   pg_test/e2e.sh 15 [scenario-substring]     build + install pgops for PG 15, run the scenarios
+#   pg_test/e2e.sh 15 [scenario-substring...]  build + install pgops for PG 15, run the scenarios
+#                                               (those whose name contains one of the substrings)
 #
 # Each scenario in pg_test/scenarios/ starts its own throwaway clusters on free ports and removes
 # them. Prints one line per check and a closing "N passed, N failed".
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 v=${1:?usage: e2e.sh PG_VERSION [filter]}
-filter=${2:-}
+shift
+filters=("$@")
 trap cleanup_all EXIT
 
 say "PG $v: building and installing pgops"
@@ -16,12 +18,17 @@ install_pgops "$v" || { echo "install failed"; exit 1; }
 
 for f in "$PGOPS_ROOT"/pg_test/scenarios/*.sh; do
   SCENARIO="pg$v/$(basename "$f" .sh)"
-  [[ -n "$filter" && "$SCENARIO" != *"$filter"* ]] && continue
+  if [ ${#filters[@]} -gt 0 ]; then
+    chosen=0; for f_ in "${filters[@]}"; do [[ "$SCENARIO" == *"$f_"* ]] && chosen=1; done
+    [ $chosen = 1 ] || continue
+  fi
   say "$SCENARIO"
   unset -f scenario_main
   source "$f"
+  t0=$(date +%s)
   scenario_main "$v" || not_ok "scenario stopped early (see above)"
   cleanup_all
+  echo "  ($SCENARIO took $(( $(date +%s) - t0 )) s)"
 done
 
 echo

