@@ -16,6 +16,12 @@ trap cleanup_all EXIT
 say "PG $v: building and installing pgops"
 install_pgops "$v" || { echo "install failed"; exit 1; }
 
+SCENARIO="pg$v"
+# A name that matches no scenario (a scenario renamed, a typo) is a failure, not a shorter run.
+for f_ in "${filters[@]}"; do
+  ls "$PGOPS_ROOT"/pg_test/scenarios/*"$f_"*.sh >/dev/null 2>&1 || not_ok "no scenario is named like '$f_'"
+done
+ran=0
 for f in "$PGOPS_ROOT"/pg_test/scenarios/*.sh; do
   SCENARIO="pg$v/$(basename "$f" .sh)"
   if [ ${#filters[@]} -gt 0 ]; then
@@ -25,7 +31,7 @@ for f in "$PGOPS_ROOT"/pg_test/scenarios/*.sh; do
   say "$SCENARIO"
   unset -f scenario_main
   source "$f"
-  t0=$(date +%s)
+  t0=$(date +%s); ran=$((ran + 1))
   scenario_main "$v" || not_ok "scenario stopped early (see above)"
   cleanup_all
   echo "  ($SCENARIO took $(( $(date +%s) - t0 )) s)"
@@ -35,5 +41,5 @@ echo
 if [ $FAILED -gt 0 ]; then
   printf 'failed checks:\n'; printf '  %s\n' "${FAILURES[@]}"
 fi
-echo "e2e pg$v: $PASSED passed, $FAILED failed"
+echo "e2e pg$v: $ran scenarios; $PASSED passed, $FAILED failed"
 [ $FAILED -eq 0 ]

@@ -13,6 +13,8 @@ else
 fi
 
 is_root() { [ "$(id -u)" = 0 ]; }
+# deb_installed PACKAGE — installed (dpkg -s also answers for a removed, unpurged package).
+deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 # Runs a command as the OS user that owns the test servers.
@@ -20,11 +22,14 @@ as_pg() {
   if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# pg_dir_for MAJOR — where pg_test/setup.sh puts a PostgreSQL major it fetches (PGOPS_PGnn_DIR).
+# pg_dir_for MAJOR — where pg_test/setup.sh puts a PostgreSQL major it fetches (PGOPS_PGnn_DIR;
+# root: /opt/pgops/pgNN; an ordinary user: ~/.pgops/pgNN, or root's when root's setup made it and
+# the user has none, which is how PG 13 reaches an ordinary user).
 pg_dir_for() {
   local var=PGOPS_PG$1_DIR
   if [ -n "${!var:-}" ]; then echo "${!var}"
   elif is_root; then echo "/opt/pgops/pg$1"
+  elif [ ! -e "$HOME/.pgops/pg$1" ] && [ -e "/opt/pgops/pg$1/.pgops-setup" ]; then echo "/opt/pgops/pg$1"
   else echo "$HOME/.pgops/pg$1"; fi
 }
 

@@ -2,6 +2,7 @@
 # Builds the Debian package of pgops for one PostgreSQL major, from this checkout:
 #
 #   pg_test/package.sh [MAJOR]          (default 15) → target/debian/pgops-pg15_<version>_amd64.deb
+#   PG_CONFIG=/usr/lib/postgresql/16/bin/pg_config pg_test/package.sh 16
 #
 # The package holds what `CREATE EXTENSION pgops` needs, in Debian's paths for that major
 # (/usr/lib/postgresql/MAJOR/lib/pgops.so, /usr/share/postgresql/MAJOR/extension/pgops.control,
@@ -12,7 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 v=${1:-15}
 profile=${PGOPS_PROFILE:-release}
-pgc=$(pg_config_for "$v")
+# PG_CONFIG names another build of that major (PGDG's /usr/lib/postgresql/MAJOR/bin/pg_config, say).
+pgc=${PG_CONFIG:-$(pg_config_for "$v")}
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$PGOPS_ROOT/Cargo.toml" | head -1)
 arch=$(dpkg --print-architecture)
 name=pgops-pg$v

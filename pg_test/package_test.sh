@@ -28,12 +28,19 @@ check_match "its control file: name, version, Depends on the server package of t
 check_match "its files are in Debian's paths for PostgreSQL $v" "$(dpkg-deb -c "$deb" | awk '{print $6}' | tr '\n' ' ')" \
   "\./usr/lib/postgresql/$v/lib/pgops\.so .*\./usr/share/postgresql/$v/extension/pgops--[0-9.]+\.sql .*\./usr/share/postgresql/$v/extension/pgops\.control"
 
-# The library needs nothing the server package does not bring: only the C library's own objects.
+# The library is a PostgreSQL module that needs nothing the server package does not bring.
 tmpd=$(mktemp -d); dpkg-deb -x "$deb" "$tmpd"
-check_eq "its library links only the C runtime (libc6, which it Depends on)" \
-  "$(readelf -d "$tmpd/usr/lib/postgresql/$v/lib/pgops.so" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -Ev '^(libc|libm|libgcc_s|ld-linux-x86-64)\.so' )" ""
-check_eq "every upgrade script is in it" \
-  "$(cd "$PGOPS_ROOT/sql" && ls pgops--*--*.sql 2>/dev/null | while read -r f; do [ -e "$tmpd/usr/share/postgresql/$v/extension/$f" ] || echo "missing $f"; done)" ""
+so=$tmpd/usr/lib/postgresql/$v/lib/pgops.so
+dynamic=$(readelf -d "$so" 2>&1) || dynamic="readelf failed: $dynamic"
+check_match "its library is a shared object that links only the C runtime (libc6, which it Depends on)" \
+  "$(printf '%s\n' "$dynamic" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | sort | tr '\n' ' ')" \
+  '^((ld-linux-x86-64|libc|libgcc_s|libm)\.so\.[0-9]+ )+$'
+check_match "its library is a PostgreSQL module (magic block, _PG_init) with pgops' background workers" \
+  "$(nm -D --defined-only "$so" 2>&1 | awk '{print $3}' | grep -E '^(Pg_magic_func|_PG_init|pgops_launcher_main)$' | LC_ALL=C sort | tr '\n' ' ')" \
+  '^Pg_magic_func _PG_init pgops_launcher_main $'
+default_version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$tmpd/usr/share/postgresql/$v/extension/pgops.control" 2>/dev/null)
+check "its control file's default_version ($default_version) has its install script" \
+  test -n "$default_version" -a -s "$tmpd/usr/share/postgresql/$v/extension/pgops--$default_version.sql"
 rm -rf "$tmpd"
 if [ $contents_only = 1 ]; then
   echo
@@ -45,7 +52,7 @@ fi
 say "package pg$v: only postgresql-$v installed, then apt-get install"
 rm -f "$libdir"/pgops* "$extdir"/pgops*
 check_eq "no pgops file is left from a source build" "$(leftovers)" ""
-check "postgresql-$v is the Debian package" dpkg -s "postgresql-$v"
+check "postgresql-$v is the Debian package" deb_installed "postgresql-$v"
 out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" 2>&1)
 check_match "apt-get install ./$(basename "$deb")" "$(dpkg-query -W -f '${Status}' "pgops-pg$v" 2>&1)" "install ok installed"
 check_eq "dpkg owns the library" "$(dpkg -S "$libdir/pgops.so" 2>&1 | cut -d: -f1)" "pgops-pg$v"
@@ -73,7 +80,7 @@ say "package pg$v: apt-get remove"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "pgops-pg$v" >/dev/null 2>&1
 check_match "the package is gone" "$(dpkg-query -W -f '${Status}' "pgops-pg$v" 2>&1)" "no packages found|not-installed"
 check_eq "nothing of it is left behind" "$(leftovers; ls -d /usr/share/doc/pgops-pg$v 2>/dev/null)" ""
-check "postgresql-$v is still installed" dpkg -s "postgresql-$v"
+check "postgresql-$v is still installed" deb_installed "postgresql-$v"
 
 # Put the source build back for whatever runs next.
 install_pgops "$v" >/dev/null 2>&1 || not_ok "the source build reinstalls"

@@ -10,7 +10,8 @@
 # Environment:
 #   PGOPS_PG_VERSIONS    majors to test (default: 15 18 13 14 16 17)
 #   PGOPS_FULL_VERSIONS  majors that run the #[pg_test]s and every scenario (default: 15 18); the
-#                        others run PGOPS_SHORT_SCENARIOS, which covers every feature in less time
+#                        others run PGOPS_SHORT_SCENARIOS, one scenario per capability (not the
+#                        bloat matrix, Grafana, upgrade, audit or Patroni)
 #   PGOPS_PG_TEST_VERSIONS  majors that run the #[pg_test]s (default: PGOPS_FULL_VERSIONS; each
 #                        other major costs two more builds, about 3 minutes on 2 cores)
 set -uo pipefail
@@ -44,6 +45,7 @@ step() { # step NAME command...
     [ "$f" = 0 ] && { total_fail=$((total_fail + 1)); f=1; }
   fi
   LAST="$p passed, $f failed, $(( $(date +%s) - t0 )) s"
+  [ "$rc" = 0 ] || LAST="FAILED: $LAST"
   rm -f "$log"
   return "$rc"
 }
@@ -93,7 +95,7 @@ for v in $versions; do
   # The Debian package of this major. It is installed, used and removed where Debian's own
   # postgresql-MAJOR is installed (13 and 15 here); elsewhere it is built and its contents checked.
   if is_root && command -v dpkg-deb >/dev/null; then
-    if dpkg -s "postgresql-$v" >/dev/null 2>&1; then
+    if deb_installed "postgresql-$v"; then
       # PG 15's is built as released (optimised); the others share the scenarios' build.
       if [ "$v" = 15 ]; then prof=release; else prof=dev; fi
       PGOPS_PROFILE=$prof step "PG $v: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" "$v"
