@@ -11,7 +11,8 @@ source "$here/lib.sh"
 v=${PGOPS_DEMO_PG:-15}
 trap cleanup_all EXIT
 
-bash "$here/setup.sh"
+# Only the major the demo runs on (setup.sh fetches the others for the tests).
+PGOPS_PG_VERSIONS=$v bash "$here/setup.sh"
 say "Building and installing pgops for PostgreSQL $v"
 install_pgops "$v"
 
