@@ -192,6 +192,13 @@ wait_sql() {
   return 1
 }
 
+# wait_until SECONDS command... — polls every 0.2 s until the command succeeds.
+wait_until() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  while [ "$(date +%s)" -lt $deadline ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+
 # --- timing (benchmarks) ------------------------------------------------------------------
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }

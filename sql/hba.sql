@@ -42,22 +42,38 @@ CREATE TABLE pgops.hba_apply (
 COMMENT ON TABLE pgops.hba_apply IS
     'The last 100 writes of pg_hba.conf on a primary: by pgops.apply_hba(), or by the launcher following a role change or a copied data directory (reason); a standby cannot write here, the file''s own pgops stamp records what was written';
 
+-- A row is checked as written (INSERT, UPDATE) and as it was (UPDATE, DELETE): a rule only a
+-- superuser may write can be neither changed nor deleted by anyone else.
 CREATE FUNCTION pgops._hba_rule_check_trigger() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM pgops._check_hba_rule_old(to_jsonb(OLD), TG_OP);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
     PERFORM pgops._check_hba_rule(to_jsonb(NEW));
     RETURN NEW;
 END $$;
-CREATE TRIGGER hba_rule_check BEFORE INSERT OR UPDATE ON pgops.hba_rule
+CREATE TRIGGER hba_rule_check BEFORE INSERT OR UPDATE OR DELETE ON pgops.hba_rule
     FOR EACH ROW EXECUTE FUNCTION pgops._hba_rule_check_trigger();
 
+-- An alias is checked as written and, on UPDATE and DELETE, as it was: one that a rule only a
+-- superuser may write uses can be neither changed, renamed nor deleted by anyone else.
 CREATE FUNCTION pgops._hba_alias_check_trigger() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM pgops._check_hba_alias(OLD.name, OLD.value);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
     PERFORM pgops._check_hba_alias(NEW.name, NEW.value);
     RETURN NEW;
 END $$;
-CREATE TRIGGER hba_alias_check BEFORE INSERT OR UPDATE ON pgops.hba_alias
+CREATE TRIGGER hba_alias_check BEFORE INSERT OR UPDATE OR DELETE ON pgops.hba_alias
     FOR EACH ROW EXECUTE FUNCTION pgops._hba_alias_check_trigger();
 
 -- The aliases are seeded by CREATE EXTENSION and kept by pg_dump: on restore the dumped rows
@@ -105,6 +121,6 @@ GRANT EXECUTE ON FUNCTION pgops.apply_hba(boolean), pgops._hba_lint(), pgops.ren
     TO pgops_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgops.hba_rule, pgops.hba_alias TO pgops_admin;
 -- The validation triggers call these as the writer.
-GRANT EXECUTE ON FUNCTION pgops._check_hba_rule(jsonb), pgops._check_hba_alias(text, text[]) TO pgops_admin;
+GRANT EXECUTE ON FUNCTION pgops._check_hba_rule(jsonb), pgops._check_hba_rule_old(jsonb, text), pgops._check_hba_alias(text, text[]) TO pgops_admin;
 GRANT USAGE ON SEQUENCE pgops.hba_rule_id_seq TO pgops_admin;
 GRANT SELECT ON pgops.hba_apply, pgops.hba_lint TO pgops_admin;

@@ -28,3 +28,16 @@ pub fn current() -> (String, String, String) {
     let instance = instance_name(setting.as_deref(), member.as_deref(), &cluster, &host, port);
     (cluster, instance, host)
 }
+
+/// Whether this server's instance name is the Patroni member name the etcd worker read (no
+/// `pgops.instance_name` names it): a name a writer of etcd could choose.
+pub fn name_from_etcd() -> bool {
+    crate::gucs::instance_name_setting().is_none() && crate::patroni::member_name().is_some_and(|m| crate::patroni::usable_name(&m))
+}
+
+/// This server as `host:port`, as pg_hba.conf stamps record who wrote them.
+pub fn this_server() -> String {
+    // SAFETY: the server's port setting, fixed at start.
+    let port = unsafe { pgrx::pg_sys::PostPortNumber };
+    format!("{}:{port}", hostname())
+}

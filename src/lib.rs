@@ -21,6 +21,20 @@ macro_rules! server_log {
     };
 }
 
+/// A DEBUG1 line (shown with `log_min_messages = debug1`): what the hostile-tenant scenario reads
+/// to see that every launcher turn ran while the tenant's objects were planted.
+#[macro_export]
+macro_rules! server_debug {
+    ($($arg:tt)*) => {
+        ::pgrx::pg_sys::panic::ErrorReport::new(
+            ::pgrx::pg_sys::errcodes::PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            ::std::format!($($arg)*),
+            ::pgrx::pg_sys::function_name!(),
+        )
+        .report(::pgrx::pg_sys::elog::PgLogLevel::DEBUG1)
+    };
+}
+
 pub mod audit;
 pub mod databases;
 pub mod error;
@@ -58,6 +72,7 @@ pub extern "C-unwind" fn _PG_init() {
     worker::init(preloading);
     monitor::init(preloading);
     freeze::init(preloading);
+    databases::init();
     etcd::init(preloading);
     hba::init(preloading);
 }

@@ -81,11 +81,6 @@ pat_role() {
 pat_leader() {
   pat_members | python3 -c "import json,sys; print(''.join('pat'+x['Member'].rsplit('-',1)[1] for x in json.load(sys.stdin) if x['Role']=='Leader' and x['State']=='running'))" 2>/dev/null
 }
-wait_until() { # wait_until SECONDS command... — polls every 0.2 s
-  local deadline=$(( $(date +%s) + $1 )); shift
-  while [ "$(date +%s)" -lt $deadline ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
 is_primary() { [ "$(sql "$1" postgres 'SELECT pg_is_in_recovery()')" = f ]; }
 leader_is_not() { local l; l=$(pat_leader); [ -n "$l" ] && [ "$l" != "$1" ]; }
 freeze_ran() { [ "$(sql "$1" postgres "SELECT count(*) > 0 FROM pgops.freeze_run WHERE job = 'pat' AND status = 'succeeded'")" = t ]; }

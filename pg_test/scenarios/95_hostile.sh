@@ -8,6 +8,11 @@
 # other databases' planning still works. Negative controls show the plants are live and the check
 # can fail. Also: control characters never reach pg_hba.conf, pgops_admin's limits, and no
 # plaintext password in the server log when a call fails.
+# Flows, not only queries: a clone of the tenant's database with a baseline, recreate, a database
+# created for the tenant while it tries to get in, a failed hand-over, schemas and extensions the
+# tenant got to first, HBA rows pgops_admin may not touch, Patroni keys written by a peer. Every
+# worker task and launcher turn the code builds (pg_test/hostile_flows.py) must have run while the
+# tenant's objects were planted.
 
 # usql USER DB "statement" — as another role (trust on the socket)
 usql() {
@@ -54,7 +59,8 @@ scenario_main() {
   etcd_start hx || { not_ok "etcd starts"; return 1; }
   cluster_init $C "$v" "shared_preload_libraries = 'pgops'" "pgops.naptime = '200ms'" "cluster_name = 'pg-hostile'" \
     "pgops.instance_name = 'pg-hostile-1'" "pgops.etcd_endpoints = '${ETCD_URL[hx]}'" "pgops.etcd_interval = '1s'" \
-    "pgops.etcd_ttl = '5s'" "pgops.etcd_timeout = '500ms'" "pgops.launcher_restart_time = 1" "autovacuum = off" || { not_ok "initdb"; return 1; }
+    "pgops.etcd_ttl = '5s'" "pgops.etcd_timeout = '500ms'" "pgops.launcher_restart_time = 1" "autovacuum = off" \
+    "log_min_messages = debug1" || { not_ok "initdb"; return 1; }
   cluster_start $C || { not_ok "server starts"; return 1; }
   sql $C postgres "CREATE EXTENSION pgops; CREATE ROLE tenant LOGIN; CREATE ROLE watcher LOGIN IN ROLE pg_monitor;
     CREATE ROLE hbaadmin LOGIN IN ROLE pgops_admin" >/dev/null
@@ -79,6 +85,18 @@ scenario_main() {
   for db in with_pgops without_pgops; do
     psql_as tenant $db "$f" >/dev/null || not_ok "planting in $db"
   done
+  # The tenant's own objects the flows below must never run as a superuser: a settings table whose
+  # trigger calls the trap (a superuser firing it would make the tenant one), and a schema it
+  # created before anyone declared it, with a look-alike of an extension's function in it.
+  usql tenant with_pgops "CREATE TABLE public.app_settings (k text PRIMARY KEY, v text);
+    INSERT INTO public.app_settings VALUES ('theme', 'dark');
+    CREATE FUNCTION public.settings_changed() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN PERFORM evil.trap(''app_settings trigger''); RETURN NEW; END';
+    CREATE TRIGGER settings_changed AFTER UPDATE ON public.app_settings FOR EACH ROW EXECUTE FUNCTION public.settings_changed();
+    CREATE SCHEMA ext_here;
+    CREATE FUNCTION ext_here.pg_buffercache_pages() RETURNS SETOF record LANGUAGE sql AS 'SELECT NULL::record WHERE false'" >/dev/null \
+    || not_ok "the tenant's settings table and schema"
+  # Every flow below must run after this line of the server log (the flow coverage at the end).
+  local planted_at; planted_at=$(( $(server_log | wc -l) + 1 ))
   out=$(usql tenant with_pgops "SELECT format('%s functions, %s aggregates, %s operators planted; %s refused to a non-superuser',
       count(*) FILTER (WHERE kind = 'function'), count(*) FILTER (WHERE kind = 'aggregate'),
       count(*) FILTER (WHERE kind = 'operator'), (SELECT count(*) FROM evil.refused)) FROM evil.planted")
@@ -153,7 +171,7 @@ scenario_main() {
                    VALUES ('with_pgops', '[\"hostile_managed\"]', '{\"work_mem\": \"8MB\"}', 'the tenant''s')" >/dev/null
   check_match "plan_databases() reads the tenant's database (its schemas, in it)" \
     "$(sql $C postgres "SELECT string_agg(runs || ':' || statement, ',' ORDER BY seq) FROM pgops.plan_databases()" 2>&1)" \
-    'in with_pgops:CREATE SCHEMA IF NOT EXISTS "hostile_managed"'
+    'in with_pgops as superuser:CREATE SCHEMA IF NOT EXISTS "hostile_managed"'
   check_eq "apply_databases() applies there" "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases()" 2>&1)" "applied"
   check_eq "the schema reached the tenant's database, through its hostile settings" \
     "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'hostile_managed'")" 1
@@ -161,9 +179,10 @@ scenario_main() {
   check_match "export_databases() reads every database" \
     "$(sql $C postgres "SELECT string_agg(e->>'name', ',' ORDER BY e->>'name') FROM pg_catalog.jsonb_array_elements(pgops.export_databases()) e" 2>&1)" \
     'bystander.*with_pgops.*without_pgops'
+  flows_databases
   check_match "installations() reads every database" \
     "$(sql $C postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-') || coalesce(' ' || error, ''), ',' ORDER BY database) FROM pgops.installations()" 2>&1)" \
-    '^bystander=0.1.0,postgres=0.1.0,with_pgops=0.1.0,without_pgops=-$'
+    '^(after_t1=-,)?bystander=0.1.0,fresh=-,half=-,postgres=0.1.0,tenant_clone=0.1.0,with_pgops=0.1.0,without_pgops=-$'
   for db in with_pgops without_pgops; do
     check_match "freeze_plan('$db') from postgres" \
       "$(sql $C postgres "SELECT count(*) > 0 FROM pgops.freeze_plan('$db', 0) WHERE table_name = 'ledger'" 2>&1)" '^t$'
@@ -312,6 +331,10 @@ except Exception as e:
   check_match "pgops_admin may not change an alias a superuser's trust rule uses" \
     "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth) VALUES ('infra trust', 'postgres', 'infra', 'trust')" >/dev/null
        usql hbaadmin postgres "UPDATE pgops.hba_alias SET value = '{0.0.0.0/0}' WHERE name = 'infra'" 2>&1)" 'uses it with trust, which only a superuser may write'
+  check_match "pgops_admin may not delete an alias a superuser's trust rule uses" \
+    "$(usql hbaadmin postgres "DELETE FROM pgops.hba_alias WHERE name = 'infra'" 2>&1)" 'uses it with trust, which only a superuser may write'
+  check_match "… nor rename it" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_alias SET name = 'admin' WHERE name = 'infra'" 2>&1)" 'uses it with trust, which only a superuser may write'
   sql $C postgres "DELETE FROM pgops.hba_rule WHERE title = 'infra trust'" >/dev/null
   check_match "pgops_admin may not write ident over TCP" \
     "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('x', 'intra', 'ident')" 2>&1)" 'only a superuser may write ident over TCP'
@@ -325,7 +348,8 @@ except Exception as e:
   check_eq "a superuser may write a trust rule for the local socket" \
     "$(sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", addr, auth, \"order\") VALUES ('local trust', 'postgres', 'local', 'trust', 1) RETURNING 1")" 1
   check_match "pgops_admin cannot change a superuser's trust rule" \
-    "$(usql hbaadmin postgres "UPDATE pgops.hba_rule SET title = 'mine' WHERE title = 'local trust'" 2>&1)" 'only a superuser may write trust'
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_rule SET title = 'mine' WHERE title = 'local trust'" 2>&1)" 'only a superuser may change a rule with trust'
+  flows_hba
 
   # --- no plaintext password in the server log when a call fails ------------------------------------------
   for level in default info; do
@@ -342,8 +366,171 @@ except Exception as e:
   sql $C postgres "SELECT 'S3cret-control'::int" >/dev/null 2>&1
   check_match "negative control: a failed ordinary statement is logged with its text" "$(server_log | grep -c 'S3cret-control')" '^[1-9]'
 
+  flows_patroni_keys
+  flows_coverage "$planted_at"
+
   # Negative control 2: a superuser session in the hostile database, unprotected, runs a plant —
   # the check above would have seen it.
   calm postgres without_pgops "SELECT jsonb_agg(datname) FROM pg_database" >/dev/null 2>&1
   check_match "negative control: an unpinned superuser session runs the plant and the check sees it" "$(superuser_traps)" '^[1-9]'
+}
+
+
+# Declared databases near the tenant's objects: clone, recreate, the creation window, a failed
+# hand-over, schemas and extensions the tenant got to first.
+flows_databases() {
+  local out hash
+  # (1) A clone of the tenant's database, with a baseline that updates its settings table.
+  sql $C postgres "INSERT INTO pgops.database_spec (name, template, owner, baseline)
+                   VALUES ('tenant_clone', 'with_pgops', 'tenant', 'UPDATE app_settings SET v = v || current_user')" >/dev/null
+  out=$(sql $C postgres "SELECT risk || '|' || runs || '|' || statement || '|' || reason FROM pgops.plan_databases() WHERE database = 'tenant_clone' ORDER BY seq" 2>&1)
+  check_match "cloning the tenant's database is a plan row with its own risk, saying what is copied" "$out" \
+    '^clone\|top level\|CREATE DATABASE "tenant_clone" TEMPLATE "with_pgops" ALLOW_CONNECTIONS false\|.*it clones template with_pgops belongs to tenant, who is not a superuser: .* owned by tenant'
+  check_match "… its baseline runs as the owner in the closed copy, after the hand-over" "$out" \
+    'ALTER DATABASE "tenant_clone" OWNER TO "tenant".*safe\|in tenant_clone, closed, as owner tenant\|UPDATE app_settings'
+  check_eq "apply_databases() makes the clone" \
+    "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases() WHERE database = 'tenant_clone'" 2>&1)" applied
+  check_match "the baseline fired the copied trigger as the tenant" \
+    "$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in tenant_clone')" '^[1-9]'
+  check_eq "the clone is the tenant's and open; the baseline changed the row" \
+    "$(sql $C postgres "SELECT pg_get_userbyid(datdba) || '|' || datallowconn FROM pg_database WHERE datname = 'tenant_clone'")|$(calm postgres tenant_clone "SELECT pg_catalog.count(*) FROM public.app_settings WHERE v IS DISTINCT FROM 'dark'")" "tenant|true|1"
+  # (2) Recreate: dropped and cloned again, the baseline again as the owner.
+  sql $C postgres "UPDATE pgops.database_spec SET state = 'recreate', force = true WHERE name = 'tenant_clone'" >/dev/null
+  hash=$(sql $C postgres "SELECT DISTINCT plan_hash FROM pgops.plan_databases()")
+  check_eq "recreate drops and clones again, the baseline as the owner" \
+    "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases(plan_hash => '$hash') WHERE database = 'tenant_clone'" 2>/dev/null)|$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in tenant_clone')" "applied|2"
+
+  # (3) A database created for the tenant, with a baseline the superuser runs. The tenant tries to
+  # get in the whole time to plant a look-alike of || the baseline would resolve: it stays out
+  # until the baseline ran (the database is closed and the superuser's until then).
+  local plant_op="CREATE FUNCTION public.catname(text, name) RETURNS text LANGUAGE plpgsql AS 'BEGIN RAISE LOG ''pgops-hostile: window plant ran as % (superuser %)'', current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user); RETURN \$1; END';
+    CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = name, FUNCTION = public.catname)"
+  sql $C postgres "INSERT INTO pgops.database_spec (name, owner, schemas, baseline) VALUES ('fresh', 'tenant', '[\"made\"]',
+      'SELECT pg_catalog.pg_sleep(2); CREATE TABLE made.t AS SELECT ''x'' || current_user AS who')" >/dev/null
+  local tries="${CL_DIR[$C]}/window-tries.log"
+  : > "$tries"
+  ( for _ in $(seq 1 100); do
+      if usql tenant fresh "$plant_op" >/dev/null 2>>"$tries"; then echo planted >> "$tries"; break; fi
+      sleep 0.1
+    done ) &
+  local bgp=$!
+  out=$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases() WHERE database = 'fresh'" 2>&1)
+  wait $bgp
+  check_eq "the tenant's new database is created, its baseline run" "$out" applied
+  check_match "while the superuser worked inside, the tenant could not connect" "$(cat "$tries")" 'database "fresh" is not currently accepting connections'
+  check_match "… and got in once it was handed over and opened" "$(tail -1 "$tries")" '^planted$'
+  check_eq "the baseline resolved pg_catalog's ||, as the superuser" "$(calm postgres fresh "SELECT who FROM made.t")" xpostgres
+  check_eq "the database is the tenant's now" "$(sql $C postgres "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'fresh'")" tenant
+
+  # (4) A failed hand-over leaves a new database closed and the superuser's; fixed, it is finished.
+  sql $C postgres "INSERT INTO pgops.database_spec (name, owner, parameters) VALUES ('half', 'tenant', '{\"work_mem\": \"lots\"}')" >/dev/null
+  check_match "a failed statement stops the rest of a new database's statements" \
+    "$(sql $C postgres "SELECT string_agg(status, ',' ORDER BY seq) FROM pgops.apply_databases() WHERE database = 'half'" 2>/dev/null)" \
+    '^applied,rolled back,failed: invalid value for parameter "work_mem".*,rolled back$'
+  check_eq "… it stays closed and the superuser's" \
+    "$(sql $C postgres "SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'half'")" "false|postgres"
+  sql $C postgres "UPDATE pgops.database_spec SET parameters = '{}' WHERE name = 'half'; SELECT count(*) FROM pgops.apply_databases()" >/dev/null 2>&1
+  check_eq "fixed, the next apply hands it over and opens it" \
+    "$(sql $C postgres "SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'half'")" "true|tenant"
+
+  # (5) A schema the tenant created first, an untrusted extension into it, a trusted one into its public.
+  sql $C postgres "UPDATE pgops.database_spec SET schemas = '[\"hostile_managed\", \"ext_here\"]',
+      extensions = '[{\"name\": \"pg_buffercache\", \"schema\": \"ext_here\"}, {\"name\": \"tablefunc\"}]' WHERE name = 'with_pgops'" >/dev/null
+  out=$(sql $C postgres "SELECT runs || '|' || statement FROM pgops.plan_databases() WHERE database = 'with_pgops' ORDER BY seq" 2>&1)
+  check_match "a schema the tenant created first is a note, left as it is" "$out" \
+    'not run\|-- schema "ext_here" exists, owned by "tenant", not by a superuser'
+  check_match "an untrusted extension is never created in the tenant's schema" "$out" \
+    'not run\|-- not run: schema ext_here: owned by tenant.*pg_buffercache is not a trusted extension'
+  check_match "a trusted one, into the tenant's public, runs as the tenant" "$out" \
+    'in with_pgops as owner tenant\|CREATE EXTENSION IF NOT EXISTS "tablefunc" CASCADE'
+  check_eq "apply_databases() runs what it may" \
+    "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',' ORDER BY status) FROM pgops.apply_databases() WHERE database = 'with_pgops'" 2>&1)" "applied,not run: see the statement"
+  check_eq "tablefunc was created by the tenant; pg_buffercache not at all" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s', e.extname, pg_catalog.pg_get_userbyid(e.extowner)), ',') FROM pg_catalog.pg_extension e
+        WHERE e.extname OPERATOR(pg_catalog.=) 'tablefunc'::pg_catalog.name OR e.extname OPERATOR(pg_catalog.=) 'pg_buffercache'::pg_catalog.name")" "tablefunc:tenant"
+  check_eq "… and the superuser ran nothing of the tenant's (no trap as a superuser so far)" "$(superuser_traps)" 0
+
+  # (6) Up to PostgreSQL 14 any user may create objects in template1's public: a new database
+  # cloned from it then carries the tenant's function, and is planned as a clone.
+  if [ "$v" -lt 15 ]; then
+    usql tenant template1 "CREATE FUNCTION public.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'" >/dev/null
+    sql $C postgres "INSERT INTO pgops.database_spec (name, owner, baseline) VALUES ('after_t1', 'tenant', 'SELECT public.helper()')" >/dev/null
+    out=$(sql $C postgres "SELECT risk || '|' || runs || '|' || reason FROM pgops.plan_databases() WHERE database = 'after_t1' ORDER BY seq" 2>&1)
+    check_match "PG $v: a tenant's function in template1 makes a new database a clone" "$out" \
+      '^clone\|top level\|.*template template1 holds objects non-superusers own: function public.helper\(\) owned by tenant'
+    check_match "… whose baseline runs as the owner" "$out" 'in after_t1, closed, as owner tenant'
+    check_eq "… and it is applied" \
+      "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases() WHERE database = 'after_t1'" 2>/dev/null)" applied
+    usql tenant template1 "DROP FUNCTION public.helper()" >/dev/null
+  fi
+}
+
+# pg_hba.conf rows only a superuser may write: pgops_admin may neither change nor delete them, and
+# an @file is refused in every field.
+flows_hba() {
+  sql $C postgres "INSERT INTO pgops.hba_rule (title, rules) VALUES ('su ldap', ARRAY['host all all 10.99.0.0/16 ldap ldapserver=ldap.example ldapprefix=\"cn=\" ldapsuffix=\",dc=example\"'])" >/dev/null
+  check_match "pgops_admin may not change a superuser's ldap rule, even to reject" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_rule SET rules = ARRAY['host all all 10.99.0.0/16 reject'] WHERE title = 'su ldap'" 2>&1)" \
+    'only a superuser may change a rule with authentication by another server'
+  check_match "pgops_admin may not delete a superuser's trust rule" \
+    "$(usql hbaadmin postgres "DELETE FROM pgops.hba_rule WHERE title = 'local trust'" 2>&1)" 'only a superuser may delete a rule with trust'
+  check_match "pgops_admin may not write @file in an address" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, rules) VALUES ('at', ARRAY['host all u @PG_VERSION md5'])" 2>&1)" 'only a superuser may write @file inclusions'
+  check_match "… nor as a structured rule's address" \
+    "$(usql hbaadmin postgres "INSERT INTO pgops.hba_rule (title, addr, auth) VALUES ('at', '@PG_VERSION', 'pwd')" 2>&1)" 'only a superuser may write @file inclusions|is neither an alias'
+  check_eq "… all of it unchanged" \
+    "$(sql $C postgres "SELECT count(*) FILTER (WHERE title = 'su ldap' AND rules[1] LIKE '%ldap ldapserver%') || ',' || count(*) FILTER (WHERE title = 'local trust') || ',' || count(*) FILTER (WHERE title = 'at') FROM pgops.hba_rule")" "1,1,0"
+  check_eq "pgops_admin may change and delete its own password rule" \
+    "$(usql hbaadmin postgres "UPDATE pgops.hba_rule SET addr = '10.2.0.0/16' WHERE title = 'app' AND addr = '10.1.0.0/16'; DELETE FROM pgops.hba_rule WHERE title = 'app' AND addr = '10.2.0.0/16' RETURNING 1")" 1
+  check_eq "a superuser may change and delete the rules pgops_admin may not" \
+    "$(sql $C postgres "UPDATE pgops.hba_rule SET rules = ARRAY['host all all 10.99.0.0/16 reject'] WHERE title = 'su ldap'; DELETE FROM pgops.hba_rule WHERE title IN ('su ldap') RETURNING 1")" 1
+}
+
+# A peer that can write under the etcd prefix writes Patroni's keys: a configuration that sets
+# postgresql.pg_hba, and a member key naming this server's host and port.
+flows_patroni_keys() {
+  local pdir=${CL_DIR[$C]}/data mine_before
+  own_backups() { ls "$pdir" | grep -c -- '^pg_hba.conf.pgops-.*-pg-hostile-1$'; }
+  etcdctl_ hx put /pg/pg-hostile/config '{"postgresql": {"pg_hba": ["host all all 0.0.0.0/0 trust"]}}' >/dev/null
+  wait_until 15 grep -q '"pg_hba_in_config":true' "$pdir/pg_stat_tmp/pgops.patroni.json"
+  check_match "a config key with postgresql.pg_hba does not stop a superuser's apply_hba(): the file is pgops'" \
+    "$(calm postgres with_pgops "SELECT status FROM pgops.apply_hba()" 2>&1)" '^(applied|unchanged)'
+  check_eq "… hba_lint says what the key says" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pgops.hba_lint WHERE finding OPERATOR(pg_catalog.=) 'patroni_config_sets_hba'")" 1
+  etcdctl_ hx put /pg/pg-hostile/members/evil "{\"conn_url\": \"postgres://127.0.0.1:${CL_PORT[$C]}/postgres\", \"role\": \"replica\", \"state\": \"running\"}" >/dev/null
+  wait_until 15 grep -q '"me":"evil"' "$pdir/pg_stat_tmp/pgops.patroni.json"
+  check_eq "an explicitly set instance name wins over a member key naming this host and port" \
+    "$(sql $C postgres "SELECT instance FROM pgops.instance()")" pg-hostile-1
+  mine_before=$(own_backups)
+  sql $C postgres "ALTER SYSTEM SET pgops.instance_name = ''" >/dev/null; sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  wait_sql $C postgres "SELECT instance = 'evil' FROM pgops.instance()" 10
+  check_eq "without the setting, the member key renames this server" "$(sql $C postgres "SELECT instance FROM pgops.instance()")" evil
+  wait_until 15 grep -q "this server's name evil comes from Patroni's keys in etcd only" "${CL_DIR[$C]}/server.log"
+  check "a name from etcd alone does not make the launcher re-render pgops' own file" \
+    grep -q "was rendered for pg-hostile-1 on .*; this server's name evil comes from Patroni's keys in etcd only" "${CL_DIR[$C]}/server.log"
+  check_eq "… nor remove any of this server's backups" "$(own_backups)" "$mine_before"
+  check_match "… the file is still pgops' for pg-hostile-1" "$(tail -1 "${CL_DIR[$C]}/hba-managed.conf")" '"instance":"pg-hostile-1"'
+  etcdctl_ hx del /pg/pg-hostile/members/evil >/dev/null; etcdctl_ hx del /pg/pg-hostile/config >/dev/null
+  sql $C postgres "ALTER SYSTEM RESET pgops.instance_name" >/dev/null; sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
+# Every worker task and launcher turn the code builds ran after the tenant's objects were planted.
+flows_coverage() {
+  local since=$1 flows label
+  flows=$(python3 "$PGOPS_ROOT/pg_test/hostile_flows.py" "$PGOPS_ROOT") || { not_ok "flows derived from the sources" "$flows"; return; }
+  while IFS= read -r label; do
+    # grep -c reads to the end (grep -q would close the pipe early, and pipefail sees tail's SIGPIPE).
+    if [ "$(tail -n +"$since" "${CL_DIR[$C]}/server.log" | grep -cF "starting background worker process \"pgops $label in ")" -gt 0 ]; then
+      ok "flow: worker task \"$label\" ran with the tenant's objects planted"
+    else
+      not_ok "flow: worker task \"$label\" has no hostile case (add one to 95_hostile.sh)"
+    fi
+  done < <(python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["workers"]))' <<<"$flows")
+  while IFS= read -r label; do
+    if [ "$(tail -n +"$since" "${CL_DIR[$C]}/server.log" | grep -cF "pgops launcher: turn \"$label\"")" -gt 0 ]; then
+      ok "flow: launcher turn \"$label\" ran with the tenant's objects planted"
+    else
+      not_ok "flow: launcher turn \"$label\" has no hostile case (add one to 95_hostile.sh)"
+    fi
+  done < <(python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["turns"]))' <<<"$flows")
 }

@@ -1,9 +1,74 @@
--- One database's schemas (name → owner) and extensions (name → [schema, version]), read in that
--- database for pgops.plan_databases() and pgops.export_databases(). System schemas are left out.
+-- One database's schemas (name → owner), extensions (name → [schema, version]), the schemas a
+-- non-superuser could have put objects in (name → why), and the objects non-superusers own (how
+-- many, the first ten named), read in that database for pgops.plan_databases(),
+-- pgops.export_databases() and before a superuser runs anything there (the worker's guards).
+-- System schemas are left out. An owner `pg_database_owner` is the database's owner.
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
+WITH dbo AS (
+  SELECT d.datdba AS owner,
+         (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS placeholder
+  FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+), objects AS (
+  SELECT 'schema ' || pg_catalog.quote_ident(n.nspname) AS what, n.oid AS nsp, n.nspowner AS owner
+  FROM pg_catalog.pg_namespace n
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'table ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view '
+                        WHEN 'f' THEN 'foreign table ' WHEN 'S' THEN 'sequence ' WHEN 'i' THEN 'index ' WHEN 'I' THEN 'index '
+                        ELSE 'relation ' END || c.oid::pg_catalog.regclass::text, c.relnamespace, c.relowner
+  FROM pg_catalog.pg_class c WHERE c.relkind <> 't'
+  UNION ALL
+  SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.pronamespace, p.proowner FROM pg_catalog.pg_proc p
+  UNION ALL
+  SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, o.oprnamespace, o.oprowner FROM pg_catalog.pg_operator o
+  UNION ALL
+  SELECT 'type ' || t.oid::pg_catalog.regtype::text, t.typnamespace, t.typowner
+  FROM pg_catalog.pg_type t WHERE t.typrelid = 0 AND t.typelem = 0
+  UNION ALL
+  SELECT 'operator class ' || pg_catalog.quote_ident(oc.opcname), oc.opcnamespace, oc.opcowner FROM pg_catalog.pg_opclass oc
+  UNION ALL
+  SELECT 'operator family ' || pg_catalog.quote_ident(f.opfname), f.opfnamespace, f.opfowner FROM pg_catalog.pg_opfamily f
+  UNION ALL
+  SELECT 'collation ' || pg_catalog.quote_ident(cl.collname), cl.collnamespace, cl.collowner FROM pg_catalog.pg_collation cl
+  UNION ALL
+  SELECT 'conversion ' || pg_catalog.quote_ident(cv.conname), cv.connamespace, cv.conowner FROM pg_catalog.pg_conversion cv
+  UNION ALL
+  SELECT 'text search dictionary ' || pg_catalog.quote_ident(td.dictname), td.dictnamespace, td.dictowner FROM pg_catalog.pg_ts_dict td
+  UNION ALL
+  SELECT 'text search configuration ' || pg_catalog.quote_ident(tc.cfgname), tc.cfgnamespace, tc.cfgowner FROM pg_catalog.pg_ts_config tc
+  UNION ALL
+  SELECT 'statistics object ' || pg_catalog.quote_ident(se.stxname), se.stxnamespace, se.stxowner FROM pg_catalog.pg_statistic_ext se
+), foreign_objects AS (
+  SELECT o.what, o.nsp, pg_catalog.pg_get_userbyid(CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END)::text AS owner
+  FROM objects o CROSS JOIN dbo
+  WHERE NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+             WHERE r.oid = CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END)
+), schemas AS (
+  SELECT n.nspname::text AS name, n.oid,
+         pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner_name,
+         CASE WHEN n.nspowner = dbo.placeholder THEN dbo.owner ELSE n.nspowner END AS owner,
+         n.nspacl
+  FROM pg_catalog.pg_namespace n CROSS JOIN dbo
+  WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+)
 SELECT pg_catalog.jsonb_build_object(
-  'schemas', coalesce((SELECT pg_catalog.jsonb_object_agg(n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text)
-                       FROM pg_catalog.pg_namespace n
-                       WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'), '{}'),
+  'schemas', coalesce((SELECT pg_catalog.jsonb_object_agg(s.name, s.owner_name) FROM schemas s), '{}'),
   'extensions', coalesce((SELECT pg_catalog.jsonb_object_agg(e.extname::text, pg_catalog.jsonb_build_array(n.nspname::text, e.extversion))
-                          FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace), '{}'))
+                          FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace), '{}'),
+  'unsafe_schemas', coalesce((
+     SELECT pg_catalog.jsonb_object_agg(s.name, w.why)
+     FROM schemas s,
+     LATERAL (SELECT pg_catalog.concat_ws('; ',
+                CASE WHEN NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = s.owner)
+                     THEN 'owned by ' || pg_catalog.pg_get_userbyid(s.owner)::text END,
+                (SELECT pg_catalog.string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, ', ')
+                        || ' may CREATE in it'
+                 FROM pg_catalog.aclexplode(s.nspacl) a
+                 WHERE a.privilege_type = 'CREATE'
+                   AND (a.grantee = 0 OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = a.grantee))),
+                (SELECT 'holds ' || pg_catalog.count(*)::text || ' object(s) of ' || pg_catalog.string_agg(DISTINCT f.owner, ', ')
+                 FROM foreign_objects f WHERE f.nsp = s.oid AND f.what NOT LIKE 'schema %')) AS why) w
+     WHERE w.why <> ''), '{}'),
+  'foreign_objects', pg_catalog.jsonb_build_object(
+     'count', (SELECT pg_catalog.count(*) FROM foreign_objects),
+     'examples', coalesce((SELECT pg_catalog.jsonb_agg(x.what || ' owned by ' || x.owner)
+                           FROM (SELECT f.what, f.owner FROM foreign_objects f ORDER BY f.what LIMIT 10) x), '[]')))

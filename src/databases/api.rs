@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 use serde_json::{Value, json};
 
 use super::model::DatabaseSpec;
-use super::plan::{Live, LiveDatabase, Options, Place, Plan, Risk};
+use super::plan::{Foreign, Live, LiveDatabase, Options, Place, Plan, Risk, Step};
 use crate::error::{Code, Error, fail, raise, require_primary};
 use crate::worker::{dbworker, shmem};
 
@@ -56,8 +56,25 @@ fn strip_nulls(v: &Value) -> Value {
     }
 }
 
-/// A database's schemas and extensions, read in it (this database inline, others by a worker).
-fn inside(db: &str) -> Result<(BTreeMap<String, String>, BTreeMap<String, (String, String)>), Error> {
+/// What `databases_inside.sql` reads in one database.
+struct InsideRead {
+    schemas: BTreeMap<String, String>,
+    extensions: BTreeMap<String, (String, String)>,
+    unsafe_schemas: BTreeMap<String, String>,
+    foreign: Foreign,
+}
+
+fn field<T: serde::de::DeserializeOwned + Default>(v: &Value, key: &str, db: &str) -> Result<T, Error> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(x) => serde_json::from_value(x.clone()).map_err(|e| Error::internal(format!("database \"{db}\": {key}: {e}"))),
+    }
+}
+
+/// A database's schemas, extensions, the schemas non-superusers could have filled and the objects
+/// they own, read in it (this database inline, others by a worker; `closed`: also when it accepts
+/// no connections, for a template).
+fn inside(db: &str, closed: bool) -> Result<InsideRead, Error> {
     let v = if db == crate::pgutil::current_database() {
         crate::spi::json(INSIDE_SQL, &[])?
     } else {
@@ -68,51 +85,78 @@ fn inside(db: &str) -> Result<(BTreeMap<String, String>, BTreeMap<String, (Strin
                 sql: INSIDE_SQL.into(),
                 args: vec![],
                 rows: false,
+                closed,
             },
         )?
     };
-    let schemas = serde_json::from_value(v.get("schemas").cloned().unwrap_or(json!({})))
-        .map_err(|e| Error::internal(format!("database \"{db}\": schemas: {e}")))?;
-    let extensions = serde_json::from_value(v.get("extensions").cloned().unwrap_or(json!({})))
-        .map_err(|e| Error::internal(format!("database \"{db}\": extensions: {e}")))?;
-    Ok((schemas, extensions))
+    Ok(InsideRead {
+        schemas: field(&v, "schemas", db)?,
+        extensions: field(&v, "extensions", db)?,
+        unsafe_schemas: field(&v, "unsafe_schemas", db)?,
+        foreign: field(&v, "foreign_objects", db)?,
+    })
 }
 
+const AVAILABLE_SQL: &str = "SELECT coalesce(pg_catalog.jsonb_object_agg(v.name::text, pg_catalog.jsonb_build_object('trusted', v.trusted, 'schema', v.schema::text)), '{}')
+     FROM pg_catalog.pg_available_extensions a
+     JOIN pg_catalog.pg_available_extension_versions v ON v.name = a.name AND v.version = a.default_version";
+
 /// The catalog: every database, the roles, and inside each declared database that needs it (and
-/// accepts connections) its schemas and extensions. A database that cannot be read is noticed and
-/// planned as if it had none (the statements pgops would run there are idempotent).
+/// accepts connections) its schemas and extensions, and inside each template a database is
+/// about to be cloned from, what it holds. A database that cannot be read is noticed and planned
+/// as if nothing was known of it (nothing that executes objects runs there as a superuser then).
 fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
     let dbs: Vec<LiveDatabase> = serde_json::from_value(json(LIVE_SQL, &[]))
         .unwrap_or_else(|e| raise(Error::internal(format!("pgops databases: reading pg_database: {e}"))));
     let roles = json(
-        "SELECT coalesce(pg_catalog.jsonb_agg(rolname::text), '[]') FROM pg_catalog.pg_roles",
+        "SELECT pg_catalog.jsonb_build_object('all', coalesce(pg_catalog.jsonb_agg(rolname::text), '[]'),
+                'super', coalesce(pg_catalog.jsonb_agg(rolname::text) FILTER (WHERE rolsuper), '[]'))
+         FROM pg_catalog.pg_roles",
         &[],
     );
     let mut live = Live {
         databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
-        roles: serde_json::from_value(roles).unwrap_or_default(),
+        roles: serde_json::from_value(roles["all"].clone()).unwrap_or_default(),
+        superusers: serde_json::from_value(roles["super"].clone()).unwrap_or_default(),
+        available: serde_json::from_value(json(AVAILABLE_SQL, &[])).unwrap_or_default(),
     };
     if !read_inside {
         return live;
     }
+    let mut wanted: Vec<(String, bool)> = vec![];
     for s in specs {
-        if s.state != super::model::State::Present || (s.schemas.is_empty() && s.extensions.is_empty()) {
+        if s.state == super::model::State::Absent {
             continue;
         }
-        let Some(d) = live.databases.get_mut(&s.name) else {
-            continue;
-        };
-        if !d.allowconn {
+        let exists = live.databases.contains_key(&s.name);
+        if exists && s.state == super::model::State::Present {
+            if !s.schemas.is_empty() || !s.extensions.is_empty() {
+                wanted.push((s.name.clone(), false));
+            }
+        } else {
+            // Created (or created again): what its template holds decides who runs the work inside.
+            let t = s.template.clone().unwrap_or_else(|| "template1".into());
+            if t != "template0" {
+                wanted.push((t, true));
+            }
+        }
+    }
+    for (db, template) in wanted {
+        let Some(d) = live.databases.get(&db) else { continue };
+        if d.schemas.is_some() || (!d.allowconn && !template) {
             continue;
         }
-        match inside(&s.name) {
-            Ok((schemas, extensions)) => {
-                d.schemas = Some(schemas);
-                d.extensions = Some(extensions);
+        match inside(&db, template) {
+            Ok(r) => {
+                let d = live.databases.get_mut(&db).expect("looked up above");
+                d.schemas = Some(r.schemas);
+                d.extensions = Some(r.extensions);
+                d.unsafe_schemas = Some(r.unsafe_schemas);
+                d.foreign_objects = Some(r.foreign);
             }
             Err(e) => notice!(
                 "pgops databases: could not read the schemas and extensions of database {}: {}",
-                crate::sqltext::ident(&s.name),
+                crate::sqltext::ident(&db),
                 e.one_line()
             ),
         }
@@ -127,6 +171,7 @@ fn options() -> Options {
         current_database: crate::pgutil::current_database(),
         revokeconn_roles: crate::gucs::revokeconn_roles(),
         server_version: pg_sys::PG_VERSION_NUM as i32,
+        bootstrap: crate::pgutil::bootstrap_superuser(),
     }
 }
 
@@ -153,11 +198,13 @@ fn compute_with(read_inside: bool) -> Computed {
     }
 }
 
-fn place_text(p: &Place) -> String {
-    match p {
+/// Where and as whom a statement runs, for the plan's `runs` column.
+fn runs(s: &Step) -> String {
+    match &s.place {
         Place::TopLevel => "top level".into(),
         Place::Cluster => "transaction".into(),
-        Place::Inside(db) => format!("in {db}"),
+        Place::Inside(db) if s.window => format!("in {db}, closed, as {}", s.runner()),
+        Place::Inside(db) => format!("in {db} as {}", s.runner()),
         Place::Note => "not run".into(),
     }
 }
@@ -180,10 +227,11 @@ fn plan_databases() -> TableIterator<
     let c = compute();
     let hash = c.hash.clone();
     TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
+        let r = runs(&s);
         (
             i as i32 + 1,
             s.database,
-            place_text(&s.place),
+            r,
             s.statement,
             s.reason,
             s.risk.as_str().to_string(),
@@ -192,21 +240,46 @@ fn plan_databases() -> TableIterator<
     }))
 }
 
-/// Runs one batch of statements in a worker; None when they all succeeded, else the index of the
-/// failed one (None: before any) and the error.
-fn run_batch(database: &str, top_level: bool, statements: Vec<String>) -> Option<(Option<usize>, String)> {
-    let task = if top_level {
-        dbworker::Task::Utility {
-            label: "apply databases".into(),
-            statements,
-        }
-    } else {
-        dbworker::Task::Exec {
-            label: "apply databases".into(),
-            statements,
-        }
+/// Runs one batch of steps in a worker (at top level, in a transaction, or inside their
+/// database as each step's runner and guard say); None when they all succeeded, else the index of
+/// the failed one (None: before any) and the error.
+fn run_batch(home: &str, steps: &[Step]) -> Option<(Option<usize>, String)> {
+    let statements: Vec<String> = steps.iter().map(|s| s.statement.clone()).collect();
+    let (database, task) = match &steps[0].place {
+        Place::TopLevel => (
+            home.to_string(),
+            dbworker::Task::Utility {
+                label: "apply databases".into(),
+                statements,
+            },
+        ),
+        Place::Inside(db) => (
+            db.clone(),
+            dbworker::Task::Handler {
+                name: super::inside::HANDLER.name.into(),
+                arg: serde_json::to_value(super::inside::Batch {
+                    closed: steps[0].window,
+                    statements: steps
+                        .iter()
+                        .map(|s| super::inside::Statement {
+                            sql: s.statement.clone(),
+                            run_as: s.run_as.clone(),
+                            guard: s.guard.clone(),
+                        })
+                        .collect(),
+                })
+                .unwrap_or(Value::Null),
+            },
+        ),
+        Place::Cluster | Place::Note => (
+            home.to_string(),
+            dbworker::Task::Exec {
+                label: "apply databases".into(),
+                statements,
+            },
+        ),
     };
-    match dbworker::run_and_wait(database, &task) {
+    match dbworker::run_and_wait(&database, &task) {
         Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => None,
         Ok(v) => Some((
             v.get("failed").and_then(Value::as_u64).map(|n| n as usize),
@@ -296,6 +369,13 @@ fn apply_databases(
         .collect();
     if !dry_run {
         let home = crate::gucs::database();
+        // Databases this apply creates: any failure leaves one closed and the superuser's, and
+        // stops the rest of its statements (it is never opened half-made).
+        let creating: std::collections::BTreeSet<String> = steps
+            .iter()
+            .filter(|s| s.place == Place::TopLevel && s.statement.starts_with("CREATE DATABASE"))
+            .map(|s| s.database.clone())
+            .collect();
         let mut failed_dbs: Vec<String> = vec![];
         let mut i = 0;
         while i < steps.len() {
@@ -314,27 +394,22 @@ fn apply_databases(
                 j += 1;
             }
             if failed_dbs.contains(&s.database) {
+                let why = if creating.contains(&s.database) {
+                    format!(
+                        "skipped: an earlier statement for this new database failed; it stays closed (allowconn false) and owned by {} until the cause is fixed and it is applied again",
+                        crate::pgutil::bootstrap_superuser()
+                    )
+                } else {
+                    "skipped: an earlier statement for this database failed".to_string()
+                };
                 for st in status.iter_mut().take(j).skip(i) {
-                    *st = "skipped: an earlier statement for this database failed".into();
+                    *st = why.clone();
                 }
                 i = j;
                 continue;
             }
-            let (db, top) = match &s.place {
-                Place::TopLevel => (home.clone(), true),
-                Place::Cluster => (home.clone(), false),
-                Place::Inside(db) => (db.clone(), false),
-                Place::Note => unreachable!(),
-            };
-            let mut statements: Vec<String> = steps[i..j].iter().map(|s| s.statement.clone()).collect();
-            // Inside a database the baseline and unqualified names mean what they mean to its users:
-            // the worker's pinned search_path is set to public for this transaction.
-            let inside = matches!(s.place, Place::Inside(_));
-            if inside {
-                statements.insert(0, "SET LOCAL search_path TO public".into());
-            }
-            let outcome = run_batch(&db, top, statements).map(|(at, e)| (at.map(|a| a.saturating_sub(inside as usize)), e));
-            match outcome {
+            let top = s.place == Place::TopLevel;
+            match run_batch(&home, &steps[i..j]) {
                 None => {
                     for st in status.iter_mut().take(j).skip(i) {
                         *st = "applied".into();
@@ -355,8 +430,9 @@ fn apply_databases(
                         };
                     }
                     // Without its CREATE or DROP the rest of the database's statements make no
-                    // sense; a failed transaction of settings does not stop its schemas.
-                    if top {
+                    // sense, and a new database is never opened half-made; in an existing one a
+                    // failed transaction of settings does not stop its schemas.
+                    if top || creating.contains(&s.database) {
                         failed_dbs.push(s.database.clone());
                     }
                     if steps[i..j].iter().any(|x| x.reason.starts_with("baseline")) {
@@ -376,10 +452,11 @@ fn apply_databases(
         }
     }
     TableIterator::new(steps.into_iter().zip(status).enumerate().map(|(i, (s, st))| {
+        let r = runs(&s);
         (
             i as i32 + 1,
             s.database,
-            place_text(&s.place),
+            r,
             s.statement,
             s.reason,
             s.risk.as_str().to_string(),
@@ -544,8 +621,8 @@ fn export_databases() -> pgrx::JsonB {
             e["parameters"] = json!(d.settings);
         }
         if d.allowconn {
-            match inside(&d.name) {
-                Ok((schemas, extensions)) => {
+            match inside(&d.name, false) {
+                Ok(InsideRead { schemas, extensions, .. }) => {
                     let schemas: Vec<Value> = schemas
                         .into_iter()
                         .filter(|(n, _)| n != "public")

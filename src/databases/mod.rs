@@ -5,7 +5,14 @@
 //! transactions, inside a database in a worker connected to it).
 
 pub mod api;
+pub mod inside;
 pub use pgops_core::databases::{model, plan};
+
+/// Registers the worker's handler for the work inside a database. Call from `_PG_init` (in every
+/// process that loads pgops: the worker looks its task up by name).
+pub fn init() {
+    crate::worker::dbworker::register_handler(&inside::HANDLER);
+}
 
 pgrx::extension_sql_file!(
     "../../sql/databases.sql",

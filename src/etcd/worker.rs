@@ -431,7 +431,7 @@ impl Worker {
                         None => ", none of them is this server".to_string(),
                     },
                     if view.pg_hba_in_config {
-                        "; its configuration sets postgresql.pg_hba: Patroni owns pg_hba.conf"
+                        "; its configuration sets postgresql.pg_hba (Patroni rewrites pg_hba.conf at its next reload if it manages this server)"
                     } else {
                         ""
                     }

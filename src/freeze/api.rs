@@ -223,6 +223,7 @@ fn freeze_plan(
             sql: super::exec::TABLE_AGES.into(),
             args: vec![],
             rows: true,
+            closed: false,
         };
         let v = dbworker::run_and_wait(&database, &task).unwrap_or_else(|e| {
             fail(

@@ -109,6 +109,7 @@ pub static HANDLER: dbworker::Handler = dbworker::Handler {
     name: "freeze",
     label: "freeze",
     own_transactions: true,
+    enters_closed_databases: false,
     run: |arg, files| {
         let task: FreezeTask = serde_json::from_value(arg.clone())?;
         Ok(run(&task, &files.progress(), || files.cancel_requested()))

@@ -36,16 +36,26 @@ pub(super) fn current_role() -> String {
     gucs::instance_role().unwrap_or_else(|| identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string())
 }
 
-/// Why Patroni owns pg_hba.conf, if it does: it wrote the live file, or its dynamic
-/// configuration sets `postgresql.pg_hba` (it rewrites the file at its next reload then).
+/// Why Patroni owns pg_hba.conf, if it does: the live file itself says so (Patroni's header).
+/// Ownership is never decided from etcd alone: anyone who can write Patroni's keys could
+/// otherwise make every `apply_hba()` refuse pgops' own file.
 fn patroni_owner(live: Option<&str>) -> Option<String> {
-    if live.is_some_and(stamp::written_by_patroni) {
-        return Some("Patroni wrote pg_hba.conf (its first lines say so) and rewrites it at every reload".into());
+    live.is_some_and(stamp::written_by_patroni)
+        .then(|| "Patroni wrote pg_hba.conf (its first lines say so) and rewrites it at every reload".into())
+}
+
+/// Patroni's dynamic configuration in etcd sets `postgresql.pg_hba` while the file is not
+/// Patroni's: a warning (Patroni rewrites the file at its next reload if it manages this server),
+/// never a refusal.
+fn patroni_config_sets_hba(live: Option<&str>) -> Option<String> {
+    if patroni_owner(live).is_some() {
+        return None;
     }
     let v = crate::patroni::view()?;
     v.pg_hba_in_config.then(|| {
         format!(
-            "Patroni's dynamic configuration ({}config) sets postgresql.pg_hba, so Patroni rewrites pg_hba.conf at every reload",
+            "Patroni's dynamic configuration ({}config) sets postgresql.pg_hba, but pg_hba.conf is not Patroni's: \
+             if Patroni manages this server it rewrites the file at its next reload",
             v.prefix
         )
     })
@@ -185,7 +195,7 @@ fn rendered(role_arg: Option<&str>) -> (Rendered, Target) {
         )
     });
     // The stamp is the last line: the active lines' numbers do not move.
-    r.text = stamp::seal(&r.text, &t.cluster, &t.instance, &t.role);
+    r.text = stamp::seal(&r.text, &t.cluster, &t.instance, &t.role, &identity::this_server());
     (r, t)
 }
 
@@ -254,6 +264,16 @@ fn _hba_lint() -> TableIterator<
             "patroni_owns_file".into(),
             format!("{why}: pgops.apply_hba() refuses to write it"),
             "Remove postgresql.pg_hba from Patroni's configuration to let pgops manage pg_hba.conf.".into(),
+        ));
+    }
+    if let Some(why) = patroni_config_sets_hba(live.as_deref()) {
+        rows.push((
+            "warning".into(),
+            0,
+            String::new(),
+            "patroni_config_sets_hba".into(),
+            format!("{why}; pgops decides who owns the file from the file itself and still writes it"),
+            "Remove postgresql.pg_hba from Patroni's configuration (patronictl edit-config), or let Patroni own the file.".into(),
         ));
     }
     TableIterator::new(rows)
@@ -621,6 +641,7 @@ fn reload_and_confirm() -> &'static str {
                 sql: "SELECT to_jsonb(extract(epoch FROM pg_catalog.pg_conf_load_time())::text)".into(),
                 args: vec![],
                 rows: false,
+                closed: false,
             },
         );
         if let Ok(Value::String(t)) = seen {
@@ -710,6 +731,9 @@ fn _hba_drift() -> TableIterator<
     if let (Some(why), false) = (&patroni, state == State::Patroni) {
         detail = format!("{detail}; {why}");
     }
+    if let Some(why) = patroni_config_sets_hba(live_text.as_deref()) {
+        detail = format!("{detail}; {why}");
+    }
     if !foreign.is_empty() {
         detail = format!(
             "{detail}; {} backup(s) of another instance's file lie beside it (copied with the data directory)",
@@ -760,6 +784,38 @@ fn _check_hba_rule(row: JsonB) {
                  this one (see SECURITY.md). The row was not stored.",
             );
         }
+    }
+}
+
+/// Refuses an UPDATE or DELETE of a pgops.hba_rule row that only a superuser may write, unless
+/// the writer is one (called by its trigger with the row as it was).
+#[pg_extern(stable, parallel_safe)]
+fn _check_hba_rule_old(row: JsonB, op: &str) {
+    // SAFETY: reads the current user's superuser flag (the trigger runs as the writer).
+    if unsafe { pg_sys::superuser() } {
+        return;
+    }
+    // A stored row that no longer parses is left to a superuser too.
+    let Ok(r) = serde_json::from_value::<Rule>(row.0.clone()) else {
+        fail(
+            Code::InsufficientPrivilege,
+            "pgops.hba_rule: only a superuser may change or delete a row pgops cannot read",
+            "Ask a superuser. Nothing was changed.",
+        )
+    };
+    let features = super::rules::superuser_only(&r);
+    if !features.is_empty() {
+        fail(
+            Code::InsufficientPrivilege,
+            format!(
+                "pgops.hba_rule id {} ({:?}): only a superuser may {} a rule with {}",
+                r.id,
+                r.title,
+                if op == "DELETE" { "delete" } else { "change" },
+                features.join(", ")
+            ),
+            "A superuser wrote it; ask one to change or remove it (see SECURITY.md). Nothing was changed.",
+        );
     }
 }
 

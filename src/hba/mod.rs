@@ -22,6 +22,7 @@ pgrx::extension_sql_file!(
     name = "hba_tables",
     requires = [
         hba::api::_check_hba_rule,
+        hba::api::_check_hba_rule_old,
         hba::api::_check_hba_alias,
         hba::api::_apply_hba,
         hba::api::_hba_lint,

@@ -120,6 +120,7 @@ pub fn snapshot_task(grantees: &[String]) -> dbworker::Task {
         sql: DATABASE_SNAPSHOT.into(),
         args: vec![serde_json::json!(grantees)],
         rows: false,
+        closed: false,
     }
 }
 

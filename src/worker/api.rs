@@ -115,6 +115,7 @@ fn inventory() -> dbworker::Task {
         sql: "SELECT to_jsonb((SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgops'))".into(),
         args: vec![],
         rows: false,
+        closed: false,
     }
 }
 

@@ -37,6 +37,10 @@ pub enum Task {
         args: Vec<Value>,
         #[serde(default)]
         rows: bool,
+        /// Read a database that accepts no connections (a closed template, a database pgops is
+        /// creating): the query is pgops' own and read-only.
+        #[serde(default)]
+        closed: bool,
     },
     /// Statements in one transaction: all or nothing. The result says which one failed.
     Exec { label: String, statements: Vec<String> },
@@ -49,6 +53,19 @@ pub enum Task {
 
 impl Task {
     /// The worker's name in `pgops.workers` is "pgops <label>".
+    /// Whether the worker may enter its database although it accepts no connections
+    /// (`BGWORKER_BYPASS_ALLOWCONN`): a read-only query that asks to, or a handler registered for
+    /// it whose argument says `"closed": true`.
+    pub fn enters_closed(&self) -> bool {
+        match self {
+            Task::Query { closed, .. } => *closed,
+            Task::Handler { name, arg } => {
+                handler(name).is_some_and(|h| h.enters_closed_databases) && arg.get("closed") == Some(&Value::Bool(true))
+            }
+            _ => false,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Task::Query { label, .. } | Task::Exec { label, .. } | Task::Utility { label, .. } => label.clone(),
@@ -67,6 +84,8 @@ pub struct Handler {
     /// The handler opens and ends its own transactions (it runs top-level statements, see
     /// `worker::toplevel`); otherwise the worker runs it inside one transaction.
     pub own_transactions: bool,
+    /// The handler works in databases that accept no connections yet (pgops creating one).
+    pub enters_closed_databases: bool,
     /// Runs the task: its argument and the worker's files; returns the result (any JSON).
     pub run: fn(&Value, &Files) -> Result<Value>,
 }
@@ -491,8 +510,14 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
         server_log!("pgops database worker: slot {idx} generation {generation} is not mine; exiting");
         return;
     };
+    // The task is read before connecting: it says whether the worker may enter a database that
+    // accepts no connections yet.
+    let task = std::fs::read(file(idx, generation, "task"))
+        .context("cannot read the task")
+        .and_then(|b| serde_json::from_slice::<Task>(&b).context("unreadable task"));
+    let closed = task.as_ref().is_ok_and(Task::enters_closed);
     let unpinned = super::session::pin_before_connect();
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    connect(&database, closed);
     if !unpinned.is_empty() {
         server_log!(
             "pgops database worker in \"{database}\": could not pin {} (see the WARNINGs above)",
@@ -501,10 +526,7 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
     }
     shmem::with_slot(idx, |s| s.set_state("running"));
 
-    let task = super::session::after_connect()
-        .map_err(Error::internal)
-        .and_then(|()| std::fs::read(file(idx, generation, "task")).context("cannot read the task"))
-        .and_then(|b| serde_json::from_slice::<Task>(&b).context("unreadable task"));
+    let task = super::session::after_connect().map_err(Error::internal).and(task);
     let outcome = task.and_then(|task| perform(&task, &Files::of(idx, generation)));
     let now = xact::now();
     let reply = match &outcome {
@@ -534,6 +556,21 @@ pub extern "C-unwind" fn pgops_db_worker_main(arg: pg_sys::Datum) {
                 }
             }
         }
+    }
+}
+
+/// Connects this worker to `database` as the bootstrap superuser; with `closed`, also when the
+/// database does not accept connections (`datallowconn = false`).
+fn connect(database: &str, closed: bool) {
+    if !closed {
+        BackgroundWorker::connect_worker_to_spi(Some(database), None);
+        return;
+    }
+    let db = std::ffi::CString::new(database).unwrap_or_default();
+    // SAFETY: a background worker's one connection, made before any transaction, with the flag
+    // PostgreSQL provides for it; the name is a valid C string for the call's length.
+    unsafe {
+        pg_sys::BackgroundWorkerInitializeConnection(db.as_ptr(), std::ptr::null(), pg_sys::BGWORKER_BYPASS_ALLOWCONN);
     }
 }
 
@@ -611,11 +648,12 @@ mod tests {
             sql: "SELECT 1".into(),
             args: vec![],
             rows: false,
+            closed: false,
         };
         let s = serde_json::to_string(&q).unwrap();
         assert_eq!(
             s,
-            r#"{"task":"query","label":"inventory","sql":"SELECT 1","args":[],"rows":false}"#
+            r#"{"task":"query","label":"inventory","sql":"SELECT 1","args":[],"rows":false,"closed":false}"#
         );
         assert_eq!(serde_json::from_str::<Task>(&s).unwrap(), q);
         let e = Task::Exec {

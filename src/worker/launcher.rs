@@ -126,6 +126,7 @@ impl Launcher {
         }
         self.sleep_at_most = None;
         for hook in hooks() {
+            server_debug!("pgops launcher: turn \"{}\"", hook.name);
             match (hook.run)(&ctx) {
                 Ok(Some(d)) => {
                     self.hook_errors.remove(hook.name);

@@ -14,6 +14,9 @@ pub enum Risk {
     Drop,
     /// Nothing runs: a difference the plan reports and leaves to the DBA.
     Note,
+    /// Copies a database that a non-superuser owns or has objects in: its functions, triggers,
+    /// operators and data come along into the new database.
+    Clone,
 }
 
 impl Risk {
@@ -23,6 +26,7 @@ impl Risk {
             Risk::Revoke => "revoke",
             Risk::Drop => "drop",
             Risk::Note => "note",
+            Risk::Clone => "clone",
         }
     }
 }

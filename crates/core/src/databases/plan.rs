@@ -40,15 +40,62 @@ pub struct LiveDatabase {
     /// owner, extension → (schema, version). None: not read.
     pub schemas: Option<BTreeMap<String, String>>,
     pub extensions: Option<BTreeMap<String, (String, String)>>,
+    /// Read inside with the schemas: schemas a non-superuser could have put objects in (it owns
+    /// the schema, may CREATE in it, or owns an object in it) → why.
+    pub unsafe_schemas: Option<BTreeMap<String, String>>,
+    /// Read inside with the schemas: objects in the database that non-superusers own (how many,
+    /// and the first few by name). A template with any is not cloned under a superuser's hand.
+    pub foreign_objects: Option<Foreign>,
     /// Sessions connected now (not part of the plan hash: they come and go).
     #[serde(skip_serializing)]
     pub sessions: i64,
+}
+
+/// Objects a database holds that non-superusers own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Foreign {
+    pub count: i64,
+    /// The first few, as `function public.f(integer) owned by tenant`.
+    pub examples: Vec<String>,
+}
+
+impl Foreign {
+    fn describe(&self) -> String {
+        let more = self.count - self.examples.len() as i64;
+        let mut s = self.examples.join(", ");
+        if more > 0 {
+            s += &format!(" and {more} more");
+        }
+        s
+    }
+}
+
+/// An extension this server can install (`pg_available_extension_versions`, default version).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Available {
+    /// A trusted extension: a database owner may create it; its script still runs as the bootstrap
+    /// superuser.
+    pub trusted: bool,
+    /// The schema its control file fixes (`schema = …`), if any.
+    pub schema: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Live {
     pub databases: BTreeMap<String, LiveDatabase>,
     pub roles: BTreeSet<String>,
+    /// Roles with rolsuper.
+    pub superusers: BTreeSet<String>,
+    /// Extensions this server can install; empty: not read (no availability notes then).
+    pub available: BTreeMap<String, Available>,
+}
+
+impl Live {
+    fn is_superuser(&self, role: &str) -> bool {
+        self.superusers.contains(role)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -63,6 +110,9 @@ pub struct Options {
     pub revokeconn_roles: Vec<String>,
     /// `server_version_num`.
     pub server_version: i32,
+    /// The bootstrap superuser: pgops' workers run as it, so a database pgops creates belongs to
+    /// it until the inside work is done and it is handed to its declared owner.
+    pub bootstrap: String,
 }
 
 /// Where a statement runs.
@@ -81,6 +131,33 @@ pub enum Place {
 
 pub use crate::risk::Risk;
 
+/// Who runs a statement inside a database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "as", content = "role")]
+pub enum RunAs {
+    /// The worker's own role, the bootstrap superuser: statements that execute nothing a
+    /// non-superuser made (CREATE SCHEMA, ALTER … OWNER, DROP), and those that do only where
+    /// nothing but superusers could have put objects (`Guard` says what the worker re-checks).
+    Superuser,
+    /// The database owner (never a superuser), in a security-restricted context: what it runs,
+    /// and any of its objects that run, cannot SET ROLE back or outlive the statement.
+    Owner(String),
+}
+
+/// What the worker checks right before a superuser statement runs; a failed check stops the
+/// database's batch (nothing of it is committed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "guard", content = "schema")]
+pub enum Guard {
+    None,
+    /// No object in the database belongs to a non-superuser (a database pgops just created,
+    /// connections still closed).
+    NoForeignObjects,
+    /// The schema belongs to a superuser, no non-superuser may CREATE in it and none owns an
+    /// object in it (where an extension's script runs).
+    SuperuserSchema(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diff {
     pub field: String,
@@ -97,6 +174,40 @@ pub struct Step {
     pub reason: String,
     pub risk: Risk,
     pub diffs: Vec<Diff>,
+    /// Inside a database: who runs it (elsewhere always the superuser).
+    pub run_as: RunAs,
+    pub guard: Guard,
+    /// Inside a database pgops just created, before it is opened: the worker enters it although
+    /// it does not accept connections yet.
+    pub window: bool,
+}
+
+impl Step {
+    fn new(database: &str, place: Place, statement: String, reason: String, risk: Risk, diffs: Vec<Diff>) -> Step {
+        Step {
+            database: database.to_string(),
+            place,
+            statement,
+            reason,
+            risk,
+            diffs,
+            run_as: RunAs::Superuser,
+            guard: Guard::None,
+            window: false,
+        }
+    }
+
+    fn note(database: &str, statement: String, reason: String, diffs: Vec<Diff>) -> Step {
+        Step::new(database, Place::Note, statement, reason, Risk::Note, diffs)
+    }
+
+    /// Who runs it, in the words of the plan's `runs` column.
+    pub fn runner(&self) -> String {
+        match &self.run_as {
+            RunAs::Superuser => "superuser".into(),
+            RunAs::Owner(o) => format!("owner {o}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -112,6 +223,7 @@ impl Plan {
             h.update(s.database.as_bytes());
             h.update([0]);
             h.update(serde_json::to_vec(&s.place).unwrap_or_default());
+            h.update(serde_json::to_vec(&(&s.run_as, &s.guard, s.window)).unwrap_or_default());
             h.update(s.statement.as_bytes());
             h.update([0]);
         }
@@ -183,10 +295,9 @@ fn ordered(specs: &[DatabaseSpec]) -> Result<Vec<&DatabaseSpec>> {
 }
 
 fn create_statement(s: &DatabaseSpec, opts: &Options) -> String {
+    // Owned by the worker's role (the bootstrap superuser) and closed: nobody else can connect
+    // and put objects in it before the work inside is done and it is handed over and opened.
     let mut sql = format!("CREATE DATABASE {}", ident(&s.name));
-    if let Some(o) = &s.owner {
-        sql += &format!(" OWNER {}", ident(o));
-    }
     if let Some(t) = &s.template {
         sql += &format!(" TEMPLATE {}", ident(t));
     }
@@ -220,14 +331,9 @@ fn create_statement(s: &DatabaseSpec, opts: &Options) -> String {
     if let Some(t) = &s.tablespace {
         sql += &format!(" TABLESPACE {}", ident(t));
     }
-    if let Some(a) = s.allowconn {
-        sql += &format!(" ALLOW_CONNECTIONS {a}");
-    }
+    sql += " ALLOW_CONNECTIONS false";
     if let Some(c) = s.connlimit {
         sql += &format!(" CONNECTION LIMIT {c}");
-    }
-    if let Some(t) = s.is_template {
-        sql += &format!(" IS_TEMPLATE {t}");
     }
     sql
 }
@@ -258,19 +364,14 @@ fn wanted_privileges(s: &DatabaseSpec, owner: &str, live: &Live, opts: &Options)
 fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, opts: &Options, out: &mut Vec<Step>) -> Result<()> {
     let name = &s.name;
     let q = ident(name);
-    let step = |statement: String, reason: String, risk: Risk, diffs: Vec<Diff>| Step {
-        database: name.clone(),
-        place: Place::Cluster,
-        statement,
-        reason,
-        risk,
-        diffs,
+    let step = |statement: String, reason: String, risk: Risk, diffs: Vec<Diff>| {
+        Step::new(name, Place::Cluster, statement, reason, risk, diffs)
     };
     let owner = s
         .owner
         .clone()
         .or_else(|| live_db.map(|d| d.owner.clone()))
-        .unwrap_or_else(|| "postgres".into());
+        .unwrap_or_else(|| opts.bootstrap.clone());
     if let Some(d) = live_db {
         if let Some(o) = &s.owner
             && *o != d.owner
@@ -300,6 +401,22 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
                 format!("allowconn is {}, declared {a}", d.allowconn),
                 if a { Risk::Safe } else { Risk::Revoke },
                 diff("allowconn", a.to_string(), d.allowconn.to_string()),
+            ));
+        } else if s.allowconn.is_none()
+            && !d.allowconn
+            && d.owner == opts.bootstrap
+            && s.owner.as_ref().is_some_and(|o| *o != opts.bootstrap)
+        {
+            // Still closed and the superuser's although declared for another owner: pgops'
+            // creation of it stopped before the hand-over; it is opened once handed over.
+            out.push(step(
+                format!("ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true"),
+                format!(
+                    "still closed and owned by {}: its creation did not finish; opened once handed to its owner",
+                    opts.bootstrap
+                ),
+                Risk::Safe,
+                diff("allowconn", "true".to_string(), "false".to_string()),
             ));
         }
         if let Some(t) = s.is_template
@@ -394,14 +511,12 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
     let want = wanted_privileges(s, &owner, live, opts)?;
     for (grantee, privs) in &want {
         if grantee != "PUBLIC" && !live.roles.contains(grantee) {
-            out.push(Step {
-                database: name.clone(),
-                place: Place::Note,
-                statement: format!("-- role {} does not exist: declare it in pgops.role and apply roles first", ident(grantee)),
-                reason: format!("grantee {grantee} does not exist"),
-                risk: Risk::Note,
-                diffs: diff(&format!("grants.{grantee}"), "exists".to_string(), None),
-            });
+            out.push(Step::note(
+                name,
+                format!("-- role {} does not exist: declare it in pgops.role and apply roles first", ident(grantee)),
+                format!("grantee {grantee} does not exist"),
+                diff(&format!("grants.{grantee}"), "exists".to_string(), None),
+            ));
             continue;
         }
         let held: BTreeMap<&str, bool> = have
@@ -448,41 +563,123 @@ fn converge_database(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Li
     Ok(())
 }
 
-/// Schemas and extensions inside the database, and the baseline right after creation.
-fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bool, out: &mut Vec<Step>) {
+/// How the statements inside one database are run (decided once per database).
+struct Inside<'a> {
+    spec: &'a DatabaseSpec,
+    /// The owner the database has (or will have) when its inside statements run.
+    owner: String,
+    /// A database pgops creates in this plan: its inside batch runs before it is opened.
+    created: bool,
+    /// In a database just created from a template whose objects are all superusers': every
+    /// statement runs as the superuser (the worker re-checks that nothing else got in).
+    superuser_window: bool,
+    /// Why the superuser may not run code there (a clone of a tenant's template).
+    clone_why: Option<String>,
+}
+
+impl Inside<'_> {
+    fn step(&self, statement: String, reason: String, risk: Risk, diffs: Vec<Diff>) -> Step {
+        let mut st = Step::new(&self.spec.name, Place::Inside(self.spec.name.clone()), statement, reason, risk, diffs);
+        st.window = self.created;
+        if self.superuser_window {
+            st.guard = Guard::NoForeignObjects;
+        }
+        st
+    }
+
+    /// A statement that executes objects (an extension's script, a baseline): as the superuser
+    /// where only superusers could have put objects (`safe` names the schema the worker re-checks),
+    /// else as the owner when `owner_may` (what the owner could run itself), else a note saying why.
+    fn executing(&self, statement: String, reason: String, diffs: Vec<Diff>, safe: Option<&str>, owner_may: bool, why_not: String, live: &Live) -> Step {
+        if self.superuser_window {
+            return self.step(statement, reason, Risk::Safe, diffs);
+        }
+        if let (Some(schema), None) = (safe, &self.clone_why) {
+            let mut st = self.step(statement, reason, Risk::Safe, diffs);
+            st.guard = Guard::SuperuserSchema(schema.to_string());
+            return st;
+        }
+        if owner_may && !live.is_superuser(&self.owner) {
+            let mut st = self.step(statement, format!("{reason}; run as the owner {}: {why_not}", self.owner), Risk::Safe, diffs);
+            st.run_as = RunAs::Owner(self.owner.clone());
+            return st;
+        }
+        let owner_note = if owner_may {
+            format!("; its owner {} is a superuser, so it cannot run as the owner either: declare an owner that is not a superuser", self.owner)
+        } else {
+            String::new()
+        };
+        Step::note(
+            &self.spec.name,
+            format!("-- not run: {why_not}{owner_note}"),
+            format!("{reason}: not run as a superuser where others could have put objects"),
+            diffs,
+        )
+    }
+}
+
+/// Why a schema is not one only superusers could have filled (None: it is), from the live read
+/// or, for a schema this plan creates, from its declaration.
+fn schema_risk(schema: &str, live_db: Option<&LiveDatabase>, spec: &DatabaseSpec, live: &Live) -> Option<String> {
+    if schema == "pg_catalog" {
+        return None;
+    }
+    let exists = live_db.and_then(|d| d.schemas.as_ref()).is_some_and(|m| m.contains_key(schema));
+    if !exists {
+        // Created by this plan, as the superuser, unless declared with another owner.
+        return match spec.schemas.iter().find(|sc| sc.name == schema && sc.present) {
+            Some(sc) => match &sc.owner {
+                Some(o) if !live.is_superuser(o) => Some(format!("schema {schema} is declared owned by {o}")),
+                _ => None,
+            },
+            None => Some(format!("schema {schema} does not exist and is not declared")),
+        };
+    }
+    match live_db.and_then(|d| d.unsafe_schemas.as_ref()) {
+        Some(m) => m.get(schema).map(|why| format!("schema {schema}: {why}")),
+        None => Some(format!("the schemas of database {} were not read", spec.name)),
+    }
+}
+
+/// Schemas and extensions inside the database, and the baseline right after creation. Nothing
+/// that executes objects runs as a superuser unless only superusers could have put them there.
+fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, opts: &Options, clone_why: Option<String>, out: &mut Vec<Step>) {
     let name = &s.name;
-    let inside = |statement: String, reason: String, risk: Risk, diffs: Vec<Diff>| Step {
-        database: name.clone(),
-        place: Place::Inside(name.clone()),
-        statement,
-        reason,
-        risk,
-        diffs,
-    };
-    let reachable = s.allowconn.unwrap_or_else(|| live_db.is_none_or(|d| d.allowconn));
+    let created = live_db.is_none();
+    let reachable = created || s.allowconn.unwrap_or_else(|| live_db.is_none_or(|d| d.allowconn));
     let wants_inside = !s.schemas.is_empty() || !s.extensions.is_empty() || (created && s.baseline.is_some());
     if wants_inside && !reachable {
-        out.push(Step {
-            database: name.clone(),
-            place: Place::Note,
-            statement: "-- allowconn is false: schemas, extensions and baseline cannot be applied".into(),
-            reason: "the database does not accept connections".into(),
-            risk: Risk::Note,
-            diffs: diff("allowconn", "connections for schemas/extensions".to_string(), "false".to_string()),
-        });
+        out.push(Step::note(
+            name,
+            "-- allowconn is false: schemas, extensions and baseline cannot be applied".into(),
+            "the database does not accept connections".into(),
+            diff("allowconn", "connections for schemas/extensions".to_string(), "false".to_string()),
+        ));
         return;
     }
-    let (schemas, extensions) = match (created, live_db) {
+    let (schemas, extensions) = match live_db {
         // Not read (the caller may not start workers, or the database could not be read): no
         // guess about what is inside.
-        (false, Some(d)) if d.schemas.is_none() || d.extensions.is_none() => return,
-        (false, Some(d)) => (d.schemas.clone().unwrap_or_default(), d.extensions.clone().unwrap_or_default()),
-        _ => (BTreeMap::new(), BTreeMap::new()),
+        Some(d) if d.schemas.is_none() || d.extensions.is_none() => return,
+        Some(d) => (d.schemas.clone().unwrap_or_default(), d.extensions.clone().unwrap_or_default()),
+        None => (BTreeMap::new(), BTreeMap::new()),
+    };
+    let owner = s
+        .owner
+        .clone()
+        .or_else(|| live_db.map(|d| d.owner.clone()))
+        .unwrap_or_else(|| opts.bootstrap.clone());
+    let cx = Inside {
+        spec: s,
+        owner: owner.clone(),
+        created,
+        superuser_window: created && clone_why.is_none(),
+        clone_why,
     };
     for sc in &s.schemas {
         let q = ident(&sc.name);
         match (sc.present, schemas.get(&sc.name)) {
-            (true, None) => out.push(inside(
+            (true, None) => out.push(cx.step(
                 format!(
                     "CREATE SCHEMA IF NOT EXISTS {q}{}",
                     sc.owner.as_deref().map_or(String::new(), |o| format!(" AUTHORIZATION {}", ident(o)))
@@ -491,19 +688,40 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
                 Risk::Safe,
                 diff(&format!("schemas.{}", sc.name), "present".to_string(), None),
             )),
-            (true, Some(owner)) => {
-                if let Some(o) = &sc.owner
-                    && o != owner
-                {
-                    out.push(inside(
-                        format!("ALTER SCHEMA {q} OWNER TO {}", ident(o)),
-                        format!("schema {} is owned by {owner}, declared {o}", sc.name),
+            (true, Some(have)) => {
+                let expected = match &sc.owner {
+                    Some(o) => have == o,
+                    // No owner declared: a superuser's (pgops made it) or the database owner's
+                    // standard `public`.
+                    None => live.is_superuser(have) || have == "pg_database_owner",
+                };
+                if expected {
+                    continue;
+                }
+                if live.is_superuser(have) || have == "pg_database_owner" {
+                    // Handing a superuser's schema to its declared owner executes nothing.
+                    let o = sc.owner.clone().unwrap_or_default();
+                    out.push(cx.step(
+                        format!("ALTER SCHEMA {q} OWNER TO {}", ident(&o)),
+                        format!("schema {} is owned by {have}, declared {o}", sc.name),
                         Risk::Safe,
-                        diff(&format!("schemas.{}.owner", sc.name), o.clone(), owner.clone()),
+                        diff(&format!("schemas.{}.owner", sc.name), o.clone(), have.clone()),
+                    ));
+                } else {
+                    out.push(Step::note(
+                        name,
+                        format!(
+                            "-- schema {q} exists, owned by {}, not by {}: someone created it before pgops; it is left \
+                             as it is and no extension is installed into it as a superuser (ALTER SCHEMA {q} OWNER TO … by hand if that is right)",
+                            ident(have),
+                            sc.owner.as_deref().map_or("a superuser".to_string(), ident)
+                        ),
+                        format!("schema {} has an owner nobody declared", sc.name),
+                        diff(&format!("schemas.{}.owner", sc.name), sc.owner.clone().or(Some("a superuser".into())), have.clone()),
                     ));
                 }
             }
-            (false, Some(_)) => out.push(inside(
+            (false, Some(_)) => out.push(cx.step(
                 format!("DROP SCHEMA IF EXISTS {q} CASCADE"),
                 format!("schema {} is declared absent", sc.name),
                 Risk::Drop,
@@ -514,32 +732,79 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
     }
     for x in &s.extensions {
         let q = ident(&x.name);
+        let avail = live.available.get(&x.name);
         match (x.present, extensions.get(&x.name)) {
-            (true, None) => out.push(inside(
-                format!(
-                    "CREATE EXTENSION IF NOT EXISTS {q}{}{} CASCADE",
-                    x.schema.as_deref().map_or(String::new(), |s| format!(" SCHEMA {}", ident(s))),
-                    x.version.as_deref().map_or(String::new(), |v| format!(" VERSION {}", literal(v)))
-                ),
-                format!("extension {} is missing", x.name),
-                Risk::Safe,
-                diff(&format!("extensions.{}", x.name), "present".to_string(), None),
-            )),
+            (true, None) => {
+                let diffs = diff(&format!("extensions.{}", x.name), "present".to_string(), None);
+                if !live.available.is_empty() && avail.is_none() {
+                    out.push(Step::note(
+                        name,
+                        format!("-- extension {q} is not available on this server: install its package, then apply again"),
+                        format!("extension {} is not available", x.name),
+                        diffs,
+                    ));
+                    continue;
+                }
+                // Where its script runs: the schema its control file fixes, the declared one, or
+                // the first of the search_path the batch sets (public).
+                let target = avail
+                    .and_then(|a| a.schema.clone())
+                    .or_else(|| x.schema.clone())
+                    .unwrap_or_else(|| "public".into());
+                let risk = schema_risk(&target, live_db, s, live);
+                let trusted = avail.is_some_and(|a| a.trusted);
+                let why_not = match (&cx.clone_why, &risk) {
+                    (Some(c), _) => c.clone(),
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => String::new(),
+                };
+                let why_not = if trusted {
+                    format!("{why_not}; {} is a trusted extension, which the owner may create itself", x.name)
+                } else {
+                    format!(
+                        "{why_not}; {} is not a trusted extension: its script would run as a superuser among objects others \
+                         may have put there. Create it yourself in a schema only superusers can write, or declare such a schema",
+                        x.name
+                    )
+                };
+                out.push(cx.executing(
+                    format!(
+                        "CREATE EXTENSION IF NOT EXISTS {q}{}{} CASCADE",
+                        x.schema.as_deref().map_or(String::new(), |s| format!(" SCHEMA {}", ident(s))),
+                        x.version.as_deref().map_or(String::new(), |v| format!(" VERSION {}", literal(v)))
+                    ),
+                    format!("extension {} is missing", x.name),
+                    diffs,
+                    risk.is_none().then_some(target.as_str()),
+                    trusted,
+                    why_not,
+                    live,
+                ));
+            }
             (true, Some((schema, version))) => {
                 if let Some(v) = &x.version
                     && v != version
                 {
-                    out.push(inside(
+                    let risk = schema_risk(schema, live_db, s, live);
+                    let trusted = avail.is_some_and(|a| a.trusted);
+                    let why_not = format!(
+                        "{}; its update script runs in schema {schema}",
+                        risk.clone().or(cx.clone_why.clone()).unwrap_or_default()
+                    );
+                    out.push(cx.executing(
                         format!("ALTER EXTENSION {q} UPDATE TO {}", literal(v)),
                         format!("extension {} is at {version}, declared {v}", x.name),
-                        Risk::Safe,
                         diff(&format!("extensions.{}.version", x.name), v.clone(), version.clone()),
+                        risk.is_none().then_some(schema.as_str()),
+                        trusted,
+                        why_not,
+                        live,
                     ));
                 }
                 if let Some(sc) = &x.schema
                     && sc != schema
                 {
-                    out.push(inside(
+                    out.push(cx.step(
                         format!("ALTER EXTENSION {q} SET SCHEMA {}", ident(sc)),
                         format!("extension {} is in schema {schema}, declared {sc}", x.name),
                         Risk::Safe,
@@ -547,7 +812,7 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
                     ));
                 }
             }
-            (false, Some(_)) => out.push(inside(
+            (false, Some(_)) => out.push(cx.step(
                 format!("DROP EXTENSION IF EXISTS {q} CASCADE"),
                 format!("extension {} is declared absent", x.name),
                 Risk::Drop,
@@ -557,11 +822,15 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, created: bo
         }
     }
     if created && let Some(b) = &s.baseline {
-        out.push(inside(
+        let why_not = cx.clone_why.clone().unwrap_or_default();
+        out.push(cx.executing(
             b.clone(),
-            "baseline: runs once, right after the database is created".into(),
-            Risk::Safe,
+            "baseline: runs once, right after the database is created, before it accepts connections".into(),
             vec![],
+            None,
+            true,
+            format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
+            live,
         ));
     }
 }
@@ -578,16 +847,12 @@ fn creation_only(s: &DatabaseSpec, d: &LiveDatabase, out: &mut Vec<Step>) {
         if let Some(w) = want
             && norm(w) != norm(have)
         {
-            out.push(Step {
-                database: s.name.clone(),
-                place: Place::Note,
-                statement: format!(
-                    "-- {field} is {have}, declared {w}: set state = 'recreate' to rebuild the database with it"
-                ),
-                reason: format!("{field} is fixed at creation"),
-                risk: Risk::Note,
-                diffs: diff(field, w.clone(), have.clone()),
-            });
+            out.push(Step::note(
+                &s.name,
+                format!("-- {field} is {have}, declared {w}: set state = 'recreate' to rebuild the database with it"),
+                format!("{field} is fixed at creation"),
+                diff(field, w.clone(), have.clone()),
+            ));
         }
     }
 }
@@ -595,14 +860,14 @@ fn creation_only(s: &DatabaseSpec, d: &LiveDatabase, out: &mut Vec<Step>) {
 fn drop_steps(s: &DatabaseSpec, d: &LiveDatabase, why: &str, out: &mut Vec<Step>) {
     let q = ident(&s.name);
     if d.is_template {
-        out.push(Step {
-            database: s.name.clone(),
-            place: Place::Cluster,
-            statement: format!("ALTER DATABASE {q} WITH IS_TEMPLATE false"),
-            reason: "a template database cannot be dropped: cleared first".into(),
-            risk: Risk::Drop,
-            diffs: vec![],
-        });
+        out.push(Step::new(
+            &s.name,
+            Place::Cluster,
+            format!("ALTER DATABASE {q} WITH IS_TEMPLATE false"),
+            "a template database cannot be dropped: cleared first".into(),
+            Risk::Drop,
+            vec![],
+        ));
     }
     let sessions = if d.sessions > 0 {
         if s.force {
@@ -616,14 +881,14 @@ fn drop_steps(s: &DatabaseSpec, d: &LiveDatabase, why: &str, out: &mut Vec<Step>
     } else {
         String::new()
     };
-    out.push(Step {
-        database: s.name.clone(),
-        place: Place::TopLevel,
-        statement: format!("DROP DATABASE {q}{}", if s.force { " WITH (FORCE)" } else { "" }),
-        reason: format!("{why}{sessions}"),
-        risk: Risk::Drop,
-        diffs: diff("state", why.to_string(), "present".to_string()),
-    });
+    out.push(Step::new(
+        &s.name,
+        Place::TopLevel,
+        format!("DROP DATABASE {q}{}", if s.force { " WITH (FORCE)" } else { "" }),
+        format!("{why}{sessions}"),
+        Risk::Drop,
+        diff("state", why.to_string(), "present".to_string()),
+    ));
 }
 
 pub fn plan(specs: &[DatabaseSpec], live: &Live, opts: &Options) -> Result<Plan> {
@@ -665,32 +930,62 @@ pub fn plan(specs: &[DatabaseSpec], live: &Live, opts: &Options) -> Result<Plan>
                 if let Some(t) = &s.tablespace
                     && *t != d.tablespace
                 {
-                    steps.push(Step {
-                        database: s.name.clone(),
-                        place: Place::TopLevel,
-                        statement: format!("ALTER DATABASE {} SET TABLESPACE {}", ident(&s.name), ident(t)),
-                        reason: format!(
+                    steps.push(Step::new(
+                        &s.name,
+                        Place::TopLevel,
+                        format!("ALTER DATABASE {} SET TABLESPACE {}", ident(&s.name), ident(t)),
+                        format!(
                             "tablespace is {}, declared {t}: the files move (no other session may be connected)",
                             d.tablespace
                         ),
-                        risk: Risk::Safe,
-                        diffs: diff("tablespace", t.clone(), d.tablespace.clone()),
-                    });
+                        Risk::Safe,
+                        diff("tablespace", t.clone(), d.tablespace.clone()),
+                    ));
                 }
                 converge_database(s, Some(d), live, opts, &mut steps)?;
-                converge_inside(s, Some(d), false, &mut steps);
+                converge_inside(s, Some(d), live, opts, None, &mut steps);
             }
             (State::Recreate, Some(d)) => {
                 drop_steps(s, d, "declared recreate", &mut steps);
-                create(s, live, opts, &mut steps)?;
+                create(s, specs, live, opts, &mut steps)?;
             }
-            (_, None) => create(s, live, opts, &mut steps)?,
+            (_, None) => create(s, specs, live, opts, &mut steps)?,
         }
     }
     Ok(Plan { steps })
 }
 
-fn create(s: &DatabaseSpec, live: &Live, opts: &Options, out: &mut Vec<Step>) -> Result<()> {
+/// Why cloning the template would bring objects non-superusers made into the new database
+/// (None: only superusers could have put objects in it).
+fn clone_risk(s: &DatabaseSpec, specs: &[DatabaseSpec], live: &Live) -> Option<String> {
+    let t = s.template.as_deref().unwrap_or("template1");
+    if t == "template0" {
+        return None;
+    }
+    let Some(d) = live.databases.get(t) else {
+        // A template declared in this plan is created like this one; once handed to an owner
+        // that is not a superuser, that owner may fill it before it is cloned. (Either way the
+        // worker re-checks the copy before anything runs in it as a superuser.)
+        let owner = specs.iter().find(|o| o.name == t).and_then(|o| o.owner.clone());
+        return owner
+            .filter(|o| !live.is_superuser(o))
+            .map(|o| format!("template {t}, which will belong to {o}, who is not a superuser"));
+    };
+    if !live.is_superuser(&d.owner) {
+        let what = match &d.foreign_objects {
+            Some(f) if f.count > 0 => format!(": {}", f.describe()),
+            _ => String::new(),
+        };
+        return Some(format!("template {t} belongs to {}, who is not a superuser{what}", d.owner));
+    }
+    match &d.foreign_objects {
+        Some(f) if f.count > 0 => Some(format!("template {t} holds objects non-superusers own: {}", f.describe())),
+        Some(_) => None,
+        None => Some(format!("the objects of template {t} could not be read")),
+    }
+}
+
+fn create(s: &DatabaseSpec, specs: &[DatabaseSpec], live: &Live, opts: &Options, out: &mut Vec<Step>) -> Result<()> {
     for (field, given, needs) in [
         ("locale_provider", s.locale_provider.is_some(), 150000),
         ("icu_locale", s.icu_locale.is_some(), 150000),
@@ -698,40 +993,93 @@ fn create(s: &DatabaseSpec, live: &Live, opts: &Options, out: &mut Vec<Step>) ->
         ("builtin_locale", s.builtin_locale.is_some(), 170000),
     ] {
         if given && opts.server_version < needs {
-            out.push(Step {
-                database: s.name.clone(),
-                place: Place::Note,
-                statement: format!("-- {field} needs PostgreSQL {}: created without it", needs / 10000),
-                reason: format!("CREATE DATABASE … {} exists from PostgreSQL {}", field.to_ascii_uppercase(), needs / 10000),
-                risk: Risk::Note,
-                diffs: vec![],
-            });
+            out.push(Step::note(
+                &s.name,
+                format!("-- {field} needs PostgreSQL {}: created without it", needs / 10000),
+                format!("CREATE DATABASE … {} exists from PostgreSQL {}", field.to_ascii_uppercase(), needs / 10000),
+                vec![],
+            ));
         }
     }
     if s.strategy.is_some() && opts.server_version < 150000 {
-        out.push(Step {
-            database: s.name.clone(),
-            place: Place::Note,
-            statement: "-- strategy needs PostgreSQL 15: created without it".into(),
-            reason: "CREATE DATABASE … STRATEGY exists from PostgreSQL 15".into(),
-            risk: Risk::Note,
-            diffs: vec![],
-        });
+        out.push(Step::note(
+            &s.name,
+            "-- strategy needs PostgreSQL 15: created without it".into(),
+            "CREATE DATABASE … STRATEGY exists from PostgreSQL 15".into(),
+            vec![],
+        ));
     }
-    out.push(Step {
-        database: s.name.clone(),
-        place: Place::TopLevel,
-        statement: create_statement(s, opts),
-        reason: if s.state == State::Recreate {
-            "declared recreate: created again".into()
-        } else {
-            "declared, does not exist".into()
-        },
-        risk: Risk::Safe,
-        diffs: diff("state", "present".to_string(), None),
-    });
-    converge_database(s, None, live, opts, out)?;
-    converge_inside(s, None, true, out);
+    let clone_why = clone_risk(s, specs, live);
+    let q = ident(&s.name);
+    let mut reason = if s.state == State::Recreate {
+        "declared recreate: created again".to_string()
+    } else {
+        "declared, does not exist".to_string()
+    };
+    reason += &format!(
+        "; created owned by {} with connections closed until the work inside is done",
+        opts.bootstrap
+    );
+    let mut risk = Risk::Safe;
+    if let Some(why) = &clone_why {
+        risk = Risk::Clone;
+        reason += &format!(
+            "; it clones {why}: those objects, their code and data are copied, and nothing inside the copy runs as a superuser"
+        );
+    }
+    out.push(Step::new(
+        &s.name,
+        Place::TopLevel,
+        create_statement(s, opts),
+        reason,
+        risk,
+        diff("state", "present".to_string(), None),
+    ));
+    let mut inside = vec![];
+    converge_inside(s, None, live, opts, clone_why.clone(), &mut inside);
+    // Handed over (owner, template flag, comment, settings, privileges) while still closed.
+    let mut handover = vec![];
+    if let Some(o) = &s.owner
+        && *o != opts.bootstrap
+    {
+        handover.push(Step::new(
+            &s.name,
+            Place::Cluster,
+            format!("ALTER DATABASE {q} OWNER TO {}", ident(o)),
+            format!("handed to its declared owner {o} (still closed)"),
+            Risk::Safe,
+            diff("owner", o.clone(), opts.bootstrap.clone()),
+        ));
+    }
+    if s.is_template == Some(true) {
+        handover.push(Step::new(
+            &s.name,
+            Place::Cluster,
+            format!("ALTER DATABASE {q} WITH IS_TEMPLATE true"),
+            "declared a template (set once the work inside is done)".into(),
+            Risk::Safe,
+            diff("is_template", "true".to_string(), "false".to_string()),
+        ));
+    }
+    converge_database(s, None, live, opts, &mut handover)?;
+    // A clone's inside statements run as its owner, so it must be the owner's first.
+    if clone_why.is_none() {
+        out.extend(inside);
+        out.extend(handover);
+    } else {
+        out.extend(handover);
+        out.extend(inside);
+    }
+    if s.allowconn != Some(false) {
+        out.push(Step::new(
+            &s.name,
+            Place::Cluster,
+            format!("ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true"),
+            "opened last, once everything before it succeeded".into(),
+            Risk::Safe,
+            diff("allowconn", "true".to_string(), "false".to_string()),
+        ));
+    }
     Ok(())
 }
 
@@ -750,6 +1098,7 @@ mod tests {
             current_database: "postgres".into(),
             revokeconn_roles: vec!["replicator".into(), "dbuser_monitor".into(), "dbuser_dba".into()],
             server_version: 180000,
+            bootstrap: "postgres".into(),
         }
     }
     fn live_db(name: &str, owner: &str) -> LiveDatabase {
@@ -768,6 +1117,8 @@ mod tests {
             ],
             schemas: Some(BTreeMap::new()),
             extensions: Some(BTreeMap::new()),
+            unsafe_schemas: Some(BTreeMap::new()),
+            foreign_objects: Some(Foreign::default()),
             ..Default::default()
         }
     }
@@ -775,6 +1126,8 @@ mod tests {
         Live {
             databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
             roles: ["postgres", "dbuser_meta", "replicator", "dbuser_monitor", "app"].iter().map(|s| s.to_string()).collect(),
+            superusers: ["postgres".to_string()].into(),
+            available: BTreeMap::new(),
         }
     }
     fn statements(p: &Plan) -> Vec<String> {
@@ -792,23 +1145,31 @@ mod tests {
         assert_eq!(
             statements(&p),
             vec![
-                "CREATE DATABASE \"meta\" OWNER \"dbuser_meta\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS true CONNECTION LIMIT 50 IS_TEMPLATE false",
+                "CREATE DATABASE \"meta\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS false CONNECTION LIMIT 50",
+                "CREATE SCHEMA IF NOT EXISTS \"pigsty\"",
+                "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" VERSION '1.6' CASCADE",
+                "CREATE TABLE pigsty.t (id int)",
+                "ALTER DATABASE \"meta\" OWNER TO \"dbuser_meta\"",
                 "COMMENT ON DATABASE \"meta\" IS 'it''s meta'",
                 "ALTER DATABASE \"meta\" SET \"auto_explain\".\"log_min_duration\" TO '1s'",
                 "ALTER DATABASE \"meta\" SET \"work_mem\" TO '64MB'",
                 "REVOKE CONNECT ON DATABASE \"meta\" FROM PUBLIC",
                 "GRANT CONNECT ON DATABASE \"meta\" TO \"dbuser_monitor\"",
                 "GRANT CONNECT ON DATABASE \"meta\" TO \"replicator\"",
-                "CREATE SCHEMA IF NOT EXISTS \"pigsty\"",
-                "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" VERSION '1.6' CASCADE",
-                "CREATE TABLE pigsty.t (id int)",
+                "ALTER DATABASE \"meta\" WITH ALLOW_CONNECTIONS true",
             ]
             .into_iter()
             .map(String::from)
             .collect::<Vec<_>>()
         );
         assert_eq!(p.steps[0].place, Place::TopLevel);
-        assert_eq!(p.steps[7].place, Place::Inside("meta".into()));
+        // In the window: the superuser runs everything inside, the worker re-checks the copy.
+        for st in &p.steps[1..4] {
+            assert_eq!(st.place, Place::Inside("meta".into()));
+            assert_eq!((&st.run_as, &st.guard, st.window), (&RunAs::Superuser, &Guard::NoForeignObjects, true));
+        }
+        assert_eq!(p.steps[4].place, Place::Cluster);
+        assert_eq!(p.steps[0].risk, Risk::Safe);
         // The owner already holds CONNECT with grant option on a new database: no statement.
         assert!(!p.drops());
     }
@@ -906,8 +1267,9 @@ mod tests {
             vec![
                 "ALTER DATABASE \"old\" WITH IS_TEMPLATE false",
                 "DROP DATABASE \"old\" WITH (FORCE)",
-                "CREATE DATABASE \"old\"",
-                "SELECT 1"
+                "CREATE DATABASE \"old\" ALLOW_CONNECTIONS false",
+                "SELECT 1",
+                "ALTER DATABASE \"old\" WITH ALLOW_CONNECTIONS true"
             ]
         );
         // Protected names are refused outright.
@@ -926,10 +1288,15 @@ mod tests {
             spec(json!({"name": "tpl", "is_template": true})),
         ];
         let p = plan(&specs, &live(vec![]), &opts()).unwrap();
-        assert_eq!(p.steps[0].statement, "CREATE DATABASE \"tpl\" IS_TEMPLATE true");
         assert_eq!(
-            p.steps[1].statement,
-            "CREATE DATABASE \"clone\"\"; DROP DATABASE x; --\" TEMPLATE \"tpl\""
+            statements(&p),
+            vec![
+                "CREATE DATABASE \"tpl\" ALLOW_CONNECTIONS false",
+                "ALTER DATABASE \"tpl\" WITH IS_TEMPLATE true",
+                "ALTER DATABASE \"tpl\" WITH ALLOW_CONNECTIONS true",
+                "CREATE DATABASE \"clone\"\"; DROP DATABASE x; --\" TEMPLATE \"tpl\" ALLOW_CONNECTIONS false",
+                "ALTER DATABASE \"clone\"\"; DROP DATABASE x; --\" WITH ALLOW_CONNECTIONS true",
+            ]
         );
         let e = plan(&[spec(json!({"name": "a", "template": "nope"}))], &live(vec![]), &opts()).unwrap_err();
         assert!(e.message.contains("template \"nope\" does not exist"));
@@ -957,11 +1324,11 @@ mod tests {
         o.server_version = 140000;
         let p = plan(&[s.clone()], &live(vec![]), &o).unwrap();
         assert_eq!(p.steps[0].statement, "-- locale_provider needs PostgreSQL 15: created without it");
-        assert_eq!(p.steps[2].statement, "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8'");
+        assert_eq!(p.steps[2].statement, "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8' ALLOW_CONNECTIONS false");
         let p = plan(&[s], &live(vec![]), &opts()).unwrap();
         assert_eq!(
             p.steps[0].statement,
-            "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8' LOCALE_PROVIDER 'icu' ICU_LOCALE 'en-US'"
+            "CREATE DATABASE \"n\" LC_COLLATE 'C' LC_CTYPE 'en_US.UTF-8' LOCALE_PROVIDER 'icu' ICU_LOCALE 'en-US' ALLOW_CONNECTIONS false"
         );
         // Schemas not read (a pg_monitor caller starts no workers): nothing guessed.
         let s = spec(json!({"name": "app", "schemas": ["s"]}));
@@ -988,5 +1355,145 @@ mod tests {
         let (p1, p2) = (plan(&s, &l1, &opts()).unwrap(), plan(&s, &l2, &opts()).unwrap());
         assert_ne!(p1.hash(&l1), p2.hash(&l2));
         assert_eq!(p1.hash(&l1), plan(&s, &l1, &opts()).unwrap().hash(&l1));
+    }
+
+    fn tenant_template() -> LiveDatabase {
+        let mut t = live_db("tenant_tpl", "tenant");
+        t.foreign_objects = Some(Foreign {
+            count: 3,
+            examples: vec!["function public.f() owned by tenant".into(), "table public.app_settings owned by tenant".into()],
+        });
+        t
+    }
+
+    fn trusted_and_not() -> BTreeMap<String, Available> {
+        BTreeMap::from([
+            ("pg_trgm".to_string(), Available { trusted: true, schema: None }),
+            ("pgstattuple".to_string(), Available { trusted: false, schema: None }),
+            ("plpgsql".to_string(), Available { trusted: true, schema: Some("pg_catalog".into()) }),
+        ])
+    }
+
+    #[test]
+    fn a_clone_of_a_tenants_database_is_its_own_risk_and_nothing_inside_runs_as_a_superuser() {
+        let s = spec(json!({"name": "copy", "template": "tenant_tpl", "owner": "app", "schemas": ["s"],
+            "extensions": ["pgstattuple", "pg_trgm"], "baseline": "UPDATE app_settings SET v = 1"}));
+        let mut l = live(vec![tenant_template()]);
+        l.roles.insert("tenant".into());
+        l.available = trusted_and_not();
+        let p = plan(&[s], &l, &opts()).unwrap();
+        assert_eq!(p.steps[0].risk, Risk::Clone);
+        assert!(p.steps[0].reason.contains("template tenant_tpl belongs to tenant, who is not a superuser: function public.f() owned by tenant, table public.app_settings owned by tenant and 1 more"), "{}", p.steps[0].reason);
+        // Handed over first (still closed), then the inside work as the owner, then opened.
+        assert_eq!(p.steps[1].statement, "ALTER DATABASE \"copy\" OWNER TO \"app\"");
+        let inside: Vec<(&str, String)> = p.steps.iter().filter(|st| matches!(st.place, Place::Inside(_) | Place::Note)).map(|st| (st.statement.as_str(), st.runner())).collect();
+        assert_eq!(inside[0], ("CREATE SCHEMA IF NOT EXISTS \"s\"", "superuser".to_string()));
+        assert!(inside[1].0.starts_with("-- not run: template tenant_tpl belongs to tenant") && inside[1].0.contains("pgstattuple is not a trusted extension"), "{}", inside[1].0);
+        assert_eq!(inside[2], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" CASCADE", "owner app".to_string()));
+        assert_eq!(inside[3], ("UPDATE app_settings SET v = 1", "owner app".to_string()));
+        assert!(p.steps.iter().filter(|st| st.run_as == RunAs::Superuser && matches!(st.place, Place::Inside(_))).all(|st| !st.statement.starts_with("CREATE EXTENSION") && !st.statement.starts_with("UPDATE")));
+        assert_eq!(p.steps.last().unwrap().statement, "ALTER DATABASE \"copy\" WITH ALLOW_CONNECTIONS true");
+        // Without an owner that is not a superuser, the baseline is a note.
+        let s = spec(json!({"name": "copy", "template": "tenant_tpl", "baseline": "UPDATE app_settings SET v = 1"}));
+        let p = plan(&[s], &l, &opts()).unwrap();
+        let b = p.steps.iter().find(|st| st.statement.contains("baseline") || st.statement.contains("UPDATE")).unwrap();
+        assert_eq!(b.place, Place::Note);
+        assert!(b.statement.contains("its owner postgres is a superuser"), "{}", b.statement);
+    }
+
+    #[test]
+    fn a_superusers_template_with_a_tenants_objects_is_a_clone_too_and_an_unread_one_is_not_trusted() {
+        let mut t1 = live_db("template1", "postgres");
+        t1.foreign_objects = Some(Foreign { count: 1, examples: vec!["operator public.||(text,name) owned by tenant".into()] });
+        let s = spec(json!({"name": "fresh", "owner": "app", "baseline": "SELECT 'a' || current_user"}));
+        let p = plan(&[s.clone()], &live(vec![t1.clone()]), &opts()).unwrap();
+        assert_eq!(p.steps[0].risk, Risk::Clone);
+        assert!(p.steps[0].reason.contains("template template1 holds objects non-superusers own: operator public.||(text,name) owned by tenant"));
+        assert_eq!(p.steps.iter().find(|st| st.statement.starts_with("SELECT")).unwrap().run_as, RunAs::Owner("app".into()));
+        t1.foreign_objects = None;
+        let p = plan(&[s.clone()], &live(vec![t1.clone()]), &opts()).unwrap();
+        assert!(p.steps[0].reason.contains("the objects of template template1 could not be read"));
+        t1.foreign_objects = Some(Foreign::default());
+        let p = plan(&[s], &live(vec![t1]), &opts()).unwrap();
+        assert_eq!(p.steps[0].risk, Risk::Safe);
+        assert_eq!(p.steps[1].run_as, RunAs::Superuser);
+        assert_eq!(p.steps[1].guard, Guard::NoForeignObjects);
+    }
+
+    #[test]
+    fn in_an_existing_database_extensions_run_as_a_superuser_only_in_a_superusers_schema() {
+        let s = spec(json!({"name": "app", "schemas": ["got_there_first", {"name": "handed", "owner": "app"}, "ext"],
+            "extensions": [{"name": "pgstattuple", "schema": "ext"}, "pg_trgm", {"name": "pgstattuple2"}, "plpgsql",
+                           {"name": "pgstattuple3", "schema": "got_there_first"}]}));
+        let mut d = live_db("app", "tenant");
+        d.schemas = Some(BTreeMap::from([
+            ("public".to_string(), "pg_database_owner".to_string()),
+            ("got_there_first".to_string(), "tenant".to_string()),
+            ("handed".to_string(), "postgres".to_string()),
+        ]));
+        d.unsafe_schemas = Some(BTreeMap::from([
+            ("public".to_string(), "owned by the database owner tenant".to_string()),
+            ("got_there_first".to_string(), "owned by tenant".to_string()),
+        ]));
+        let mut l = live(vec![d]);
+        l.roles.insert("tenant".into());
+        let mut avail = trusted_and_not();
+        avail.insert("pgstattuple3".into(), Available { trusted: false, schema: None });
+        l.available = avail;
+        let p = plan(&[s], &l, &opts()).unwrap();
+        let rows: Vec<(String, String, Place)> = p.steps.iter().map(|st| (st.statement.clone(), st.runner(), st.place.clone())).collect();
+        // The tenant's schema is a note; a superuser's is handed to its declared owner.
+        assert!(rows[0].0.starts_with("-- schema \"got_there_first\" exists, owned by \"tenant\", not by a superuser"), "{:?}", rows[0]);
+        assert_eq!(rows[1].0, "ALTER SCHEMA \"handed\" OWNER TO \"app\"");
+        assert_eq!(rows[2].0, "CREATE SCHEMA IF NOT EXISTS \"ext\"");
+        // An untrusted extension into a schema this plan creates as the superuser: superuser, re-checked.
+        assert_eq!(rows[3].0, "CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"ext\" CASCADE");
+        assert_eq!(p.steps[3].guard, Guard::SuperuserSchema("ext".into()));
+        // A trusted one into the tenant's public: as the owner.
+        assert_eq!((rows[4].0.as_str(), rows[4].1.as_str()), ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" CASCADE", "owner tenant"));
+        // Not available on the server: a note naming it.
+        assert_eq!(rows[5].0, "-- extension \"pgstattuple2\" is not available on this server: install its package, then apply again");
+        // plpgsql's control file puts it in pg_catalog: the superuser, re-checked.
+        assert_eq!(p.steps[6].guard, Guard::SuperuserSchema("pg_catalog".into()));
+        // Untrusted into the tenant's schema: never.
+        assert_eq!(rows[7].2, Place::Note);
+        assert!(rows[7].0.contains("schema got_there_first: owned by tenant") && rows[7].0.contains("not a trusted extension"), "{}", rows[7].0);
+        // No superuser row executes an extension script anywhere a non-superuser could write.
+        for st in p.steps.iter().filter(|st| st.statement.starts_with("CREATE EXTENSION") && st.run_as == RunAs::Superuser) {
+            assert!(matches!(&st.guard, Guard::SuperuserSchema(s) if s == "ext" || s == "pg_catalog"));
+        }
+    }
+
+    #[test]
+    fn who_runs_it_is_part_of_the_hash() {
+        let s = spec(json!({"name": "app", "extensions": ["pg_trgm"]}));
+        let mut d = live_db("app", "tenant");
+        d.unsafe_schemas = Some(BTreeMap::new());
+        d.schemas = Some(BTreeMap::from([("public".to_string(), "postgres".to_string())]));
+        let mut l = live(vec![d.clone()]);
+        l.roles.insert("tenant".into());
+        l.available = trusted_and_not();
+        let a = plan(&[s.clone()], &l, &opts()).unwrap();
+        assert_eq!(a.steps[0].run_as, RunAs::Superuser);
+        d.unsafe_schemas = Some(BTreeMap::from([("public".to_string(), "tenant may CREATE in it".to_string())]));
+        let l2 = Live { databases: BTreeMap::from([("app".to_string(), d)]), ..l.clone() };
+        let b = plan(&[s], &l2, &opts()).unwrap();
+        assert_eq!(b.steps[0].run_as, RunAs::Owner("tenant".into()));
+        assert_eq!(a.steps[0].statement, b.steps[0].statement);
+        assert_ne!(a.hash(&l), b.hash(&l));
+    }
+
+    #[test]
+    fn a_creation_that_stopped_before_the_hand_over_is_finished_by_the_next_plan() {
+        let s = spec(json!({"name": "half", "owner": "app"}));
+        let mut d = live_db("half", "postgres");
+        d.allowconn = false;
+        let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
+        assert_eq!(statements(&p), vec!["ALTER DATABASE \"half\" OWNER TO \"app\"", "ALTER DATABASE \"half\" WITH ALLOW_CONNECTIONS true"]);
+        // A database a DBA closed (its owner is not the superuser, or no owner is declared) stays closed.
+        d.owner = "app".into();
+        assert!(plan(&[s], &live(vec![d.clone()]), &opts()).unwrap().steps.is_empty());
+        d.owner = "postgres".into();
+        assert!(plan(&[spec(json!({"name": "half"}))], &live(vec![d]), &opts()).unwrap().steps.is_empty());
     }
 }

@@ -115,7 +115,7 @@ pub fn tokens(line: &str) -> Result<Vec<String>> {
 }
 
 /// Splits a comma list, honouring quotes.
-fn list(field: &str) -> Vec<String> {
+pub fn list(field: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

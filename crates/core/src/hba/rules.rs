@@ -180,8 +180,9 @@ pub fn validate(r: &Rule) -> Result<()> {
 
 /// What in a rule only a superuser may write; pgops_admin may not (see SECURITY.md):
 /// - `trust`: no authentication at all;
-/// - `@file` in a raw line's user or database list: PostgreSQL reads that file (any file the
-///   server can read) and shows its words in pg_hba_file_rules;
+/// - `@file` anywhere in a raw line (an unquoted token starting with `@`, in any field: PostgreSQL
+///   expands it in every field), or as a structured rule's address or method: PostgreSQL reads that
+///   file (any file the server can read) and shows its words in pg_hba_file_rules;
 /// - a regular expression (`/…`, PostgreSQL 16+) in a raw line's user or database list: it can
 ///   match roles nobody named;
 /// - `ident` over TCP: the client's own host vouches for its user (RFC 1413);
@@ -211,9 +212,18 @@ pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
         if !AUTH_ALIASES.contains(&auth) && !ADMIN_METHODS.contains(&auth) {
             add("authentication by another server or in clear text (ldap, radius, pam, oauth, gss, sspi, password)");
         }
+        if [r.addr.as_deref(), Some(auth)].into_iter().flatten().any(|v| v.starts_with('@')) {
+            add("@file inclusions");
+        }
         return found;
     }
     for l in &r.rules {
+        // PostgreSQL expands an unquoted `@file` in every field, the address and options too.
+        if let Ok(tokens) = super::line::tokens(l)
+            && tokens.iter().flat_map(|t| super::line::list(t)).any(|item| item.starts_with('@'))
+        {
+            add("@file inclusions");
+        }
         let Ok(line) = Line::parse(l) else { continue };
         if line.method == "trust" {
             add("trust");
@@ -604,13 +614,20 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
         );
         assert_eq!(
             superuser_only(&raw("host @dbs all 10.0.0.1/32 trust")),
-            vec!["trust", "@file inclusions"]
+            vec!["@file inclusions", "trust"]
         );
         assert_eq!(
             superuser_only(&raw("host all all 10.0.0.1/32 ident")),
             vec!["ident over TCP"]
         );
         assert!(superuser_only(&raw("host all \"@x\" 10.0.0.1/32 md5")).is_empty());
+        // An unquoted @ in any field is an inclusion: the address, the method's options, a list item.
+        for l in ["host all u @PG_VERSION md5", "host all app,@users 10.0.0.1/32 md5", "hostssl all all @hosts cert clientcert=verify-full"] {
+            assert!(superuser_only(&raw(l)).contains(&"@file inclusions"), "{l}");
+        }
+        let mut at_addr = r("pwd", "world");
+        at_addr.addr = Some("@PG_VERSION".into());
+        assert!(superuser_only(&at_addr).contains(&"@file inclusions"));
         assert!(superuser_only(&raw("local all all peer")).is_empty());
         assert!(superuser_only(&raw("hostssl all all 10.0.0.1/32 cert clientcert=verify-full")).is_empty());
         for l in [

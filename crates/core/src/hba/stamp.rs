@@ -20,13 +20,31 @@ pub struct Stamp {
     pub cluster: String,
     pub instance: String,
     pub role: String,
+    /// The server that wrote it, `host:port`: a copy that arrived with a data directory says so
+    /// itself, whatever name the server it now lies on learned from etcd.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub written_on: String,
     /// sha256 (hex) of the file's text above the stamp line and the fields above (`digest`):
     /// an edit to the stamp itself is an edit too.
     pub sha256: String,
 }
 
-fn digest(body: &str, cluster: &str, instance: &str, role: &str) -> String {
-    sha256_hex(format!("{body}\0{cluster}\0{instance}\0{role}").as_bytes())
+fn digest(body: &str, cluster: &str, instance: &str, role: &str, written_on: &str) -> String {
+    let mut text = format!("{body}\0{cluster}\0{instance}\0{role}");
+    if !written_on.is_empty() {
+        text += &format!("\0{written_on}");
+    }
+    sha256_hex(text.as_bytes())
+}
+
+/// Whether a file stamped for another instance may be rendered again here, and that instance's
+/// backups beside it removed. Always when this server's name is its own (`pgops.instance_name`,
+/// or the default from its host and port). When the name was learned from Patroni's keys in etcd,
+/// only when the file itself says another server wrote it (a copy a reinit or pg_basebackup
+/// brought): a writer of etcd can rename this server, but never make pgops replace or delete what
+/// it wrote here under its previous name.
+pub fn may_replace_copy(stamp: &Stamp, name_from_etcd: bool, this_server: &str) -> bool {
+    !name_from_etcd || (!stamp.written_on.is_empty() && stamp.written_on != this_server)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -34,7 +52,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// `text` with the stamp line appended (`text` must end with a newline; one is added if not).
-pub fn seal(text: &str, cluster: &str, instance: &str, role: &str) -> String {
+pub fn seal(text: &str, cluster: &str, instance: &str, role: &str, written_on: &str) -> String {
     let mut body = text.to_string();
     if !body.ends_with('\n') {
         body.push('\n');
@@ -43,7 +61,8 @@ pub fn seal(text: &str, cluster: &str, instance: &str, role: &str) -> String {
         cluster: cluster.into(),
         instance: instance.into(),
         role: role.into(),
-        sha256: digest(&body, cluster, instance, role),
+        written_on: written_on.into(),
+        sha256: digest(&body, cluster, instance, role, written_on),
     };
     let json = serde_json::to_string(&stamp).unwrap_or_default();
     format!("{body}{STAMP_PREFIX}{json}\n")
@@ -72,7 +91,7 @@ pub fn read(text: &str) -> Option<(Stamp, bool)> {
     let stamp: Stamp = serde_json::from_str(&line[STAMP_PREFIX.len()..]).ok()?;
     let body = &text[..start];
     let after = &text[line_end..];
-    let intact = after.is_empty() && digest(body, &stamp.cluster, &stamp.instance, &stamp.role) == stamp.sha256;
+    let intact = after.is_empty() && digest(body, &stamp.cluster, &stamp.instance, &stamp.role, &stamp.written_on) == stamp.sha256;
     Some((stamp, intact))
 }
 
@@ -233,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_sealed_file_is_current_for_its_instance_and_role() {
-        let f = seal(BODY, "pg-test", "pg-test-1", "primary");
+        let f = seal(BODY, "pg-test", "pg-test-1", "primary", "db1:5432");
         assert!(f.starts_with(BODY));
         assert_eq!(f.lines().count(), 3);
         assert_eq!(inspect(Some(&f), "pg-test-1", "primary"), State::Current);
@@ -245,7 +264,7 @@ mod tests {
 
     #[test]
     fn other_role_other_instance_and_edits_are_told_apart() {
-        let f = seal(BODY, "pg-test", "pg-test-1", "primary");
+        let f = seal(BODY, "pg-test", "pg-test-1", "primary", "db1:5432");
         let st = inspect(Some(&f), "pg-test-1", "replica");
         assert_eq!(st.name(), "other_role");
         assert!(st.follow() && st.drifted(false));
@@ -289,8 +308,8 @@ mod tests {
 
     #[test]
     fn comparable_ignores_time_and_stamp() {
-        let a = seal(BODY, "c", "i", "primary");
-        let b = seal(&BODY.replace("12:00:00", "13:00:00"), "c", "j", "replica");
+        let a = seal(BODY, "c", "i", "primary", "db1:5432");
+        let b = seal(&BODY.replace("12:00:00", "13:00:00"), "c", "j", "replica", "db1:5432");
         assert_ne!(a, b);
         assert_eq!(comparable(&a), comparable(&b));
         assert_ne!(
@@ -302,7 +321,7 @@ mod tests {
     #[test]
     fn hostile_names_stay_in_the_json() {
         let nasty = "i\"}\n# pgops-stamp: {\"x\":1}";
-        let f = seal(BODY, "c", nasty, "primary");
+        let f = seal(BODY, "c", nasty, "primary", "db1:5432");
         assert_eq!(f.lines().count(), 3, "the name cannot add a line");
         assert_eq!(inspect(Some(&f), nasty, "primary"), State::Current);
     }
@@ -325,5 +344,21 @@ mod tests {
         ] {
             assert_eq!(backup_is_mine(other, "pg_hba.conf", "x"), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_name_from_etcd_replaces_only_a_file_another_server_wrote() {
+        let mine = read(&seal(BODY, "c", "pg-c-db1", "primary", "db1:5432")).unwrap().0;
+        let copied = read(&seal(BODY, "c", "pg-c-2", "primary", "db2:5432")).unwrap().0;
+        let old = read(&seal(BODY, "c", "pg-c-2", "primary", "")).unwrap().0;
+        // A name of its own (setting, default): a file stamped for another name is replaced.
+        assert!(may_replace_copy(&mine, false, "db1:5432"));
+        // A name learned from etcd: never this server's own file, nor one that does not say where.
+        assert!(!may_replace_copy(&mine, true, "db1:5432"));
+        assert!(!may_replace_copy(&old, true, "db1:5432"));
+        assert!(may_replace_copy(&copied, true, "db1:5432"));
+        // Where it was written is part of what the stamp vouches for.
+        let f = seal(BODY, "c", "i", "primary", "db2:5432").replace("db2:5432", "db1:5432");
+        assert!(!read(&f).unwrap().1);
     }
 }
