@@ -29,10 +29,10 @@ pub fn current() -> (String, String, String) {
     (cluster, instance, host)
 }
 
-/// Whether this server's instance name is the Patroni member name the etcd worker read (no
-/// `pgops.instance_name` names it): a name a writer of etcd could choose.
-pub fn name_from_etcd() -> bool {
-    crate::gucs::instance_name_setting().is_none() && crate::patroni::member_name().is_some_and(|m| crate::patroni::usable_name(&m))
+/// Whether `pgops.instance_name` names this server: the only name nobody but its DBA can change
+/// (the Patroni member name, and the default it falls back to, depend on etcd's keys).
+pub fn name_is_set() -> bool {
+    crate::gucs::instance_name_setting().is_some()
 }
 
 /// This server as `host:port`, as pg_hba.conf stamps record who wrote them.

@@ -386,8 +386,8 @@ flows_databases() {
   out=$(sql $C postgres "SELECT risk || '|' || runs || '|' || statement || '|' || reason FROM pgops.plan_databases() WHERE database = 'tenant_clone' ORDER BY seq" 2>&1)
   check_match "cloning the tenant's database is a plan row with its own risk, saying what is copied" "$out" \
     '^clone\|top level\|CREATE DATABASE "tenant_clone" TEMPLATE "with_pgops" ALLOW_CONNECTIONS false\|.*it clones template with_pgops belongs to tenant, who is not a superuser: .* owned by tenant'
-  check_match "… its baseline runs as the owner in the closed copy, after the hand-over" "$out" \
-    'ALTER DATABASE "tenant_clone" OWNER TO "tenant".*safe\|in tenant_clone, closed, as owner tenant\|UPDATE app_settings'
+  check_match "… its baseline runs as the owner in the closed copy, still the superuser's, handed over after" "$out" \
+    'GRANT CREATE ON DATABASE "tenant_clone" TO "tenant".*safe\|in tenant_clone, closed, as owner tenant\|UPDATE app_settings.*ALTER DATABASE "tenant_clone" OWNER TO "tenant"'
   check_eq "apply_databases() makes the clone" \
     "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases() WHERE database = 'tenant_clone'" 2>&1)" applied
   check_match "the baseline fired the copied trigger as the tenant" \
@@ -442,13 +442,45 @@ flows_databases() {
   check_match "an untrusted extension is never created in the tenant's schema" "$out" \
     'not run\|-- not run: schema ext_here: owned by tenant.*pg_buffercache is not a trusted extension'
   check_match "a trusted one, into the tenant's public, runs as the tenant" "$out" \
-    'in with_pgops as owner tenant\|CREATE EXTENSION IF NOT EXISTS "tablefunc" CASCADE'
+    'in with_pgops as owner tenant\|CREATE EXTENSION IF NOT EXISTS "tablefunc" SCHEMA "public" CASCADE'
   check_eq "apply_databases() runs what it may" \
     "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',' ORDER BY status) FROM pgops.apply_databases() WHERE database = 'with_pgops'" 2>&1)" "applied,not run: see the statement"
   check_eq "tablefunc was created by the tenant; pg_buffercache not at all" \
     "$(calm postgres with_pgops "SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s', e.extname, pg_catalog.pg_get_userbyid(e.extowner)), ',') FROM pg_catalog.pg_extension e
         WHERE e.extname OPERATOR(pg_catalog.=) 'tablefunc'::pg_catalog.name OR e.extname OPERATOR(pg_catalog.=) 'pg_buffercache'::pg_catalog.name")" "tablefunc:tenant"
   check_eq "… and the superuser ran nothing of the tenant's (no trap as a superuser so far)" "$(superuser_traps)" 0
+
+  # (5b) An untrusted extension whose requirement the tenant installed in its own public: the
+  # script would run with public on its search_path, so it is not run, though its own schema is safe.
+  usql tenant with_pgops "SET default_transaction_read_only = off; CREATE EXTENSION cube SCHEMA public" >/dev/null 2>&1 \
+    || calm tenant with_pgops "CREATE EXTENSION cube SCHEMA public" >/dev/null
+  sql $C postgres "UPDATE pgops.database_spec SET extensions = extensions || '[{\"name\": \"earthdistance\", \"schema\": \"hostile_managed\"}]'
+                   WHERE name = 'with_pgops'" >/dev/null
+  check_match "an untrusted extension is not run where a requirement sits in the tenant's schema" \
+    "$(sql $C postgres "SELECT statement FROM pgops.plan_databases() WHERE database = 'with_pgops' AND statement LIKE '%earthdistance%'" 2>&1)" \
+    '^-- not run: it needs extension\(s\) in schema public \(schema public: .*earthdistance is not a trusted extension'
+  sql $C postgres "UPDATE pgops.database_spec SET extensions = extensions - 2 WHERE name = 'with_pgops'" >/dev/null
+
+  # (5c) A template whose CREATE fails: the database cloned from it is not created either.
+  sql $C postgres "INSERT INTO pgops.database_spec (name, tablespace) VALUES ('tmpl_fail', 'nosuch_space');
+                   INSERT INTO pgops.database_spec (name, template) VALUES ('of_fail', 'tmpl_fail')" >/dev/null
+  check_match "a clone of a template that failed to be created is skipped" \
+    "$(sql $C postgres "SELECT string_agg(database || ':' || status, ',' ORDER BY seq) FROM pgops.apply_databases() WHERE database IN ('tmpl_fail', 'of_fail')" 2>/dev/null)" \
+    '^tmpl_fail:failed: .*nosuch_space.*of_fail:skipped: its template "tmpl_fail" was not created'
+  sql $C postgres "DELETE FROM pgops.database_spec WHERE name IN ('tmpl_fail', 'of_fail')" >/dev/null
+
+  # (5d) From PostgreSQL 14 an owner may hand its objects to pg_database_owner: in a superuser's
+  # database they still count as someone else's (a previous owner put them there).
+  if [ "$v" -ge 14 ]; then
+    sql $C postgres "CREATE DATABASE handed_down" >/dev/null
+    sql $C handed_down "CREATE FUNCTION public.handed() RETURNS int LANGUAGE sql AS 'SELECT 1'; ALTER FUNCTION public.handed() OWNER TO pg_database_owner" >/dev/null
+    sql $C postgres "INSERT INTO pgops.database_spec (name, template, baseline) VALUES ('from_handed', 'handed_down', 'SELECT 1')" >/dev/null
+    check_match "PG $v: objects owned by pg_database_owner make a superuser's template a clone" \
+      "$(sql $C postgres "SELECT risk || '|' || reason FROM pgops.plan_databases() WHERE database = 'from_handed' AND statement LIKE 'CREATE DATABASE%'" 2>&1)" \
+      '^clone\|.*template handed_down holds objects non-superusers own: function public.handed\(\) owned by pg_database_owner'
+    sql $C postgres "DELETE FROM pgops.database_spec WHERE name = 'from_handed'" >/dev/null
+    sql $C postgres "DROP DATABASE handed_down" >/dev/null
+  fi
 
   # (6) Up to PostgreSQL 14 any user may create objects in template1's public: a new database
   # cloned from it then carries the tenant's function, and is planned as a clone.
@@ -497,20 +529,30 @@ flows_patroni_keys() {
     "$(calm postgres with_pgops "SELECT status FROM pgops.apply_hba()" 2>&1)" '^(applied|unchanged)'
   check_eq "… hba_lint says what the key says" \
     "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pgops.hba_lint WHERE finding OPERATOR(pg_catalog.=) 'patroni_config_sets_hba'")" 1
+  # The member key on its own (a config key would stop every write on a pgops that trusts it).
+  etcdctl_ hx del /pg/pg-hostile/config >/dev/null
+  wait_until 15 grep -q '"pg_hba_in_config":false' "$pdir/pg_stat_tmp/pgops.patroni.json"
   etcdctl_ hx put /pg/pg-hostile/members/evil "{\"conn_url\": \"postgres://127.0.0.1:${CL_PORT[$C]}/postgres\", \"role\": \"replica\", \"state\": \"running\"}" >/dev/null
   wait_until 15 grep -q '"me":"evil"' "$pdir/pg_stat_tmp/pgops.patroni.json"
+  # The launcher follows with the config of pgops.database (postgres): give it one that renders a
+  # file it would write, and write it there once under this server's own name.
+  sql $C postgres "DELETE FROM pgops.hba_rule WHERE title = 'at';
+    INSERT INTO pgops.hba_rule (title, \"user\", addr, auth, \"order\") VALUES ('every local user', 'all', 'local', 'trust', 0);
+    INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, \"order\") VALUES ('loopback', 'all', 'all', '127.0.0.1/32', 'trust', 0),
+      ('loopback replication', 'all', 'replication', '127.0.0.1/32', 'trust', 0)" >/dev/null
+  sql $C postgres "SELECT status FROM pgops.apply_hba()" >/dev/null
   check_eq "an explicitly set instance name wins over a member key naming this host and port" \
     "$(sql $C postgres "SELECT instance FROM pgops.instance()")" pg-hostile-1
   mine_before=$(own_backups)
   sql $C postgres "ALTER SYSTEM SET pgops.instance_name = ''" >/dev/null; sql $C postgres "SELECT pg_reload_conf()" >/dev/null
   wait_sql $C postgres "SELECT instance = 'evil' FROM pgops.instance()" 10
   check_eq "without the setting, the member key renames this server" "$(sql $C postgres "SELECT instance FROM pgops.instance()")" evil
-  wait_until 15 grep -q "this server's name evil comes from Patroni's keys in etcd only" "${CL_DIR[$C]}/server.log"
+  wait_until 15 grep -q "this server's name evil is not set by pgops.instance_name" "${CL_DIR[$C]}/server.log"
   check "a name from etcd alone does not make the launcher re-render pgops' own file" \
-    grep -q "was rendered for pg-hostile-1 on .*; this server's name evil comes from Patroni's keys in etcd only" "${CL_DIR[$C]}/server.log"
+    grep -q "was rendered for pg-hostile-1 on .*; this server's name evil is not set by pgops.instance_name" "${CL_DIR[$C]}/server.log"
   check_eq "… nor remove any of this server's backups" "$(own_backups)" "$mine_before"
   check_match "… the file is still pgops' for pg-hostile-1" "$(tail -1 "${CL_DIR[$C]}/hba-managed.conf")" '"instance":"pg-hostile-1"'
-  etcdctl_ hx del /pg/pg-hostile/members/evil >/dev/null; etcdctl_ hx del /pg/pg-hostile/config >/dev/null
+  etcdctl_ hx del /pg/pg-hostile/members/evil >/dev/null
   sql $C postgres "ALTER SYSTEM RESET pgops.instance_name" >/dev/null; sql $C postgres "SELECT pg_reload_conf()" >/dev/null
 }
 

@@ -37,10 +37,18 @@ WITH dbo AS (
   SELECT 'text search configuration ' || pg_catalog.quote_ident(tc.cfgname), tc.cfgnamespace, tc.cfgowner FROM pg_catalog.pg_ts_config tc
   UNION ALL
   SELECT 'statistics object ' || pg_catalog.quote_ident(se.stxname), se.stxnamespace, se.stxowner FROM pg_catalog.pg_statistic_ext se
+  UNION ALL
+  SELECT 'extension ' || pg_catalog.quote_ident(e.extname), e.extnamespace, e.extowner FROM pg_catalog.pg_extension e
+  UNION ALL
+  SELECT 'event trigger ' || pg_catalog.quote_ident(et.evtname), 0::pg_catalog.oid, et.evtowner FROM pg_catalog.pg_event_trigger et
 ), foreign_objects AS (
-  SELECT o.what, o.nsp, pg_catalog.pg_get_userbyid(CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END)::text AS owner
+  -- Owned by a role that is not a superuser, or by pg_database_owner (whoever owns the database
+  -- some day: a previous owner may have handed its objects to it) — but for the standard public.
+  SELECT o.what, o.nsp,
+         CASE WHEN o.owner = dbo.placeholder THEN 'pg_database_owner' ELSE pg_catalog.pg_get_userbyid(o.owner)::text END AS owner
   FROM objects o CROSS JOIN dbo
-  WHERE NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+  WHERE (o.owner = dbo.placeholder AND o.what <> 'schema public')
+     OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
              WHERE r.oid = CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END)
 ), schemas AS (
   SELECT n.nspname::text AS name, n.oid,

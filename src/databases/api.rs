@@ -97,7 +97,8 @@ fn inside(db: &str, closed: bool) -> Result<InsideRead, Error> {
     })
 }
 
-const AVAILABLE_SQL: &str = "SELECT coalesce(pg_catalog.jsonb_object_agg(v.name::text, pg_catalog.jsonb_build_object('trusted', v.trusted, 'schema', v.schema::text)), '{}')
+const AVAILABLE_SQL: &str = "SELECT coalesce(pg_catalog.jsonb_object_agg(v.name::text, pg_catalog.jsonb_build_object(
+         'trusted', v.trusted, 'schema', v.schema::text, 'requires', coalesce(pg_catalog.to_jsonb(v.requires::text[]), '[]'))), '{}')
      FROM pg_catalog.pg_available_extensions a
      JOIN pg_catalog.pg_available_extension_versions v ON v.name = a.name AND v.version = a.default_version";
 
@@ -265,6 +266,7 @@ fn run_batch(home: &str, steps: &[Step]) -> Option<(Option<usize>, String)> {
                             sql: s.statement.clone(),
                             run_as: s.run_as.clone(),
                             guard: s.guard.clone(),
+                            public_path: s.public_path,
                         })
                         .collect(),
                 })
@@ -392,6 +394,16 @@ fn apply_databases(
                 && s.place != Place::TopLevel
             {
                 j += 1;
+            }
+            // A clone whose template failed to be created (or created again) is not made: the
+            // name could by then be another database's.
+            if let Some(t) = s.template.as_ref().filter(|t| failed_dbs.contains(t))
+                && !failed_dbs.contains(&s.database)
+            {
+                failed_dbs.push(s.database.clone());
+                status[i] = format!("skipped: its template {} was not created", crate::sqltext::ident(t));
+                i += 1;
+                continue;
             }
             if failed_dbs.contains(&s.database) {
                 let why = if creating.contains(&s.database) {

@@ -31,6 +31,9 @@ pub struct Statement {
     pub sql: String,
     pub run_as: RunAs,
     pub guard: Guard,
+    /// `search_path = public` for it (the baseline, the owner's statements); else pinned.
+    #[serde(default)]
+    pub public_path: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,8 +75,11 @@ fn run(batch: &Batch) -> Value {
                     checked_clean = matches!(g, Guard::NoForeignObjects);
                 }
             }
-            // Unqualified names in a baseline mean what they mean to the database's users.
-            Spi::run("SET LOCAL search_path TO public")?;
+            // Unqualified names in a baseline, and in what the owner runs, mean what they mean to
+            // the database's users; every other statement names its schema and keeps the pinned path.
+            if st.public_path {
+                Spi::run("SET LOCAL search_path TO public")?;
+            }
             match &st.run_as {
                 RunAs::Superuser => Spi::run(&st.sql)?,
                 RunAs::Owner(owner) => {
@@ -81,7 +87,9 @@ fn run(batch: &Batch) -> Value {
                     as_owner(owner, || Ok(Spi::run(&st.sql)?))?
                 }
             }
-            Spi::run("SET LOCAL search_path TO pg_catalog, pg_temp")?;
+            if st.public_path {
+                Spi::run("SET LOCAL search_path TO pg_catalog, pg_temp")?;
+            }
         }
         Ok(())
     }) {
@@ -116,28 +124,27 @@ fn check(guard: &Guard) -> Result<()> {
             )
             .hint("Its template changed since the plan was made: plan again (a clone's statements then run as its owner)."))
         }
-        Guard::SuperuserSchema(schema) => {
-            if schema == "pg_catalog" {
-                return Ok(());
+        Guard::SuperuserSchemas(schemas) => {
+            for schema in schemas.iter().filter(|s| *s != "pg_catalog") {
+                if v["schemas"].get(schema).is_none() {
+                    return Err(Error::new(
+                        Code::UndefinedObject,
+                        format!("schema {} does not exist in database {}", crate::sqltext::ident(schema), crate::sqltext::ident(&db)),
+                    ));
+                }
+                if let Some(why) = v["unsafe_schemas"].get(schema).and_then(Value::as_str) {
+                    return Err(Error::new(
+                        Code::InsufficientPrivilege,
+                        format!(
+                            "schema {} of database {}: {why}: an extension's script is not run there as a superuser",
+                            crate::sqltext::ident(schema),
+                            crate::sqltext::ident(&db)
+                        ),
+                    )
+                    .hint("It changed since the plan was made: plan again."));
+                }
             }
-            if v["schemas"].get(schema).is_none() {
-                return Err(Error::new(
-                    Code::UndefinedObject,
-                    format!("schema {} does not exist in database {}", crate::sqltext::ident(schema), crate::sqltext::ident(&db)),
-                ));
-            }
-            match v["unsafe_schemas"].get(schema).and_then(Value::as_str) {
-                None => Ok(()),
-                Some(why) => Err(Error::new(
-                    Code::InsufficientPrivilege,
-                    format!(
-                        "schema {} of database {}: {why}: an extension's script is not run there as a superuser",
-                        crate::sqltext::ident(schema),
-                        crate::sqltext::ident(&db)
-                    ),
-                )
-                .hint("It changed since the plan was made: plan again.")),
-            }
+            Ok(())
         }
     }
 }

@@ -90,15 +90,16 @@ fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
             if etcd_on && crate::patroni::view().is_none() && started.elapsed() < FIRST_READ_WAIT {
                 return Ok(Some(POLL));
             }
-            // A name learned from Patroni's keys alone never makes pgops replace what it wrote
-            // here: only a file that says another server wrote it is a copy.
-            if !stamp::may_replace_copy(stamp, identity::name_from_etcd(), &identity::this_server()) {
+            // A name that etcd's keys decide never makes pgops replace what it wrote here: only a
+            // set name, or a file that says another server wrote it (a copy).
+            if !stamp::may_replace_copy(stamp, identity::name_is_set(), &identity::this_server()) {
                 return Err(crate::error::Error::new(
                     crate::error::Code::ObjectNotInPrerequisiteState,
                     format!(
-                        "{path} was rendered for {} on {}; this server's name {instance} comes from Patroni's keys in etcd \
-                         only: not re-rendered and no backup removed (a writer of etcd could rename this server); set \
-                         pgops.instance_name, or run pgops.apply_hba() if the new name is right",
+                        "{path} was rendered for {} on {}; this server's name {instance} is not set by pgops.instance_name \
+                         (it comes from Patroni's keys in etcd, or the default): not re-rendered and no backup removed \
+                         (a writer of etcd could rename this server); set pgops.instance_name, or run pgops.apply_hba() \
+                         if the new name is right",
                         stamp.instance,
                         if stamp.written_on.is_empty() { "an unnamed server".to_string() } else { stamp.written_on.clone() }
                     ),

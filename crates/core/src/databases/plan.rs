@@ -61,9 +61,11 @@ pub struct Foreign {
 }
 
 impl Foreign {
+    /// The first three by name, and how many more.
     fn describe(&self) -> String {
-        let more = self.count - self.examples.len() as i64;
-        let mut s = self.examples.join(", ");
+        let shown = &self.examples[..self.examples.len().min(3)];
+        let more = self.count - shown.len() as i64;
+        let mut s = shown.join(", ");
         if more > 0 {
             s += &format!(" and {more} more");
         }
@@ -80,6 +82,9 @@ pub struct Available {
     pub trusted: bool,
     /// The schema its control file fixes (`schema = …`), if any.
     pub schema: Option<String>,
+    /// The extensions it requires (`requires = …`): CASCADE creates the missing ones, and its
+    /// script sees the schemas of all of them.
+    pub requires: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -153,9 +158,10 @@ pub enum Guard {
     /// No object in the database belongs to a non-superuser (a database pgops just created,
     /// connections still closed).
     NoForeignObjects,
-    /// The schema belongs to a superuser, no non-superuser may CREATE in it and none owns an
-    /// object in it (where an extension's script runs).
-    SuperuserSchema(String),
+    /// Each schema belongs to a superuser, no non-superuser may CREATE in it and none owns an
+    /// object in it: the schemas an extension's script runs with (its own and those of the
+    /// extensions it requires).
+    SuperuserSchemas(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -180,6 +186,11 @@ pub struct Step {
     /// Inside a database pgops just created, before it is opened: the worker enters it although
     /// it does not accept connections yet.
     pub window: bool,
+    /// Runs with `search_path = public` (the baseline, and what runs as the owner: names mean what
+    /// they mean to the database's users); every other statement keeps the pinned path.
+    pub public_path: bool,
+    /// A `CREATE DATABASE … TEMPLATE`: the template (a failed creation of it stops this one).
+    pub template: Option<String>,
 }
 
 impl Step {
@@ -194,6 +205,8 @@ impl Step {
             run_as: RunAs::Superuser,
             guard: Guard::None,
             window: false,
+            public_path: false,
+            template: None,
         }
     }
 
@@ -223,7 +236,7 @@ impl Plan {
             h.update(s.database.as_bytes());
             h.update([0]);
             h.update(serde_json::to_vec(&s.place).unwrap_or_default());
-            h.update(serde_json::to_vec(&(&s.run_as, &s.guard, s.window)).unwrap_or_default());
+            h.update(serde_json::to_vec(&(&s.run_as, &s.guard, s.window, s.public_path)).unwrap_or_default());
             h.update(s.statement.as_bytes());
             h.update([0]);
         }
@@ -588,23 +601,32 @@ impl Inside<'_> {
     }
 
     /// A statement that executes objects (an extension's script, a baseline): as the superuser
-    /// where only superusers could have put objects (`safe` names the schema the worker re-checks),
-    /// else as the owner when `owner_may` (what the owner could run itself), else a note saying why.
-    fn executing(&self, statement: String, reason: String, diffs: Vec<Diff>, safe: Option<&str>, owner_may: bool, why_not: String, live: &Live) -> Step {
-        if self.superuser_window {
-            return self.step(statement, reason, Risk::Safe, diffs);
-        }
-        if let (Some(schema), None) = (safe, &self.clone_why) {
+    /// where only superusers could have put objects (`safe`: the schemas the worker re-checks;
+    /// Err: why not), else as the owner when `owner_may` (what the owner could run itself), else a
+    /// note saying why.
+    #[allow(clippy::too_many_arguments)]
+    fn executing(&self, statement: String, reason: String, diffs: Vec<Diff>, safe: std::result::Result<Vec<String>, String>, owner_may: bool, why_not: String, public_path: bool, live: &Live) -> Step {
+        // In a new database from a clean template nothing but superusers' objects exist: only an
+        // untrusted extension into a schema declared for someone else is left out (it would stay
+        // where that owner can fill it).
+        if self.superuser_window && (safe.is_ok() || owner_may) {
             let mut st = self.step(statement, reason, Risk::Safe, diffs);
-            st.guard = Guard::SuperuserSchema(schema.to_string());
+            st.public_path = public_path;
             return st;
         }
-        if owner_may && !live.is_superuser(&self.owner) {
+        if let (Ok(schemas), None, false) = (&safe, &self.clone_why, self.superuser_window) {
+            let mut st = self.step(statement, reason, Risk::Safe, diffs);
+            st.guard = Guard::SuperuserSchemas(schemas.clone());
+            st.public_path = public_path;
+            return st;
+        }
+        if owner_may && !self.superuser_window && !live.is_superuser(&self.owner) {
             let mut st = self.step(statement, format!("{reason}; run as the owner {}: {why_not}", self.owner), Risk::Safe, diffs);
             st.run_as = RunAs::Owner(self.owner.clone());
+            st.public_path = true;
             return st;
         }
-        let owner_note = if owner_may {
+        let owner_note = if owner_may && !self.superuser_window {
             format!("; its owner {} is a superuser, so it cannot run as the owner either: declare an owner that is not a superuser", self.owner)
         } else {
             String::new()
@@ -616,6 +638,36 @@ impl Inside<'_> {
             diffs,
         )
     }
+
+    /// The schemas an extension's script runs with: `schema` (its own) and those of the extensions
+    /// it requires, transitively — where they are installed, or where CASCADE creates the missing
+    /// ones (their control file's schema, else `schema`). Err: why a superuser may not run it.
+    fn script_schemas(&self, ext: &str, schema: &str, installed: &BTreeMap<String, (String, String)>, live_db: Option<&LiveDatabase>, live: &Live) -> std::result::Result<Vec<String>, String> {
+        let mut out = vec![schema.to_string()];
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = live.available.get(ext).map(|a| a.requires.clone()).unwrap_or_default();
+        while let Some(r) = todo.pop() {
+            if !seen.insert(r.clone()) {
+                continue;
+            }
+            if let Some((sch, _)) = installed.get(&r) {
+                out.push(sch.clone());
+            } else if let Some(a) = live.available.get(&r) {
+                out.push(a.schema.clone().unwrap_or_else(|| schema.to_string()));
+                todo.extend(a.requires.iter().cloned());
+            } else if !live.available.is_empty() {
+                return Err(format!("it requires extension {r}, which is not available on this server"));
+            }
+        }
+        out.sort();
+        out.dedup();
+        for sch in &out {
+            if let Some(why) = schema_risk(sch, live_db, self.spec, live) {
+                return Err(if sch == schema { why } else { format!("it needs extension(s) in schema {sch} ({why})") });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Why a schema is not one only superusers could have filled (None: it is), from the live read
@@ -626,12 +678,15 @@ fn schema_risk(schema: &str, live_db: Option<&LiveDatabase>, spec: &DatabaseSpec
     }
     let exists = live_db.and_then(|d| d.schemas.as_ref()).is_some_and(|m| m.contains_key(schema));
     if !exists {
-        // Created by this plan, as the superuser, unless declared with another owner.
+        // Created by this plan, as the superuser, unless declared with another owner; in a
+        // database being created, an undeclared schema comes from its template (the caller only
+        // asks when that template holds nothing but superusers' objects).
         return match spec.schemas.iter().find(|sc| sc.name == schema && sc.present) {
             Some(sc) => match &sc.owner {
                 Some(o) if !live.is_superuser(o) => Some(format!("schema {schema} is declared owned by {o}")),
                 _ => None,
             },
+            None if live_db.is_none() => None,
             None => Some(format!("schema {schema} does not exist and is not declared")),
         };
     }
@@ -746,17 +801,15 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                     continue;
                 }
                 // Where its script runs: the schema its control file fixes, the declared one, or
-                // the first of the search_path the batch sets (public).
-                let target = avail
-                    .and_then(|a| a.schema.clone())
-                    .or_else(|| x.schema.clone())
-                    .unwrap_or_else(|| "public".into());
-                let risk = schema_risk(&target, live_db, s, live);
+                // public, always written out (the statement never depends on a search_path).
+                let fixed = avail.and_then(|a| a.schema.clone());
+                let target = fixed.clone().or_else(|| x.schema.clone()).unwrap_or_else(|| "public".into());
+                let safe = cx.script_schemas(&x.name, &target, &extensions, live_db, live);
                 let trusted = avail.is_some_and(|a| a.trusted);
-                let why_not = match (&cx.clone_why, &risk) {
+                let why_not = match (&cx.clone_why, &safe) {
                     (Some(c), _) => c.clone(),
-                    (None, Some(r)) => r.clone(),
-                    (None, None) => String::new(),
+                    (None, Err(r)) => r.clone(),
+                    (None, Ok(_)) => String::new(),
                 };
                 let why_not = if trusted {
                     format!("{why_not}; {} is a trusted extension, which the owner may create itself", x.name)
@@ -767,17 +820,20 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                         x.name
                     )
                 };
+                // Always written: CASCADE creates missing requirements in it too (unless their own
+                // control file fixes a schema), never in whatever the search_path says.
+                let schema_clause = format!(" SCHEMA {}", ident(x.schema.as_deref().unwrap_or(&target)));
                 out.push(cx.executing(
                     format!(
-                        "CREATE EXTENSION IF NOT EXISTS {q}{}{} CASCADE",
-                        x.schema.as_deref().map_or(String::new(), |s| format!(" SCHEMA {}", ident(s))),
+                        "CREATE EXTENSION IF NOT EXISTS {q}{schema_clause}{} CASCADE",
                         x.version.as_deref().map_or(String::new(), |v| format!(" VERSION {}", literal(v)))
                     ),
                     format!("extension {} is missing", x.name),
                     diffs,
-                    risk.is_none().then_some(target.as_str()),
+                    safe,
                     trusted,
                     why_not,
+                    false,
                     live,
                 ));
             }
@@ -785,25 +841,37 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                 if let Some(v) = &x.version
                     && v != version
                 {
-                    let risk = schema_risk(schema, live_db, s, live);
+                    let safe = cx.script_schemas(&x.name, schema, &extensions, live_db, live);
                     let trusted = avail.is_some_and(|a| a.trusted);
                     let why_not = format!(
                         "{}; its update script runs in schema {schema}",
-                        risk.clone().or(cx.clone_why.clone()).unwrap_or_default()
+                        cx.clone_why.clone().or(safe.clone().err()).unwrap_or_default()
                     );
                     out.push(cx.executing(
                         format!("ALTER EXTENSION {q} UPDATE TO {}", literal(v)),
                         format!("extension {} is at {version}, declared {v}", x.name),
                         diff(&format!("extensions.{}.version", x.name), v.clone(), version.clone()),
-                        risk.is_none().then_some(schema.as_str()),
+                        safe,
                         trusted,
                         why_not,
+                        false,
                         live,
                     ));
                 }
                 if let Some(sc) = &x.schema
                     && sc != schema
                 {
+                    // Moving an untrusted extension into a schema others can fill leaves its
+                    // objects where a later update script would run among theirs.
+                    if let Some(why) = schema_risk(sc, live_db, s, live).filter(|_| !avail.is_some_and(|a| a.trusted)) {
+                        out.push(Step::note(
+                            name,
+                            format!("-- not run: {why}; {} is not a trusted extension and is not moved there", x.name),
+                            format!("extension {} is in schema {schema}, declared {sc}", x.name),
+                            diff(&format!("extensions.{}.schema", x.name), sc.clone(), schema.clone()),
+                        ));
+                        continue;
+                    }
                     out.push(cx.step(
                         format!("ALTER EXTENSION {q} SET SCHEMA {}", ident(sc)),
                         format!("extension {} is in schema {schema}, declared {sc}", x.name),
@@ -827,9 +895,10 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
             b.clone(),
             "baseline: runs once, right after the database is created, before it accepts connections".into(),
             vec![],
-            None,
+            Err(why_not.clone()),
             true,
             format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
+            true,
             live,
         ));
     }
@@ -1027,14 +1096,16 @@ fn create(s: &DatabaseSpec, specs: &[DatabaseSpec], live: &Live, opts: &Options,
             "; it clones {why}: those objects, their code and data are copied, and nothing inside the copy runs as a superuser"
         );
     }
-    out.push(Step::new(
+    let mut create = Step::new(
         &s.name,
         Place::TopLevel,
         create_statement(s, opts),
         reason,
         risk,
         diff("state", "present".to_string(), None),
-    ));
+    );
+    create.template = s.template.clone();
+    out.push(create);
     let mut inside = vec![];
     converge_inside(s, None, live, opts, clone_why.clone(), &mut inside);
     // Handed over (owner, template flag, comment, settings, privileges) while still closed.
@@ -1062,14 +1133,21 @@ fn create(s: &DatabaseSpec, specs: &[DatabaseSpec], live: &Live, opts: &Options,
         ));
     }
     converge_database(s, None, live, opts, &mut handover)?;
-    // A clone's inside statements run as its owner, so it must be the owner's first.
-    if clone_why.is_none() {
-        out.extend(inside);
-        out.extend(handover);
-    } else {
-        out.extend(handover);
-        out.extend(inside);
+    // A clone's inside statements run as its owner while the database is still closed and the
+    // superuser's: the owner gets CREATE on it for that (ownership follows with the hand-over).
+    let owner_runs = inside.iter().any(|st| matches!(st.run_as, RunAs::Owner(_)));
+    if owner_runs && let Some(o) = &s.owner {
+        out.push(Step::new(
+            &s.name,
+            Place::Cluster,
+            format!("GRANT CREATE ON DATABASE {q} TO {}", ident(o)),
+            format!("the owner {o} runs the work inside before the hand-over (the database stays closed and the superuser's)"),
+            Risk::Safe,
+            vec![],
+        ));
     }
+    out.extend(inside);
+    out.extend(handover);
     if s.allowconn != Some(false) {
         out.push(Step::new(
             &s.name,
@@ -1368,9 +1446,9 @@ mod tests {
 
     fn trusted_and_not() -> BTreeMap<String, Available> {
         BTreeMap::from([
-            ("pg_trgm".to_string(), Available { trusted: true, schema: None }),
-            ("pgstattuple".to_string(), Available { trusted: false, schema: None }),
-            ("plpgsql".to_string(), Available { trusted: true, schema: Some("pg_catalog".into()) }),
+            ("pg_trgm".to_string(), Available { trusted: true, schema: None, requires: vec![] }),
+            ("pgstattuple".to_string(), Available { trusted: false, schema: None, requires: vec![] }),
+            ("plpgsql".to_string(), Available { trusted: true, schema: Some("pg_catalog".into()), requires: vec![] }),
         ])
     }
 
@@ -1384,12 +1462,16 @@ mod tests {
         let p = plan(&[s], &l, &opts()).unwrap();
         assert_eq!(p.steps[0].risk, Risk::Clone);
         assert!(p.steps[0].reason.contains("template tenant_tpl belongs to tenant, who is not a superuser: function public.f() owned by tenant, table public.app_settings owned by tenant and 1 more"), "{}", p.steps[0].reason);
-        // Handed over first (still closed), then the inside work as the owner, then opened.
-        assert_eq!(p.steps[1].statement, "ALTER DATABASE \"copy\" OWNER TO \"app\"");
+        // Still closed and the superuser's: the owner may CREATE for the work inside, then the
+        // hand-over, then it is opened.
+        assert_eq!(p.steps[1].statement, "GRANT CREATE ON DATABASE \"copy\" TO \"app\"");
+        let at = |st: &str| p.steps.iter().position(|x| x.statement == st).unwrap();
+        assert!(at("UPDATE app_settings SET v = 1") < at("ALTER DATABASE \"copy\" OWNER TO \"app\""));
         let inside: Vec<(&str, String)> = p.steps.iter().filter(|st| matches!(st.place, Place::Inside(_) | Place::Note)).map(|st| (st.statement.as_str(), st.runner())).collect();
         assert_eq!(inside[0], ("CREATE SCHEMA IF NOT EXISTS \"s\"", "superuser".to_string()));
         assert!(inside[1].0.starts_with("-- not run: template tenant_tpl belongs to tenant") && inside[1].0.contains("pgstattuple is not a trusted extension"), "{}", inside[1].0);
-        assert_eq!(inside[2], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" CASCADE", "owner app".to_string()));
+        assert_eq!(inside[2], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner app".to_string()));
+        assert!(p.steps.iter().filter(|st| st.run_as != RunAs::Superuser).all(|st| st.public_path));
         assert_eq!(inside[3], ("UPDATE app_settings SET v = 1", "owner app".to_string()));
         assert!(p.steps.iter().filter(|st| st.run_as == RunAs::Superuser && matches!(st.place, Place::Inside(_))).all(|st| !st.statement.starts_with("CREATE EXTENSION") && !st.statement.starts_with("UPDATE")));
         assert_eq!(p.steps.last().unwrap().statement, "ALTER DATABASE \"copy\" WITH ALLOW_CONNECTIONS true");
@@ -1438,7 +1520,7 @@ mod tests {
         let mut l = live(vec![d]);
         l.roles.insert("tenant".into());
         let mut avail = trusted_and_not();
-        avail.insert("pgstattuple3".into(), Available { trusted: false, schema: None });
+        avail.insert("pgstattuple3".into(), Available { trusted: false, schema: None, requires: vec![] });
         l.available = avail;
         let p = plan(&[s], &l, &opts()).unwrap();
         let rows: Vec<(String, String, Place)> = p.steps.iter().map(|st| (st.statement.clone(), st.runner(), st.place.clone())).collect();
@@ -1448,19 +1530,20 @@ mod tests {
         assert_eq!(rows[2].0, "CREATE SCHEMA IF NOT EXISTS \"ext\"");
         // An untrusted extension into a schema this plan creates as the superuser: superuser, re-checked.
         assert_eq!(rows[3].0, "CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"ext\" CASCADE");
-        assert_eq!(p.steps[3].guard, Guard::SuperuserSchema("ext".into()));
+        assert_eq!(p.steps[3].guard, Guard::SuperuserSchemas(vec!["ext".into()]));
         // A trusted one into the tenant's public: as the owner.
-        assert_eq!((rows[4].0.as_str(), rows[4].1.as_str()), ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" CASCADE", "owner tenant"));
+        assert_eq!((rows[4].0.as_str(), rows[4].1.as_str()), ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner tenant"));
         // Not available on the server: a note naming it.
         assert_eq!(rows[5].0, "-- extension \"pgstattuple2\" is not available on this server: install its package, then apply again");
         // plpgsql's control file puts it in pg_catalog: the superuser, re-checked.
-        assert_eq!(p.steps[6].guard, Guard::SuperuserSchema("pg_catalog".into()));
+        assert_eq!(p.steps[6].guard, Guard::SuperuserSchemas(vec!["pg_catalog".into()]));
         // Untrusted into the tenant's schema: never.
         assert_eq!(rows[7].2, Place::Note);
         assert!(rows[7].0.contains("schema got_there_first: owned by tenant") && rows[7].0.contains("not a trusted extension"), "{}", rows[7].0);
         // No superuser row executes an extension script anywhere a non-superuser could write.
         for st in p.steps.iter().filter(|st| st.statement.starts_with("CREATE EXTENSION") && st.run_as == RunAs::Superuser) {
-            assert!(matches!(&st.guard, Guard::SuperuserSchema(s) if s == "ext" || s == "pg_catalog"));
+            assert!(matches!(&st.guard, Guard::SuperuserSchemas(s) if s == &["ext"] || s == &["pg_catalog"]));
+            assert!(!st.public_path);
         }
     }
 
@@ -1495,5 +1578,48 @@ mod tests {
         assert!(plan(&[s], &live(vec![d.clone()]), &opts()).unwrap().steps.is_empty());
         d.owner = "postgres".into();
         assert!(plan(&[spec(json!({"name": "half"}))], &live(vec![d]), &opts()).unwrap().steps.is_empty());
+    }
+
+    #[test]
+    fn an_extensions_requirements_decide_too() {
+        // postgis_topology's control file fixes schema topology and requires postgis: CASCADE
+        // would create postgis (untrusted) in the schema the statement names.
+        let mut l = live(vec![]);
+        l.roles.insert("tenant".into());
+        l.available = BTreeMap::from([
+            ("postgis".to_string(), Available { trusted: false, schema: None, requires: vec![] }),
+            ("postgis_topology".to_string(), Available { trusted: false, schema: Some("topology".into()), requires: vec!["postgis".into()] }),
+            ("cube".to_string(), Available { trusted: true, schema: None, requires: vec![] }),
+            ("earthdistance".to_string(), Available { trusted: false, schema: None, requires: vec!["cube".into()] }),
+        ]);
+        let mut d = live_db("app", "tenant");
+        d.schemas = Some(BTreeMap::from([("public".to_string(), "pg_database_owner".to_string())]));
+        d.unsafe_schemas = Some(BTreeMap::from([("public".to_string(), "owned by the database owner tenant".to_string())]));
+        l.databases.insert("app".into(), d.clone());
+        let s = spec(json!({"name": "app", "schemas": ["topology"], "extensions": ["postgis_topology"]}));
+        let p = plan(&[s], &l, &opts()).unwrap();
+        let st = p.steps.iter().find(|st| st.statement.contains("postgis_topology")).unwrap();
+        assert_eq!(st.statement, "CREATE EXTENSION IF NOT EXISTS \"postgis_topology\" SCHEMA \"topology\" CASCADE");
+        assert_eq!(st.guard, Guard::SuperuserSchemas(vec!["topology".into()]));
+        // A requirement installed (by the tenant) in its public: the script would see public.
+        d.extensions = Some(BTreeMap::from([("cube".to_string(), ("public".to_string(), "1.5".to_string()))]));
+        l.databases.insert("app".into(), d);
+        let s = spec(json!({"name": "app", "schemas": ["geo"], "extensions": [{"name": "earthdistance", "schema": "geo"}]}));
+        let p = plan(&[s], &l, &opts()).unwrap();
+        let st = p.steps.iter().find(|st| st.statement.contains("earthdistance")).unwrap();
+        assert_eq!(st.place, Place::Note);
+        assert!(st.statement.contains("it needs extension(s) in schema public"), "{}", st.statement);
+    }
+
+    #[test]
+    fn in_a_new_database_an_untrusted_extension_is_not_put_in_a_schema_declared_for_someone_else() {
+        let mut l = live(vec![]);
+        l.available = trusted_and_not();
+        let s = spec(json!({"name": "n", "owner": "app", "schemas": [{"name": "apps", "owner": "app"}],
+            "extensions": [{"name": "pgstattuple", "schema": "apps"}, {"name": "pg_trgm", "schema": "apps"}]}));
+        let p = plan(&[s], &l, &opts()).unwrap();
+        let rows: Vec<(&str, &Place)> = p.steps.iter().map(|st| (st.statement.as_str(), &st.place)).collect();
+        assert!(rows.iter().any(|(st, pl)| st.starts_with("-- not run: schema apps is declared owned by app") && **pl == Place::Note));
+        assert!(rows.iter().any(|(st, pl)| *st == "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"apps\" CASCADE" && matches!(pl, Place::Inside(_))));
     }
 }

@@ -224,7 +224,11 @@ pub fn superuser_only(r: &Rule) -> Vec<&'static str> {
         {
             add("@file inclusions");
         }
-        let Ok(line) = Line::parse(l) else { continue };
+        // A stored line that no longer parses is left to a superuser (fail closed).
+        let Ok(line) = Line::parse(l) else {
+            add("lines pgops cannot read");
+            continue;
+        };
         if line.method == "trust" {
             add("trust");
         }

@@ -38,13 +38,13 @@ fn digest(body: &str, cluster: &str, instance: &str, role: &str, written_on: &st
 }
 
 /// Whether a file stamped for another instance may be rendered again here, and that instance's
-/// backups beside it removed. Always when this server's name is its own (`pgops.instance_name`,
-/// or the default from its host and port). When the name was learned from Patroni's keys in etcd,
-/// only when the file itself says another server wrote it (a copy a reinit or pg_basebackup
-/// brought): a writer of etcd can rename this server, but never make pgops replace or delete what
-/// it wrote here under its previous name.
-pub fn may_replace_copy(stamp: &Stamp, name_from_etcd: bool, this_server: &str) -> bool {
-    !name_from_etcd || (!stamp.written_on.is_empty() && stamp.written_on != this_server)
+/// backups beside it removed: when this server's name is set explicitly (`pgops.instance_name`),
+/// or when the file itself says another server wrote it (a copy a reinit or pg_basebackup
+/// brought). A name from anywhere else — Patroni's keys in etcd, or the default that takes over
+/// when those keys become ambiguous — is one a writer of etcd can change: it never makes pgops
+/// replace or delete what it wrote here under its previous name.
+pub fn may_replace_copy(stamp: &Stamp, name_is_set: bool, this_server: &str) -> bool {
+    name_is_set || (!stamp.written_on.is_empty() && stamp.written_on != this_server)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -347,16 +347,17 @@ mod tests {
     }
 
     #[test]
-    fn a_name_from_etcd_replaces_only_a_file_another_server_wrote() {
+    fn only_a_set_name_or_a_copy_is_replaced() {
         let mine = read(&seal(BODY, "c", "pg-c-db1", "primary", "db1:5432")).unwrap().0;
         let copied = read(&seal(BODY, "c", "pg-c-2", "primary", "db2:5432")).unwrap().0;
         let old = read(&seal(BODY, "c", "pg-c-2", "primary", "")).unwrap().0;
-        // A name of its own (setting, default): a file stamped for another name is replaced.
-        assert!(may_replace_copy(&mine, false, "db1:5432"));
-        // A name learned from etcd: never this server's own file, nor one that does not say where.
-        assert!(!may_replace_copy(&mine, true, "db1:5432"));
-        assert!(!may_replace_copy(&old, true, "db1:5432"));
-        assert!(may_replace_copy(&copied, true, "db1:5432"));
+        // A name set explicitly: a file stamped for another name is replaced.
+        assert!(may_replace_copy(&mine, true, "db1:5432"));
+        // Any other name (from etcd, or the default when etcd's keys are ambiguous): never this
+        // server's own file, nor one that does not say where it was written; a copy is replaced.
+        assert!(!may_replace_copy(&mine, false, "db1:5432"));
+        assert!(!may_replace_copy(&old, false, "db1:5432"));
+        assert!(may_replace_copy(&copied, false, "db1:5432"));
         // Where it was written is part of what the stamp vouches for.
         let f = seal(BODY, "c", "i", "primary", "db2:5432").replace("db2:5432", "db1:5432");
         assert!(!read(&f).unwrap().1);
