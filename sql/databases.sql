@@ -27,6 +27,7 @@ CREATE TABLE pgops.database_spec (
     parameters          jsonb   NOT NULL DEFAULT '{}',
     grants              jsonb   NOT NULL DEFAULT '[]',
     baseline            text,
+    baseline_file       text,
     force               boolean NOT NULL DEFAULT false,
     pgbouncer           boolean NOT NULL DEFAULT true,
     pool_auth_user      text,
@@ -39,7 +40,7 @@ CREATE TABLE pgops.database_spec (
     CONSTRAINT database_spec_state CHECK (state IN ('present', 'absent', 'recreate'))
 );
 COMMENT ON TABLE pgops.database_spec IS
-    'Declared databases (Pigsty pg_databases fields), applied in ordinal order (templates first). NULL: not managed. state recreate is carried out once, then reads present. schemas: ["s"] or [{"name", "owner", "state"}]; extensions: ["e"] or [{"name", "schema", "version", "state"}]; parameters: ALTER DATABASE SET (value "DEFAULT" resets); grants: [{"grantee", "privileges": ["CONNECT", "CREATE", "TEMPORARY"], "grant_option"}], exactly what each listed grantee holds; baseline: SQL run once in the new database; force: DROP DATABASE WITH (FORCE).';
+    'Declared databases (Pigsty pg_databases fields), applied in ordinal order (templates first). NULL: not managed. state recreate is carried out once, then reads present. schemas: ["s"] or [{"name", "owner", "state"}]; extensions: ["e"] or [{"name", "schema", "version", "state"}]; parameters: ALTER DATABASE SET (value "DEFAULT" resets); grants: [{"grantee", "privileges": ["CONNECT", "CREATE", "TEMPORARY"], "grant_option"}], exactly what each listed grantee holds; baseline: SQL run once per content (psql -f style: statement by statement), baseline_file: the file it was read from; schemas may carry "create": [roles] (exactly who besides the owner may CREATE in it); force: DROP DATABASE WITH (FORCE).';
 
 CREATE FUNCTION pgops._database_check_trigger() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops, pg_temp AS $$
@@ -51,7 +52,18 @@ END $$;
 CREATE TRIGGER database_spec_check BEFORE INSERT OR UPDATE ON pgops.database_spec
     FOR EACH ROW EXECUTE FUNCTION pgops._database_check_trigger();
 
+-- Which baseline content ran in which database: a declared baseline runs once per content (a
+-- changed file runs again; a dropped database's rows go with it).
+CREATE TABLE pgops.baseline_run (
+    database text NOT NULL,
+    sha256   text NOT NULL,
+    ran_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (database, sha256)
+);
+COMMENT ON TABLE pgops.baseline_run IS 'Baselines pgops.apply_databases() ran: database and the sha256 of the content';
+
 SELECT pg_catalog.pg_extension_config_dump('pgops.database_spec', '');
+SELECT pg_catalog.pg_extension_config_dump('pgops.baseline_run', '');
 SELECT pg_catalog.pg_extension_config_dump('pgops.database_spec_ordinal_seq', '');
 
 CREATE VIEW pgops.database_drift AS SELECT * FROM pgops._database_drift();

@@ -30,6 +30,7 @@ pub static HBA_FOLLOW: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static PATRONI_NAMESPACE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static PATRONI_SCOPE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static PATRONI_USERS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static BASELINE_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static FREEZE_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
@@ -188,6 +189,14 @@ pub fn init(preloading: bool) {
           <namespace>/<scope>/: members (this server's member name, every member's address), leader, config.",
         &PATRONI_NAMESPACE,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.baseline_directory",
+        c"The directory a declared database's baseline file (Pigsty's baseline: cmdb.sql) is read from.",
+        c"Only a superuser (or postgresql.conf) sets it; no file outside it is read. Empty: baselines that name a file are refused.",
+        &BASELINE_DIRECTORY,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
@@ -456,6 +465,10 @@ pub fn hba_follow() -> bool {
 
 pub fn patroni_namespace() -> Option<String> {
     string(&PATRONI_NAMESPACE)
+}
+
+pub fn baseline_directory() -> Option<String> {
+    string(&BASELINE_DIRECTORY)
 }
 
 pub fn patroni_scope() -> Option<String> {

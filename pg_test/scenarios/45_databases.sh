@@ -74,8 +74,9 @@ scenario_main() {
   check_eq "the clone has what the template's baseline made" "$(sql $C clone "SELECT count(*) FROM from_template")" 1
   check_eq "hostile names are quoted: created as named, its schema too, nothing else dropped" \
     "$(sql $C postgres "SELECT count(*) FROM pg_database WHERE datname IN ('meta', 'hostile\"; DROP DATABASE meta; --')") $(sql $C "hostile\"; DROP DATABASE meta; --" "SELECT count(*) FROM pg_namespace WHERE nspname IN ('public', 'we\"ird; DROP SCHEMA public')")" "2 2"
-  check_eq "converged: the plan is empty, and so is the drift" \
-    "$(sql $C postgres "SELECT (SELECT count(*) FROM pgops.plan_databases()) || ',' || (SELECT count(*) FROM pgops.database_drift) || ',' || (SELECT databases_drifting FROM pgops.database_drift_summary)")" "0,0,0"
+  out=$(sql $C postgres "SELECT (SELECT count(*) FROM pgops.plan_databases()) || ',' || (SELECT count(*) FROM pgops.database_drift) || ',' || (SELECT databases_drifting FROM pgops.database_drift_summary)")
+  check_eq "converged: the plan is empty, and so is the drift" "$out" "0,0,0"
+  [ "$out" = "0,0,0" ] || sql $C postgres "SELECT database, runs, statement, reason FROM pgops.plan_databases()"
 
   # --- changes, both ways ------------------------------------------------------------------------------
   sql $C postgres "ALTER DATABASE meta OWNER TO app; ALTER DATABASE meta CONNECTION LIMIT 3; ALTER DATABASE meta SET work_mem = '1MB';

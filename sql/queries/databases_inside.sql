@@ -1,6 +1,6 @@
 -- One database's schemas (name → owner), extensions (name → [schema, version]), the schemas a
--- non-superuser could have put objects in (name → why), and the objects non-superusers own (how
--- many, the first ten named), read in that database for pgops.plan_databases(),
+-- non-superuser could have put objects in (name → why), who besides its owner may CREATE in each
+-- schema, and the objects non-superusers own (how many, the first ten named), read in that database for pgops.plan_databases(),
 -- pgops.export_databases() and before a superuser runs anything there (the worker's guards).
 -- System schemas are left out. An owner `pg_database_owner` is the database's owner.
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
@@ -76,6 +76,12 @@ SELECT pg_catalog.jsonb_build_object(
                 (SELECT 'holds ' || pg_catalog.count(*)::text || ' object(s) of ' || pg_catalog.string_agg(DISTINCT f.owner, ', ')
                  FROM foreign_objects f WHERE f.nsp = s.oid AND f.what NOT LIKE 'schema %')) AS why) w
      WHERE w.why <> ''), '{}'),
+  'schema_create', coalesce((
+     SELECT pg_catalog.jsonb_object_agg(s.name, g.grantees)
+     FROM schemas s,
+     LATERAL (SELECT coalesce(pg_catalog.jsonb_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END), '[]') AS grantees
+              FROM pg_catalog.aclexplode(s.nspacl) a
+              WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.owner) g), '{}'),
   'foreign_objects', pg_catalog.jsonb_build_object(
      'count', (SELECT pg_catalog.count(*) FROM foreign_objects),
      'examples', coalesce((SELECT pg_catalog.jsonb_agg(x.what || ' owned by ' || x.owner)

@@ -61,6 +61,7 @@ struct InsideRead {
     schemas: BTreeMap<String, String>,
     extensions: BTreeMap<String, (String, String)>,
     unsafe_schemas: BTreeMap<String, String>,
+    schema_create: BTreeMap<String, Vec<String>>,
     foreign: Foreign,
 }
 
@@ -93,6 +94,7 @@ fn inside(db: &str, closed: bool) -> Result<InsideRead, Error> {
         schemas: field(&v, "schemas", db)?,
         extensions: field(&v, "extensions", db)?,
         unsafe_schemas: field(&v, "unsafe_schemas", db)?,
+        schema_create: field(&v, "schema_create", db)?,
         foreign: field(&v, "foreign_objects", db)?,
     })
 }
@@ -115,8 +117,20 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
          FROM pg_catalog.pg_roles",
         &[],
     );
+    let runs: BTreeMap<String, Vec<String>> = serde_json::from_value(json(
+        "SELECT coalesce(pg_catalog.jsonb_object_agg(r.database, r.digests), '{}')
+         FROM (SELECT b.database, pg_catalog.jsonb_agg(b.sha256) AS digests FROM pgops.baseline_run b GROUP BY b.database) r",
+        &[],
+    ))
+    .unwrap_or_default();
     let mut live = Live {
-        databases: dbs.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        databases: dbs
+            .into_iter()
+            .map(|mut d| {
+                d.baselines = runs.get(&d.name).cloned().unwrap_or_default();
+                (d.name.clone(), d)
+            })
+            .collect(),
         roles: serde_json::from_value(roles["all"].clone()).unwrap_or_default(),
         superusers: serde_json::from_value(roles["super"].clone()).unwrap_or_default(),
         available: serde_json::from_value(json(AVAILABLE_SQL, &[])).unwrap_or_default(),
@@ -131,7 +145,7 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
         }
         let exists = live.databases.contains_key(&s.name);
         if exists && s.state == super::model::State::Present {
-            if !s.schemas.is_empty() || !s.extensions.is_empty() {
+            if !s.schemas.is_empty() || !s.extensions.is_empty() || s.baseline.is_some() {
                 wanted.push((s.name.clone(), false));
             }
         } else {
@@ -153,6 +167,7 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
                 d.schemas = Some(r.schemas);
                 d.extensions = Some(r.extensions);
                 d.unsafe_schemas = Some(r.unsafe_schemas);
+                d.schema_create = Some(r.schema_create);
                 d.foreign_objects = Some(r.foreign);
             }
             Err(e) => notice!(
@@ -241,10 +256,17 @@ fn plan_databases() -> TableIterator<
     }))
 }
 
+/// What a batch did: None when every statement succeeded; else the statement that stopped it
+/// (None: before any) and the error; plus, inside a database, the statements that failed alone
+/// (a schema or an extension: the others went on).
+struct BatchOutcome {
+    stopped: Option<(Option<usize>, String)>,
+    failed_alone: Vec<(usize, String)>,
+}
+
 /// Runs one batch of steps in a worker (at top level, in a transaction, or inside their
-/// database as each step's runner and guard say); None when they all succeeded, else the index of
-/// the failed one (None: before any) and the error.
-fn run_batch(home: &str, steps: &[Step]) -> Option<(Option<usize>, String)> {
+/// database as each step's runner and guard say).
+fn run_batch(home: &str, steps: &[Step]) -> BatchOutcome {
     let statements: Vec<String> = steps.iter().map(|s| s.statement.clone()).collect();
     let (database, task) = match &steps[0].place {
         Place::TopLevel => (
@@ -267,6 +289,7 @@ fn run_batch(home: &str, steps: &[Step]) -> Option<(Option<usize>, String)> {
                             run_as: s.run_as.clone(),
                             guard: s.guard.clone(),
                             public_path: s.public_path,
+                            script: s.baseline_digest.is_some(),
                         })
                         .collect(),
                 })
@@ -281,14 +304,42 @@ fn run_batch(home: &str, steps: &[Step]) -> Option<(Option<usize>, String)> {
             },
         ),
     };
+    let failed_alone = |v: &Value| -> Vec<(usize, String)> {
+        v.get("results")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.get("error").and_then(Value::as_str).map(|e| (i, e.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     match dbworker::run_and_wait(&database, &task) {
-        Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => None,
-        Ok(v) => Some((
-            v.get("failed").and_then(Value::as_u64).map(|n| n as usize),
-            v.get("error").and_then(Value::as_str).unwrap_or("unknown error").to_string(),
-        )),
-        Err(e) => Some((None, e.one_line())),
+        Ok(v) if v.get("ok") == Some(&Value::Bool(true)) => BatchOutcome {
+            stopped: None,
+            failed_alone: failed_alone(&v),
+        },
+        Ok(v) => BatchOutcome {
+            stopped: Some((
+                v.get("failed").and_then(Value::as_u64).map(|n| n as usize),
+                v.get("error").and_then(Value::as_str).unwrap_or("unknown error").to_string(),
+            )),
+            failed_alone: failed_alone(&v),
+        },
+        Err(e) => BatchOutcome {
+            stopped: Some((None, e.one_line())),
+            failed_alone: vec![],
+        },
     }
+}
+
+/// Records that a baseline ran in a database (each content runs once).
+fn record_baseline(database: &str, digest: &str) {
+    let _ = pgrx::spi::Spi::run_with_args(
+        "INSERT INTO pgops.baseline_run (database, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[database.into(), digest.into()],
+    );
 }
 
 /// Creates, changes and retires databases as declared. Each database's statements run in order
@@ -421,22 +472,49 @@ fn apply_databases(
                 continue;
             }
             let top = s.place == Place::TopLevel;
-            match run_batch(&home, &steps[i..j]) {
+            let outcome = run_batch(&home, &steps[i..j]);
+            for (k, e) in &outcome.failed_alone {
+                status[i + k] = format!("failed: {e}");
+            }
+            match outcome.stopped {
                 None => {
-                    for st in status.iter_mut().take(j).skip(i) {
-                        *st = "applied".into();
+                    for (k, st) in status.iter_mut().enumerate().take(j).skip(i) {
+                        if !st.starts_with("failed") {
+                            *st = "applied".into();
+                            if let Some(d) = &steps[k].baseline_digest {
+                                record_baseline(&steps[k].database, d);
+                            }
+                        }
                     }
                     // `recreate` is a request: once the database is created again, the row says
                     // present (a later failure must not make the next apply drop it again).
                     if top && s.statement.starts_with("CREATE DATABASE") {
                         mark_present(&s.database);
                     }
+                    // A dropped database's baselines ran in a database that is gone.
+                    if top && s.statement.starts_with("DROP DATABASE") {
+                        let _ = pgrx::spi::Spi::run_with_args(
+                            "DELETE FROM pgops.baseline_run WHERE database = $1",
+                            &[s.database.as_str().into()],
+                        );
+                    }
                 }
                 Some((at, error)) => {
+                    let inside = matches!(s.place, Place::Inside(_));
                     for (k, st) in status.iter_mut().enumerate().take(j).skip(i) {
+                        if st.starts_with("failed") {
+                            continue;
+                        }
                         *st = match at {
                             Some(a) if a == k - i => format!("failed: {error}"),
-                            Some(_) if top => "not run".into(),
+                            // Inside a database what ran before the stop is committed (psql -f).
+                            Some(a) if inside && k - i < a => {
+                                if let Some(d) = &steps[k].baseline_digest {
+                                    record_baseline(&steps[k].database, d);
+                                }
+                                "applied".into()
+                            }
+                            Some(_) if top || inside => "not run".into(),
                             Some(_) => "rolled back".into(),
                             None => format!("failed: {error}"),
                         };
@@ -575,6 +653,12 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
     };
     let mut rows = vec![];
     for (i, v) in list.iter().enumerate() {
+        let v = &with_baseline_file(v).unwrap_or_else(|e| {
+            raise(
+                e.detail(format!("entry {} of the list", i + 1))
+                    .hint("Nothing was loaded: set pgops.baseline_directory (a superuser) to where the file is, or fix the entry."),
+            )
+        });
         let spec = DatabaseSpec::parse(v).unwrap_or_else(|e| {
             raise(
                 e.detail(format!("entry {} of the list", i + 1))
@@ -589,8 +673,8 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
     }
     for row in &rows {
         pgrx::spi::Spi::run_with_args(
-            "INSERT INTO pgops.database_spec AS d (name, state, owner, template, strategy, encoding, locale, lc_collate, lc_ctype, tablespace, locale_provider, icu_locale, icu_rules, builtin_locale, is_template, allowconn, revokeconn, connlimit, comment, schemas, extensions, parameters, grants, baseline, force, pgbouncer, pool_auth_user, pool_mode, pool_size, pool_size_reserve, pool_size_min, pool_max_db_conn, register_datasource)
-             SELECT r.name, r.state, r.owner, r.template, r.strategy, r.encoding, r.locale, r.lc_collate, r.lc_ctype, r.tablespace, r.locale_provider, r.icu_locale, r.icu_rules, r.builtin_locale, r.is_template, r.allowconn, r.revokeconn, r.connlimit, r.comment, r.schemas, r.extensions, r.parameters, r.grants, r.baseline, r.force, r.pgbouncer, r.pool_auth_user, r.pool_mode, r.pool_size, r.pool_size_reserve, r.pool_size_min, r.pool_max_db_conn, r.register_datasource
+            "INSERT INTO pgops.database_spec AS d (name, state, owner, template, strategy, encoding, locale, lc_collate, lc_ctype, tablespace, locale_provider, icu_locale, icu_rules, builtin_locale, is_template, allowconn, revokeconn, connlimit, comment, schemas, extensions, parameters, grants, baseline, baseline_file, force, pgbouncer, pool_auth_user, pool_mode, pool_size, pool_size_reserve, pool_size_min, pool_max_db_conn, register_datasource)
+             SELECT r.name, r.state, r.owner, r.template, r.strategy, r.encoding, r.locale, r.lc_collate, r.lc_ctype, r.tablespace, r.locale_provider, r.icu_locale, r.icu_rules, r.builtin_locale, r.is_template, r.allowconn, r.revokeconn, r.connlimit, r.comment, r.schemas, r.extensions, r.parameters, r.grants, r.baseline, r.baseline_file, r.force, r.pgbouncer, r.pool_auth_user, r.pool_mode, r.pool_size, r.pool_size_reserve, r.pool_size_min, r.pool_max_db_conn, r.register_datasource
              FROM pg_catalog.jsonb_populate_record(NULL::pgops.database_spec, $1) r
              ON CONFLICT (name) DO UPDATE SET
                state = EXCLUDED.state, owner = EXCLUDED.owner, template = EXCLUDED.template, strategy = EXCLUDED.strategy,
@@ -600,7 +684,7 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
                is_template = EXCLUDED.is_template,
                allowconn = EXCLUDED.allowconn, revokeconn = EXCLUDED.revokeconn, connlimit = EXCLUDED.connlimit,
                comment = EXCLUDED.comment, schemas = EXCLUDED.schemas, extensions = EXCLUDED.extensions,
-               parameters = EXCLUDED.parameters, grants = EXCLUDED.grants, baseline = EXCLUDED.baseline,
+               parameters = EXCLUDED.parameters, grants = EXCLUDED.grants, baseline = EXCLUDED.baseline, baseline_file = EXCLUDED.baseline_file,
                force = EXCLUDED.force, pgbouncer = EXCLUDED.pgbouncer, pool_auth_user = EXCLUDED.pool_auth_user,
                pool_mode = EXCLUDED.pool_mode, pool_size = EXCLUDED.pool_size, pool_size_reserve = EXCLUDED.pool_size_reserve,
                pool_size_min = EXCLUDED.pool_size_min, pool_max_db_conn = EXCLUDED.pool_max_db_conn,
@@ -610,6 +694,40 @@ fn load_databases(databases: pgrx::JsonB) -> i32 {
         .unwrap_or_else(|e| raise(Error::internal(format!("pgops.load_databases(): {e}"))));
     }
     rows.len() as i32
+}
+
+/// An entry whose `baseline` names a file (Pigsty's `cmdb.sql`): the file's content, read from
+/// `pgops.baseline_directory`, with its name in `baseline_file`. Other entries as they are.
+pub(crate) fn with_baseline_file(v: &Value) -> Result<Value, Error> {
+    let Some(name) = v.get("baseline").and_then(Value::as_str).filter(|b| super::model::looks_like_file(b)) else {
+        return Ok(v.clone());
+    };
+    if v.get("baseline_file").is_some_and(|f| !f.is_null()) {
+        return Ok(v.clone());
+    }
+    let name = name.trim();
+    let db = v.get("name").and_then(Value::as_str).unwrap_or("?");
+    let at = |m: String| Error::invalid(format!("database \"{db}\", field baseline: {m}"));
+    super::model::check_baseline_file(name).map_err(|e| at(e.message))?;
+    let dir = crate::gucs::baseline_directory()
+        .ok_or_else(|| at(format!("\"{name}\" names a file, and pgops.baseline_directory is not set")))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| at(format!("pgops.baseline_directory {dir}: {e}")))?;
+    let path = std::fs::canonicalize(dir.join(name)).map_err(|e| at(format!("{}: {e}", dir.join(name).display())))?;
+    if !path.starts_with(&dir) {
+        return Err(at(format!("\"{name}\" leads outside pgops.baseline_directory")));
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| at(format!("{}: {e}", path.display())))?;
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return Err(at(format!("{} is not a regular file of at most 16 MiB", path.display())));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| at(format!("{}: {e}", path.display())))?;
+    if text.contains('\0') {
+        return Err(at(format!("{} contains a NUL byte", path.display())));
+    }
+    let mut out = v.clone();
+    out["baseline"] = Value::String(text);
+    out["baseline_file"] = Value::String(name.to_string());
+    Ok(out)
 }
 
 /// The live databases (template0 left out) in Pigsty's `pg_databases` shape: what to load to

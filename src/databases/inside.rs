@@ -34,6 +34,10 @@ pub struct Statement {
     /// `search_path = public` for it (the baseline, the owner's statements); else pinned.
     #[serde(default)]
     pub public_path: bool,
+    /// A script (a baseline): run as `psql -f` runs a file, statement by statement, each in its own
+    /// transaction (at top level when it refuses a transaction block), stopping at the first error.
+    #[serde(default)]
+    pub script: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,43 +63,147 @@ thread_local! {
     static AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// `{"ok": true}`, or `{"ok": false, "failed": <index>, "error": …}` (the batch rolled back).
+/// `{"ok": true, "results": [...]}`: each statement's `{"applied": true}` or `{"error": …}` (a
+/// schema or an extension fails alone, in its own subtransaction); `{"ok": false, "failed": <index>,
+/// "error": …}` when a guard refused or a script stopped: nothing after it ran.
 fn run(batch: &Batch) -> Value {
-    AT.with(|c| c.set(0));
-    match xact::run("pgops inside a database", || {
-        // What the superuser checked stays true until someone else's code runs.
-        let mut checked_clean = false;
-        for (i, st) in batch.statements.iter().enumerate() {
-            AT.with(|c| c.set(i));
-            match &st.guard {
-                Guard::None => {}
-                Guard::NoForeignObjects if checked_clean => {}
-                g => {
-                    check(g)?;
-                    checked_clean = matches!(g, Guard::NoForeignObjects);
-                }
+    let n = batch.statements.len();
+    let mut results = vec![json!({"applied": true}); n];
+    let stop = |at: usize, e: String, results: &[Value]| json!({ "ok": false, "failed": at, "error": e, "results": results });
+    // The new database is checked once, before anything runs in it: what the batch then creates
+    // (a schema handed to its owner, say) is pgops' own doing, and nobody else can connect. It
+    // stays checked until someone else's code runs (a statement as the owner).
+    let mut checked_clean = false;
+    let mut i = 0;
+    while i < n {
+        if batch.statements[i].script {
+            let st = &batch.statements[i];
+            let skip_guard = checked_clean && matches!(st.guard, Guard::NoForeignObjects);
+            if let Err(e) = run_script(st, skip_guard) {
+                return stop(i, e, &results);
             }
-            // Unqualified names in a baseline, and in what the owner runs, mean what they mean to
-            // the database's users; every other statement names its schema and keeps the pinned path.
-            if st.public_path {
-                Spi::run("SET LOCAL search_path TO public")?;
-            }
-            match &st.run_as {
-                RunAs::Superuser => Spi::run(&st.sql)?,
-                RunAs::Owner(owner) => {
-                    checked_clean = false;
-                    as_owner(owner, || Ok(Spi::run(&st.sql)?))?
-                }
-            }
-            if st.public_path {
-                Spi::run("SET LOCAL search_path TO pg_catalog, pg_temp")?;
-            }
+            checked_clean &= matches!(st.run_as, RunAs::Superuser);
+            i += 1;
+            continue;
         }
-        Ok(())
-    }) {
-        Ok(()) => json!({ "ok": true }),
-        Err(e) => json!({ "ok": false, "failed": AT.with(|c| c.get()), "error": e.one_line() }),
+        let j = (i..n).find(|&k| batch.statements[k].script).unwrap_or(n);
+        AT.with(|c| c.set(i));
+        let outcome = xact::run("pgops inside a database", || {
+            for (k, st) in batch.statements.iter().enumerate().take(j).skip(i) {
+                AT.with(|c| c.set(k));
+                match &st.guard {
+                    Guard::None => {}
+                    Guard::NoForeignObjects if checked_clean => {}
+                    g => {
+                        check(g)?;
+                        checked_clean = matches!(g, Guard::NoForeignObjects);
+                    }
+                }
+                if matches!(st.run_as, RunAs::Owner(_)) {
+                    checked_clean = false;
+                }
+                if let Err(e) = xact::sub(|| statement(st)) {
+                    results[k] = json!({ "error": e.one_line() });
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            return stop(AT.with(|c| c.get()), e.one_line(), &results);
+        }
+        i = j;
     }
+    json!({ "ok": true, "results": results })
+}
+
+/// One statement in the current (sub)transaction, as its runner, with its search_path.
+fn statement(st: &Statement) -> Result<()> {
+    // Unqualified names in a baseline, and in what the owner runs, mean what they mean to the
+    // database's users; every other statement names its schema and keeps the pinned path.
+    if st.public_path {
+        Spi::run("SET LOCAL search_path TO public")?;
+    }
+    match &st.run_as {
+        RunAs::Superuser => Spi::run(&st.sql)?,
+        RunAs::Owner(owner) => as_owner(owner, || Ok(Spi::run(&st.sql)?))?,
+    }
+    if st.public_path {
+        Spi::run("SET LOCAL search_path TO pg_catalog, pg_temp")?;
+    }
+    Ok(())
+}
+
+/// A script's statements as the server's own parser splits them: (line, text, runs at top level).
+fn split(sql: &str) -> Result<Vec<(usize, String, bool)>> {
+    let c = CString::new(sql).map_err(|_| Error::invalid("the baseline contains a NUL byte"))?;
+    // SAFETY: the raw parser in this worker's transaction; the list and nodes live in its memory
+    // context and are read before it ends. stmt_location/stmt_len are byte offsets into `sql`.
+    unsafe {
+        let list = pg_sys::pg_parse_query(c.as_ptr());
+        let mut out = vec![];
+        if list.is_null() {
+            return Ok(out);
+        }
+        for k in 0..(*list).length {
+            let raw = (*(*list).elements.add(k as usize)).ptr_value as *mut pg_sys::RawStmt;
+            let start = (*raw).stmt_location.max(0) as usize;
+            let len = (*raw).stmt_len as usize;
+            let end = if len == 0 { sql.len() } else { (start + len).min(sql.len()) };
+            let text = sql.get(start..end).unwrap_or_default();
+            let lead = text.len() - text.trim_start().len();
+            let line = 1 + sql[..start + lead].matches('\n').count();
+            let tag = (*(*raw).stmt).type_;
+            let plain = matches!(
+                tag,
+                pg_sys::NodeTag::T_SelectStmt
+                    | pg_sys::NodeTag::T_InsertStmt
+                    | pg_sys::NodeTag::T_UpdateStmt
+                    | pg_sys::NodeTag::T_DeleteStmt
+            );
+            out.push((line, text.trim().to_string(), !plain));
+        }
+        Ok(out)
+    }
+}
+
+/// Runs a baseline as `psql -f` runs a file: each statement in its own transaction; a statement
+/// that refuses a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, ALTER SYSTEM, …) at top level
+/// when the superuser runs the script; the first error stops it, naming the statement's line.
+fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), String> {
+    if !skip_guard && !matches!(st.guard, Guard::None) {
+        xact::run("pgops baseline: check", || check(&st.guard)).map_err(|e| e.one_line())?;
+    }
+    let pieces = xact::run("pgops baseline: parse", || split(&st.sql)).map_err(|e| format!("the baseline does not parse: {}", e.one_line()))?;
+    for (line, text, utility) in pieces {
+        let outcome = match (&st.run_as, utility) {
+            // At top level, outside any transaction of the worker's (utility statements).
+            (RunAs::Superuser, true) => {
+                let mut with_path = String::new();
+                if st.public_path {
+                    // A top-level statement starts its own transaction: the path is a session setting here.
+                    with_path = "SET search_path TO public".into();
+                }
+                let r = if with_path.is_empty() { Ok(()) } else { super::super::worker::toplevel::run(&with_path) };
+                r.and_then(|()| super::super::worker::toplevel::run(&text))
+                    .map_err(|(e, _)| e)
+                    .and_then(|()| if st.public_path { super::super::worker::toplevel::run("SET search_path TO pg_catalog, pg_temp").map_err(|(e, _)| e) } else { Ok(()) })
+            }
+            _ => xact::run("pgops baseline", || {
+                statement(&Statement {
+                    sql: text.clone(),
+                    run_as: st.run_as.clone(),
+                    guard: Guard::None,
+                    public_path: st.public_path,
+                    script: false,
+                })
+            })
+            .map_err(|e| e.one_line()),
+        };
+        if let Err(e) = outcome {
+            return Err(format!("line {line}: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the database as the plan did (pinned search_path) and refuses when a superuser
@@ -105,7 +213,16 @@ fn check(guard: &Guard) -> Result<()> {
     let db = crate::pgutil::current_database();
     match guard {
         Guard::None => Ok(()),
-        Guard::NoForeignObjects => {
+        Guard::Clean if v["unsafe_schemas"].as_object().is_none_or(|m| !m.is_empty()) => Err(Error::new(
+            Code::InsufficientPrivilege,
+            format!(
+                "database {} has schemas others may create in ({}): the baseline is not run in it as a superuser",
+                crate::sqltext::ident(&db),
+                v["unsafe_schemas"]
+            ),
+        )
+        .hint("It changed since the plan was made: plan again (the baseline then runs as the database owner).")),
+        Guard::NoForeignObjects | Guard::Clean => {
             let count = v["foreign_objects"]["count"].as_i64().unwrap_or(i64::MAX);
             if count == 0 {
                 return Ok(());

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::attributes::ATTRIBUTES;
 use super::model::{
-    Expiry, ObjKind, PasswordInput, ROLE_FIELDS, RoleRow, RoleSpec, check_role_name, normalise_privileges,
+    Expiry, ObjKind, PasswordInput, ROLE_FIELDS, RoleSpec, check_role_name, normalise_privileges,
     parse_grant_line, role_from_pigsty,
 };
 use super::plan::{Phase, Plan, Step, groups};
@@ -635,17 +635,16 @@ fn _check_role(row: JsonB) {
     let prefix = |m: String| format!("pgops.role \"{name}\": {m}");
     // A NULL in a NOT NULL column: the constraint (checked after this BEFORE trigger) refuses the
     // row with 23502 naming the column.
+    // Attributes and connlimit may be NULL: not managed.
     const NULLABLE: [&str; 4] = ["password", "expire_in", "expire_at", "comment"];
-    if row
-        .0
-        .as_object()
-        .is_some_and(|o| o.iter().any(|(k, v)| v.is_null() && !NULLABLE.contains(&k.as_str())))
-    {
+    let unmanageable: Vec<&str> = super::model::unmanageable_columns().collect();
+    if row.0.as_object().is_some_and(|o| {
+        o.iter()
+            .any(|(k, v)| v.is_null() && !NULLABLE.contains(&k.as_str()) && !unmanageable.contains(&k.as_str()))
+    }) {
         return;
     }
-    let spec = serde_json::from_value::<RoleRow>(row.0.clone())
-        .map_err(Error::from)
-        .and_then(RoleRow::into_spec)
+    let spec = super::model::role_from_row(&row.0)
         .unwrap_or_else(|e| {
             fail(
                 Code::CheckViolation,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::live::{Live, LiveDatabase, LiveRole};
-use super::model::{DefaultPrivilege, ObjKind, RoleRow, RoleSpec};
+use super::model::{DefaultPrivilege, ObjKind, RoleSpec};
 use super::plan::{Desired, Options};
 use crate::worker::{dbworker, shmem};
 
@@ -142,10 +142,12 @@ pub fn desired_state() -> Result<(Desired, Options)> {
         "SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.name), '[]') FROM pgops.role r",
         &[],
     )?;
-    let rows: Vec<RoleRow> = serde_json::from_value(rows).context("pgops.role")?;
     let roles = rows
-        .into_iter()
-        .map(RoleRow::into_spec)
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(super::model::role_from_row)
         .collect::<Result<Vec<RoleSpec>>>()?;
     let valid_until: BTreeMap<String, String> = serde_json::from_value(json(
         &format!(

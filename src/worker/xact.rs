@@ -66,3 +66,26 @@ pub fn run<R>(activity: &str, body: impl FnOnce() -> Result<R>) -> Result<R> {
     }
     outcome
 }
+
+/// Runs `body` in a subtransaction of the current transaction: an error rolls back only what
+/// `body` did, and the transaction goes on.
+pub fn sub<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    // SAFETY: inside a transaction on the worker's main thread; the memory context and resource
+    // owner are put back as PostgreSQL's own PL exception blocks do.
+    unsafe {
+        let cxt = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(cxt);
+        let outcome = PgTryBuilder::new(AssertUnwindSafe(body))
+            .catch_others(|e| Err(Error::internal(describe(&e))))
+            .execute();
+        match &outcome {
+            Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
+            Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+        }
+        pg_sys::MemoryContextSwitchTo(cxt);
+        pg_sys::CurrentResourceOwner = owner;
+        outcome
+    }
+}

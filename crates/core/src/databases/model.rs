@@ -24,6 +24,9 @@ pub struct SchemaSpec {
     pub name: String,
     pub owner: Option<String>,
     pub present: bool,
+    /// The roles besides its owner that hold CREATE on it, exactly (`PUBLIC` for everyone); None:
+    /// not managed. Pigsty gives `public` to `dbrole_admin` and takes it from PUBLIC.
+    pub create: Option<Vec<String>>,
 }
 
 /// An extension inside a declared database (`"name"` or `{name, schema, version, state}`).
@@ -98,6 +101,9 @@ pub struct DatabaseSpec {
     pub grants: Vec<GrantSpec>,
     #[serde(default)]
     pub baseline: Option<String>,
+    /// The file the baseline was read from (in `pgops.baseline_directory`), when it came from one.
+    #[serde(default)]
+    pub baseline_file: Option<String>,
     /// Drop with `WITH (FORCE)`: sessions connected to it are terminated. Without it, a database
     /// with sessions is not dropped (the statement fails and says so).
     #[serde(default)]
@@ -169,14 +175,50 @@ fn objects<'de, D: Deserializer<'de>>(d: D, kind: &str, fields: &[&str]) -> std:
     Ok(out)
 }
 
+/// A baseline that names a file (Pigsty's `cmdb.sql`) rather than holding SQL.
+pub fn looks_like_file(b: &str) -> bool {
+    let t = b.trim();
+    t.ends_with(".sql") && !t.contains(char::is_whitespace) && !t.contains(';')
+}
+
+/// A baseline file name pgops may read inside `pgops.baseline_directory`: a relative path of
+/// plain components (no `..`, no absolute path, no NUL or control character).
+pub fn check_baseline_file(name: &str) -> Result<()> {
+    let p = std::path::Path::new(name);
+    let plain = !name.is_empty()
+        && !name.chars().any(char::is_control)
+        && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        bail_invalid!("baseline \"{name}\": a file name inside pgops.baseline_directory (no absolute path, no ..)");
+    }
+    Ok(())
+}
+
+/// A baseline's digest: what `pgops.baseline_run` records, so each content runs once.
+pub fn baseline_digest(sql: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn schemas<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<SchemaSpec>, D::Error> {
-    objects(d, "schemas", &["name", "owner", "state"])?
+    objects(d, "schemas", &["name", "owner", "state", "create"])?
         .into_iter()
         .map(|m| {
+            let create = match m.get("create") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(a)) => Some(
+                    a.iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<Vec<String>>>()
+                        .ok_or_else(|| serde::de::Error::custom("schemas.create: a list of role names"))?,
+                ),
+                Some(_) => return Err(serde::de::Error::custom("schemas.create: a list of role names")),
+            };
             Ok(SchemaSpec {
                 name: text(m.get("name"), "schemas.name").map_err(serde::de::Error::custom)?.unwrap_or_default(),
                 owner: text(m.get("owner"), "schemas.owner").map_err(serde::de::Error::custom)?,
                 present: state_of(m.get("state")).map_err(serde::de::Error::custom)?,
+                create,
             })
         })
         .collect()
@@ -345,10 +387,13 @@ impl DatabaseSpec {
             }
             // Pigsty's baseline is a file name its playbook runs with psql -f; here it is the SQL.
             let t = b.trim();
-            if t.ends_with(".sql") && !t.contains(char::is_whitespace) && !t.contains(';') {
+            if self.baseline_file.is_none() && looks_like_file(t) {
                 return Err(at(
                     "baseline",
-                    format!("\"{t}\" looks like a file name: pgops runs the SQL text itself; load the file's content"),
+                    format!(
+                        "\"{t}\" looks like a file name: load it with pgops.load_databases() or pgops.load_pigsty(), \
+                         which read it from pgops.baseline_directory, or put the SQL text itself here"
+                    ),
                 ));
             }
         }
@@ -397,7 +442,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(d.state, State::Present);
-        assert_eq!(d.schemas[1], SchemaSpec { name: "x".into(), owner: Some("u".into()), present: false });
+        assert_eq!(d.schemas[1], SchemaSpec { name: "x".into(), owner: Some("u".into()), present: false, create: None });
         assert_eq!(d.extensions[1].name, "pg_trgm");
         assert_eq!((d.pool_size_reserve, d.pool_max_db_conn), (Some(32), Some(100)));
         assert_eq!(d.parameters["jit"], "off");
@@ -417,6 +462,11 @@ mod tests {
         assert!(e(json!({"name": "postgres", "state": "absent"})).contains("never dropped"));
         assert!(e(json!({"name": "a", "pool_mode": "x"})).contains("field pool_mode"));
         assert!(e(json!({"name": "a", "baseline": "cmdb.sql"})).contains("looks like a file name"));
+        assert!(DatabaseSpec::parse(&json!({"name": "a", "baseline": "cmdb.sql", "baseline_file": "cmdb.sql"})).is_ok());
+        for bad in ["/etc/passwd", "../x.sql", "a/../../x.sql", "", "a\nb.sql"] {
+            assert!(check_baseline_file(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_baseline_file("cmdb.sql").is_ok() && check_baseline_file("app/schema.sql").is_ok());
         assert!(e(json!({"name": "a", "parameters": {"a..b": "1"}})).contains("not a setting name"));
         assert!(e(json!({"name": "a", "grants": [{"grantee": "public", "privileges": ["CONNECT"]}]})).contains("revokeconn decides"));
         assert!(e(json!({"name": "a", "locale_provider": "x"})).contains("field locale_provider"));

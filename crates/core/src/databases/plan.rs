@@ -46,6 +46,11 @@ pub struct LiveDatabase {
     /// Read inside with the schemas: objects in the database that non-superusers own (how many,
     /// and the first few by name). A template with any is not cloned under a superuser's hand.
     pub foreign_objects: Option<Foreign>,
+    /// Read inside with the schemas: schema → the roles besides its owner that hold CREATE on it
+    /// (`PUBLIC` for everyone).
+    pub schema_create: Option<BTreeMap<String, Vec<String>>>,
+    /// Digests of the baselines pgops ran in it (`pgops.baseline_run`).
+    pub baselines: Vec<String>,
     /// Sessions connected now (not part of the plan hash: they come and go).
     #[serde(skip_serializing)]
     pub sessions: i64,
@@ -162,6 +167,9 @@ pub enum Guard {
     /// object in it: the schemas an extension's script runs with (its own and those of the
     /// extensions it requires).
     SuperuserSchemas(Vec<String>),
+    /// An existing database that only superusers could have filled: no object of anyone else's
+    /// and no schema anyone else may CREATE in.
+    Clean,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -191,6 +199,10 @@ pub struct Step {
     pub public_path: bool,
     /// A `CREATE DATABASE … TEMPLATE`: the template (a failed creation of it stops this one).
     pub template: Option<String>,
+    /// A baseline: run statement by statement as `psql -f` runs a file (each in its own
+    /// transaction, those that refuse a transaction block at top level), stopping at the first
+    /// error; on success its digest is recorded so it runs once per content.
+    pub baseline_digest: Option<String>,
 }
 
 impl Step {
@@ -207,6 +219,7 @@ impl Step {
             window: false,
             public_path: false,
             template: None,
+            baseline_digest: None,
         }
     }
 
@@ -702,7 +715,9 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
     let name = &s.name;
     let created = live_db.is_none();
     let reachable = created || s.allowconn.unwrap_or_else(|| live_db.is_none_or(|d| d.allowconn));
-    let wants_inside = !s.schemas.is_empty() || !s.extensions.is_empty() || (created && s.baseline.is_some());
+    let digest = s.baseline.as_deref().map(super::model::baseline_digest);
+    let baseline_due = digest.as_ref().is_some_and(|d| live_db.is_none_or(|l| !l.baselines.contains(d)));
+    let wants_inside = !s.schemas.is_empty() || !s.extensions.is_empty() || baseline_due;
     if wants_inside && !reachable {
         out.push(Step::note(
             name,
@@ -730,6 +745,23 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
         created,
         superuser_window: created && clone_why.is_none(),
         clone_why,
+    };
+    // Who holds CREATE on a schema now: the live read, or for a new database its template's.
+    let template_db = live_db
+        .is_none()
+        .then(|| live.databases.get(s.template.as_deref().unwrap_or("template1")))
+        .flatten();
+    let create_now = |schema: &str| -> Option<Vec<String>> {
+        match live_db {
+            Some(d) => d.schema_create.as_ref().map(|m| m.get(schema).cloned().unwrap_or_default()),
+            None => match template_db {
+                Some(t) if t.schemas.as_ref().is_some_and(|m| m.contains_key(schema)) => {
+                    t.schema_create.as_ref().map(|m| m.get(schema).cloned().unwrap_or_default())
+                }
+                Some(t) if t.schemas.is_some() => Some(vec![]),
+                _ => None,
+            },
+        }
     };
     for sc in &s.schemas {
         let q = ident(&sc.name);
@@ -783,6 +815,36 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                 diff(&format!("schemas.{}", sc.name), "absent".to_string(), "present".to_string()),
             )),
             (false, None) => {}
+        }
+    }
+    // CREATE on the declared schemas, exactly the listed roles besides the owner.
+    for sc in s.schemas.iter().filter(|sc| sc.present) {
+        let Some(want) = &sc.create else { continue };
+        let q = ident(&sc.name);
+        let have = create_now(&sc.name);
+        for g in want {
+            if have.as_ref().is_none_or(|h| !h.contains(g)) {
+                out.push(cx.step(
+                    format!("GRANT CREATE ON SCHEMA {q} TO {}", role_sql(g)),
+                    format!("{g} may not create in schema {}", sc.name),
+                    Risk::Safe,
+                    diff(&format!("schemas.{}.create.{g}", sc.name), "granted".to_string(), None),
+                ));
+            }
+        }
+        // Unknown (the schema could not be read): PUBLIC's is taken away unless declared.
+        let extra: Vec<String> = match &have {
+            Some(h) => h.iter().filter(|g| !want.contains(g)).cloned().collect(),
+            None if !want.iter().any(|g| g == "PUBLIC") => vec!["PUBLIC".to_string()],
+            None => vec![],
+        };
+        for g in extra {
+            out.push(cx.step(
+                format!("REVOKE CREATE ON SCHEMA {q} FROM {}", role_sql(&g)),
+                format!("{g} may create in schema {}, not declared", sc.name),
+                Risk::Revoke,
+                diff(&format!("schemas.{}.create.{g}", sc.name), None, "granted".to_string()),
+            ));
         }
     }
     for x in &s.extensions {
@@ -889,18 +951,54 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
             (false, None) => {}
         }
     }
-    if created && let Some(b) = &s.baseline {
-        let why_not = cx.clone_why.clone().unwrap_or_default();
-        out.push(cx.executing(
-            b.clone(),
-            "baseline: runs once, right after the database is created, before it accepts connections".into(),
-            vec![],
-            Err(why_not.clone()),
-            true,
-            format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
-            true,
-            live,
-        ));
+    if let (true, Some(b), Some(d)) = (baseline_due, &s.baseline, &digest) {
+        let what = match &s.baseline_file {
+            Some(f) => format!("baseline {f} (sha256 {})", &d[..12]),
+            None => format!("baseline (sha256 {})", &d[..12]),
+        };
+        let (reason, why_not) = if created {
+            (
+                format!("{what}: runs once, right after the database is created, before it accepts connections"),
+                cx.clone_why.clone().unwrap_or_default(),
+            )
+        } else {
+            (
+                format!("{what}: declared, and this content has not run in the database yet (it runs once per content)"),
+                format!("database {name} exists: others may have put objects in it"),
+            )
+        };
+        // An existing database only superusers could have filled (its owner a superuser, nobody
+        // else's object in it, no schema or database CREATE for anyone else) is as clean as a new one.
+        let clean = live_db.is_some_and(|d| {
+            live.is_superuser(&d.owner)
+                && d.foreign_objects.as_ref().is_some_and(|f| f.count == 0)
+                && d.unsafe_schemas.as_ref().is_some_and(BTreeMap::is_empty)
+                && !d
+                    .privileges
+                    .iter()
+                    .any(|p| p.privilege == "CREATE" && (p.grantee == "PUBLIC" || !live.is_superuser(&p.grantee)))
+        });
+        let mut st = if clean && cx.clone_why.is_none() {
+            let mut st = cx.step(b.clone(), reason, Risk::Safe, vec![]);
+            st.guard = Guard::Clean;
+            st.public_path = true;
+            st
+        } else {
+            cx.executing(
+                b.clone(),
+                reason,
+                vec![],
+                Err(why_not.clone()),
+                true,
+                format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
+                true,
+                live,
+            )
+        };
+        if st.place != Place::Note {
+            st.baseline_digest = Some(d.clone());
+        }
+        out.push(st);
     }
 }
 
@@ -1621,5 +1719,43 @@ mod tests {
         let rows: Vec<(&str, &Place)> = p.steps.iter().map(|st| (st.statement.as_str(), &st.place)).collect();
         assert!(rows.iter().any(|(st, pl)| st.starts_with("-- not run: schema apps is declared owned by app") && **pl == Place::Note));
         assert!(rows.iter().any(|(st, pl)| *st == "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"apps\" CASCADE" && matches!(pl, Place::Inside(_))));
+    }
+
+    #[test]
+    fn a_baseline_runs_once_per_content_and_where_it_may() {
+        let s = spec(json!({"name": "app", "baseline": "CREATE TABLE t (id int)", "baseline_file": "app.sql"}));
+        let digest = crate::databases::model::baseline_digest("CREATE TABLE t (id int)");
+        // A new database: in the window, as the superuser, recorded by digest.
+        let p = plan(&[s.clone()], &live(vec![]), &opts()).unwrap();
+        let b = p.steps.iter().find(|st| st.statement.starts_with("CREATE TABLE")).unwrap();
+        assert_eq!((b.run_as.clone(), b.window, b.baseline_digest.clone()), (RunAs::Superuser, true, Some(digest.clone())));
+        assert!(b.reason.starts_with(&format!("baseline app.sql (sha256 {})", &digest[..12])));
+        // An existing database where it has run: nothing; where it has not: planned.
+        let mut d = live_db("app", "postgres");
+        d.baselines = vec![digest.clone()];
+        assert!(plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap().steps.is_empty());
+        d.baselines.clear();
+        let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
+        assert_eq!((p.steps[0].guard.clone(), p.steps[0].run_as.clone()), (Guard::Clean, RunAs::Superuser));
+        // Someone else may create in it: as its owner, or not at all when the owner is a superuser.
+        d.unsafe_schemas = Some(BTreeMap::from([("public".to_string(), "PUBLIC may CREATE in it".to_string())]));
+        let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
+        assert_eq!(p.steps[0].place, Place::Note);
+        d.owner = "app".into();
+        let p = plan(&[s], &live(vec![d]), &opts()).unwrap();
+        assert_eq!(p.steps[0].run_as, RunAs::Owner("app".into()));
+        assert!(p.steps[0].public_path && p.steps[0].baseline_digest.is_some());
+    }
+
+    #[test]
+    fn create_on_a_schema_is_exactly_what_is_declared() {
+        let s = spec(json!({"name": "app", "schemas": [{"name": "public", "create": ["dbrole_admin"]}]}));
+        let mut d = live_db("app", "postgres");
+        d.schemas = Some(BTreeMap::from([("public".to_string(), "pg_database_owner".to_string())]));
+        d.schema_create = Some(BTreeMap::from([("public".to_string(), vec!["PUBLIC".to_string()])]));
+        let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
+        assert_eq!(statements(&p), vec!["GRANT CREATE ON SCHEMA \"public\" TO \"dbrole_admin\"", "REVOKE CREATE ON SCHEMA \"public\" FROM PUBLIC"]);
+        d.schema_create = Some(BTreeMap::from([("public".to_string(), vec!["dbrole_admin".to_string()])]));
+        assert!(plan(&[s], &live(vec![d]), &opts()).unwrap().steps.is_empty());
     }
 }

@@ -293,13 +293,14 @@ pub fn rule_lines(r: &Rule, aliases: &Aliases, t: &Target) -> Result<Vec<String>
     let addr = r.addr.as_deref().unwrap_or("");
     let nets: Vec<String> = match addr {
         "local" => return Ok(vec![format!("local {db} {user} {method}")]),
+        // Loopback never goes through SSL: Pigsty renders `host` here whatever the auth.
         "localhost" => {
             let mut v = vec![
                 format!("local {db} {user} {method}"),
-                format!("{host} {db} {user} 127.0.0.1/32 {method}"),
+                format!("host {db} {user} 127.0.0.1/32 {method}"),
             ];
             if t.ipv6 {
-                v.push(format!("{host} {db} {user} ::1/128 {method}"));
+                v.push(format!("host {db} {user} ::1/128 {method}"));
             }
             return Ok(v);
         }
@@ -728,6 +729,8 @@ host all +dbrole_offline 192.168.0.0/16 scram-sha-256
             vec!["host d u 0.0.0.0/0 trust", "host d u ::/0 trust"]
         );
         assert_eq!(one("localhost", "os")[0], "local d u ident");
+        // As Pigsty renders it: loopback is plain host even with auth ssl.
+        assert_eq!(one("localhost", "ssl")[1], "host d u 127.0.0.1/32 scram-sha-256");
         assert_eq!(one("cluster", "pwd"), Vec::<String>::new());
         assert_eq!(one("infra", "md5"), vec!["host d u 10.10.10.10/32 md5"]);
         assert_eq!(one("local", "ident"), vec!["local d u ident"]);

@@ -1,7 +1,7 @@
 //! Desired state: roles, memberships, settings and default privileges, with Pigsty's field names.
 //! Pure: parsing of Pigsty-shaped JSON and of `GRANT … ON TABLES TO …` strings, validation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Result;
 use crate::{bail_invalid, invalid};
@@ -54,6 +54,11 @@ pub struct RoleSpec {
     pub pgbouncer: bool,
     pub pool_mode: String,
     pub pool_connlimit: i32,
+    /// Attributes (and `connlimit`) the row leaves NULL: not managed, as Pigsty leaves an
+    /// attribute its user entry does not declare (CREATE ROLE takes PostgreSQL's default; an
+    /// existing role keeps what it has).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmanaged: BTreeSet<String>,
 }
 
 impl RoleSpec {
@@ -71,6 +76,7 @@ impl RoleSpec {
             pgbouncer: false,
             pool_mode: "transaction".into(),
             pool_connlimit: -1,
+            unmanaged: BTreeSet::new(),
         }
     }
 }
@@ -557,6 +563,35 @@ pub struct RoleRow {
     pub pool_connlimit: i32,
 }
 
+/// Columns of pgops.role that may be NULL, meaning "not managed": every attribute and connlimit.
+pub fn unmanageable_columns() -> impl Iterator<Item = &'static str> {
+    ATTRIBUTES.iter().map(|a| a.field).chain(std::iter::once("connlimit"))
+}
+
+/// A row of pgops.role as `to_jsonb(row)` gives it → the declared role; a NULL attribute or
+/// connlimit is recorded as not managed.
+pub fn role_from_row(row: &Value) -> Result<RoleSpec> {
+    let mut row = row.clone();
+    let mut unmanaged = BTreeSet::new();
+    if let Value::Object(o) = &mut row {
+        for a in ATTRIBUTES {
+            if o.get(a.field).is_none_or(Value::is_null) {
+                o.insert(a.field.into(), Value::Bool(a.default));
+                unmanaged.insert(a.field.to_string());
+            }
+        }
+        if o.get("connlimit").is_none_or(Value::is_null) {
+            o.insert("connlimit".into(), Value::from(-1));
+            unmanaged.insert("connlimit".to_string());
+        }
+    }
+    let mut spec = serde_json::from_value::<RoleRow>(row)
+        .map_err(|e| invalid!("pgops.role: {e}"))?
+        .into_spec()?;
+    spec.unmanaged = unmanaged;
+    Ok(spec)
+}
+
 impl RoleRow {
     /// The desired role this row declares (the password, a verifier, carried as is).
     pub fn into_spec(self) -> Result<RoleSpec> {
@@ -597,6 +632,7 @@ impl RoleRow {
             pool_mode: self.pool_mode,
             pool_connlimit: self.pool_connlimit,
             name: self.name,
+            unmanaged: BTreeSet::new(),
         })
     }
 }

@@ -223,7 +223,7 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     for r in &present {
         match live.roles.get(&r.name) {
             None => create_role(&mut b, r, desired.valid_until.get(&r.name)),
-            Some(lr) => alter_role(&mut b, r, lr, desired.valid_until.get(&r.name)),
+            Some(lr) => alter_role(&mut b, r, lr, desired.valid_until.get(&r.name), r.name == live.bootstrap_superuser),
         }
     }
     for r in &present {
@@ -313,7 +313,7 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     // Per database: default privileges, existing objects, REASSIGN/DROP OWNED.
     let managed: BTreeSet<&str> = present.iter().map(|r| r.name.as_str()).collect();
     for db in &live.databases {
-        if db.pgops_version.is_some() {
+        if db.pgops_version.is_some() || desired.default_privileges.iter().any(|d| privileges::applies(d, db)) {
             default_privileges(&mut b, desired, &managed, db);
             existing_objects(&mut b, desired, db);
         }

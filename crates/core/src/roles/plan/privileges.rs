@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// Whether a default-privilege row applies in `db`: `database` NULL → every database where pgops
+/// is installed; `*` → every database that allows connections, template1 included, whether or not
+/// pgops is installed there (as Pigsty applies them); a name → that database.
+pub(super) fn applies(d: &DefaultPrivilege, db: &crate::roles::live::LiveDatabase) -> bool {
+    match d.database.as_deref() {
+        None => db.pgops_version.is_some(),
+        Some("*") => true,
+        Some(n) => n == db.name,
+    }
+}
+
 /// The (creator, schema, kind, grantee, privilege) → grant option entries wanted in `db`.
 pub(super) fn wanted_default_acl(
     desired: &Desired,
@@ -10,7 +21,7 @@ pub(super) fn wanted_default_acl(
 ) -> BTreeMap<(String, Option<String>, ObjKind, String, String), bool> {
     let mut want = BTreeMap::new();
     for d in &desired.default_privileges {
-        if d.database.as_ref().is_some_and(|n| n != &db.name) {
+        if !applies(d, db) {
             continue;
         }
         if d.schema.as_ref().is_some_and(|s| !db.schemas.contains(s)) {
@@ -48,7 +59,7 @@ pub(super) fn default_privileges(
     let want = wanted_default_acl(desired, db, b.live.server_version_num);
     for d in &desired.default_privileges {
         if let Some(s) = &d.schema {
-            if !db.schemas.contains(s) && d.database.as_ref().is_none_or(|n| n == &db.name) {
+            if !db.schemas.contains(s) && applies(d, db) {
                 b.plan.notes.push(diff(
                     &format!("default privileges in database \"{}\"", db.name),
                     &format!("schema \"{s}\""),
@@ -189,7 +200,7 @@ pub(super) fn existing_objects(b: &mut Builder, desired: &Desired, db: &crate::r
         .iter()
         .filter(|d| d.existing && d.kind.has_existing_form())
     {
-        if d.database.as_ref().is_some_and(|n| n != &db.name) {
+        if !applies(d, db) {
             continue;
         }
         managed_grantees.insert((d.grantee.clone(), d.kind));

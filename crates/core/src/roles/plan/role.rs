@@ -3,9 +3,17 @@
 
 use super::*;
 
+/// The managed attributes (those the config leaves NULL are not written: PostgreSQL's default).
 pub(super) fn attributes(r: &RoleSpec) -> String {
-    let mut clauses: Vec<String> = r.attrs.iter().map(|(a, on)| a.clause(on)).collect();
-    clauses.push(format!("CONNECTION LIMIT {}", r.connlimit));
+    let mut clauses: Vec<String> = r
+        .attrs
+        .iter()
+        .filter(|(a, _)| !r.unmanaged.contains(a.field))
+        .map(|(a, on)| a.clause(on))
+        .collect();
+    if !r.unmanaged.contains("connlimit") {
+        clauses.push(format!("CONNECTION LIMIT {}", r.connlimit));
+    }
     clauses.join(" ")
 }
 
@@ -31,13 +39,17 @@ pub(super) fn create_role(b: &mut Builder, r: &RoleSpec, valid_until: Option<&St
     );
 }
 
-pub(super) fn alter_role(b: &mut Builder, r: &RoleSpec, lr: &LiveRole, valid_until: Option<&String>) {
+/// `bootstrap`: the role is the bootstrap superuser, which is never stripped of an attribute.
+pub(super) fn alter_role(b: &mut Builder, r: &RoleSpec, lr: &LiveRole, valid_until: Option<&String>, bootstrap: bool) {
     let obj = format!("role \"{}\"", r.name);
     let mut clauses = Vec::new();
     let mut diffs = Vec::new();
     let mut risk = Risk::Safe;
     for (a, want) in r.attrs.iter() {
         let have = (a.get)(&lr.attrs);
+        if r.unmanaged.contains(a.field) || (bootstrap && !want) {
+            continue;
+        }
         if want != have {
             clauses.push(a.clause(want));
             diffs.push(diff(&obj, a.field, Some(yes_no(want)), Some(yes_no(have))));
@@ -46,7 +58,7 @@ pub(super) fn alter_role(b: &mut Builder, r: &RoleSpec, lr: &LiveRole, valid_unt
             }
         }
     }
-    if r.connlimit != lr.connlimit {
+    if r.connlimit != lr.connlimit && !r.unmanaged.contains("connlimit") {
         clauses.push(format!("CONNECTION LIMIT {}", r.connlimit));
         diffs.push(diff(
             &obj,

@@ -615,3 +615,35 @@ fn steps_group_by_phase_and_database_in_first_appearance_order() {
         ]
     );
 }
+
+#[test]
+fn undeclared_attributes_are_not_managed_and_the_bootstrap_superuser_is_never_stripped() {
+    // Pigsty's `{name: postgres, superuser: true}` with everything else left NULL: nothing to do.
+    let row = serde_json::json!({"name": "postgres", "state": "present", "login": null, "superuser": true,
+        "createdb": null, "createrole": null, "inherit": null, "replication": null, "bypassrls": null,
+        "connlimit": null, "password": null, "expire_in": null, "expire_at": null, "comment": null,
+        "roles": [], "parameters": {}, "pgbouncer": false, "pool_mode": "transaction", "pool_connlimit": -1});
+    let pg = crate::roles::model::role_from_row(&row).unwrap();
+    assert!(pg.unmanaged.contains("createdb") && pg.unmanaged.contains("connlimit") && !pg.unmanaged.contains("superuser"));
+    let mut l = live();
+    l.roles.get_mut("postgres").unwrap().attrs.createdb = true;
+    l.roles.get_mut("postgres").unwrap().attrs.replication = true;
+    assert!(statements(&plan(&desired(vec![pg.clone()]), &l, &opts()).unwrap()).is_empty());
+    // Declared false, the bootstrap superuser still keeps it (PostgreSQL's own bootstrap role).
+    let mut strict = RoleSpec::new("postgres");
+    strict.attrs.superuser = true;
+    assert!(statements(&plan(&desired(vec![strict]), &l, &opts()).unwrap()).is_empty());
+    // Any other role: a NULL attribute is left as it is, a declared one converges.
+    let mut app = pg.clone();
+    app.name = "app".into();
+    app.attrs.superuser = false;
+    let p = plan(&desired(vec![app.clone()]), &l, &opts()).unwrap();
+    assert_eq!(statements(&p), vec!["CREATE ROLE \"app\" WITH NOSUPERUSER".to_string()]);
+    let mut l2 = l.clone();
+    l2.roles.insert(
+        "app".into(),
+        LiveRole { name: "app".into(), attrs: Attributes { createdb: true, superuser: true, ..Default::default() }, connlimit: 5, ..Default::default() },
+    );
+    let p = plan(&desired(vec![app]), &l2, &opts()).unwrap();
+    assert_eq!(statements(&p), vec!["ALTER ROLE \"app\" WITH NOSUPERUSER".to_string()]);
+}
