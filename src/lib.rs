@@ -45,6 +45,7 @@ pub mod hba;
 pub mod identity;
 pub mod monitor;
 pub mod patroni;
+pub mod pigsty;
 pub mod pgutil;
 pub mod roles;
 pub mod spi;

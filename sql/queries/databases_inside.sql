@@ -54,7 +54,7 @@ WITH dbo AS (
   SELECT n.nspname::text AS name, n.oid,
          pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner_name,
          CASE WHEN n.nspowner = dbo.placeholder THEN dbo.owner ELSE n.nspowner END AS owner,
-         n.nspacl
+         n.nspowner AS raw_owner, n.nspacl
   FROM pg_catalog.pg_namespace n CROSS JOIN dbo
   WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 )
@@ -71,7 +71,7 @@ SELECT pg_catalog.jsonb_build_object(
                 (SELECT pg_catalog.string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, ', ')
                         || ' may CREATE in it'
                  FROM pg_catalog.aclexplode(s.nspacl) a
-                 WHERE a.privilege_type = 'CREATE'
+                 WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.raw_owner AND a.grantee <> s.owner
                    AND (a.grantee = 0 OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = a.grantee))),
                 (SELECT 'holds ' || pg_catalog.count(*)::text || ' object(s) of ' || pg_catalog.string_agg(DISTINCT f.owner, ', ')
                  FROM foreign_objects f WHERE f.nsp = s.oid AND f.what NOT LIKE 'schema %')) AS why) w
@@ -81,7 +81,7 @@ SELECT pg_catalog.jsonb_build_object(
      FROM schemas s,
      LATERAL (SELECT coalesce(pg_catalog.jsonb_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END), '[]') AS grantees
               FROM pg_catalog.aclexplode(s.nspacl) a
-              WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.owner) g), '{}'),
+              WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.owner AND a.grantee <> s.raw_owner) g), '{}'),
   'foreign_objects', pg_catalog.jsonb_build_object(
      'count', (SELECT pg_catalog.count(*) FROM foreign_objects),
      'examples', coalesce((SELECT pg_catalog.jsonb_agg(x.what || ' owned by ' || x.owner)

@@ -289,6 +289,7 @@ fn run_batch(home: &str, steps: &[Step]) -> BatchOutcome {
                             run_as: s.run_as.clone(),
                             guard: s.guard.clone(),
                             public_path: s.public_path,
+                            creates_schema: s.creates_schema.clone(),
                             script: s.baseline_digest.is_some(),
                         })
                         .collect(),
@@ -638,7 +639,7 @@ fn _database_drift_summary() -> TableIterator<
 /// pgops.database_spec: every entry is validated first (the error names it), then each is inserted
 /// or replaces the row of the same name. Returns how many rows were loaded.
 #[pg_extern(volatile, parallel_unsafe)]
-fn load_databases(databases: pgrx::JsonB) -> i32 {
+pub(crate) fn load_databases(databases: pgrx::JsonB) -> i32 {
     require_superuser("pgops.load_databases()");
     let list = match &databases.0 {
         Value::Array(a) => a.clone(),

@@ -34,6 +34,9 @@ pub struct Statement {
     /// `search_path = public` for it (the baseline, the owner's statements); else pinned.
     #[serde(default)]
     pub public_path: bool,
+    /// It creates this schema (as the superuser): later guards of the batch trust it.
+    #[serde(default)]
+    pub creates_schema: Option<String>,
     /// A script (a baseline): run as `psql -f` runs a file, statement by statement, each in its own
     /// transaction (at top level when it refuses a transaction block), stopping at the first error.
     #[serde(default)]
@@ -74,6 +77,9 @@ fn run(batch: &Batch) -> Value {
     // (a schema handed to its owner, say) is pgops' own doing, and nobody else can connect. It
     // stays checked until someone else's code runs (a statement as the owner).
     let mut checked_clean = false;
+    // Schemas this batch created, in its still uncommitted transaction: nobody else can have put
+    // anything in them (a default privilege may already let others CREATE there later).
+    let mut created: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut i = 0;
     while i < n {
         if batch.statements[i].script {
@@ -94,6 +100,15 @@ fn run(batch: &Batch) -> Value {
                 match &st.guard {
                     Guard::None => {}
                     Guard::NoForeignObjects if checked_clean => {}
+                    // Someone else may create in one of its schemas now: this statement alone is
+                    // not run (the plan was made before; the next one says why).
+                    Guard::SuperuserSchemas(list) => {
+                        let rest: Vec<String> = list.iter().filter(|s| !created.contains(*s)).cloned().collect();
+                        if let Err(e) = check(&Guard::SuperuserSchemas(rest)) {
+                            results[k] = json!({ "error": e.one_line() });
+                            continue;
+                        }
+                    }
                     g => {
                         check(g)?;
                         checked_clean = matches!(g, Guard::NoForeignObjects);
@@ -101,9 +116,15 @@ fn run(batch: &Batch) -> Value {
                 }
                 if matches!(st.run_as, RunAs::Owner(_)) {
                     checked_clean = false;
+                    created.clear();
                 }
-                if let Err(e) = xact::sub(|| statement(st)) {
-                    results[k] = json!({ "error": e.one_line() });
+                match xact::sub(|| statement(st)) {
+                    Ok(()) => {
+                        if let Some(sc) = &st.creates_schema {
+                            created.insert(sc.clone());
+                        }
+                    }
+                    Err(e) => results[k] = json!({ "error": e.one_line() }),
                 }
             }
             Ok(())
@@ -194,6 +215,7 @@ fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), Strin
                     run_as: st.run_as.clone(),
                     guard: Guard::None,
                     public_path: st.public_path,
+                    creates_schema: None,
                     script: false,
                 })
             })

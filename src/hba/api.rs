@@ -855,7 +855,7 @@ fn _check_hba_alias(name: &str, value: Vec<Option<String>>) {
 
 /// Appends Pigsty `pg_hba_rules` objects to pgops.hba_rule; returns how many.
 #[pg_extern(volatile, parallel_unsafe)]
-fn load_hba_rules(rules: JsonB) -> i32 {
+pub(crate) fn load_hba_rules(rules: JsonB) -> i32 {
     crate::error::require_primary(
         "pgops.load_hba_rules()",
         "Run it on the primary; pgops' tables replicate to standbys.",

@@ -340,7 +340,20 @@ fn verifier_for(role: &str, input: PasswordInput) -> String {
             format!("role \"{role}\": the password is an md5 verifier; pgops stores only SCRAM-SHA-256 verifiers"),
             "Give the plaintext (pgops converts it and keeps only the verifier) or a SCRAM-SHA-256 verifier.",
         ),
-        PasswordInput::Plaintext(p) => scram::new_verifier(&p, scram_iterations()).unwrap_or_else(|e| invalid(e)),
+        PasswordInput::Plaintext(p) => {
+            // The same password given again keeps the verifier it has (the role's in the catalog,
+            // else the one declared): a fresh salt would be a change for the next apply to make.
+            for q in [
+                "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1",
+                "SELECT password FROM pgops.role WHERE name = $1",
+            ] {
+                let have = Spi::get_one_with_args::<String>(q, &[role.into()]).ok().flatten();
+                if let Some(v) = have.filter(|v| scram::is_verifier(v) && scram::matches(v, &p)) {
+                    return v;
+                }
+            }
+            scram::new_verifier(&p, scram_iterations()).unwrap_or_else(|e| invalid(e))
+        }
     }
 }
 
@@ -430,16 +443,29 @@ fn load_roles(roles: JsonB) -> i32 {
             "Pass Pigsty's pg_users list as jsonb.",
         )
     };
+    load_role_items(&items, false, "pgops.load_roles()")
+}
+
+/// Inserts or replaces each role object; with `undeclared_null`, an attribute or connlimit the
+/// object does not declare is stored NULL (not managed, as Pigsty leaves it).
+pub(crate) fn load_role_items(items: &[Value], undeclared_null: bool, caller: &str) -> i32 {
     let mut plaintext = false;
-    for item in &items {
+    for item in items {
         let (spec, password) = role_from_pigsty(item).unwrap_or_else(|e| invalid(e));
         plaintext |= matches!(password, Some(PasswordInput::Plaintext(_)));
         let password = password.map(|p| verifier_for(&spec.name, p));
-        Spi::run_with_args(&upsert_role_sql(), &[JsonB(role_row(&spec, password)).into()])
-            .unwrap_or_else(|e| invalid(e));
+        let mut row = role_row(&spec, password);
+        if undeclared_null && let Value::Object(o) = &mut row {
+            for field in super::model::unmanageable_columns() {
+                if item.get(field).is_none_or(Value::is_null) {
+                    o.insert(field.into(), Value::Null);
+                }
+            }
+        }
+        Spi::run_with_args(&upsert_role_sql(), &[JsonB(row).into()]).unwrap_or_else(|e| invalid(e));
     }
     if plaintext {
-        warn_if_logged("pgops.load_roles()");
+        warn_if_logged(caller);
     }
     items.len() as i32
 }
@@ -485,7 +511,7 @@ const UPSERT_PRIVILEGE: &str = "INSERT INTO pgops.default_privilege
 /// Loads Pigsty `pg_default_privileges` lines (`GRANT SELECT ON TABLES TO dbrole_readonly`) for
 /// each creator role in `owners`.
 #[pg_extern(volatile, parallel_unsafe)]
-fn load_default_privileges(
+pub(crate) fn load_default_privileges(
     privileges: JsonB,
     owners: default!(Vec<String>, "ARRAY['postgres', 'dbuser_dba', 'dbrole_admin']"),
     existing: default!(bool, false),

@@ -16,6 +16,7 @@ pub mod hba;
 pub mod identity;
 pub mod monitor;
 pub mod patroni;
+pub mod pigsty;
 pub mod risk;
 pub mod roles;
 pub mod sqltext;

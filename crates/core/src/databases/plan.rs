@@ -199,6 +199,9 @@ pub struct Step {
     pub public_path: bool,
     /// A `CREATE DATABASE … TEMPLATE`: the template (a failed creation of it stops this one).
     pub template: Option<String>,
+    /// `CREATE SCHEMA` of this schema: for the rest of its batch (one transaction) nobody else can
+    /// have put anything in it, whatever its privileges say.
+    pub creates_schema: Option<String>,
     /// A baseline: run statement by statement as `psql -f` runs a file (each in its own
     /// transaction, those that refuse a transaction block at top level), stopping at the first
     /// error; on success its digest is recorded so it runs once per content.
@@ -219,6 +222,7 @@ impl Step {
             window: false,
             public_path: false,
             template: None,
+            creates_schema: None,
             baseline_digest: None,
         }
     }
@@ -712,6 +716,17 @@ fn schema_risk(schema: &str, live_db: Option<&LiveDatabase>, spec: &DatabaseSpec
 /// Schemas and extensions inside the database, and the baseline right after creation. Nothing
 /// that executes objects runs as a superuser unless only superusers could have put them there.
 fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, opts: &Options, clone_why: Option<String>, out: &mut Vec<Step>) {
+    let start = out.len();
+    inside_steps(s, live_db, live, opts, clone_why, out);
+    // The notes after the statements: a database's inside work stays one batch (one transaction,
+    // where a schema created at its start is trusted by the statements after it).
+    let tail: Vec<Step> = out.drain(start..).collect();
+    let (notes, steps): (Vec<Step>, Vec<Step>) = tail.into_iter().partition(|st| st.place == Place::Note);
+    out.extend(steps);
+    out.extend(notes);
+}
+
+fn inside_steps(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, opts: &Options, clone_why: Option<String>, out: &mut Vec<Step>) {
     let name = &s.name;
     let created = live_db.is_none();
     let reachable = created || s.allowconn.unwrap_or_else(|| live_db.is_none_or(|d| d.allowconn));
@@ -727,12 +742,20 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
         ));
         return;
     }
+    // A new database starts as a copy of its template (read when it was planned).
+    let template_db = live_db
+        .is_none()
+        .then(|| live.databases.get(s.template.as_deref().unwrap_or("template1")))
+        .flatten();
     let (schemas, extensions) = match live_db {
         // Not read (the caller may not start workers, or the database could not be read): no
         // guess about what is inside.
         Some(d) if d.schemas.is_none() || d.extensions.is_none() => return,
         Some(d) => (d.schemas.clone().unwrap_or_default(), d.extensions.clone().unwrap_or_default()),
-        None => (BTreeMap::new(), BTreeMap::new()),
+        None => match template_db {
+            Some(t) => (t.schemas.clone().unwrap_or_default(), t.extensions.clone().unwrap_or_default()),
+            None => (BTreeMap::new(), BTreeMap::new()),
+        },
     };
     let owner = s
         .owner
@@ -747,10 +770,6 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
         clone_why,
     };
     // Who holds CREATE on a schema now: the live read, or for a new database its template's.
-    let template_db = live_db
-        .is_none()
-        .then(|| live.databases.get(s.template.as_deref().unwrap_or("template1")))
-        .flatten();
     let create_now = |schema: &str| -> Option<Vec<String>> {
         match live_db {
             Some(d) => d.schema_create.as_ref().map(|m| m.get(schema).cloned().unwrap_or_default()),
@@ -766,15 +785,21 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
     for sc in &s.schemas {
         let q = ident(&sc.name);
         match (sc.present, schemas.get(&sc.name)) {
-            (true, None) => out.push(cx.step(
-                format!(
-                    "CREATE SCHEMA IF NOT EXISTS {q}{}",
-                    sc.owner.as_deref().map_or(String::new(), |o| format!(" AUTHORIZATION {}", ident(o)))
-                ),
-                format!("schema {} is missing", sc.name),
-                Risk::Safe,
-                diff(&format!("schemas.{}", sc.name), "present".to_string(), None),
-            )),
+            (true, None) => {
+                let mut st = cx.step(
+                    format!(
+                        "CREATE SCHEMA IF NOT EXISTS {q}{}",
+                        sc.owner.as_deref().map_or(String::new(), |o| format!(" AUTHORIZATION {}", ident(o)))
+                    ),
+                    format!("schema {} is missing", sc.name),
+                    Risk::Safe,
+                    diff(&format!("schemas.{}", sc.name), "present".to_string(), None),
+                );
+                if sc.owner.as_ref().is_none_or(|o| live.is_superuser(o)) {
+                    st.creates_schema = Some(sc.name.clone());
+                }
+                out.push(st);
+            }
             (true, Some(have)) => {
                 let expected = match &sc.owner {
                     Some(o) => have == o,
@@ -815,36 +840,6 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                 diff(&format!("schemas.{}", sc.name), "absent".to_string(), "present".to_string()),
             )),
             (false, None) => {}
-        }
-    }
-    // CREATE on the declared schemas, exactly the listed roles besides the owner.
-    for sc in s.schemas.iter().filter(|sc| sc.present) {
-        let Some(want) = &sc.create else { continue };
-        let q = ident(&sc.name);
-        let have = create_now(&sc.name);
-        for g in want {
-            if have.as_ref().is_none_or(|h| !h.contains(g)) {
-                out.push(cx.step(
-                    format!("GRANT CREATE ON SCHEMA {q} TO {}", role_sql(g)),
-                    format!("{g} may not create in schema {}", sc.name),
-                    Risk::Safe,
-                    diff(&format!("schemas.{}.create.{g}", sc.name), "granted".to_string(), None),
-                ));
-            }
-        }
-        // Unknown (the schema could not be read): PUBLIC's is taken away unless declared.
-        let extra: Vec<String> = match &have {
-            Some(h) => h.iter().filter(|g| !want.contains(g)).cloned().collect(),
-            None if !want.iter().any(|g| g == "PUBLIC") => vec!["PUBLIC".to_string()],
-            None => vec![],
-        };
-        for g in extra {
-            out.push(cx.step(
-                format!("REVOKE CREATE ON SCHEMA {q} FROM {}", role_sql(&g)),
-                format!("{g} may create in schema {}, not declared", sc.name),
-                Risk::Revoke,
-                diff(&format!("schemas.{}.create.{g}", sc.name), None, "granted".to_string()),
-            ));
         }
     }
     for x in &s.extensions {
@@ -949,6 +944,38 @@ fn converge_inside(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live
                 diff(&format!("extensions.{}", x.name), "absent".to_string(), "present".to_string()),
             )),
             (false, None) => {}
+        }
+    }
+    // CREATE on the declared schemas, exactly the listed roles besides the owner — after the
+    // extensions, as Pigsty's templates order it: their scripts ran before anyone else could
+    // create there.
+    for sc in s.schemas.iter().filter(|sc| sc.present) {
+        let Some(want) = &sc.create else { continue };
+        let q = ident(&sc.name);
+        let have = create_now(&sc.name);
+        for g in want {
+            if have.as_ref().is_none_or(|h| !h.contains(g)) {
+                out.push(cx.step(
+                    format!("GRANT CREATE ON SCHEMA {q} TO {}", role_sql(g)),
+                    format!("{g} may not create in schema {}", sc.name),
+                    Risk::Safe,
+                    diff(&format!("schemas.{}.create.{g}", sc.name), "granted".to_string(), None),
+                ));
+            }
+        }
+        // Unknown (the schema could not be read): PUBLIC's is taken away unless declared.
+        let extra: Vec<String> = match &have {
+            Some(h) => h.iter().filter(|g| !want.contains(g)).cloned().collect(),
+            None if !want.iter().any(|g| g == "PUBLIC") => vec!["PUBLIC".to_string()],
+            None => vec![],
+        };
+        for g in extra {
+            out.push(cx.step(
+                format!("REVOKE CREATE ON SCHEMA {q} FROM {}", role_sql(&g)),
+                format!("{g} may create in schema {}, not declared", sc.name),
+                Risk::Revoke,
+                diff(&format!("schemas.{}.create.{g}", sc.name), None, "granted".to_string()),
+            ));
         }
     }
     if let (true, Some(b), Some(d)) = (baseline_due, &s.baseline, &digest) {
@@ -1565,12 +1592,13 @@ mod tests {
         assert_eq!(p.steps[1].statement, "GRANT CREATE ON DATABASE \"copy\" TO \"app\"");
         let at = |st: &str| p.steps.iter().position(|x| x.statement == st).unwrap();
         assert!(at("UPDATE app_settings SET v = 1") < at("ALTER DATABASE \"copy\" OWNER TO \"app\""));
-        let inside: Vec<(&str, String)> = p.steps.iter().filter(|st| matches!(st.place, Place::Inside(_) | Place::Note)).map(|st| (st.statement.as_str(), st.runner())).collect();
+        let inside: Vec<(&str, String)> = p.steps.iter().filter(|st| matches!(st.place, Place::Inside(_))).map(|st| (st.statement.as_str(), st.runner())).collect();
         assert_eq!(inside[0], ("CREATE SCHEMA IF NOT EXISTS \"s\"", "superuser".to_string()));
-        assert!(inside[1].0.starts_with("-- not run: template tenant_tpl belongs to tenant") && inside[1].0.contains("pgstattuple is not a trusted extension"), "{}", inside[1].0);
-        assert_eq!(inside[2], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner app".to_string()));
+        assert_eq!(inside[1], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner app".to_string()));
+        assert_eq!(inside[2], ("UPDATE app_settings SET v = 1", "owner app".to_string()));
+        let note = p.steps.iter().find(|st| st.place == Place::Note && st.statement.contains("pgstattuple")).unwrap();
+        assert!(note.statement.starts_with("-- not run: template tenant_tpl belongs to tenant") && note.statement.contains("pgstattuple is not a trusted extension"), "{}", note.statement);
         assert!(p.steps.iter().filter(|st| st.run_as != RunAs::Superuser).all(|st| st.public_path));
-        assert_eq!(inside[3], ("UPDATE app_settings SET v = 1", "owner app".to_string()));
         assert!(p.steps.iter().filter(|st| st.run_as == RunAs::Superuser && matches!(st.place, Place::Inside(_))).all(|st| !st.statement.starts_with("CREATE EXTENSION") && !st.statement.starts_with("UPDATE")));
         assert_eq!(p.steps.last().unwrap().statement, "ALTER DATABASE \"copy\" WITH ALLOW_CONNECTIONS true");
         // Without an owner that is not a superuser, the baseline is a note.
@@ -1621,23 +1649,26 @@ mod tests {
         avail.insert("pgstattuple3".into(), Available { trusted: false, schema: None, requires: vec![] });
         l.available = avail;
         let p = plan(&[s], &l, &opts()).unwrap();
-        let rows: Vec<(String, String, Place)> = p.steps.iter().map(|st| (st.statement.clone(), st.runner(), st.place.clone())).collect();
+        let find = |pre: &str| p.steps.iter().find(|st| st.statement.starts_with(pre)).unwrap_or_else(|| panic!("{pre}: {:?}", statements(&p)));
         // The tenant's schema is a note; a superuser's is handed to its declared owner.
-        assert!(rows[0].0.starts_with("-- schema \"got_there_first\" exists, owned by \"tenant\", not by a superuser"), "{:?}", rows[0]);
-        assert_eq!(rows[1].0, "ALTER SCHEMA \"handed\" OWNER TO \"app\"");
-        assert_eq!(rows[2].0, "CREATE SCHEMA IF NOT EXISTS \"ext\"");
+        assert_eq!(find("-- schema \"got_there_first\" exists, owned by \"tenant\", not by a superuser").place, Place::Note);
+        assert_eq!(find("ALTER SCHEMA \"handed\" OWNER TO \"app\"").run_as, RunAs::Superuser);
+        let created = find("CREATE SCHEMA IF NOT EXISTS \"ext\"");
+        assert_eq!(created.creates_schema.as_deref(), Some("ext"));
         // An untrusted extension into a schema this plan creates as the superuser: superuser, re-checked.
-        assert_eq!(rows[3].0, "CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"ext\" CASCADE");
-        assert_eq!(p.steps[3].guard, Guard::SuperuserSchemas(vec!["ext".into()]));
+        assert_eq!(find("CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"ext\" CASCADE").guard, Guard::SuperuserSchemas(vec!["ext".into()]));
         // A trusted one into the tenant's public: as the owner.
-        assert_eq!((rows[4].0.as_str(), rows[4].1.as_str()), ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner tenant"));
+        assert_eq!(find("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE").runner(), "owner tenant");
         // Not available on the server: a note naming it.
-        assert_eq!(rows[5].0, "-- extension \"pgstattuple2\" is not available on this server: install its package, then apply again");
+        assert_eq!(find("-- extension \"pgstattuple2\" is not available").place, Place::Note);
         // plpgsql's control file puts it in pg_catalog: the superuser, re-checked.
-        assert_eq!(p.steps[6].guard, Guard::SuperuserSchemas(vec!["pg_catalog".into()]));
+        assert_eq!(find("CREATE EXTENSION IF NOT EXISTS \"plpgsql\"").guard, Guard::SuperuserSchemas(vec!["pg_catalog".into()]));
         // Untrusted into the tenant's schema: never.
-        assert_eq!(rows[7].2, Place::Note);
-        assert!(rows[7].0.contains("schema got_there_first: owned by tenant") && rows[7].0.contains("not a trusted extension"), "{}", rows[7].0);
+        let n = p.steps.iter().find(|st| st.place == Place::Note && st.statement.contains("pgstattuple3 is not a trusted")).unwrap();
+        assert!(n.statement.contains("schema got_there_first: owned by tenant"), "{}", n.statement);
+        // Statements first, notes after them (one batch).
+        let first_note = p.steps.iter().position(|st| st.place == Place::Note).unwrap();
+        assert!(p.steps[first_note..].iter().all(|st| st.place == Place::Note));
         // No superuser row executes an extension script anywhere a non-superuser could write.
         for st in p.steps.iter().filter(|st| st.statement.starts_with("CREATE EXTENSION") && st.run_as == RunAs::Superuser) {
             assert!(matches!(&st.guard, Guard::SuperuserSchemas(s) if s == &["ext"] || s == &["pg_catalog"]));

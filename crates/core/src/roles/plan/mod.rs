@@ -311,6 +311,19 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     }
 
     // Per database: default privileges, existing objects, REASSIGN/DROP OWNED.
+    let mut pending = BTreeSet::new();
+    for d in &desired.default_privileges {
+        if let Some(db) = d.database.as_deref().filter(|db| *db != "*" && !live.databases.iter().any(|l| l.name == *db))
+            && pending.insert(db)
+        {
+            b.plan.notes.push(diff(
+                &format!("default privileges in database \"{db}\""),
+                "database",
+                Some("exists and allows connections".into()),
+                Some("missing: applied once it exists (apply roles again after apply_databases creates it)".into()),
+            ));
+        }
+    }
     let managed: BTreeSet<&str> = present.iter().map(|r| r.name.as_str()).collect();
     for db in &live.databases {
         if db.pgops_version.is_some() || desired.default_privileges.iter().any(|d| privileges::applies(d, db)) {

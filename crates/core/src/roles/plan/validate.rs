@@ -124,11 +124,8 @@ pub(super) fn validate(desired: &Desired, live: &Live, opts: &Options) -> Result
             bail_invalid!("{what}: unknown grantee role \"{}\"", d.grantee);
         }
         normalise_privileges(&d.privileges, d.kind, live.server_version_num).map_err(|e| invalid!("{what}: {e}"))?;
-        if let Some(db) = &d.database {
-            if !live.databases.iter().any(|l| &l.name == db) {
-                bail_invalid!("{what}: database \"{db}\" does not exist (or does not allow connections)");
-            }
-        }
+        // A named database that does not exist (yet: apply_databases creates it) is a note in
+        // the plan; `*` is every database that allows connections.
     }
     Ok(())
 }
