@@ -161,6 +161,7 @@ fn generic_worker_tasks() {
         sql: sql.into(),
         args,
         rows,
+        closed: false,
     };
     let v = run_and_wait(
         "postgres",

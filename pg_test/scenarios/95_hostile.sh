@@ -450,6 +450,18 @@ flows_databases() {
         WHERE e.extname OPERATOR(pg_catalog.=) 'tablefunc'::pg_catalog.name OR e.extname OPERATOR(pg_catalog.=) 'pg_buffercache'::pg_catalog.name")" "tablefunc:tenant"
   check_eq "… and the superuser ran nothing of the tenant's (no trap as a superuser so far)" "$(superuser_traps)" 0
 
+  # (5a) A baseline declared for the tenant's existing database: it runs once per content, as the
+  # tenant (its trigger fires as the tenant), never as the superuser.
+  sql $C postgres "UPDATE pgops.database_spec SET baseline = 'UPDATE app_settings SET v = ''again''' WHERE name = 'with_pgops'" >/dev/null
+  check_match "a baseline for the tenant's existing database is planned as the tenant" \
+    "$(sql $C postgres "SELECT runs || '|' || statement FROM pgops.plan_databases() WHERE database = 'with_pgops' AND reason LIKE 'baseline%'" 2>&1)" \
+    '^in with_pgops as owner tenant\|UPDATE app_settings'
+  sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null 2>&1
+  check_match "… it ran, firing the tenant's trigger as the tenant" \
+    "$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in with_pgops')" '^[1-9]'
+  check_eq "… once: it is not planned again" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.plan_databases() WHERE database = 'with_pgops' AND reason LIKE 'baseline%'")" 0
+
   # (5b) An untrusted extension whose requirement the tenant installed in its own public: the
   # script would run with public on its search_path, so it is not run, though its own schema is safe.
   usql tenant with_pgops "SET default_transaction_read_only = off; CREATE EXTENSION cube SCHEMA public" >/dev/null 2>&1 \

@@ -189,27 +189,26 @@ fn split(sql: &str) -> Result<Vec<(usize, String, bool)>> {
 
 /// Runs a baseline as `psql -f` runs a file: each statement in its own transaction; a statement
 /// that refuses a transaction block (VACUUM, CREATE INDEX CONCURRENTLY, ALTER SYSTEM, …) at top level
-/// when the superuser runs the script; the first error stops it, naming the statement's line.
+/// when the superuser runs the script; the first error stops it, naming the statement's line. As
+/// with psql, a `SET` in the file lasts for the rest of it (for the superuser's script: the owner's
+/// statements each start from `search_path = public`, their settings undone after each).
 fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), String> {
     if !skip_guard && !matches!(st.guard, Guard::None) {
         xact::run("pgops baseline: check", || check(&st.guard)).map_err(|e| e.one_line())?;
     }
     let pieces = xact::run("pgops baseline: parse", || split(&st.sql)).map_err(|e| format!("the baseline does not parse: {}", e.one_line()))?;
+    let toplevel = |sql: &str| super::super::worker::toplevel::run(sql).map_err(|(e, _)| e);
+    let superuser = matches!(st.run_as, RunAs::Superuser);
+    // The session's search_path for the script (a statement of the file may change it), pinned again after.
+    if superuser && st.public_path {
+        toplevel("SET search_path TO public")?;
+    }
+    let mut outcome = Ok(());
     for (line, text, utility) in pieces {
-        let outcome = match (&st.run_as, utility) {
-            // At top level, outside any transaction of the worker's (utility statements).
-            (RunAs::Superuser, true) => {
-                let mut with_path = String::new();
-                if st.public_path {
-                    // A top-level statement starts its own transaction: the path is a session setting here.
-                    with_path = "SET search_path TO public".into();
-                }
-                let r = if with_path.is_empty() { Ok(()) } else { super::super::worker::toplevel::run(&with_path) };
-                r.and_then(|()| super::super::worker::toplevel::run(&text))
-                    .map_err(|(e, _)| e)
-                    .and_then(|()| if st.public_path { super::super::worker::toplevel::run("SET search_path TO pg_catalog, pg_temp").map_err(|(e, _)| e) } else { Ok(()) })
-            }
-            _ => xact::run("pgops baseline", || {
+        let r = match (superuser, utility) {
+            (true, true) => toplevel(&text),
+            (true, false) => xact::run("pgops baseline", || Ok(Spi::run(&text)?)).map_err(|e| e.one_line()),
+            (false, _) => xact::run("pgops baseline", || {
                 statement(&Statement {
                     sql: text.clone(),
                     run_as: st.run_as.clone(),
@@ -221,11 +220,17 @@ fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), Strin
             })
             .map_err(|e| e.one_line()),
         };
-        if let Err(e) = outcome {
-            return Err(format!("line {line}: {e}"));
+        if let Err(e) = r {
+            outcome = Err(format!("line {line}: {e}"));
+            break;
         }
     }
-    Ok(())
+    if superuser {
+        // Whatever the file set, the worker's own statements after it run pinned again.
+        toplevel("RESET ALL")?;
+        toplevel("SET search_path TO pg_catalog, pg_temp")?;
+    }
+    outcome
 }
 
 /// Reads the database as the plan did (pinned search_path) and refuses when a superuser

@@ -24,8 +24,9 @@ pub struct SchemaSpec {
     pub name: String,
     pub owner: Option<String>,
     pub present: bool,
-    /// The roles besides its owner that hold CREATE on it, exactly (`PUBLIC` for everyone); None:
-    /// not managed. Pigsty gives `public` to `dbrole_admin` and takes it from PUBLIC.
+    /// Roles besides its owner that hold CREATE on it (PUBLIC loses it unless listed; other
+    /// roles' grants are left alone); None: not managed. Pigsty gives `public` to `dbrole_admin`
+    /// and takes it from PUBLIC.
     pub create: Option<Vec<String>>,
 }
 

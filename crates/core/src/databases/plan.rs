@@ -963,11 +963,12 @@ fn inside_steps(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, o
                 ));
             }
         }
-        // Unknown (the schema could not be read): PUBLIC's is taken away unless declared.
+        // PUBLIC's CREATE is taken away unless declared (also when the schema could not be
+        // read); other roles' grants are left alone, as Pigsty's pg-db.sql leaves them.
         let extra: Vec<String> = match &have {
-            Some(h) => h.iter().filter(|g| !want.contains(g)).cloned().collect(),
-            None if !want.iter().any(|g| g == "PUBLIC") => vec!["PUBLIC".to_string()],
-            None => vec![],
+            _ if want.iter().any(|g| g == "PUBLIC") => vec![],
+            Some(h) => h.iter().filter(|g| *g == "PUBLIC").cloned().collect(),
+            None => vec!["PUBLIC".to_string()],
         };
         for g in extra {
             out.push(cx.step(
@@ -1779,14 +1780,15 @@ mod tests {
     }
 
     #[test]
-    fn create_on_a_schema_is_exactly_what_is_declared() {
+    fn create_on_a_schema_for_the_declared_roles_and_not_public() {
         let s = spec(json!({"name": "app", "schemas": [{"name": "public", "create": ["dbrole_admin"]}]}));
         let mut d = live_db("app", "postgres");
         d.schemas = Some(BTreeMap::from([("public".to_string(), "pg_database_owner".to_string())]));
         d.schema_create = Some(BTreeMap::from([("public".to_string(), vec!["PUBLIC".to_string()])]));
         let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
         assert_eq!(statements(&p), vec!["GRANT CREATE ON SCHEMA \"public\" TO \"dbrole_admin\"", "REVOKE CREATE ON SCHEMA \"public\" FROM PUBLIC"]);
-        d.schema_create = Some(BTreeMap::from([("public".to_string(), vec!["dbrole_admin".to_string()])]));
+        // Another role's grant (a baseline's) is left alone, as Pigsty leaves it.
+        d.schema_create = Some(BTreeMap::from([("public".to_string(), vec!["dbrole_admin".to_string(), "project_admin".to_string()])]));
         assert!(plan(&[s], &live(vec![d]), &opts()).unwrap().steps.is_empty());
     }
 }
