@@ -9,10 +9,11 @@ CREATE TABLE pgops.hba_rule (
     auth    text    NOT NULL DEFAULT 'pwd',
     rules   text[]  NOT NULL DEFAULT '{}',
     role    text    NOT NULL DEFAULT 'common',
-    "order" integer NOT NULL DEFAULT 1000
+    "order" integer NOT NULL DEFAULT 1000,
+    source  text
 );
 COMMENT ON TABLE pgops.hba_rule IS
-    'HBA rules in Pigsty''s pg_hba_rules form: user (all, a role, +group, ${dbsu} ${repl} ${admin} ${monitor}), db, addr (local localhost admin infra cluster intra world, or a CIDR), auth (pwd ssl sha md5 ssl-md5 ssl-sha cert deny trust os ident peer, or a method), or raw lines in rules; role filters by instance role; sorted by order, then id';
+    'HBA rules in Pigsty''s pg_hba_rules form: user (all, a role, +group, ${dbsu} ${repl} ${admin} ${monitor}), db, addr (local localhost admin infra cluster intra world, or a CIDR), auth (pwd ssl sha md5 ssl-md5 ssl-sha cert deny trust os ident peer, or a method), or raw lines in rules; role filters by instance role; sorted by order, then id; source: who loaded the row (pigsty:<cluster> for pgops.load_pigsty, replaced as a set on each load; NULL: declared here)';
 
 CREATE TABLE pgops.hba_alias (
     name  text PRIMARY KEY,

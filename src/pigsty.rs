@@ -25,7 +25,8 @@ fn load_pigsty(
 ) -> TableIterator<'static, (name!(kind, String), name!(name, String), name!(action, String), name!(detail, String))> {
     crate::error::require_primary("pgops.load_pigsty()", "Run it on the primary; pgops' tables replicate to standbys.");
     crate::error::require_superuser("pgops.load_pigsty()", "It declares roles, passwords, databases and pg_hba.conf rules.");
-    let inv = pigsty::yaml_to_json(inventory).unwrap_or_else(|e| raise(e.hint("Pass the inventory file's text (pg_read_file, or psql's :'var').")));
+    let inv = pigsty::yaml_to_json(inventory)
+        .unwrap_or_else(|e| raise(e.hint("Pass the inventory file's text: pgops.load_pigsty(pg_read_file('/etc/pigsty/pigsty.yml'), '<cluster>') keeps its passwords out of the statement.")));
     let c = pigsty::resolve(&inv, cluster).unwrap_or_else(|e| raise(e.hint("Name one of the inventory's clusters (its pg_cluster).")));
     let mut rows: Vec<Row> = vec![];
 
@@ -62,20 +63,13 @@ fn load_pigsty(
         }
         rows.push(row("database", name, "loaded", detail.join(", ")));
     }
+    // The rules an earlier load of this cluster wrote are replaced as a set: a rule removed or
+    // narrowed in the inventory does not stay behind.
+    let source = format!("pigsty:{}", c.name);
+    Spi::run_with_args("DELETE FROM pgops.hba_rule WHERE source = $1", &[source.as_str().into()])
+        .unwrap_or_else(|e| raise(Error::new(Code::InvalidParameterValue, format!("pgops.load_pigsty(): {e}"))));
     for r in &c.hba_rules {
-        // The same rule loaded again replaces itself (a second load changes nothing).
-        Spi::run_with_args(
-            "WITH r AS (SELECT coalesce(x.title, '') t, coalesce(x.\"user\", 'all') u, coalesce(x.db, 'all') d, x.addr a,
-                               coalesce(x.auth, 'pwd') au, coalesce(x.rules, '{}') ru, coalesce(x.role, 'default') ro,
-                               coalesce(x.\"order\", 1000) o
-                        FROM pg_catalog.jsonb_populate_record(NULL::pgops.hba_rule, $1) x)
-             DELETE FROM pgops.hba_rule h USING r
-             WHERE h.title = r.t AND h.\"user\" = r.u AND h.db = r.d AND h.addr IS NOT DISTINCT FROM r.a AND h.auth = r.au
-               AND h.rules = r.ru AND h.role = r.ro AND h.\"order\" = r.o",
-            &[JsonB(r.clone()).into()],
-        )
-        .unwrap_or_else(|e| raise(Error::new(Code::InvalidParameterValue, format!("pgops.load_pigsty(): HBA rule {r}: {e}"))));
-        crate::hba::api::load_hba_rules(JsonB(json!([r])));
+        crate::hba::api::insert_hba_rules(std::slice::from_ref(r), Some(&source));
         rows.push(row(
             "hba rule",
             r["title"].as_str().unwrap_or_default(),

@@ -102,7 +102,7 @@ scenario_main() {
     "SELECT pgops.load_roles('[{\"name\": \"pg_evil\"}]')|23514"
     "SELECT pgops.load_default_privileges('[\"GRANT FLY ON TABLES TO x\"]')|22023"
     "SELECT pgops.set_password('no_such_role', 'x')|42704"
-    "INSERT INTO pgops.role (name, login) VALUES ('x', NULL)|23502"
+    "INSERT INTO pgops.role (name, login, roles) VALUES ('x', NULL, NULL)|23502"
     "INSERT INTO pgops.freeze_job (name, database, schedule) VALUES ('bad', 'app1', '61 * * * *')|22023"
     "INSERT INTO pgops.freeze_job (name, database, schedule, timezone) VALUES ('bad', 'app1', '0 3 * * *', 'Mars/Olympus')|22023"
     "SELECT pgops.run_freeze('no_such_job')|42704"

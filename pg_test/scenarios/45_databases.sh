@@ -51,7 +51,7 @@ scenario_main() {
   check_match "the plan creates the template before its clone, at top level, with every field, closed" "$plan" \
     "tpl\|top level\|CREATE DATABASE \"tpl\" ALLOW_CONNECTIONS false.*meta\|top level\|CREATE DATABASE \"meta\" TEMPLATE \"template0\" ${strategy}ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS false CONNECTION LIMIT 20.*clone\|top level\|CREATE DATABASE \"clone\" TEMPLATE \"tpl\" ALLOW_CONNECTIONS false"
   check_match "schemas, extensions and the baseline run inside the new database, closed, as the superuser; then it is handed over and opened" "$plan" \
-    "meta\|in meta, closed, as superuser\|CREATE SCHEMA IF NOT EXISTS \"pigsty\".*meta\|in meta, closed, as superuser\|CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"pigsty\" CASCADE.*meta\|in meta, closed, as superuser\|CREATE TABLE pigsty.baseline_ran.*meta\|transaction\|ALTER DATABASE \"meta\" OWNER TO \"dbuser_meta\".*meta\|transaction\|ALTER DATABASE \"meta\" WITH ALLOW_CONNECTIONS true"
+    "meta\|in meta, closed, as superuser\|CREATE SCHEMA \"pigsty\".*meta\|in meta, closed, as superuser\|CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"pigsty\" CASCADE.*meta\|in meta, closed, as superuser\|CREATE TABLE pigsty.baseline_ran.*meta\|transaction\|ALTER DATABASE \"meta\" OWNER TO \"dbuser_meta\".*meta\|transaction\|ALTER DATABASE \"meta\" WITH ALLOW_CONNECTIONS true"
   local out
   out=$(sql $C postgres "SELECT status, count(*) FROM pgops.apply_databases() GROUP BY 1 ORDER BY 1")
   check_eq "apply runs every statement" "$(printf '%s' "$out" | grep -v '^applied' | grep -v '^not run: see' || true)" ""
@@ -95,7 +95,7 @@ scenario_main() {
                      extensions = '[{\"name\": \"pgstattuple\", \"state\": \"absent\"}]' WHERE name = 'meta'" >/dev/null
   out=$(sql $C postgres "SELECT statement || '|' || risk FROM pgops.plan_databases() ORDER BY seq")
   check_match "the plan resets, restores PUBLIC's CONNECT, drops what is declared absent (risk drop)" "$out" \
-    "ALTER DATABASE \"meta\" RESET \"work_mem\"\|safe.*GRANT CONNECT ON DATABASE \"meta\" TO PUBLIC\|safe.*DROP SCHEMA IF EXISTS \"reports\" CASCADE\|drop.*CREATE SCHEMA IF NOT EXISTS \"extra\"\|safe.*DROP EXTENSION IF EXISTS \"pgstattuple\" CASCADE\|drop"
+    "ALTER DATABASE \"meta\" RESET \"work_mem\"\|safe.*GRANT CONNECT ON DATABASE \"meta\" TO PUBLIC\|safe.*DROP SCHEMA IF EXISTS \"reports\" CASCADE\|drop.*CREATE SCHEMA \"extra\"\|safe.*DROP EXTENSION IF EXISTS \"pgstattuple\" CASCADE\|drop"
   check_match "a plan that drops is refused without the hash of a reviewed plan" \
     "$(sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" 2>&1)" "the plan drops something .*refused without the plan_hash"
   local hash
@@ -114,7 +114,7 @@ scenario_main() {
   sql $C postgres "UPDATE pgops.database_spec SET allowconn = false WHERE name = 'clone'" >/dev/null
   sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null
   check_eq "allowconn false, then back to true" \
-    "$(sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'clone'")$(sql $C postgres "UPDATE pgops.database_spec SET allowconn = true WHERE name = 'clone'; SELECT count(*) FROM pgops.apply_databases()" >/dev/null; sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'clone'")" "ft"
+    "$(sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'clone'")$(sql $C postgres "UPDATE pgops.database_spec SET allowconn = true WHERE name = 'clone'" >/dev/null; sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null; sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'clone'")" "ft"
 
   # --- creation-only fields, recreate, retire -----------------------------------------------------------
   sql $C postgres "UPDATE pgops.database_spec SET encoding = 'SQL_ASCII' WHERE name = 'clone'" >/dev/null
@@ -167,8 +167,8 @@ scenario_main() {
     'template "nope" does not exist and is not declared'
   sql $C postgres "DELETE FROM pgops.database_spec WHERE name = 'orphan'" >/dev/null
   check_match "an extension that is not available is a note naming it, quoted; the rest converges" \
-    "$(sql $C postgres "INSERT INTO pgops.database_spec (name, extensions) VALUES ('extdb', '[\"no\\\"such; ext\"]');
-                        SELECT string_agg(status || ':' || statement, ',' ORDER BY seq) FROM pgops.apply_databases()" 2>&1)" \
+    "$(sql $C postgres "INSERT INTO pgops.database_spec (name, extensions) VALUES ('extdb', '[\"no\\\"such; ext\"]')" >/dev/null
+       sql $C postgres "SELECT string_agg(status || ':' || statement, ',' ORDER BY seq) FROM pgops.apply_databases()" 2>&1)" \
     'applied:CREATE DATABASE "extdb".*not run: see the statement:-- extension "no""such; ext" is not available on this server: install its package, then apply again,applied:ALTER DATABASE "extdb" WITH ALLOW_CONNECTIONS true'
   check_eq "… and the database is open" "$(sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'extdb'")" t
   sql $C postgres "CREATE ROLE grafana LOGIN IN ROLE pg_monitor" >/dev/null

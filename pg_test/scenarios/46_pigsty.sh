@@ -159,8 +159,13 @@ SQL
   check_match "a baseline whose content changed is a plan row on the existing database, run as its owner" \
     "$(sql $C postgres "SELECT runs || '|' || reason FROM pgops.plan_databases() WHERE database = 'grafana'")" \
     '^in grafana as owner dbuser_grafana\|baseline grafana.sql \(sha256 [0-9a-f]{12}\): declared, and this content has not run'
-  check_eq "… it runs once more, as the owner" \
-    "$(sql $C postgres "SELECT string_agg(status, ',') FROM pgops.apply_databases() WHERE database = 'grafana'" 2>/dev/null)|$(sql $C grafana "SELECT count(*) FROM public.dashboard")|$(sql $C postgres "SELECT count(*) FROM pgops.baseline_run WHERE database = 'grafana'")" \
+  check_eq "… its risk is script: a script on a database that exists waits for a reviewed plan" \
+    "$(sql $C postgres "SELECT risk FROM pgops.plan_databases() WHERE database = 'grafana'")" script
+  check_match "… without the plan_hash it is refused and nothing runs" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" 2>&1)|$(sql $C grafana "SELECT count(*) FROM public.dashboard")" \
+    'plan_hash.*\|1$'
+  check_eq "… with it, it runs once more, as the owner" \
+    "$(sql $C postgres "SELECT string_agg(status, ',') FROM pgops.apply_databases(plan_hash => (SELECT DISTINCT plan_hash FROM pgops.plan_databases())) WHERE database = 'grafana'" 2>/dev/null)|$(sql $C grafana "SELECT count(*) FROM public.dashboard")|$(sql $C postgres "SELECT count(*) FROM pgops.baseline_run WHERE database = 'grafana'")" \
     "applied|2|2"
   check_eq "… once: planned again, nothing" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_databases() WHERE risk <> 'note'")" 0
   # psql -f stops at the first error and says where; a new database stays closed then.
@@ -171,4 +176,24 @@ SQL
     '^applied,failed: line 3: division by zero,.*skipped'
   check_eq "… what ran before it stays (psql -f), the rest did not run, the database stays closed" \
     "$(sql $C postgres "SELECT datallowconn FROM pg_database WHERE datname = 'broken'")" f
+  # A transaction's own COMMIT or ROLLBACK would end what pgops keeps atomic: refused, by line.
+  printf 'CREATE TABLE c (i int);\nCOMMIT;\n' | as_pg tee "$files/txn.sql" >/dev/null
+  sql $C postgres "SELECT pgops.load_databases('[{\"name\": \"txn\", \"baseline\": \"txn.sql\"}]')" >/dev/null
+  check_match "a baseline's COMMIT is refused, naming its line, before any of it runs" \
+    "$(sql $C postgres "SELECT string_agg(status, ',' ORDER BY seq) FROM pgops.apply_databases() WHERE database = 'txn'" 2>/dev/null)" \
+    'failed: nothing of the baseline ran: line 2: transaction control .*COMMIT'
+  # A file others may write is not run as a superuser.
+  as_pg chmod 0666 "$files/grafana.sql"
+  check_match "a baseline file others may write is refused, naming it and what to do; nothing is loaded" \
+    "$(sql $C postgres "SELECT pgops.load_databases('[{\"name\": \"loose\", \"baseline\": \"grafana.sql\"}]')" 2>&1)|$(sql $C postgres "SELECT count(*) FROM pgops.database_spec WHERE name = 'loose'")" \
+    'database "loose", field baseline: .*grafana.sql may be written by its group or by anyone: fix its mode.*\|0$'
+  as_pg chmod 0644 "$files/grafana.sql"
+  # Reloaded with a narrower inventory: the cluster's rules are replaced, a DBA's own rule stays.
+  sql $C postgres "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth) VALUES ('the DBA''s own', 'all', 'all', '10.9.9.9/32', 'pwd')" >/dev/null
+  local narrow; narrow=$(grep -v 'allow grafana dashboard access' <<<"$inv")
+  sql $C postgres "SELECT count(*) FROM pgops.load_pigsty(\$inv\$$narrow\$inv\$, 'pg-meta')" >/dev/null
+  check_eq "loaded again without a rule: that rule is gone, the DBA's own rule stays" \
+    "$(sql $C postgres "SELECT count(*) FILTER (WHERE title = 'allow grafana dashboard access cmdb from infra nodes') || ',' || count(*) FILTER (WHERE title = 'the DBA''s own' AND source IS NULL) FROM pgops.hba_rule")" "0,1"
+  check_eq "dbuser_view can log in (Pigsty's CREATE USER) though its entry does not say login" \
+    "$(sql $C postgres "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'dbuser_view'")" t
 }

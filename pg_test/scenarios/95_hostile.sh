@@ -171,7 +171,7 @@ scenario_main() {
                    VALUES ('with_pgops', '[\"hostile_managed\"]', '{\"work_mem\": \"8MB\"}', 'the tenant''s')" >/dev/null
   check_match "plan_databases() reads the tenant's database (its schemas, in it)" \
     "$(sql $C postgres "SELECT string_agg(runs || ':' || statement, ',' ORDER BY seq) FROM pgops.plan_databases()" 2>&1)" \
-    'in with_pgops as superuser:CREATE SCHEMA IF NOT EXISTS "hostile_managed"'
+    'in with_pgops as superuser:CREATE SCHEMA "hostile_managed"'
   check_eq "apply_databases() applies there" "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases()" 2>&1)" "applied"
   check_eq "the schema reached the tenant's database, through its hostile settings" \
     "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'hostile_managed'")" 1
@@ -429,7 +429,8 @@ flows_databases() {
     '^applied,rolled back,failed: invalid value for parameter "work_mem".*,rolled back$'
   check_eq "… it stays closed and the superuser's" \
     "$(sql $C postgres "SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'half'")" "false|postgres"
-  sql $C postgres "UPDATE pgops.database_spec SET parameters = '{}' WHERE name = 'half'; SELECT count(*) FROM pgops.apply_databases()" >/dev/null 2>&1
+  sql $C postgres "UPDATE pgops.database_spec SET parameters = '{}' WHERE name = 'half'" >/dev/null
+  sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null 2>&1
   check_eq "fixed, the next apply hands it over and opens it" \
     "$(sql $C postgres "SELECT datallowconn || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'half'")" "true|tenant"
 
@@ -454,11 +455,15 @@ flows_databases() {
   # tenant (its trigger fires as the tenant), never as the superuser.
   sql $C postgres "UPDATE pgops.database_spec SET baseline = 'UPDATE app_settings SET v = ''again''' WHERE name = 'with_pgops'" >/dev/null
   check_match "a baseline for the tenant's existing database is planned as the tenant" \
-    "$(sql $C postgres "SELECT runs || '|' || statement FROM pgops.plan_databases() WHERE database = 'with_pgops' AND reason LIKE 'baseline%'" 2>&1)" \
-    '^in with_pgops as owner tenant\|UPDATE app_settings'
-  sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" >/dev/null 2>&1
-  check_match "… it ran, firing the tenant's trigger as the tenant" \
-    "$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in with_pgops')" '^[1-9]'
+    "$(sql $C postgres "SELECT risk || '|' || runs || '|' || statement FROM pgops.plan_databases() WHERE database = 'with_pgops' AND reason LIKE 'baseline%'" 2>&1)" \
+    '^script\|in with_pgops as owner tenant\|UPDATE app_settings'
+  local fired; fired=$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in with_pgops')
+  check_match "… a script on a database that exists waits for the plan_hash of a reviewed plan" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.apply_databases()" 2>&1)|$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in with_pgops')" \
+    "plan_hash.*\\|$fired\$"
+  sql $C postgres "SELECT count(*) FROM pgops.apply_databases(plan_hash => (SELECT DISTINCT plan_hash FROM pgops.plan_databases()))" >/dev/null 2>&1
+  check_eq "… with it, it ran, firing the tenant's trigger as the tenant" \
+    "$(server_log | grep -c 'pgops-hostile: app_settings trigger ran as tenant (superuser f) in with_pgops')" "$((fired + 1))"
   check_eq "… once: it is not planned again" \
     "$(sql $C postgres "SELECT count(*) FROM pgops.plan_databases() WHERE database = 'with_pgops' AND reason LIKE 'baseline%'")" 0
 

@@ -377,6 +377,17 @@ fn apply_databases(
             "Add pgops to shared_preload_libraries and restart, or run the statements of pgops.plan_databases() with psql.",
         );
     }
+    // Databases and baselines are committed by workers; what the apply records (a baseline's
+    // digest, a recreate's row) must not be rolled back with a transaction block around it.
+    // SAFETY: reads this backend's transaction state.
+    if !dry_run && unsafe { pg_sys::IsTransactionBlock() } {
+        fail(
+            Code::ActiveSqlTransaction,
+            "pgops.apply_databases() cannot run inside a transaction block: the databases and baselines it makes \
+             commit in workers, and what it records of them would be rolled back with the block",
+            "Call it on its own (autocommit), or with dry_run => true inside the block.",
+        );
+    }
     crate::pgutil::cluster_lock(APPLY_LOCK_KEY);
     let c = crate::pgutil::with_fresh_snapshot(compute);
     if let Some(wanted) = plan_hash.as_deref()
@@ -396,13 +407,16 @@ fn apply_databases(
             .plan
             .steps
             .iter()
-            .filter(|s| s.risk == Risk::Drop)
-            .map(|s| s.statement.clone())
+            .filter(|s| s.risk.needs_review())
+            .map(|s| match s.risk {
+                Risk::Script => format!("the baseline of database {}", crate::sqltext::ident(&s.database)),
+                _ => s.statement.clone(),
+            })
             .collect();
         fail(
             Code::ObjectNotInPrerequisiteState,
             format!(
-                "pgops.apply_databases(): the plan drops something ({}); refused without the plan_hash of a plan you reviewed",
+                "pgops.apply_databases(): the plan drops something or runs a baseline in a database that exists ({}); refused without the plan_hash of a plan you reviewed",
                 drops.join("; ")
             ),
             "Run SELECT * FROM pgops.plan_databases(), review it, then pgops.apply_databases(plan_hash => '<its plan_hash>').",
@@ -703,9 +717,6 @@ pub(crate) fn with_baseline_file(v: &Value) -> Result<Value, Error> {
     let Some(name) = v.get("baseline").and_then(Value::as_str).filter(|b| super::model::looks_like_file(b)) else {
         return Ok(v.clone());
     };
-    if v.get("baseline_file").is_some_and(|f| !f.is_null()) {
-        return Ok(v.clone());
-    }
     let name = name.trim();
     let db = v.get("name").and_then(Value::as_str).unwrap_or("?");
     let at = |m: String| Error::invalid(format!("database \"{db}\", field baseline: {m}"));
@@ -717,11 +728,27 @@ pub(crate) fn with_baseline_file(v: &Value) -> Result<Value, Error> {
     if !path.starts_with(&dir) {
         return Err(at(format!("\"{name}\" leads outside pgops.baseline_directory")));
     }
-    let meta = std::fs::metadata(&path).map_err(|e| at(format!("{}: {e}", path.display())))?;
-    if !meta.is_file() || meta.len() > 16 << 20 {
-        return Err(at(format!("{} is not a regular file of at most 16 MiB", path.display())));
+    // Opened once, then checked and read through the same handle (no swap between the checks and
+    // the read); a file others than its owner may write is not run as a superuser's script.
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let file = std::fs::File::open(&path).map_err(|e| at(format!("{}: {e}", path.display())))?;
+    let meta = file.metadata().map_err(|e| at(format!("{}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(at(format!("{} is not a regular file", path.display())));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| at(format!("{}: {e}", path.display())))?;
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(at(format!(
+            "{} may be written by its group or by anyone: fix its mode (chmod go-w) before pgops runs it",
+            path.display()
+        )));
+    }
+    let mut bytes = vec![];
+    file.take((16 << 20) + 1).read_to_end(&mut bytes).map_err(|e| at(format!("{}: {e}", path.display())))?;
+    if bytes.len() > 16 << 20 {
+        return Err(at(format!("{} is larger than 16 MiB", path.display())));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| at(format!("{} is not UTF-8 text", path.display())))?;
     if text.contains('\0') {
         return Err(at(format!("{} contains a NUL byte", path.display())));
     }

@@ -132,6 +132,8 @@ fn run(batch: &Batch) -> Value {
         if let Err(e) = outcome {
             return stop(AT.with(|c| c.get()), e.one_line(), &results);
         }
+        // Committed: from now on others may use what this segment created.
+        created.clear();
         i = j;
     }
     json!({ "ok": true, "results": results })
@@ -174,13 +176,25 @@ fn split(sql: &str) -> Result<Vec<(usize, String, bool)>> {
             let lead = text.len() - text.trim_start().len();
             let line = 1 + sql[..start + lead].matches('\n').count();
             let tag = (*(*raw).stmt).type_;
-            let plain = matches!(
-                tag,
-                pg_sys::NodeTag::T_SelectStmt
-                    | pg_sys::NodeTag::T_InsertStmt
-                    | pg_sys::NodeTag::T_UpdateStmt
-                    | pg_sys::NodeTag::T_DeleteStmt
-            );
+            // Each statement runs in a transaction of its own: a BEGIN or COMMIT in the file would
+            // leave the worker inside a block (or end one it does not own).
+            if tag == pg_sys::NodeTag::T_TransactionStmt {
+                return Err(Error::invalid(format!(
+                    "line {line}: transaction control (BEGIN, COMMIT, SAVEPOINT…) is not run in a baseline: each statement runs in its own transaction"
+                )));
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            let merge = tag == pg_sys::NodeTag::T_MergeStmt;
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            let merge = false;
+            let plain = merge
+                || matches!(
+                    tag,
+                    pg_sys::NodeTag::T_SelectStmt
+                        | pg_sys::NodeTag::T_InsertStmt
+                        | pg_sys::NodeTag::T_UpdateStmt
+                        | pg_sys::NodeTag::T_DeleteStmt
+                );
             out.push((line, text.trim().to_string(), !plain));
         }
         Ok(out)
@@ -196,7 +210,7 @@ fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), Strin
     if !skip_guard && !matches!(st.guard, Guard::None) {
         xact::run("pgops baseline: check", || check(&st.guard)).map_err(|e| e.one_line())?;
     }
-    let pieces = xact::run("pgops baseline: parse", || split(&st.sql)).map_err(|e| format!("the baseline does not parse: {}", e.one_line()))?;
+    let pieces = xact::run("pgops baseline: parse", || split(&st.sql)).map_err(|e| format!("nothing of the baseline ran: {}", e.one_line()))?;
     let toplevel = |sql: &str| super::super::worker::toplevel::run(sql).map_err(|(e, _)| e);
     let superuser = matches!(st.run_as, RunAs::Superuser);
     // The session's search_path for the script (a statement of the file may change it), pinned again after.
@@ -226,8 +240,9 @@ fn run_script(st: &Statement, skip_guard: bool) -> std::result::Result<(), Strin
         }
     }
     if superuser {
-        // Whatever the file set, the worker's own statements after it run pinned again.
-        toplevel("RESET ALL")?;
+        // Whatever the file set (settings, a role), the worker's own statements after it run as
+        // the worker again, pinned.
+        toplevel("DISCARD ALL")?;
         toplevel("SET search_path TO pg_catalog, pg_temp")?;
     }
     outcome
@@ -240,16 +255,7 @@ fn check(guard: &Guard) -> Result<()> {
     let db = crate::pgutil::current_database();
     match guard {
         Guard::None => Ok(()),
-        Guard::Clean if v["unsafe_schemas"].as_object().is_none_or(|m| !m.is_empty()) => Err(Error::new(
-            Code::InsufficientPrivilege,
-            format!(
-                "database {} has schemas others may create in ({}): the baseline is not run in it as a superuser",
-                crate::sqltext::ident(&db),
-                v["unsafe_schemas"]
-            ),
-        )
-        .hint("It changed since the plan was made: plan again (the baseline then runs as the database owner).")),
-        Guard::NoForeignObjects | Guard::Clean => {
+        Guard::NoForeignObjects => {
             let count = v["foreign_objects"]["count"].as_i64().unwrap_or(i64::MAX);
             if count == 0 {
                 return Ok(());

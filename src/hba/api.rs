@@ -867,13 +867,19 @@ pub(crate) fn load_hba_rules(rules: JsonB) -> i32 {
             "Pass Pigsty's pg_hba_rules list as jsonb.",
         )
     };
-    for item in &items {
+    insert_hba_rules(&items, None)
+}
+
+/// Appends rule objects to pgops.hba_rule, marked with `source` (who loaded them; None: declared
+/// here). Returns how many.
+pub(crate) fn insert_hba_rules(items: &[Value], source: Option<&str>) -> i32 {
+    for item in items {
         Spi::run_with_args(
-            "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, rules, role, \"order\")
+            "INSERT INTO pgops.hba_rule (title, \"user\", db, addr, auth, rules, role, \"order\", source)
              SELECT coalesce(r.title, ''), coalesce(r.\"user\", 'all'), coalesce(r.db, 'all'), r.addr, coalesce(r.auth, 'pwd'),
-                    coalesce(r.rules, '{}'), coalesce(r.role, 'default'), coalesce(r.\"order\", 1000)
+                    coalesce(r.rules, '{}'), coalesce(r.role, 'default'), coalesce(r.\"order\", 1000), $2
              FROM jsonb_populate_record(NULL::pgops.hba_rule, $1) r",
-            &[JsonB(item.clone()).into()],
+            &[JsonB(item.clone()).into(), source.into()],
         )
         .unwrap_or_else(|e| fail(Code::InvalidParameterValue, e.to_string(), ""));
     }

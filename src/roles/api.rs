@@ -348,7 +348,10 @@ fn verifier_for(role: &str, input: PasswordInput) -> String {
                 "SELECT password FROM pgops.role WHERE name = $1",
             ] {
                 let have = Spi::get_one_with_args::<String>(q, &[role.into()]).ok().flatten();
-                if let Some(v) = have.filter(|v| scram::is_verifier(v) && scram::matches(v, &p)) {
+                // Only at the iteration count pgops would use: a role may set its own verifier,
+                // and one with 2^31 iterations must not make this call compute it.
+                let usual = have.as_deref().and_then(scram::parse).is_some_and(|v| v.iterations == scram_iterations());
+                if let Some(v) = have.filter(|v| usual && scram::matches(v, &p)) {
                     return v;
                 }
             }
@@ -359,15 +362,17 @@ fn verifier_for(role: &str, input: PasswordInput) -> String {
 
 fn warn_if_logged(what: &str) {
     let logged = crate::spi::get_one::<bool>(
-        "SELECT current_setting('log_statement') = 'all' OR current_setting('log_min_duration_statement') = '0'",
+        "SELECT current_setting('log_statement') = 'all' OR current_setting('log_min_duration_statement') <> '-1'
+                OR current_setting('log_min_duration_sample') <> '-1'",
     )
     .ok()
     .flatten()
     .unwrap_or(false);
     if logged {
         warning!(
-            "{what}: this server logs every statement, so the call that passed a plaintext password may be in the server log; \
-             run SET log_statement = 'none' (and log_min_duration_statement = -1) in the session first, or pass a SCRAM verifier"
+            "{what}: this server logs statements (log_statement = all, or their duration), so the call that passed a plaintext \
+             password may be in the server log; run SET log_statement = 'none' and log_min_duration_statement = -1 in the \
+             session first, pass SCRAM verifiers, or pass the inventory with pg_read_file() so its text is not in the statement"
         );
     }
 }

@@ -100,20 +100,6 @@ const DEFAULTS: &str = r#"{
     {"name": "btree_gist", "schema": "public"}, {"name": "btree_gin", "schema": "public"},
     {"name": "pg_trgm", "schema": "public"}, {"name": "intagg", "schema": "public"},
     {"name": "intarray", "schema": "public"}, {"name": "pg_repack"}
-  ],
-  "pg_default_hba_rules": [
-    {"user": "${dbsu}",    "db": "all",         "addr": "local",     "auth": "ident", "title": "dbsu access via local os user ident",    "order": 100},
-    {"user": "${dbsu}",    "db": "replication", "addr": "local",     "auth": "ident", "title": "dbsu replication from local os ident",   "order": 150},
-    {"user": "${repl}",    "db": "replication", "addr": "localhost", "auth": "pwd",   "title": "replicator replication from localhost",  "order": 200},
-    {"user": "${repl}",    "db": "replication", "addr": "intra",     "auth": "pwd",   "title": "replicator replication from intranet",   "order": 250},
-    {"user": "${repl}",    "db": "postgres",    "addr": "intra",     "auth": "pwd",   "title": "replicator postgres db from intranet",   "order": 300},
-    {"user": "${monitor}", "db": "all",         "addr": "localhost", "auth": "pwd",   "title": "monitor from localhost with password",   "order": 350},
-    {"user": "${monitor}", "db": "all",         "addr": "infra",     "auth": "pwd",   "title": "monitor from infra host with password",  "order": 400},
-    {"user": "${admin}",   "db": "all",         "addr": "infra",     "auth": "ssl",   "title": "admin @ infra nodes with pwd & ssl",     "order": 450},
-    {"user": "${admin}",   "db": "all",         "addr": "world",     "auth": "ssl",   "title": "admin @ everywhere with ssl & pwd",      "order": 500},
-    {"user": "+dbrole_readonly", "db": "all",   "addr": "localhost", "auth": "pwd",   "title": "pgbouncer read/write via local socket",  "order": 550},
-    {"user": "+dbrole_readonly", "db": "all",   "addr": "intra",     "auth": "pwd",   "title": "read/write biz user via password",       "order": 600},
-    {"user": "+dbrole_offline",  "db": "all",   "addr": "intra",     "auth": "pwd",   "title": "allow etl offline tasks from intranet",  "order": 650}
   ]
 }"#;
 
@@ -275,10 +261,18 @@ fn merge_named(a: &[Value], b: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// The `pgsql` role's defaults, with its default HBA rules (the ones `load_pigsty_hba` loads too).
+fn defaults() -> Result<Map<String, Value>> {
+    let internal = |e: serde_json::Error| Error::internal(format!("Pigsty defaults: {e}"));
+    let mut base = serde_json::from_str::<Map<String, Value>>(DEFAULTS).map_err(internal)?;
+    base.insert("pg_default_hba_rules".into(), serde_json::from_str(crate::hba::rules::PIGSTY_DEFAULTS).map_err(internal)?);
+    Ok(base)
+}
+
 /// The clusters an inventory defines (every resolved `pg_cluster`), sorted.
 pub fn clusters(inventory: &Value) -> Vec<String> {
     let mut hosts = vec![];
-    let base = serde_json::from_str::<Map<String, Value>>(DEFAULTS).unwrap_or_default();
+    let base = defaults().unwrap_or_default();
     if let Some(all) = inventory.get("all") {
         walk("all", all, &base, &[], &mut hosts);
     }
@@ -291,7 +285,7 @@ pub fn resolve(inventory: &Value, cluster: &str) -> Result<Cluster> {
     let Some(all) = inventory.get("all").filter(|a| a.is_object()) else {
         bail_invalid!("the inventory has no `all:` group (a Pigsty inventory starts with all: children: …, vars: …)");
     };
-    let base = serde_json::from_str::<Map<String, Value>>(DEFAULTS).map_err(|e| Error::internal(format!("Pigsty defaults: {e}")))?;
+    let base = defaults()?;
     let mut hosts = vec![];
     walk("all", all, &base, &[], &mut hosts);
     let members: Vec<&Host> = hosts.iter().filter(|h| text(&h.vars, "pg_cluster").as_deref() == Some(cluster)).collect();
@@ -327,8 +321,9 @@ pub fn resolve(inventory: &Value, cluster: &str) -> Result<Cluster> {
     let defaults = list(v, "pg_default_roles");
     let users = list(v, "pg_users");
     for (from_users, entry) in defaults.iter().map(|e| (false, e)).chain(users.iter().map(|e| (true, e))) {
-        let Some(name) = name_of(entry) else {
-            out.ignored.push(Ignored { kind: "user".into(), name: String::new(), why: format!("an entry without a name: {entry}") });
+        let (Some(name), true) = (name_of(entry), entry.is_object()) else {
+            // Never echoed: the entry may hold a password.
+            out.ignored.push(Ignored { kind: "user".into(), name: name_of(entry).unwrap_or_default(), why: "not a user object with a name".into() });
             continue;
         };
         let mut e = known("user", entry, USER_FIELDS, &mut out.ignored);
@@ -393,8 +388,8 @@ pub fn resolve(inventory: &Value, cluster: &str) -> Result<Cluster> {
         dbs.push(json!({"name": name, "schemas": merge_named(&[public_none.clone()], &default_schemas), "extensions": default_extensions}));
     }
     for entry in list(v, "pg_databases") {
-        let Some(name) = name_of(&entry) else {
-            out.ignored.push(Ignored { kind: "database".into(), name: String::new(), why: format!("an entry without a name: {entry}") });
+        let (Some(name), true) = (name_of(&entry), entry.is_object()) else {
+            out.ignored.push(Ignored { kind: "database".into(), name: name_of(&entry).unwrap_or_default(), why: "not a database object with a name".into() });
             continue;
         };
         let mut e = known("database", &entry, DATABASE_FIELDS, &mut out.ignored);
@@ -434,6 +429,10 @@ pub fn resolve(inventory: &Value, cluster: &str) -> Result<Cluster> {
     let mut ordered: Vec<(i64, usize, Value)> = vec![];
     let mut unordered: Vec<Value> = vec![];
     for (i, r) in rules.iter().enumerate() {
+        if !r.is_object() {
+            out.ignored.push(Ignored { kind: "hba rule".into(), name: String::new(), why: format!("not a rule object: {r}") });
+            continue;
+        }
         let mut r = known("hba rule", r, HBA_FIELDS, &mut out.ignored);
         if let Some(a) = r.get("addr").and_then(Value::as_str) {
             let a = match a {
@@ -632,6 +631,16 @@ all:
         assert_eq!(c.aliases["intra"], vec!["10.0.0.0/8"]);
         assert_eq!(c.aliases["admin"], vec!["10.10.10.10"]);
         assert_eq!(c.aliases["${monitor}"], vec!["dbuser_monitor"]);
+    }
+
+    #[test]
+    fn entries_that_are_not_objects_are_left_out_without_echoing_them() {
+        let inv = yaml_to_json("all:\n  children:\n    c:\n      hosts: { 10.0.0.1: { pg_role: primary } }\n      vars: { pg_cluster: c, pg_users: [ alice, { password: S3cret } ], pg_databases: [ db1 ], pg_hba_rules: [ x ] }\n").unwrap();
+        let c = resolve(&inv, "c").unwrap();
+        assert!(c.roles.iter().all(|r| r["name"] != "alice"));
+        assert!(c.ignored.iter().all(|i| !i.why.contains("S3cret")));
+        assert!(c.ignored.iter().any(|i| i.kind == "database" && i.name == "db1"));
+        assert!(c.ignored.iter().any(|i| i.kind == "hba rule"));
     }
 
     #[test]

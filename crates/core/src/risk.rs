@@ -17,9 +17,17 @@ pub enum Risk {
     /// Copies a database that a non-superuser owns or has objects in: its functions, triggers,
     /// operators and data come along into the new database.
     Clone,
+    /// Runs a script (a baseline) in a database that exists: it may change or remove anything
+    /// there, so like a drop it waits for the plan_hash of a reviewed plan.
+    Script,
 }
 
 impl Risk {
+    /// Applied only with the plan_hash of a plan the caller reviewed.
+    pub fn needs_review(self) -> bool {
+        matches!(self, Risk::Drop | Risk::Script)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Risk::Safe => "safe",
@@ -27,6 +35,7 @@ impl Risk {
             Risk::Drop => "drop",
             Risk::Note => "note",
             Risk::Clone => "clone",
+            Risk::Script => "script",
         }
     }
 }

@@ -167,9 +167,6 @@ pub enum Guard {
     /// object in it: the schemas an extension's script runs with (its own and those of the
     /// extensions it requires).
     SuperuserSchemas(Vec<String>),
-    /// An existing database that only superusers could have filled: no object of anyone else's
-    /// and no schema anyone else may CREATE in.
-    Clean,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -262,7 +259,7 @@ impl Plan {
     }
 
     pub fn drops(&self) -> bool {
-        self.steps.iter().any(|s| s.risk == Risk::Drop)
+        self.steps.iter().any(|s| s.risk.needs_review())
     }
 }
 
@@ -795,8 +792,11 @@ fn inside_steps(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, o
                     Risk::Safe,
                     diff(&format!("schemas.{}", sc.name), "present".to_string(), None),
                 );
+                // Trusted by the batch's later statements only when this statement really creates
+                // it: plain CREATE SCHEMA, which fails if someone made it in the meantime.
                 if sc.owner.as_ref().is_none_or(|o| live.is_superuser(o)) {
                     st.creates_schema = Some(sc.name.clone());
+                    st.statement = st.statement.replacen("CREATE SCHEMA IF NOT EXISTS ", "CREATE SCHEMA ", 1);
                 }
                 out.push(st);
             }
@@ -995,36 +995,26 @@ fn inside_steps(s: &DatabaseSpec, live_db: Option<&LiveDatabase>, live: &Live, o
                 format!("database {name} exists: others may have put objects in it"),
             )
         };
-        // An existing database only superusers could have filled (its owner a superuser, nobody
-        // else's object in it, no schema or database CREATE for anyone else) is as clean as a new one.
-        let clean = live_db.is_some_and(|d| {
-            live.is_superuser(&d.owner)
-                && d.foreign_objects.as_ref().is_some_and(|f| f.count == 0)
-                && d.unsafe_schemas.as_ref().is_some_and(BTreeMap::is_empty)
-                && !d
-                    .privileges
-                    .iter()
-                    .any(|p| p.privilege == "CREATE" && (p.grantee == "PUBLIC" || !live.is_superuser(&p.grantee)))
-        });
-        let mut st = if clean && cx.clone_why.is_none() {
-            let mut st = cx.step(b.clone(), reason, Risk::Safe, vec![]);
-            st.guard = Guard::Clean;
-            st.public_path = true;
-            st
-        } else {
-            cx.executing(
-                b.clone(),
-                reason,
-                vec![],
-                Err(why_not.clone()),
-                true,
-                format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
-                true,
-                live,
-            )
-        };
+        // An existing database accepts connections: whoever may CREATE somewhere in it (Pigsty's
+        // default privileges give dbrole_admin every new schema) could add objects between a
+        // script's statements, so a baseline there runs as its owner, never as the superuser.
+        let mut st = cx.executing(
+            b.clone(),
+            reason,
+            vec![],
+            Err(why_not.clone()),
+            true,
+            format!("{why_not}; the baseline runs as the owner {owner}, who could run it itself"),
+            true,
+            live,
+        );
         if st.place != Place::Note {
             st.baseline_digest = Some(d.clone());
+            // On a database that exists a baseline may change or remove anything (Pigsty's
+            // cmdb.sql starts by dropping its schema): it waits for a reviewed plan.
+            if !created {
+                st.risk = Risk::Script;
+            }
         }
         out.push(st);
     }
@@ -1350,7 +1340,7 @@ mod tests {
             statements(&p),
             vec![
                 "CREATE DATABASE \"meta\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' TABLESPACE \"pg_default\" ALLOW_CONNECTIONS false CONNECTION LIMIT 50",
-                "CREATE SCHEMA IF NOT EXISTS \"pigsty\"",
+                "CREATE SCHEMA \"pigsty\"",
                 "CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" VERSION '1.6' CASCADE",
                 "CREATE TABLE pigsty.t (id int)",
                 "ALTER DATABASE \"meta\" OWNER TO \"dbuser_meta\"",
@@ -1594,7 +1584,7 @@ mod tests {
         let at = |st: &str| p.steps.iter().position(|x| x.statement == st).unwrap();
         assert!(at("UPDATE app_settings SET v = 1") < at("ALTER DATABASE \"copy\" OWNER TO \"app\""));
         let inside: Vec<(&str, String)> = p.steps.iter().filter(|st| matches!(st.place, Place::Inside(_))).map(|st| (st.statement.as_str(), st.runner())).collect();
-        assert_eq!(inside[0], ("CREATE SCHEMA IF NOT EXISTS \"s\"", "superuser".to_string()));
+        assert_eq!(inside[0], ("CREATE SCHEMA \"s\"", "superuser".to_string()));
         assert_eq!(inside[1], ("CREATE EXTENSION IF NOT EXISTS \"pg_trgm\" SCHEMA \"public\" CASCADE", "owner app".to_string()));
         assert_eq!(inside[2], ("UPDATE app_settings SET v = 1", "owner app".to_string()));
         let note = p.steps.iter().find(|st| st.place == Place::Note && st.statement.contains("pgstattuple")).unwrap();
@@ -1654,7 +1644,7 @@ mod tests {
         // The tenant's schema is a note; a superuser's is handed to its declared owner.
         assert_eq!(find("-- schema \"got_there_first\" exists, owned by \"tenant\", not by a superuser").place, Place::Note);
         assert_eq!(find("ALTER SCHEMA \"handed\" OWNER TO \"app\"").run_as, RunAs::Superuser);
-        let created = find("CREATE SCHEMA IF NOT EXISTS \"ext\"");
+        let created = find("CREATE SCHEMA \"ext\"");
         assert_eq!(created.creates_schema.as_deref(), Some("ext"));
         // An untrusted extension into a schema this plan creates as the superuser: superuser, re-checked.
         assert_eq!(find("CREATE EXTENSION IF NOT EXISTS \"pgstattuple\" SCHEMA \"ext\" CASCADE").guard, Guard::SuperuserSchemas(vec!["ext".into()]));
@@ -1767,16 +1757,19 @@ mod tests {
         d.baselines = vec![digest.clone()];
         assert!(plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap().steps.is_empty());
         d.baselines.clear();
+        // Open to connections: never as the superuser, however clean it looks now.
         let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
-        assert_eq!((p.steps[0].guard.clone(), p.steps[0].run_as.clone()), (Guard::Clean, RunAs::Superuser));
+        assert_eq!(p.steps[0].place, Place::Note);
         // Someone else may create in it: as its owner, or not at all when the owner is a superuser.
-        d.unsafe_schemas = Some(BTreeMap::from([("public".to_string(), "PUBLIC may CREATE in it".to_string())]));
         let p = plan(&[s.clone()], &live(vec![d.clone()]), &opts()).unwrap();
         assert_eq!(p.steps[0].place, Place::Note);
         d.owner = "app".into();
         let p = plan(&[s], &live(vec![d]), &opts()).unwrap();
         assert_eq!(p.steps[0].run_as, RunAs::Owner("app".into()));
         assert!(p.steps[0].public_path && p.steps[0].baseline_digest.is_some());
+        // It waits for a reviewed plan, like a drop.
+        assert_eq!(p.steps[0].risk, Risk::Script);
+        assert!(p.drops());
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub(super) fn attributes(r: &RoleSpec) -> String {
 }
 
 pub(super) fn create_role(b: &mut Builder, r: &RoleSpec, valid_until: Option<&String>) {
-    let mut stmt = format!("CREATE ROLE {} WITH {}", ident(&r.name), attributes(r));
+    // Pigsty creates its users with CREATE USER: a new role whose login is not declared may log in.
+    let login = if r.unmanaged.contains("login") { "LOGIN " } else { "" };
+    let mut stmt = format!("CREATE ROLE {} WITH {login}{}", ident(&r.name), attributes(r));
     let mut display = stmt.clone();
     if let Some(p) = &r.password {
         stmt.push_str(&format!(" PASSWORD {}", literal(p)));

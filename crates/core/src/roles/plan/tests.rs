@@ -638,7 +638,8 @@ fn undeclared_attributes_are_not_managed_and_the_bootstrap_superuser_is_never_st
     app.name = "app".into();
     app.attrs.superuser = false;
     let p = plan(&desired(vec![app.clone()]), &l, &opts()).unwrap();
-    assert_eq!(statements(&p), vec!["CREATE ROLE \"app\" WITH NOSUPERUSER".to_string()]);
+    // Created as Pigsty's CREATE USER creates it: it may log in.
+    assert_eq!(statements(&p), vec!["CREATE ROLE \"app\" WITH LOGIN NOSUPERUSER".to_string()]);
     let mut l2 = l.clone();
     l2.roles.insert(
         "app".into(),
