@@ -11,8 +11,9 @@ source "$here/lib.sh"
 v=${PGOPS_DEMO_PG:-15}
 trap cleanup_all EXIT
 
-# Only the major the demo runs on (setup.sh fetches the others for the tests).
-PGOPS_PG_VERSIONS=$v bash "$here/setup.sh"
+demo_t0=$(date +%s)
+# Only the major the demo runs on, and no Patroni (setup.sh fetches the rest for the tests).
+PGOPS_PG_VERSIONS=$v PGOPS_SETUP_PATRONI=0 bash "$here/setup.sh"
 say "Building and installing pgops for PostgreSQL $v"
 install_pgops "$v"
 
@@ -191,4 +192,4 @@ cluster_stop demo fast
 echo "fast shutdown took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 echo "etcd keys left under /pg/: $(etcdctl_ demo get --prefix /pg/ --keys-only | grep -c . || true) (the lease was revoked at shutdown)"
 cleanup_all
-echo "demo finished: cluster and etcd removed"
+echo "demo finished: cluster and etcd removed; it took $(( $(date +%s) - demo_t0 )) s from the start (set-up and build included)"

@@ -13,8 +13,11 @@ shift
 filters=("$@")
 trap cleanup_all EXIT
 
-say "PG $v: building and installing pgops"
-install_pgops "$v" || { echo "install failed"; exit 1; }
+# PGOPS_E2E_INSTALLED=1: test.sh built and installed this major already (one build per major).
+if [ "${PGOPS_E2E_INSTALLED:-0}" != 1 ]; then
+  say "PG $v: building and installing pgops"
+  install_pgops "$v" || { echo "install failed"; exit 1; }
+fi
 
 SCENARIO="pg$v"
 # A name that matches no scenario (a scenario renamed, a typo) is a failure, not a shorter run.

@@ -68,7 +68,7 @@ if cluster_init $C "$v" "shared_preload_libraries = 'pgops'" && cluster_start $C
     "$({ sql $C postgres "SELECT pgops.load_roles('[{\"name\": \"pkg_user\", \"login\": true}]');
                         SELECT count(*) FROM pgops.apply_roles() WHERE status = 'applied';
                         INSERT INTO pgops.database_spec (name, owner) VALUES ('pkg_db', 'pkg_user')" 2>&1
-       sql $C postgres "SELECT string_agg(status, ',') FROM pgops.apply_databases()" 2>&1
+       sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_databases()" 2>&1
        sql $C postgres "SELECT (SELECT count(*) > 0 FROM pgops.table_bloat) AND (SELECT count(*) > 0 FROM pgops.database_age)
                                AND (SELECT count(*) FROM pgops.plan_databases()) = 0" 2>&1; } | tr '\n' ' ')" "1 1 applied t "
   cluster_stop $C fast

@@ -273,7 +273,8 @@ for line in "${want[@]}"; do
 done
 
 # --- 5. Patroni (PyPI) in a virtualenv, for the Patroni scenario --------------------------
-if ! "$PATRONI_DIR/bin/patroni" --version 2>/dev/null | grep -q "patroni 4.1.5\$"; then
+# PGOPS_SETUP_PATRONI=0 (the demo) leaves it out.
+if [ "${PGOPS_SETUP_PATRONI:-1}" = 1 ] && ! "$PATRONI_DIR/bin/patroni" --version 2>/dev/null | grep -q "patroni 4.1.5\$"; then
   say "installing Patroni 4.1.5 into $PATRONI_DIR"
   # Debian's interpreter, not one under a home directory (pyenv): the postgres OS user runs it.
   /usr/bin/python3 -m venv --clear "$PATRONI_DIR"
@@ -288,4 +289,5 @@ for v in 13 14 15 16 17 18; do
   pgc=$(pg_config_for "$v" 2>/dev/null) && [ -x "$pgc" ] && found+="PG $("$pgc" --version | cut -d' ' -f2), "
 done
 [ ${#unavailable[@]} -eq 0 ] || say "not available here: PostgreSQL ${unavailable[*]} (see above)"
-say "ready: $found$(cargo pgrx --version), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}'), $("$PATRONI_DIR/bin/patroni" --version)"
+patroni=$("$PATRONI_DIR/bin/patroni" --version 2>/dev/null || echo "no Patroni (PGOPS_SETUP_PATRONI=0)")
+say "ready: $found$(cargo pgrx --version), etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}'), $patroni"

@@ -14,6 +14,11 @@
 #                        bloat matrix, Grafana, upgrade, audit or Patroni)
 #   PGOPS_PG_TEST_VERSIONS  majors that run the #[pg_test]s (default: PGOPS_FULL_VERSIONS; each
 #                        other major costs two more builds, about 3 minutes on 2 cores)
+#   PGOPS_E2E_JOBS       how many majors' scenarios run side by side (default 3; 1: one after the
+#                        other). Builds never overlap: every major is built and installed first,
+#                        once (PG 15 as released, optimised: the same build serves its scenarios
+#                        and its Debian package), then the scenarios run, each major's output kept
+#                        and printed whole, in order, when it ends.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -26,7 +31,14 @@ started=$(date +%s)
 PGOPS_PG_VERSIONS=$versions bash "$here/setup.sh" || exit 1
 cd "$PGOPS_ROOT"
 
+e2e_jobs=${PGOPS_E2E_JOBS:-3}
 total_pass=0; total_fail=0; failed_steps=()
+PHASES=()        # "phase: seconds", printed at the end so the time budget can be watched
+phase_t0=$started
+phase() { # phase NAME — closes the phase that was running, under NAME
+  local now; now=$(date +%s)
+  PHASES+=("$1: $((now - phase_t0)) s"); phase_t0=$now
+}
 declare -A ROW   # "major/column" → what this run found, for the version table
 LAST=""          # the last step's "N passed, N failed" (or "failed")
 step() { # step NAME command...
@@ -44,7 +56,7 @@ step() { # step NAME command...
     failed_steps+=("$name")
     [ "$f" = 0 ] && { total_fail=$((total_fail + 1)); f=1; }
   fi
-  LAST="$p passed, $f failed, $(( $(date +%s) - t0 )) s"
+  LAST="$p passed, $f failed, ${STEP_SECS:-$(( $(date +%s) - t0 ))} s"
   [ "$rc" = 0 ] || LAST="FAILED: $LAST"
   rm -f "$log"
   return "$rc"
@@ -59,9 +71,13 @@ source_of() {
   esac
 }
 
+phase "set-up (pg_test/setup.sh)"
 # The core crate (everything that decides) needs no PostgreSQL: plain cargo test, once.
 step "core crate: cargo test -p pgops-core" cargo test -p pgops-core
+phase "core crate"
 
+profile_of() { if [ "$1" = 15 ] && deb_installed postgresql-15; then echo release; else echo dev; fi; }
+ready=()
 for v in $versions; do
   pgc=$(pg_config_for "$v" 2>/dev/null)
   ROW[$v/source]=$(source_of "$v")
@@ -84,28 +100,65 @@ for v in $versions; do
   else
     ROW[$v/pgtest]="not in this run (PGOPS_PG_TEST_VERSIONS)"
   fi
+  # One build per major, installed once: the scenarios and the package use it.
+  if PGOPS_PROFILE=$(profile_of "$v") step "PG $v: build and install pgops ($(profile_of "$v"))" install_pgops "$v"; then
+    ready+=("$v")
+  else
+    ROW[$v/scenarios]="not run: the build failed"
+  fi
+done
+phase "#[pg_test]s and builds"
+
+# The scenarios of each major, side by side (they wait on servers, workers and clocks far more than
+# they compute; every cluster and etcd has its own directory and free ports).
+logs=$(mktemp -d)
+run_e2e() { # run_e2e MAJOR — in the background; its output, exit code and seconds in $logs
+  local v=$1 t0; t0=$(date +%s)
   if [[ " $full_versions " == *" $v "* ]]; then
-    step "PG $v: end-to-end scenarios (all)" bash "$here/e2e.sh" "$v"
-    ROW[$v/scenarios]="all: $LAST"
+    PGOPS_E2E_INSTALLED=1 bash "$here/e2e.sh" "$v" >"$logs/$v.log" 2>&1
   else
     # shellcheck disable=SC2086 # a list of names
-    step "PG $v: end-to-end scenarios ($short_scenarios)" bash "$here/e2e.sh" "$v" $short_scenarios
+    PGOPS_E2E_INSTALLED=1 bash "$here/e2e.sh" "$v" $short_scenarios >"$logs/$v.log" 2>&1
+  fi
+  echo $? >"$logs/$v.rc"; echo $(( $(date +%s) - t0 )) >"$logs/$v.secs"
+}
+say "end-to-end scenarios of PG ${ready[*]}, $e2e_jobs majors at a time"
+running=0
+for v in "${ready[@]}"; do
+  if [ "$running" -ge "$e2e_jobs" ]; then wait -n; running=$((running - 1)); fi
+  run_e2e "$v" &
+  running=$((running + 1))
+done
+wait
+phase "end-to-end scenarios (side by side)"
+replay() { cat "$logs/$1.log"; return "$(cat "$logs/$1.rc" 2>/dev/null || echo 1)"; }
+for v in "${ready[@]}"; do
+  if [[ " $full_versions " == *" $v "* ]]; then
+    STEP_SECS=$(cat "$logs/$v.secs") step "PG $v: end-to-end scenarios (all)" replay "$v"
+    ROW[$v/scenarios]="all: $LAST"
+  else
+    STEP_SECS=$(cat "$logs/$v.secs") step "PG $v: end-to-end scenarios ($short_scenarios)" replay "$v"
     ROW[$v/scenarios]="$(wc -w <<<"$short_scenarios") of $(ls "$here"/scenarios/*.sh | wc -l): $LAST"
   fi
-  # The Debian package of this major. It is installed, used and removed where Debian's own
-  # postgresql-MAJOR is installed (13 and 15 here); elsewhere it is built and its contents checked.
-  if is_root && command -v dpkg-deb >/dev/null; then
+done
+rm -rf "$logs"
+
+# The Debian package of each major, one after the other (apt, and the files each one swaps). It is
+# installed, used and removed where Debian's own postgresql-MAJOR is installed (13 and 15 here);
+# elsewhere it is built and its contents checked. The build is the one the scenarios used.
+if is_root && command -v dpkg-deb >/dev/null; then
+  for v in "${ready[@]}"; do
+    prof=$(profile_of "$v")
     if deb_installed "postgresql-$v"; then
-      # PG 15's is built as released (optimised); the others share the scenarios' build.
-      if [ "$v" = 15 ]; then prof=release; else prof=dev; fi
       PGOPS_PROFILE=$prof step "PG $v: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" "$v"
       ROW[$v/package]="installed and removed ($prof build): $LAST"
     else
-      PGOPS_PROFILE=dev step "PG $v: Debian package built and its contents checked" bash "$here/package_test.sh" "$v" --contents-only
+      PGOPS_PROFILE=$prof step "PG $v: Debian package built and its contents checked" bash "$here/package_test.sh" "$v" --contents-only
       ROW[$v/package]="built, contents checked: $LAST"
     fi
-  fi
-done
+  done
+fi
+phase "Debian packages"
 
 echo
 echo "PostgreSQL versions (this run; README, \"PostgreSQL versions\")"
@@ -116,6 +169,8 @@ for v in $versions; do
   echo "| $v | ${ROW[$v/server]} | ${ROW[$v/source]} | ${ROW[$v/pgtest]:--} | ${ROW[$v/scenarios]:--} | ${ROW[$v/package]:--} |"
 done
 echo
+echo "time per phase:"
+printf '  %s\n' "${PHASES[@]}"
 echo "took $(( $(date +%s) - started )) s"
 [ ${#failed_steps[@]} -eq 0 ] || printf 'failed: %s\n' "${failed_steps[@]}"
 echo "tests: $total_pass passed, $total_fail failed"
