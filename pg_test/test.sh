@@ -14,7 +14,7 @@
 #                        bloat matrix, Grafana, upgrade, audit or Patroni)
 #   PGOPS_PG_TEST_VERSIONS  majors that run the #[pg_test]s (default: PGOPS_FULL_VERSIONS; each
 #                        other major costs two more builds, about 3 minutes on 2 cores)
-#   PGOPS_E2E_JOBS       how many majors' scenarios run side by side (default 3; 1: one after the
+#   PGOPS_E2E_JOBS       how many majors' scenarios run side by side (default 4; 1: one after the
 #                        other). Builds never overlap: every major is built and installed first,
 #                        once (PG 15 as released, optimised: the same build serves its scenarios
 #                        and its Debian package), then the scenarios run, each major's output kept
@@ -31,7 +31,7 @@ started=$(date +%s)
 PGOPS_PG_VERSIONS=$versions bash "$here/setup.sh" || exit 1
 cd "$PGOPS_ROOT"
 
-e2e_jobs=${PGOPS_E2E_JOBS:-3}
+e2e_jobs=${PGOPS_E2E_JOBS:-4}
 total_pass=0; total_fail=0; failed_steps=()
 PHASES=()        # "phase: seconds", printed at the end so the time budget can be watched
 phase_t0=$started

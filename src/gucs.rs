@@ -34,6 +34,7 @@ pub static BASELINE_DIRECTORY: GucSetting<Option<CString>> = GucSetting::<Option
 pub static FREEZE_HISTORY_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static FREEZE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static FREEZE_MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub static PARALLEL_READS: GucSetting<i32> = GucSetting::<i32>::new(4);
 pub static VERIFY_BLOAT_MAX_PAGES: GucSetting<i32> = GucSetting::<i32>::new(131072);
 pub static ETCD_ENDPOINTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ETCD_PREFIX: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"/pg"));
@@ -248,6 +249,17 @@ pub fn init(preloading: bool) {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"pgops.parallel_reads",
+        c"Most per-database workers one call starts at once to read or plan several databases.",
+        c"plan_roles(), apply_roles(), plan_databases() and installations() read each database in a worker \
+          of its own; this many run side by side (fewer when max_worker_processes has no room).",
+        &PARALLEL_READS,
+        1,
+        64,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"pgops.verify_bloat_max_pages",
         c"Most pages pgops.verify_bloat() may read for a caller that is not a superuser.",
         c"pg_monitor may call verify_bloat, which runs as the extension's owner; this caps its max_pages.",
@@ -449,6 +461,10 @@ pub fn hba_ipv6() -> bool {
 
 pub fn verify_bloat_max_pages() -> i64 {
     VERIFY_BLOAT_MAX_PAGES.get() as i64
+}
+
+pub fn parallel_reads() -> usize {
+    PARALLEL_READS.get().max(1) as usize
 }
 
 pub fn freeze_max_workers() -> i64 {

@@ -148,6 +148,42 @@ fn views_are_for_pg_monitor_not_public() {
     assert_eq!(public_can, Some(false), "a role without pg_monitor must not reach pgops' views");
 }
 
+/// Several databases' workers side by side: every result in the order asked, each from its own
+/// database; a failing task fails alone; more tasks than workers allowed at once all run (a
+/// limit of 2 over 7 tasks); a database that does not exist is an error for that task only.
+#[pg_test]
+fn workers_side_by_side() {
+    use crate::worker::dbworker::{Task, run_many};
+    use serde_json::json;
+    let query = |sql: &str| Task::Query {
+        label: "test query".into(),
+        sql: sql.into(),
+        args: vec![],
+        rows: false,
+        closed: false,
+    };
+    let here = "SELECT to_jsonb(current_database()::text)";
+    let jobs: Vec<(String, Task)> = vec![
+        ("postgres".into(), query(here)),
+        ("template1".into(), query(here)),
+        ("postgres".into(), query("SELECT 1/0")),
+        ("pgops_no_such_database".into(), query(here)),
+        ("template1".into(), query("SELECT to_jsonb(pg_sleep(0.2)::text)")),
+        ("postgres".into(), query("SELECT to_jsonb(2)")),
+        ("template1".into(), query(here)),
+    ];
+    let out = run_many(&jobs, 2);
+    assert_eq!(out.len(), 7);
+    assert_eq!(out[0].as_ref().unwrap(), &json!("postgres"));
+    assert_eq!(out[1].as_ref().unwrap(), &json!("template1"));
+    assert!(out[2].as_ref().unwrap_err().message.contains("division by zero"), "{:?}", out[2]);
+    assert!(out[3].as_ref().unwrap_err().message.contains("pgops_no_such_database"), "{:?}", out[3]);
+    assert_eq!(out[4].as_ref().unwrap(), &json!(""));
+    assert_eq!(out[5].as_ref().unwrap(), &json!(2));
+    assert_eq!(out[6].as_ref().unwrap(), &json!("template1"));
+    assert!(run_many(&[], 4).is_empty());
+}
+
 /// The backbone's generic tasks, run in per-database workers: a query with jsonb arguments
 /// (single value and rows), statements in one transaction (all or nothing, the failing one named),
 /// top-level utility statements (CREATE DATABASE refuses a transaction block), and a handler name

@@ -38,6 +38,8 @@ postgresql:
   authentication:
     superuser: {username: postgres, password: pat-su-secret}
     replication: {username: replicator, password: pat-repl-secret}
+  # A spread checkpoint paces the primary's writes over minutes: replicas are cloned at once.
+  basebackup: [{checkpoint: fast}]
   parameters:
     unix_socket_directories: $base
     fsync: "off"

@@ -6,7 +6,7 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
          'encoding', pg_catalog.pg_encoding_to_char(d.encoding)::text,
          'collate', coalesce(d.datcollate::text, ''), 'ctype', coalesce(d.datctype::text, ''),
          'tablespace', t.spcname::text, 'is_template', d.datistemplate, 'allowconn', d.datallowconn,
-         'connlimit', d.datconnlimit, 'comment', pg_catalog.shobj_description(d.oid, 'pg_database'),
+         'connlimit', d.datconnlimit, 'comment', c.description,
          'privileges', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                   'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END,
                   'privilege', a.privilege_type, 'grantable', a.is_grantable))
@@ -19,3 +19,5 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                       WHERE a.datid = d.oid AND a.pid <> pg_catalog.pg_backend_pid()))), '[]')
 FROM pg_catalog.pg_database d
 JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace
+-- a join, not shobj_description() (a SQL function call per database)
+LEFT JOIN pg_catalog.pg_shdescription c ON c.objoid = d.oid AND c.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass

@@ -79,17 +79,44 @@ fn inside(db: &str, closed: bool) -> Result<InsideRead, Error> {
     let v = if db == crate::pgutil::current_database() {
         crate::spi::json(INSIDE_SQL, &[])?
     } else {
-        dbworker::run_and_wait(
-            db,
-            &dbworker::Task::Query {
-                label: "database snapshot".into(),
-                sql: INSIDE_SQL.into(),
-                args: vec![],
-                rows: false,
-                closed,
-            },
-        )?
+        dbworker::run_and_wait(db, &inside_task(closed))?
     };
+    inside_read(db, &v)
+}
+
+fn inside_task(closed: bool) -> dbworker::Task {
+    dbworker::Task::Query {
+        label: "database snapshot".into(),
+        sql: INSIDE_SQL.into(),
+        args: vec![],
+        rows: false,
+        closed,
+    }
+}
+
+/// Several databases' `inside` reads, the others' workers side by side; in the order given.
+fn inside_many(wanted: &[(String, bool)]) -> Vec<Result<InsideRead, Error>> {
+    let here = crate::pgutil::current_database();
+    let jobs: Vec<(String, dbworker::Task)> = wanted
+        .iter()
+        .filter(|(db, _)| *db != here)
+        .map(|(db, closed)| (db.clone(), inside_task(*closed)))
+        .collect();
+    let mut read = dbworker::run_many(&jobs, crate::gucs::parallel_reads()).into_iter();
+    wanted
+        .iter()
+        .map(|(db, closed)| {
+            if *db == here {
+                inside(db, *closed)
+            } else {
+                read.next().unwrap_or_else(|| Err(Error::internal("not read"))).and_then(|v| inside_read(db, &v))
+            }
+        })
+        .collect()
+}
+
+fn inside_read(db: &str, v: &Value) -> Result<InsideRead, Error> {
+    let v = v.clone();
     Ok(InsideRead {
         schemas: field(&v, "schemas", db)?,
         extensions: field(&v, "extensions", db)?,
@@ -156,12 +183,14 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
             }
         }
     }
-    for (db, template) in wanted {
-        let Some(d) = live.databases.get(&db) else { continue };
-        if d.schemas.is_some() || (!d.allowconn && !template) {
-            continue;
-        }
-        match inside(&db, template) {
+    // Each database once (a template of several), those that can be entered.
+    let mut seen = std::collections::BTreeSet::new();
+    wanted.retain(|(db, template)| {
+        live.databases.get(db).is_some_and(|d| d.allowconn || *template) && seen.insert(db.clone())
+    });
+    let reads = inside_many(&wanted);
+    for ((db, _), read) in wanted.into_iter().zip(reads) {
+        match read {
             Ok(r) => {
                 let d = live.databases.get_mut(&db).expect("looked up above");
                 d.schemas = Some(r.schemas);

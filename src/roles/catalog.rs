@@ -59,12 +59,19 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         );
         vec![header.current_database.clone()]
     };
+    // The other databases through their own workers, several at a time; in name order.
+    let jobs: Vec<(String, dbworker::Task)> = names
+        .iter()
+        .filter(|db| **db != header.current_database)
+        .map(|db| (db.clone(), snapshot_task(grantees)))
+        .collect();
+    let mut read = jobs.iter().map(|(db, _)| db.clone()).zip(dbworker::run_many(&jobs, crate::gucs::parallel_reads()));
     for db in names {
         let snapshot = if db == header.current_database {
             database_snapshot(grantees)?
         } else {
-            let v = dbworker::run_and_wait(&db, &snapshot_task(grantees))
-                .map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
+            let (_, v) = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
+            let v = v.map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
             serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
         };
         databases.push(snapshot);

@@ -149,11 +149,13 @@ fn installations() -> TableIterator<
             .collect::<Result<Vec<_>, _>>()
     })
     .unwrap_or_else(|e| crate::internal!("pgops.installations(): cannot list databases: {e}"));
-    let rows: Vec<_> = databases
-        .into_iter()
-        .map(|db| match dbworker::run_and_wait(&db, &inventory()) {
-            Ok(v) => (db, v.as_str().map(str::to_string), None),
-            Err(e) => (db, None, Some(e.one_line())),
+    let jobs: Vec<(String, dbworker::Task)> = databases.into_iter().map(|db| (db, inventory())).collect();
+    let rows: Vec<_> = jobs
+        .iter()
+        .zip(dbworker::run_many(&jobs, crate::gucs::parallel_reads()))
+        .map(|((db, _), r)| match r {
+            Ok(v) => (db.clone(), v.as_str().map(str::to_string), None),
+            Err(e) => (db.clone(), None, Some(e.one_line())),
         })
         .collect();
     TableIterator::new(rows)

@@ -284,21 +284,46 @@ impl From<Error> for Stop {
     }
 }
 
-/// Waits for a worker started with a notify pid to stop. Interrupts are held meanwhile, so a
-/// cancel or termination of this backend only sets its flag; when one is pending, or an ERROR is
-/// raised while absorbing a procsignal barrier, the worker is terminated and waited for (without
-/// a time limit: the caller's locks outlive it) before the wait returns.
-fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> Result<(), Stop> {
-    use pgrx::bgworkers::BackgroundWorkerStatus;
+/// What a wait for workers started with this backend as their notify pid waits on.
+trait Waiter {
+    /// Whether the wait is over (called after every wake-up; may start more workers).
+    fn done(&mut self) -> Result<bool, Stop>;
+    /// Terminates every worker still running and waits for each to exit.
+    fn stop(&mut self);
+}
+
+/// One worker: over when it has stopped.
+struct One(Option<pgrx::bgworkers::DynamicBackgroundWorker>);
+
+impl Waiter for One {
+    fn done(&mut self) -> Result<bool, Stop> {
+        use pgrx::bgworkers::BackgroundWorkerStatus;
+        match self.0.as_ref().map(|h| h.pid()) {
+            None | Some(Err(BackgroundWorkerStatus::Stopped)) => Ok(true),
+            Some(Err(BackgroundWorkerStatus::PostmasterDied)) => Err(Stop::Error(Error::internal("the postmaster died"))),
+            _ => Ok(false),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.terminate().wait_for_shutdown();
+        }
+    }
+}
+
+/// Waits until `w` is done. Interrupts are held meanwhile, so a cancel or termination of this
+/// backend only sets its flag; when one is pending, or an ERROR is raised while absorbing a
+/// procsignal barrier, every worker is terminated and waited for (without a time limit: the
+/// caller's locks outlive them) before the wait returns.
+fn wait_holding_interrupts(w: &mut dyn Waiter) -> Result<(), Stop> {
     // SAFETY: the interrupt hold-off counter of this backend, raised and lowered in pairs below.
     unsafe { pg_sys::InterruptHoldoffCount += 1 };
     let outcome = loop {
-        match handle.pid() {
-            Err(BackgroundWorkerStatus::Stopped) => break Ok(()),
-            Err(BackgroundWorkerStatus::PostmasterDied) => {
-                break Err(Stop::Error(Error::internal("the postmaster died")));
-            }
-            _ => {}
+        match w.done() {
+            Ok(true) => break Ok(()),
+            Err(e) => break Err(e),
+            Ok(false) => {}
         }
         // SAFETY: flags set by this backend's signal handlers; read only.
         let pending = unsafe {
@@ -357,7 +382,7 @@ fn wait_holding_interrupts(handle: pgrx::bgworkers::DynamicBackgroundWorker) -> 
         }
     };
     if matches!(outcome, Err(Stop::Interrupted | Stop::Raised(_))) {
-        let _ = handle.terminate().wait_for_shutdown();
+        w.stop();
     }
     // SAFETY: pairs with the increment above.
     unsafe { pg_sys::InterruptHoldoffCount -= 1 };
@@ -401,24 +426,35 @@ fn read_result(idx: usize, generation: u32) -> Result<Value> {
 }
 
 fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> Result<Value, Stop> {
-    let registry = shmem::registry().expect("checked by the caller");
     let handle = launch(database, task, idx, generation, true)?.expect("launched with notify");
-    let status = match wait_holding_interrupts(handle) {
+    let status = match wait_holding_interrupts(&mut One(Some(handle))) {
         Ok(()) => "stopped".to_string(),
         Err(stop @ (Stop::Interrupted | Stop::Raised(_))) => {
-            if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
-                if !slot.finished {
-                    slot.died("stopped: the caller was cancelled while it waited", xact::now());
-                }
-            }
+            cancelled(idx, generation);
             return Err(stop);
         }
         Err(Stop::Error(e)) => e.message,
     };
+    Ok(collect(database, idx, generation, &status)?)
+}
+
+/// Marks the slot of a worker stopped because its caller was cancelled.
+fn cancelled(idx: usize, generation: u32) {
+    let registry = shmem::registry().expect("checked by the caller");
+    if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
+        if !slot.finished {
+            slot.died("stopped: the caller was cancelled while it waited", xact::now());
+        }
+    }
+}
+
+/// The result of a worker that has exited (`status`: how the wait saw it end).
+fn collect(database: &str, idx: usize, generation: u32, status: &str) -> Result<Value> {
+    let registry = shmem::registry().expect("checked by the caller");
     {
         let mut reg = registry.exclusive();
         let Some(slot) = reg.dynamic_slot(idx, generation) else {
-            return Err(Error::internal("the worker's status slot was taken over while it ran").into());
+            return Err(Error::internal("the worker's status slot was taken over while it ran"));
         };
         if !slot.finished {
             // It died before reporting: could not connect (database dropped, connection limit) or crashed.
@@ -426,10 +462,132 @@ fn start_and_wait(database: &str, task: &Task, idx: usize, generation: u32) -> R
                 "the worker for database \"{database}\" exited before finishing ({status}); see the server log"
             );
             slot.died(&why, xact::now());
-            return Err(Error::internal(why).into());
+            return Err(Error::internal(why));
         }
     }
-    Ok(read_result(idx, generation)?)
+    read_result(idx, generation)
+}
+
+/// Runs one task per `(database, task)`, up to `parallel` workers at a time, and returns each
+/// result in the order of `jobs`: a read of many databases costs about the slowest few of them,
+/// not their sum. Each worker is the one `run_and_wait` starts (its own session, pinned, in one
+/// database). A worker that cannot start for want of a worker process or a status slot while
+/// others run starts when one of them has ended. A cancel, timeout or termination of the caller
+/// stops every running worker and waits for it before the error is raised; the files are removed
+/// in every outcome.
+pub fn run_many(jobs: &[(String, Task)], parallel: usize) -> Vec<Result<Value>> {
+    let mut batch = Batch {
+        jobs,
+        next: 0,
+        parallel: parallel.max(1),
+        running: vec![],
+        results: jobs.iter().map(|_| None).collect(),
+    };
+    let outcome = wait_holding_interrupts(&mut batch);
+    // What is still running (an interrupted wait, a dead postmaster) was stopped by the wait.
+    for r in batch.running.drain(..) {
+        cancelled(r.idx, r.generation);
+        remove_files(r.idx, r.generation);
+    }
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Error(e)) => {
+            for slot in batch.results.iter_mut().filter(|r| r.is_none()) {
+                *slot = Some(Err(e.clone()));
+            }
+        }
+        Err(Stop::Interrupted) => {
+            pgrx::check_for_interrupts!();
+            raise_cancelled();
+        }
+        Err(Stop::Raised(e)) => e.rethrow(),
+    }
+    batch
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::internal("the worker was not run"))))
+        .collect()
+}
+
+fn raise_cancelled() -> ! {
+    crate::error::raise(Error::new(Code::QueryCanceled, "interrupted while waiting for the workers"))
+}
+
+/// A worker `run_many` started.
+struct Started {
+    job: usize,
+    idx: usize,
+    generation: u32,
+    handle: Option<pgrx::bgworkers::DynamicBackgroundWorker>,
+}
+
+struct Batch<'a> {
+    jobs: &'a [(String, Task)],
+    next: usize,
+    parallel: usize,
+    running: Vec<Started>,
+    results: Vec<Option<Result<Value>>>,
+}
+
+impl Batch<'_> {
+    /// Starts workers up to the limit.
+    fn fill(&mut self) {
+        while self.running.len() < self.parallel && self.next < self.jobs.len() {
+            let (database, task) = &self.jobs[self.next];
+            let started = claim(database, task).and_then(|(idx, generation)| {
+                match launch(database, task, idx, generation, true) {
+                    Ok(handle) => Ok((idx, generation, handle)),
+                    Err(e) => {
+                        remove_files(idx, generation);
+                        Err(e)
+                    }
+                }
+            });
+            match started {
+                Ok((idx, generation, handle)) => self.running.push(Started {
+                    job: self.next,
+                    idx,
+                    generation,
+                    handle,
+                }),
+                // No worker process or slot free: again when one of ours has ended.
+                Err(e) if e.code == Code::InsufficientResources && !self.running.is_empty() => return,
+                Err(e) => self.results[self.next] = Some(Err(e)),
+            }
+            self.next += 1;
+        }
+    }
+}
+
+impl Waiter for Batch<'_> {
+    fn done(&mut self) -> Result<bool, Stop> {
+        use pgrx::bgworkers::BackgroundWorkerStatus;
+        let mut k = 0;
+        while k < self.running.len() {
+            match self.running[k].handle.as_ref().map(|h| h.pid()) {
+                None | Some(Err(BackgroundWorkerStatus::Stopped)) => {
+                    let r = self.running.swap_remove(k);
+                    let out = collect(&self.jobs[r.job].0, r.idx, r.generation, "stopped");
+                    remove_files(r.idx, r.generation);
+                    self.results[r.job] = Some(out);
+                }
+                Some(Err(BackgroundWorkerStatus::PostmasterDied)) => {
+                    return Err(Stop::Error(Error::internal("the postmaster died")));
+                }
+                _ => k += 1,
+            }
+        }
+        self.fill();
+        Ok(self.running.is_empty() && self.next >= self.jobs.len())
+    }
+
+    fn stop(&mut self) {
+        for r in &mut self.running {
+            if let Some(h) = r.handle.take() {
+                let _ = h.terminate().wait_for_shutdown();
+            }
+        }
+    }
 }
 
 /// Writes the task file and starts the worker; releases the slot when it cannot. With `notify`
