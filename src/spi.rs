@@ -40,6 +40,12 @@ pub fn json(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> 
     Ok(v.map(|j| j.0).unwrap_or(serde_json::Value::Null))
 }
 
+/// The single `json` (not jsonb) value of `query`: for large results built as text.
+pub fn json_text(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> {
+    let v: Option<pgrx::Json> = get_one_with_args(query, args)?;
+    Ok(v.map(|j| j.0).unwrap_or(serde_json::Value::Null))
+}
+
 /// Every row of `query` as a JSON object (column name → value), in the query's order.
 pub fn rows(query: &str, args: &[DatumWithOid]) -> SpiResult<Vec<serde_json::Value>> {
     let all = json(
