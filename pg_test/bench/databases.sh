@@ -15,7 +15,7 @@ source "$here/lib.sh"
 v=${1:-15}
 n=${2:-200}
 trap cleanup_all EXIT
-install_pgops "$v" >/dev/null
+PGOPS_PROFILE=${PGOPS_PROFILE:-release} install_pgops "$v" >/dev/null   # figures from the optimised build
 
 setup() { # setup CLUSTER
   local c=$1

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/lib.sh"
 v=${1:-15}
 trap cleanup_all EXIT
-install_pgops "$v" >/dev/null
+PGOPS_PROFILE=${PGOPS_PROFILE:-release} install_pgops "$v" >/dev/null   # figures from the optimised build
 
 
 setup() { # setup CLUSTER

@@ -9,47 +9,56 @@ WITH dbo AS (
          (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS placeholder
   FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
 ), objects AS (
-  SELECT 'schema ' || pg_catalog.quote_ident(n.nspname) AS what, n.oid AS nsp, n.nspowner AS owner
+  -- `what` names the object; for relations, functions, operators and types it is rendered only for
+  -- the few a non-superuser owns (`how` says how): rendering every function's signature costs more
+  -- than the rest of the read.
+  SELECT 'schema ' || pg_catalog.quote_ident(n.nspname) AS what, NULL::"char" AS how, n.oid, n.oid AS nsp, n.nspowner AS owner
   FROM pg_catalog.pg_namespace n
   UNION ALL
   SELECT CASE c.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'table ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view '
                         WHEN 'f' THEN 'foreign table ' WHEN 'S' THEN 'sequence ' WHEN 'i' THEN 'index ' WHEN 'I' THEN 'index '
-                        ELSE 'relation ' END || c.oid::pg_catalog.regclass::text, c.relnamespace, c.relowner
+                        ELSE 'relation ' END, 'c', c.oid, c.relnamespace, c.relowner
   FROM pg_catalog.pg_class c WHERE c.relkind <> 't'
   UNION ALL
-  SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.pronamespace, p.proowner FROM pg_catalog.pg_proc p
+  SELECT 'function ', 'p', p.oid, p.pronamespace, p.proowner FROM pg_catalog.pg_proc p
   UNION ALL
-  SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, o.oprnamespace, o.oprowner FROM pg_catalog.pg_operator o
+  SELECT 'operator ', 'o', o.oid, o.oprnamespace, o.oprowner FROM pg_catalog.pg_operator o
   UNION ALL
-  SELECT 'type ' || t.oid::pg_catalog.regtype::text, t.typnamespace, t.typowner
+  SELECT 'type ', 't', t.oid, t.typnamespace, t.typowner
   FROM pg_catalog.pg_type t WHERE t.typrelid = 0 AND t.typelem = 0
   UNION ALL
-  SELECT 'operator class ' || pg_catalog.quote_ident(oc.opcname), oc.opcnamespace, oc.opcowner FROM pg_catalog.pg_opclass oc
+  SELECT 'operator class ' || pg_catalog.quote_ident(oc.opcname), NULL, oc.oid, oc.opcnamespace, oc.opcowner FROM pg_catalog.pg_opclass oc
   UNION ALL
-  SELECT 'operator family ' || pg_catalog.quote_ident(f.opfname), f.opfnamespace, f.opfowner FROM pg_catalog.pg_opfamily f
+  SELECT 'operator family ' || pg_catalog.quote_ident(f.opfname), NULL, f.oid, f.opfnamespace, f.opfowner FROM pg_catalog.pg_opfamily f
   UNION ALL
-  SELECT 'collation ' || pg_catalog.quote_ident(cl.collname), cl.collnamespace, cl.collowner FROM pg_catalog.pg_collation cl
+  SELECT 'collation ' || pg_catalog.quote_ident(cl.collname), NULL, cl.oid, cl.collnamespace, cl.collowner FROM pg_catalog.pg_collation cl
   UNION ALL
-  SELECT 'conversion ' || pg_catalog.quote_ident(cv.conname), cv.connamespace, cv.conowner FROM pg_catalog.pg_conversion cv
+  SELECT 'conversion ' || pg_catalog.quote_ident(cv.conname), NULL, cv.oid, cv.connamespace, cv.conowner FROM pg_catalog.pg_conversion cv
   UNION ALL
-  SELECT 'text search dictionary ' || pg_catalog.quote_ident(td.dictname), td.dictnamespace, td.dictowner FROM pg_catalog.pg_ts_dict td
+  SELECT 'text search dictionary ' || pg_catalog.quote_ident(td.dictname), NULL, td.oid, td.dictnamespace, td.dictowner FROM pg_catalog.pg_ts_dict td
   UNION ALL
-  SELECT 'text search configuration ' || pg_catalog.quote_ident(tc.cfgname), tc.cfgnamespace, tc.cfgowner FROM pg_catalog.pg_ts_config tc
+  SELECT 'text search configuration ' || pg_catalog.quote_ident(tc.cfgname), NULL, tc.oid, tc.cfgnamespace, tc.cfgowner FROM pg_catalog.pg_ts_config tc
   UNION ALL
-  SELECT 'statistics object ' || pg_catalog.quote_ident(se.stxname), se.stxnamespace, se.stxowner FROM pg_catalog.pg_statistic_ext se
+  SELECT 'statistics object ' || pg_catalog.quote_ident(se.stxname), NULL, se.oid, se.stxnamespace, se.stxowner FROM pg_catalog.pg_statistic_ext se
   UNION ALL
-  SELECT 'extension ' || pg_catalog.quote_ident(e.extname), e.extnamespace, e.extowner FROM pg_catalog.pg_extension e
+  SELECT 'extension ' || pg_catalog.quote_ident(e.extname), NULL, e.oid, e.extnamespace, e.extowner FROM pg_catalog.pg_extension e
   UNION ALL
-  SELECT 'event trigger ' || pg_catalog.quote_ident(et.evtname), 0::pg_catalog.oid, et.evtowner FROM pg_catalog.pg_event_trigger et
+  SELECT 'event trigger ' || pg_catalog.quote_ident(et.evtname), NULL, et.oid, 0::pg_catalog.oid, et.evtowner FROM pg_catalog.pg_event_trigger et
 ), foreign_objects AS (
-  -- Owned by a role that is not a superuser, or by pg_database_owner (whoever owns the database
-  -- some day: a previous owner may have handed its objects to it) — but for the standard public.
-  SELECT o.what, o.nsp,
+  -- Owned by a role that is not a superuser (or that is gone), or by pg_database_owner (whoever
+  -- owns the database some day: a previous owner may have handed its objects to it) — but for the
+  -- standard public. The owners are joined once (not looked up per object).
+  SELECT CASE o.how WHEN 'c' THEN o.what || o.oid::pg_catalog.regclass::text
+                    WHEN 'p' THEN o.what || o.oid::pg_catalog.regprocedure::text
+                    WHEN 'o' THEN o.what || o.oid::pg_catalog.regoperator::text
+                    WHEN 't' THEN o.what || o.oid::pg_catalog.regtype::text
+                    ELSE o.what END AS what,
+         o.nsp,
          CASE WHEN o.owner = dbo.placeholder THEN 'pg_database_owner' ELSE pg_catalog.pg_get_userbyid(o.owner)::text END AS owner
   FROM objects o CROSS JOIN dbo
-  WHERE (o.owner = dbo.placeholder AND o.what <> 'schema public')
-     OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r
-             WHERE r.oid = CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END)
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END
+  WHERE (o.owner = dbo.placeholder AND (o.how IS NOT NULL OR o.what <> 'schema public'))
+     OR r.rolsuper IS NOT TRUE
 ), schemas AS (
   SELECT n.nspname::text AS name, n.oid,
          pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner_name,
