@@ -255,7 +255,7 @@ pub fn init(preloading: bool) {
           of its own; this many run side by side (fewer when max_worker_processes has no room).",
         &PARALLEL_READS,
         1,
-        64,
+        16,
         GucContext::Suset,
         GucFlags::default(),
     );

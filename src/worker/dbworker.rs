@@ -170,10 +170,16 @@ pub fn remove_leftover_files() {
     }
 }
 
-/// Removes a worker's files (task, result, progress, cancel).
+/// Removes a worker's files (task, result, progress, cancel) once its starter is done with it,
+/// and marks its slot collected: from then on it may be handed to another worker.
 pub fn remove_files(idx: usize, generation: u32) {
     for what in ["task", "result", "progress", "cancel"] {
         let _ = std::fs::remove_file(file(idx, generation, what));
+    }
+    if let Some(registry) = shmem::registry() {
+        if let Some(slot) = registry.exclusive().dynamic_slot(idx, generation) {
+            slot.collected = true;
+        }
     }
 }
 
@@ -320,7 +326,16 @@ fn wait_holding_interrupts(w: &mut dyn Waiter) -> Result<(), Stop> {
     // SAFETY: the interrupt hold-off counter of this backend, raised and lowered in pairs below.
     unsafe { pg_sys::InterruptHoldoffCount += 1 };
     let outcome = loop {
-        match w.done() {
+        // An ERROR in `done` (it starts workers: shared memory, a registration) ends the wait like
+        // a cancel: every worker is stopped before it is raised again.
+        let done = pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| w.done()))
+            .catch_others(|e| {
+                // errfinish() reset the hold-off counter for the ERROR: take this wait's hold back.
+                unsafe { pg_sys::InterruptHoldoffCount = 1 };
+                Err(Stop::Raised(e))
+            })
+            .execute();
+        match done {
             Ok(true) => break Ok(()),
             Err(e) => break Err(e),
             Ok(false) => {}
@@ -582,10 +597,10 @@ impl Waiter for Batch<'_> {
     }
 
     fn stop(&mut self) {
-        for r in &mut self.running {
-            if let Some(h) = r.handle.take() {
-                let _ = h.terminate().wait_for_shutdown();
-            }
+        // Every one told to stop first, then each waited for.
+        let stopping: Vec<_> = self.running.iter_mut().filter_map(|r| r.handle.take()).map(|h| h.terminate()).collect();
+        for h in stopping {
+            let _ = h.wait_for_shutdown();
         }
     }
 }

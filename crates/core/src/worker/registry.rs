@@ -75,6 +75,10 @@ pub struct Slot {
     /// Dynamic workers: the worker wrote its result (its task and result travel in files, see
     /// `dbworker`).
     pub finished: bool,
+    /// Dynamic workers: the starter has read the result (or given up on it). Until then the slot
+    /// is not handed to another worker, but for one that finished `REUSE_GRACE_US` ago (its
+    /// starter is gone).
+    pub collected: bool,
 }
 
 impl Slot {
@@ -90,14 +94,19 @@ impl Slot {
 
     /// A dynamic worker gone without writing its result: failed, finished (the slot can be
     /// reused), with the reason.
+    /// The starter found its worker gone without a result (or stopped it): the slot is done with.
     pub fn died(&mut self, why: &str, now: i64) {
         self.record_error(why, now);
         self.set_state("failed");
         self.finished = true;
+        self.collected = true;
         self.pid = 0;
         self.last_run_at = now;
     }
 }
+
+/// How long a finished dynamic slot is kept for a starter that has not collected it (µs).
+pub const REUSE_GRACE_US: i64 = 60_000_000;
 
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -129,14 +138,17 @@ impl Registry {
         Some(idx)
     }
 
-    /// A slot for a new dynamic worker: a never-used one, else the one that finished longest ago.
-    /// Returns the index and the generation the worker must present.
+    /// A slot for a new dynamic worker: a never-used one, else the one that finished longest ago
+    /// and whose starter has collected it (or finished `REUSE_GRACE_US` ago). Returns the index and
+    /// the generation the worker must present.
     pub fn claim_dynamic(&mut self, name: &str, database: &str, now: i64) -> Option<(usize, u32)> {
         let idx = self.free_slot().or_else(|| {
             self.slots
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.kind == Kind::Dynamic && s.finished)
+                .filter(|(_, s)| {
+                    s.kind == Kind::Dynamic && s.finished && (s.collected || now - s.last_run_at >= REUSE_GRACE_US)
+                })
                 .min_by_key(|(_, s)| s.last_run_at)
                 .map(|(i, _)| i)
         })?;
@@ -241,6 +253,12 @@ mod tests {
         assert!(r.claim_dynamic("w", "db", 0).is_none(), "all running: no slot");
         r.slots[3].finished = true;
         r.slots[5].finished = true; // finished longer ago (95 < 97)
+        assert!(
+            r.claim_dynamic("x", "db2", 200).is_none(),
+            "finished but not collected by its starter: kept for it"
+        );
+        r.slots[3].collected = true;
+        r.slots[5].collected = true;
         let (idx, generation) = r.claim_dynamic("x", "db2", 200).unwrap();
         assert_eq!(idx, 5);
         assert_eq!(generation, 2);
@@ -254,5 +272,15 @@ mod tests {
         r.release(5, 2);
         assert!(!r.slots[5].in_use);
         assert_eq!(r.claim_dynamic("y", "db", 300).unwrap(), (5, 3));
+        assert!(!r.slots[5].collected, "a new worker's slot starts uncollected");
+        // A finished slot nobody collected (its starter died) is reused after the grace period.
+        let mut r = Registry::default();
+        for i in 0..MAX_SLOTS {
+            r.claim_dynamic("w", "db", 0).unwrap();
+            r.slots[i].finished = true;
+            r.slots[i].last_run_at = 10;
+        }
+        assert!(r.claim_dynamic("x", "db", 10 + REUSE_GRACE_US - 1).is_none());
+        assert!(r.claim_dynamic("x", "db", 10 + REUSE_GRACE_US).is_some());
     }
 }
