@@ -116,13 +116,12 @@ fn inside_many(wanted: &[(String, bool)]) -> Vec<Result<InsideRead, Error>> {
 }
 
 fn inside_read(db: &str, v: &Value) -> Result<InsideRead, Error> {
-    let v = v.clone();
     Ok(InsideRead {
-        schemas: field(&v, "schemas", db)?,
-        extensions: field(&v, "extensions", db)?,
-        unsafe_schemas: field(&v, "unsafe_schemas", db)?,
-        schema_create: field(&v, "schema_create", db)?,
-        foreign: field(&v, "foreign_objects", db)?,
+        schemas: field(v, "schemas", db)?,
+        extensions: field(v, "extensions", db)?,
+        unsafe_schemas: field(v, "unsafe_schemas", db)?,
+        schema_create: field(v, "schema_create", db)?,
+        foreign: field(v, "foreign_objects", db)?,
     })
 }
 

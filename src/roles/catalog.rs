@@ -65,12 +65,12 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         .filter(|db| **db != header.current_database)
         .map(|db| (db.clone(), snapshot_task(grantees)))
         .collect();
-    let mut read = jobs.iter().map(|(db, _)| db.clone()).zip(dbworker::run_many(&jobs, crate::gucs::parallel_reads()));
+    let mut read = dbworker::run_many(&jobs, crate::gucs::parallel_reads()).into_iter();
     for db in names {
         let snapshot = if db == header.current_database {
             database_snapshot(grantees)?
         } else {
-            let (_, v) = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
+            let v = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
             let v = v.map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
             serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
         };
