@@ -53,8 +53,40 @@ psql_for() {
   if [ "$1" -lt 15 ]; then echo /usr/lib/postgresql/15/bin/psql; else echo "$(pg_bindir "$1")/psql"; fi
 }
 
+# free_port — a loopback port nothing listens on, below the kernel's ephemeral range (so no
+# outgoing connection of a side-by-side run can hold it) and handed out once: a directory per port
+# under /tmp/pgops-ports is created atomically (entries older than 6 hours are taken back).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  python3 - <<'PY'
+import os, random, socket, time
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = max(low - 1, 11000)
+d = "/tmp/pgops-ports"
+os.makedirs(d, mode=0o1777, exist_ok=True)
+for _ in range(2000):
+    port = random.randint(10000, top)
+    mark = os.path.join(d, str(port))
+    try:
+        os.mkdir(mark)
+    except FileExistsError:
+        try:
+            if time.time() - os.stat(mark).st_mtime > 6 * 3600:
+                os.rmdir(mark)
+        except OSError:
+            pass
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free loopback port between 10000 and %d" % top)
+PY
 }
 
 # Builds pgops for PG $1 and installs it. Files are replaced through a new inode (install(1)
@@ -214,15 +246,16 @@ _etcd_launch() {
   ETCD_PID[$name]=$!
 }
 
-# _etcd_wait_healthy URL...
+# _etcd_wait_healthy URL... — each endpoint healthy within 20 s (short dial and command timeouts:
+# a port that answers something else must not hold the wait for minutes).
 _etcd_wait_healthy() {
-  local url i
+  local url end
   for url in "$@"; do
-    for i in $(seq 1 150); do
-      ETCDCTL_API=3 etcdctl --endpoints "$url" endpoint health >/dev/null 2>&1 && continue 2
+    end=$(( $(date +%s) + 20 ))
+    until ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints "$url" ${_ETCD_WAIT_TLS:-} endpoint health >/dev/null 2>&1; do
+      [ "$(date +%s)" -lt "$end" ] || return 1
       sleep 0.1
     done
-    return 1
   done
 }
 
@@ -269,12 +302,7 @@ etcd_start_tls() {
   ETCD_CMD[$name]="--name $name --data-dir $dir/data --listen-client-urls ${ETCD_URL[$name]} --advertise-client-urls ${ETCD_URL[$name]} --listen-peer-urls http://127.0.0.1:$pport --initial-advertise-peer-urls http://127.0.0.1:$pport --initial-cluster $name=http://127.0.0.1:$pport --cert-file $tls/server.crt --key-file $tls/server.key --client-cert-auth --trusted-ca-file $tls/ca.crt"
   ETCD_CTL_TLS[$name]="--cacert $tls/ca.crt --cert $tls/client.crt --key $tls/client.key"
   _etcd_launch "$name"
-  local i
-  for i in $(seq 1 150); do
-    # shellcheck disable=SC2086
-    ETCDCTL_API=3 etcdctl --endpoints "${ETCD_URL[$name]}" ${ETCD_CTL_TLS[$name]} endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
+  _ETCD_WAIT_TLS=${ETCD_CTL_TLS[$name]} _etcd_wait_healthy "${ETCD_URL[$name]}" && return 0
   cat "$dir/etcd.log"; return 1
 }
 
