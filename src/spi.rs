@@ -40,10 +40,14 @@ pub fn json(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> 
     Ok(v.map(|j| j.0).unwrap_or(serde_json::Value::Null))
 }
 
-/// The single `json` (not jsonb) value of `query`: for large results built as text.
-pub fn json_text(query: &str, args: &[DatumWithOid]) -> SpiResult<serde_json::Value> {
-    let v: Option<pgrx::Json> = get_one_with_args(query, args)?;
-    Ok(v.map(|j| j.0).unwrap_or(serde_json::Value::Null))
+/// The single `json` (not jsonb) value of `query`, parsed straight into `T`: for large results
+/// built as text (no intermediate `serde_json::Value`). `None` when there is no row or it is NULL.
+pub fn json_text<T: serde::de::DeserializeOwned>(query: &str, args: &[DatumWithOid]) -> crate::error::Result<Option<T>> {
+    let v: Option<pgrx::datum::JsonString> = get_one_with_args(query, args)?;
+    match v {
+        None => Ok(None),
+        Some(text) => Ok(Some(serde_json::from_str(&text.0)?)),
+    }
 }
 
 /// Every row of `query` as a JSON object (column name → value), in the query's order.

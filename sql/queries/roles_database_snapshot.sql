@@ -5,8 +5,8 @@
 -- $1 replaced by e.g. '["app_reader"]'::jsonb.
 WITH g AS (
    -- a grantee that does not exist yet (created by the same apply) owns nothing, holds nothing
-   SELECT x AS name, CASE WHEN x = 'PUBLIC' THEN 0::oid ELSE r.oid END AS oid
-   FROM pg_catalog.jsonb_array_elements_text($1) x LEFT JOIN pg_catalog.pg_roles r ON r.rolname = x),
+   SELECT x AS name, CASE WHEN x = 'PUBLIC' THEN 0::oid ELSE (SELECT r.oid FROM pg_catalog.pg_authid r WHERE r.rolname = x) END AS oid
+   FROM pg_catalog.jsonb_array_elements_text($1) x),
 sch AS (SELECT oid, nspname FROM pg_catalog.pg_namespace
         WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops')),
 objs AS MATERIALIZED (
@@ -27,16 +27,14 @@ SELECT jsonb_build_object(
   'schemas', coalesce((SELECT jsonb_agg(nspname ORDER BY nspname) FROM sch), '[]'),
   'default_acl', coalesce((
     SELECT jsonb_agg(jsonb_build_object(
-        'creator', c.rolname, 'schema', n.nspname,
+        'creator', pg_catalog.pg_get_userbyid(d.defaclrole), 'schema', n.nspname,
         'kind', CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
                                      WHEN 'T' THEN 'types' ELSE 'schemas' END,
-        'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE g.rolname END,
+        'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END,
         'privilege', a.privilege_type, 'grant_option', a.is_grantable))
     FROM pg_catalog.pg_default_acl d
-    JOIN pg_catalog.pg_roles c ON c.oid = d.defaclrole
     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
     CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) a
-    LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
     WHERE d.defaclobjtype IN ('r', 'S', 'f', 'T', 'n')
       -- a global entry stores the built-in defaults too (owner's own rights, PUBLIC EXECUTE/USAGE)
       AND NOT (d.defaclnamespace = 0 AND EXISTS (

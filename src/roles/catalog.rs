@@ -46,8 +46,9 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
             'databases', (SELECT jsonb_agg(datname ORDER BY datname) FROM pg_catalog.pg_database WHERE datallowconn))",
         &[],
     )?)?;
-    let roles: Vec<LiveRole> =
-        serde_json::from_value(crate::spi::json_text(ROLES_SQL, &[])?).context("reading pg_authid (pgops needs a superuser here)")?;
+    let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
+        .context("reading pg_authid (pgops needs a superuser here)")?
+        .unwrap_or_default();
     let mut notices = Vec::new();
     let mut databases = Vec::new();
     let names: Vec<String> = if shmem::preloaded() {
@@ -146,14 +147,12 @@ struct PrivilegeRow {
 /// The config tables as the planner's desired state, and the planning options.
 pub fn desired_state() -> Result<(Desired, Options)> {
     // json, not jsonb: built as text, it costs a fraction at ten thousand roles.
-    let rows = crate::spi::json_text(
+    let rows: Vec<Value> = crate::spi::json_text(
         "SELECT coalesce(json_agg(row_to_json(r) ORDER BY r.name), '[]') FROM pgops.role r",
         &[],
-    )?;
+    )?
+    .unwrap_or_default();
     let roles = rows
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
         .iter()
         .map(super::model::role_from_row)
         .collect::<Result<Vec<RoleSpec>>>()?;

@@ -76,7 +76,8 @@ impl Plan {
             h.update(s.statement.as_bytes());
             h.update([0]);
         }
-        h.update(serde_json::to_vec(live).unwrap_or_default());
+        // Streamed into the hash: the live state of ten thousand roles is never one buffer.
+        let _ = serde_json::to_writer(HashWriter(&mut h), live);
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -85,6 +86,19 @@ impl Plan {
             .iter()
             .flat_map(|s| s.diffs.iter().map(move |d| (&s.database, d)))
             .chain(self.notes.iter().map(|d| (&None, d)))
+    }
+}
+
+/// `io::Write` into a SHA-256 state.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
