@@ -3,6 +3,7 @@
 # the least any tool must do: connect to each database and read its ACLs.
 #
 #   pg_test/bench/scale.sh [PG_VERSION] [DATABASES] [TABLES] [ROLES]   (default 15 50 40 1000; release build)
+#   PGOPS_BENCH_PGROLES=0 leaves out the pgroles 0.15 comparison (installed with cargo on first use).
 #
 # Workload (issue 26): ROLES roles (Pigsty's 4 dbrole_* groups and the rest login users in them),
 # Pigsty's default privileges for its creators, applied to the objects that exist too, in DATABASES
@@ -76,6 +77,37 @@ read_once() {
 }
 base=$(median "$(read_once)" "$(read_once)" "$(read_once)")
 
+# The peer: pgroles 0.15 from crates.io (PGOPS_BENCH_PGROLES=0 leaves it out). Its manifest is
+# generated from the state pgops converged (`pgroles generate`), so both tools hold the same
+# declaration; pgroles reads one database per connection, so it runs once per database that has the
+# workload's objects (db1…dbN — pgops plans those and postgres and template1 too).
+peer=${PGOPS_BENCH_PGROLES:-1}
+if [ "$peer" = 1 ]; then
+  pgroles_root=${PGOPS_PGROLES_ROOT:-/opt/pgops/pgroles}
+  if ! "$pgroles_root/bin/pgroles" --version 2>/dev/null | grep -q ' 0\.15\.0$'; then
+    say "Installing pgroles-cli 0.15.0 from crates.io into $pgroles_root"
+    cargo install pgroles-cli --version 0.15.0 --locked --root "$pgroles_root" >/dev/null 2>&1
+  fi
+  pgroles=$pgroles_root/bin/pgroles
+  url() { echo "postgres://postgres@127.0.0.1:${CL_PORT[$C]}/$1"; }
+  manifest="${CL_DIR[$C]}/pgroles.yaml"
+  "$pgroles" generate --database-url "$(url db1)" -o "$manifest" >/dev/null 2>&1
+  say "pgroles: its diff of every database is empty (the same state), then apply and diff timed"
+  peer_all() { # peer_all apply|diff — one pgroles run per database, in turn; seconds
+    local t0 t1 db
+    t0=$(now)
+    for db in $(seq -f 'db%g' 1 "$dbs"); do
+      if [ "$1" = apply ]; then "$pgroles" apply -f "$manifest" --database-url "$(url "$db")" >/dev/null 2>"$manifest.log"
+      else "$pgroles" diff -f "$manifest" --database-url "$(url "$db")" --exit-code >"$manifest.diff" 2>"$manifest.log"; fi
+    done
+    t1=$(now); secs "$t0" "$t1"
+  }
+  peer_all diff >/dev/null || { echo "pgroles sees differences from the state pgops converged:" >&2; cat "$manifest.diff" "$manifest.log" >&2; exit 1; }
+  peer_apply=$(median "$(peer_all apply)" "$(peer_all apply)" "$(peer_all apply)")
+  peer_diff=$(median "$(peer_all diff)" "$(peer_all diff)" "$(peer_all diff)")
+  left_after_peer=$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")
+fi
+
 ratio() { python3 -c "print(round($1 / $2, 2))"; }
 per_db() { python3 -c "print(round($1 / ($dbs + 2) * 1000, 1))"; }
 echo
@@ -87,4 +119,14 @@ printf '  %-58s %8s s   %6s ms a database   %s× baseline\n' "plan_roles() on th
 printf '  %-58s %8s s   %6s ms a database   %s× baseline\n' "… no-op apply, one database at a time (parallel_reads = 1)" "$serial" "$(per_db "$serial")" "$(ratio "$serial" "$base")"
 printf '  %-58s %8s s   %6s ms a database   %s× baseline\n' "role_drift_summary" "$drift" "$(per_db "$drift")" "$(ratio "$drift" "$base")"
 printf '  %-58s %8s s\n' "apply_roles() from scratch" "$first"
+if [ "$peer" = 1 ]; then
+  echo
+  echo "against pgroles 0.15 (one run per database, db1…db$dbs; pgops covers postgres and template1 too)"
+  printf '  %-58s %8s s\n' "pgroles apply, converged (no-op)" "$peer_apply"
+  printf '  %-58s %8s s\n' "pgroles diff, converged" "$peer_diff"
+  printf '  %-58s %8s×\n' "pgops no-op apply_roles() / pgroles no-op apply" "$(ratio "$noop" "$peer_apply")"
+  printf '  %-58s %8s×\n' "pgops plan_roles() / pgroles diff" "$(ratio "$plan" "$peer_diff")"
+  printf '  %-58s %8s\n' "pgops statements left after pgroles' runs (must be 0)" "$left_after_peer"
+  [ "$left_after_peer" = 0 ]
+fi
 [ "$left" = 0 ]
