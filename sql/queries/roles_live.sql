@@ -5,14 +5,15 @@
 -- catalogs have no statistics, and a per-role scan of pg_auth_members grows with the square of
 -- the number of roles).
 WITH mem AS (
-    SELECT m.member, jsonb_agg(to_jsonb(m) || jsonb_build_object('role', g.rolname, 'grantor', coalesce(gr.rolname, ''),
-                                                              'admin', m.admin_option) ORDER BY g.rolname, gr.rolname) AS list
+    SELECT m.member, json_agg(json_build_object('role', g.rolname, 'grantor', coalesce(gr.rolname, ''), 'admin', m.admin_option,
+                                                 'inherit', to_jsonb(m) -> 'inherit_option', 'set', to_jsonb(m) -> 'set_option')
+                              ORDER BY g.rolname, gr.rolname) AS list
     FROM pg_catalog.pg_auth_members m
     JOIN pg_catalog.pg_authid g ON g.oid = m.roleid
     LEFT JOIN pg_catalog.pg_authid gr ON gr.oid = m.grantor
     GROUP BY m.member),
 setting AS (
-    SELECT s.setrole, jsonb_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)) AS settings
+    SELECT s.setrole, json_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)) AS settings
     FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
     WHERE s.setdatabase = 0
     GROUP BY s.setrole)
@@ -22,8 +23,8 @@ SELECT coalesce(json_agg(json_build_object(
     'bypassrls', r.rolbypassrls, 'connlimit', r.rolconnlimit, 'password', r.rolpassword,
     'valid_until', CASE WHEN (r.rolvaliduntil) IS NULL THEN NULL WHEN (r.rolvaliduntil) = 'infinity' THEN 'infinity' ELSE to_char((r.rolvaliduntil) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' END,
     'comment', c.description,
-    'memberships', coalesce(mem.list, '[]')::json,
-    'settings', coalesce(setting.settings, '{}')::json)), '[]')
+    'memberships', coalesce(mem.list, '[]'::json),
+    'settings', coalesce(setting.settings, '{}'::json))), '[]')
     FROM pg_catalog.pg_authid r
     LEFT JOIN pg_catalog.pg_shdescription c ON c.objoid = r.oid AND c.classoid = 'pg_catalog.pg_authid'::pg_catalog.regclass
     LEFT JOIN mem ON mem.member = r.oid
