@@ -318,6 +318,34 @@ line', 'zero width​', 'end'])
   check_eq "a later apply converges" "$(sql $C postgres "SELECT string_agg(DISTINCT status, ',') FROM pgops.apply_roles()")" applied
   check_eq "slow_role has its declared limit" "$(sql $C postgres "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'slow_role'")" 5
 
+  # --- cancelled while this backend reads and the workers read the other databases -------------
+  # The snapshot workers start before the config is read: a session holds pgops.role (the
+  # caller's own read waits) and another holds pg_default_acl in a database (its worker waits).
+  # A cancel of the caller then must stop the running worker before the error, and leave no file.
+  sql $C postgres "CREATE DATABASE slowread" >/dev/null
+  local b1 b2
+  sql_file $C slowread "BEGIN; LOCK TABLE pg_catalog.pg_default_acl IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); ROLLBACK;" >/dev/null 2>&1 &
+  b1=$!
+  sql_file $C postgres "BEGIN; LOCK TABLE pgops.role IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); ROLLBACK;" >/dev/null 2>&1 &
+  b2=$!
+  wait_sql $C postgres "SELECT count(*) = 2 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()" 5
+  sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" >"${CL_DIR[$C]}/caller.out" 2>&1 &
+  caller=$!
+  check "while the caller waits for the config, the worker of another database runs (and waits)" \
+    wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgops database worker' AND datname = 'slowread' AND wait_event_type = 'Lock'" 5
+  sql $C postgres "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pgops.plan_roles()%' AND pid <> pg_backend_pid()" >/dev/null
+  wait $caller; out=$(cat "${CL_DIR[$C]}/caller.out")
+  check_match "a plan cancelled while reading gets its error" "$out" 'canceling statement'
+  check_eq "… no pgops worker is left running" \
+    "$(sql $C postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgops database worker'")" 0
+  check_eq "… no task or result file is left" "$(as_pg find "${CL_DIR[$C]}/data/pg_stat_tmp" -name 'pgops.*' | wc -l)" 0
+  check_match "… pgops.workers says the snapshot worker was stopped because its caller was cancelled" \
+    "$(sql $C postgres "SELECT last_error FROM pgops.workers WHERE name = 'pgops role snapshot' AND database = 'slowread'")" \
+    'stopped: the caller was cancelled'
+  wait $b1 $b2
+  sql $C postgres "DROP DATABASE slowread" >/dev/null
+  check_eq "a plan after the cancel is empty" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
+
   # --- standby: refuse -----------------------------------------------------------------------
   cluster_standby roles_sb $C || { not_ok "standby starts"; return 1; }
   check_match "apply refuses on a standby" "$(sql roles_sb postgres "SELECT * FROM pgops.apply_roles()" 2>&1)" "cannot run on a standby"

@@ -55,15 +55,9 @@ fn note_config_database(what: &str) {
 
 /// Reads config and catalog (every database), plans. Validation errors are raised here.
 pub fn compute() -> Computed {
-    let (desired, opts) = catalog::desired_state().unwrap_or_else(|e| invalid(e));
-    let grantees = catalog::existing_grantees(&desired);
-    let dropping: Vec<String> = desired
-        .roles
-        .iter()
-        .filter(|r| !r.present)
-        .map(|r| r.name.clone())
-        .collect();
-    let (live, notices) = catalog::live_state(&grantees, &dropping).unwrap_or_else(|e| {
+    let (config, live) = catalog::config_and_live_state();
+    let (desired, opts) = config.unwrap_or_else(|e| invalid(e));
+    let (live, notices) = live.unwrap_or_else(|e| {
         fail(
             Code::ObjectNotInPrerequisiteState,
             format!("{e:#}"),
@@ -621,7 +615,7 @@ fn load_pigsty_baseline() -> i32 {
 #[pg_extern(volatile, parallel_unsafe)]
 fn export_roles(include_passwords: default!(bool, false)) -> JsonB {
     require_superuser("pgops.export_roles()");
-    let (live, _) = catalog::live_state(&[], &[]).unwrap_or_else(|e| invalid(e));
+    let (live, _) = catalog::live_state(&[]).unwrap_or_else(|e| invalid(e));
     let mut out = Vec::new();
     for r in live.roles.values().filter(|r| !r.name.starts_with("pg_")) {
         let mut o = Map::new();

@@ -37,8 +37,44 @@ struct Header {
 }
 
 /// The cluster-wide state, plus one snapshot per connectable database (through per-database
-/// workers when pgops is preloaded; only this database otherwise).
-pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec<String>)> {
+/// workers when pgops is preloaded; only this database otherwise). No role is being dropped.
+pub fn live_state(grantees: &[String]) -> Result<(Live, Vec<String>)> {
+    read(grantees, false).1
+}
+
+/// The config (desired state and options) and the live state it is planned against. The other
+/// databases are read by workers while this backend reads the config, pg_authid and its own
+/// database: the workers need only the grantees, read first. The config's error (a mistake in
+/// it) and the catalog's are returned apart: the config's is the one to report first.
+pub fn config_and_live_state() -> (Result<Config>, Result<(Live, Vec<String>)>) {
+    let grantees = match crate::spi::get_one::<Vec<String>>(
+        "SELECT coalesce(array_agg(g ORDER BY g COLLATE \"C\"), '{}')
+         FROM (SELECT DISTINCT grantee AS g FROM pgops.default_privilege WHERE existing) x",
+    ) {
+        Ok(g) => g.unwrap_or_default(),
+        Err(e) => return (Err(e.into()), Err(Error::internal("not read"))),
+    };
+    let (config, live) = read(&grantees, true);
+    let config = config.expect("read with the config");
+    if let Ok((desired, _)) = &config {
+        if existing_grantees(desired) != grantees {
+            let e = Error::internal("the grantees read before the config differ from the config's");
+            return (config, Err(e));
+        }
+    }
+    (config, live)
+}
+
+pub type Config = (Desired, Options);
+
+fn read(grantees: &[String], with_config: bool) -> (Option<Result<Config>>, Result<(Live, Vec<String>)>) {
+    let mut config = None;
+    let live = read_live(grantees, with_config.then_some(&mut config));
+    (config, live)
+}
+
+/// The live state; with `config`, the config is read into it meanwhile.
+fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -> Result<(Live, Vec<String>)> {
     let header: Header = serde_json::from_value(json(
         "SELECT jsonb_build_object(
             'server_version_num', current_setting('server_version_num')::int,
@@ -46,11 +82,7 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
             'databases', (SELECT jsonb_agg(datname ORDER BY datname) FROM pg_catalog.pg_database WHERE datallowconn))",
         &[],
     )?)?;
-    let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
-        .context("reading pg_authid (pgops needs a superuser here)")?
-        .unwrap_or_default();
     let mut notices = Vec::new();
-    let mut databases = Vec::new();
     let names: Vec<String> = if shmem::preloaded() {
         header.databases.clone()
     } else {
@@ -60,16 +92,44 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
         );
         vec![header.current_database.clone()]
     };
-    // The other databases through their own workers, several at a time; in name order.
+    // The other databases through their own workers, several at a time; in name order. This
+    // backend reads meanwhile, moving the workers on between its reads.
     let jobs: Vec<(String, dbworker::Task)> = names
         .iter()
         .filter(|db| **db != header.current_database)
         .map(|db| (db.clone(), snapshot_task(grantees)))
         .collect();
-    let mut read = dbworker::run_many(&jobs, crate::gucs::parallel_reads()).into_iter();
+    let here = names.contains(&header.current_database);
+    let want_config = config.is_some();
+    let (local, read) = dbworker::run_many_alongside(&jobs, crate::gucs::parallel_reads(), |pump| {
+        let read_config = want_config.then(|| {
+            let c = desired_state();
+            pump();
+            c
+        });
+        let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
+            .context("reading pg_authid (pgops needs a superuser here)")?
+            .unwrap_or_default();
+        pump();
+        let own = if here { Some(database_snapshot(grantees)?) } else { None };
+        Ok::<_, Error>((read_config, roles, own))
+    });
+    let (read_config, roles, mut own) = match local {
+        Ok(x) => x,
+        Err(e) => return Err(e),
+    };
+    let dropping: Vec<String> = match &read_config {
+        Some(Ok((d, _))) => d.roles.iter().filter(|r| !r.present).map(|r| r.name.clone()).collect(),
+        _ => vec![],
+    };
+    if let Some(slot) = config {
+        *slot = read_config;
+    }
+    let mut read = read.into_iter();
+    let mut databases = Vec::new();
     for db in names {
         let snapshot = if db == header.current_database {
-            database_snapshot(grantees)?
+            own.take().ok_or_else(|| Error::internal("this database was not read"))?
         } else {
             let v = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
             let v = v.map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
@@ -89,7 +149,7 @@ pub fn live_state(grantees: &[String], dropping: &[String]) -> Result<(Live, Vec
             &[dropping.to_vec().into()],
         )?;
         for db in &mut databases {
-            for r in dropping {
+            for r in &dropping {
                 if let Some(n) = deps.get(format!("{}/{r}", db.name)).and_then(Value::as_i64) {
                     db.dependents.insert(r.clone(), n);
                 }

@@ -500,6 +500,57 @@ pub fn run_many(jobs: &[(String, Task)], parallel: usize) -> Vec<Result<Value>> 
     };
     let outcome = wait_holding_interrupts(&mut batch);
     // What is still running (an interrupted wait, a dead postmaster) was stopped by the wait.
+    finish(batch, outcome)
+}
+
+/// `run_many`, with `local` run in this backend while the workers read: the first workers start
+/// before it, and each call of the pump it receives collects those that have finished and starts
+/// the next ones (call it between long steps). An ERROR or panic in `local` (a cancel included)
+/// stops every running worker and waits for it, removes the files, and is raised again.
+pub fn run_many_alongside<T>(
+    jobs: &[(String, Task)],
+    parallel: usize,
+    local: impl FnOnce(&mut dyn FnMut()) -> T,
+) -> (T, Vec<Result<Value>>) {
+    let batch = std::cell::RefCell::new(Batch {
+        jobs,
+        next: 0,
+        parallel: parallel.max(1),
+        running: vec![],
+        results: jobs.iter().map(|_| None).collect(),
+    });
+    // A pump never waits: what has stopped is collected, free places are filled. An error it
+    // meets (no slot, a dead postmaster) is met again by the wait below.
+    let mut pump = || {
+        let _ = batch.borrow_mut().done();
+    };
+    let on_error = std::panic::AssertUnwindSafe(&batch);
+    let out = pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        pump();
+        local(&mut pump)
+    }))
+    .catch_others(move |e| {
+        let on_error = &on_error; // the whole wrapper, not its field (closures capture fields)
+        // errfinish() cleared the hold-off: hold interrupts while the workers are stopped (a
+        // pending cancel must not interrupt the wait for their exit).
+        unsafe { pg_sys::InterruptHoldoffCount += 1 };
+        let mut b = on_error.0.borrow_mut();
+        b.stop();
+        for r in b.running.drain(..) {
+            cancelled(r.idx, r.generation);
+            remove_files(r.idx, r.generation);
+        }
+        unsafe { pg_sys::InterruptHoldoffCount -= 1 };
+        e.rethrow()
+    })
+    .execute();
+    let mut batch = batch.into_inner();
+    let outcome = wait_holding_interrupts(&mut batch);
+    (out, finish(batch, outcome))
+}
+
+/// Cleans up after a batch's wait and returns its results in the order of its jobs.
+fn finish(mut batch: Batch<'_>, outcome: Result<(), Stop>) -> Vec<Result<Value>> {
     for r in batch.running.drain(..) {
         cancelled(r.idx, r.generation);
         remove_files(r.idx, r.generation);
