@@ -324,25 +324,50 @@ line', 'zero width​', 'end'])
   # A cancel of the caller then must stop the running worker before the error, and leave no file.
   sql $C postgres "CREATE DATABASE slowread" >/dev/null
   local b1 b2
-  sql_file $C slowread "BEGIN; LOCK TABLE pg_catalog.pg_default_acl IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); ROLLBACK;" >/dev/null 2>&1 &
+  for how in pg_cancel_backend pg_terminate_backend; do
+    sql_file $C slowread "BEGIN; LOCK TABLE pg_catalog.pg_default_acl IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); ROLLBACK;" >/dev/null 2>&1 &
+    b1=$!
+    sql_file $C postgres "BEGIN; LOCK TABLE pgops.role IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); ROLLBACK;" >/dev/null 2>&1 &
+    b2=$!
+    wait_sql $C postgres "SELECT count(*) = 2 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()" 5
+    sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" >"${CL_DIR[$C]}/caller.out" 2>&1 &
+    caller=$!
+    check "$how: while the caller waits for the config, the worker of another database runs (and waits)" \
+      wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgops database worker' AND datname = 'slowread' AND wait_event_type = 'Lock'" 5
+    sql $C postgres "SELECT $how(pid) FROM pg_stat_activity WHERE query LIKE '%pgops.plan_roles()%' AND pid <> pg_backend_pid()" >/dev/null
+    wait $caller; out=$(cat "${CL_DIR[$C]}/caller.out")
+    check_match "$how: a plan stopped while reading gets its error" "$out" 'canceling statement|terminating connection|server closed the connection'
+    # A cancel waits for the workers; a terminated caller has them told to stop as it exits.
+    check "$how: … no pgops worker is left running" \
+      wait_sql $C postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgops database worker'" 5
+    check_eq "$how: … no task or result file is left" "$(as_pg find "${CL_DIR[$C]}/data/pg_stat_tmp" -name 'pgops.*' | wc -l)" 0
+    check_match "$how: … pgops.workers says the snapshot worker was stopped because its caller was cancelled" \
+      "$(sql $C postgres "SELECT last_error FROM pgops.workers WHERE name = 'pgops role snapshot' AND database = 'slowread'")" \
+      'stopped: the caller was cancelled'
+    # The blockers are ended here (a worker left behind would have read by the time they end).
+    sql $C postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()" >/dev/null
+    wait $b1 $b2 || true
+  done
+  # A mistake in the config stops the other databases' reads at once: no wait behind the lock.
+  sql_file $C slowread "BEGIN; LOCK TABLE pg_catalog.pg_default_acl IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30); ROLLBACK;" >/dev/null 2>&1 &
   b1=$!
-  sql_file $C postgres "BEGIN; LOCK TABLE pgops.role IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); ROLLBACK;" >/dev/null 2>&1 &
-  b2=$!
-  wait_sql $C postgres "SELECT count(*) = 2 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(6)%' AND state = 'active' AND pid <> pg_backend_pid()" 5
-  sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" >"${CL_DIR[$C]}/caller.out" 2>&1 &
-  caller=$!
-  check "while the caller waits for the config, the worker of another database runs (and waits)" \
-    wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pgops database worker' AND datname = 'slowread' AND wait_event_type = 'Lock'" 5
-  sql $C postgres "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pgops.plan_roles()%' AND pid <> pg_backend_pid()" >/dev/null
-  wait $caller; out=$(cat "${CL_DIR[$C]}/caller.out")
-  check_match "a plan cancelled while reading gets its error" "$out" 'canceling statement'
-  check_eq "… no pgops worker is left running" \
-    "$(sql $C postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgops database worker'")" 0
-  check_eq "… no task or result file is left" "$(as_pg find "${CL_DIR[$C]}/data/pg_stat_tmp" -name 'pgops.*' | wc -l)" 0
-  check_match "… pgops.workers says the snapshot worker was stopped because its caller was cancelled" \
-    "$(sql $C postgres "SELECT last_error FROM pgops.workers WHERE name = 'pgops role snapshot' AND database = 'slowread'")" \
-    'stopped: the caller was cancelled'
-  wait $b1 $b2
+  wait_sql $C postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()" 5
+  sql $C postgres "ALTER SYSTEM SET pgops.drop_reassign_to = 'no_such_heir'" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  wait_sql $C postgres "SELECT current_setting('pgops.drop_reassign_to') = 'no_such_heir'" 5
+  local t0 t1
+  t0=$(date +%s)
+  out=$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()" 2>&1)
+  t1=$(date +%s)
+  check_match "a config mistake is reported while another database's read waits" "$out" 'role "no_such_heir" does not exist'
+  check "… at once (not after the waiting read)" test $((t1 - t0)) -lt 4
+  check "… and that worker is stopped" \
+    wait_sql $C postgres "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pgops database worker'" 3
+  sql $C postgres "ALTER SYSTEM RESET pgops.drop_reassign_to" >/dev/null
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  wait_sql $C postgres "SELECT current_setting('pgops.drop_reassign_to') = ''" 5
+  sql $C postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()" >/dev/null
+  wait $b1 || true
   sql $C postgres "DROP DATABASE slowread" >/dev/null
   check_eq "a plan after the cancel is empty" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
 

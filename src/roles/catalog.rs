@@ -48,17 +48,22 @@ pub fn live_state(grantees: &[String]) -> Result<(Live, Vec<String>)> {
 /// it) and the catalog's are returned apart: the config's is the one to report first.
 pub fn config_and_live_state() -> (Result<Config>, Result<(Live, Vec<String>)>) {
     let grantees = match crate::spi::get_one::<Vec<String>>(
-        "SELECT coalesce(array_agg(g ORDER BY g COLLATE \"C\"), '{}')
+        "SELECT coalesce(array_agg(g ORDER BY g COLLATE pg_catalog.\"C\"), '{}')
          FROM (SELECT DISTINCT grantee AS g FROM pgops.default_privilege WHERE existing) x",
     ) {
         Ok(g) => g.unwrap_or_default(),
-        Err(e) => return (Err(e.into()), Err(Error::internal("not read"))),
+        Err(e) => return (desired_state(), Err(Error::from(e).context("reading pgops.default_privilege"))),
     };
     let (config, live) = read(&grantees, true);
-    let config = config.expect("read with the config");
+    // Not read when the catalog's first read failed: read now (same snapshot).
+    let config = config.unwrap_or_else(desired_state);
     if let Ok((desired, _)) = &config {
         if existing_grantees(desired) != grantees {
-            let e = Error::internal("the grantees read before the config differ from the config's");
+            let e = Error::new(
+                crate::error::Code::ObjectNotInPrerequisiteState,
+                "pgops.default_privilege changed while it was read (a concurrent change in this transaction's \
+                 READ COMMITTED reads); run the call again",
+            );
             return (config, Err(e));
         }
     }
@@ -101,23 +106,28 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
         .collect();
     let here = names.contains(&header.current_database);
     let want_config = config.is_some();
-    let (local, read) = dbworker::run_many_alongside(&jobs, crate::gucs::parallel_reads(), |pump| {
-        let read_config = want_config.then(|| {
-            let c = desired_state();
-            pump();
-            c
-        });
-        let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
-            .context("reading pg_authid (pgops needs a superuser here)")?
-            .unwrap_or_default();
+    // A mistake in the config, or a failed read here, stops the workers: their reads would not
+    // be used.
+    let ((read_config, local), read) = dbworker::run_many_alongside(&jobs, crate::gucs::parallel_reads(), |pump| {
+        use std::ops::ControlFlow::{Break, Continue};
+        let read_config = want_config.then(desired_state);
+        if matches!(read_config, Some(Err(_))) {
+            return Break((read_config, Err(Error::internal("not read: the config is in error"))));
+        }
         pump();
-        let own = if here { Some(database_snapshot(grantees)?) } else { None };
-        Ok::<_, Error>((read_config, roles, own))
+        let mut read_here = || -> Result<(Vec<LiveRole>, Option<LiveDatabase>)> {
+            let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
+                .context("reading pg_authid (pgops needs a superuser here)")?
+                .unwrap_or_default();
+            pump();
+            let own = if here { Some(database_snapshot(grantees)?) } else { None };
+            Ok((roles, own))
+        };
+        match read_here() {
+            Ok(x) => Continue((read_config, Ok(x))),
+            Err(e) => Break((read_config, Err(e))),
+        }
     });
-    let (read_config, roles, mut own) = match local {
-        Ok(x) => x,
-        Err(e) => return Err(e),
-    };
     let dropping: Vec<String> = match &read_config {
         Some(Ok((d, _))) => d.roles.iter().filter(|r| !r.present).map(|r| r.name.clone()).collect(),
         _ => vec![],
@@ -125,6 +135,7 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
     if let Some(slot) = config {
         *slot = read_config;
     }
+    let (roles, mut own) = local?;
     let mut read = read.into_iter();
     let mut databases = Vec::new();
     for db in names {

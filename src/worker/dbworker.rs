@@ -505,13 +505,18 @@ pub fn run_many(jobs: &[(String, Task)], parallel: usize) -> Vec<Result<Value>> 
 
 /// `run_many`, with `local` run in this backend while the workers read: the first workers start
 /// before it, and each call of the pump it receives collects those that have finished and starts
-/// the next ones (call it between long steps). An ERROR or panic in `local` (a cancel included)
-/// stops every running worker and waits for it, removes the files, and is raised again.
+/// the next ones (call it between long steps, never inside `Spi::connect`: the worker handles live
+/// in the current memory context). `local` returns `Continue` to wait for every worker, or
+/// `Break` when their results are not wanted any more (a mistake in the config): the running
+/// ones are stopped and the rest never start. An ERROR or panic in `local` (a cancel included)
+/// stops every running worker and waits for it, removes the files, and is raised again; a FATAL
+/// (a terminated backend, a lost client) has them told to stop as the backend exits.
 pub fn run_many_alongside<T>(
     jobs: &[(String, Task)],
     parallel: usize,
-    local: impl FnOnce(&mut dyn FnMut()) -> T,
+    local: impl FnOnce(&mut dyn FnMut()) -> std::ops::ControlFlow<T, T>,
 ) -> (T, Vec<Result<Value>>) {
+    use std::ops::ControlFlow;
     let batch = std::cell::RefCell::new(Batch {
         jobs,
         next: 0,
@@ -524,6 +529,7 @@ pub fn run_many_alongside<T>(
     let mut pump = || {
         let _ = batch.borrow_mut().done();
     };
+    at_exit::arm(&batch);
     let on_error = std::panic::AssertUnwindSafe(&batch);
     let out = pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
         pump();
@@ -531,22 +537,96 @@ pub fn run_many_alongside<T>(
     }))
     .catch_others(move |e| {
         let on_error = &on_error; // the whole wrapper, not its field (closures capture fields)
+        at_exit::disarm();
         // errfinish() cleared the hold-off: hold interrupts while the workers are stopped (a
         // pending cancel must not interrupt the wait for their exit).
         unsafe { pg_sys::InterruptHoldoffCount += 1 };
-        let mut b = on_error.0.borrow_mut();
-        b.stop();
-        for r in b.running.drain(..) {
-            cancelled(r.idx, r.generation);
-            remove_files(r.idx, r.generation);
-        }
+        abandon(&mut on_error.0.borrow_mut(), true);
         unsafe { pg_sys::InterruptHoldoffCount -= 1 };
         e.rethrow()
     })
     .execute();
+    at_exit::disarm();
     let mut batch = batch.into_inner();
-    let outcome = wait_holding_interrupts(&mut batch);
-    (out, finish(batch, outcome))
+    match out {
+        ControlFlow::Continue(out) => {
+            let outcome = wait_holding_interrupts(&mut batch);
+            (out, finish(batch, outcome))
+        }
+        ControlFlow::Break(out) => {
+            unsafe { pg_sys::InterruptHoldoffCount += 1 };
+            abandon(&mut batch, true);
+            unsafe { pg_sys::InterruptHoldoffCount -= 1 };
+            let results = batch
+                .results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(Error::internal("not read: the caller stopped the read"))))
+                .collect();
+            (out, results)
+        }
+    }
+}
+
+/// Stops every running worker of a batch (`wait`: and waits for each to exit), marks its slot
+/// stopped by its caller and removes its files; what was not started never starts.
+fn abandon(b: &mut Batch<'_>, wait: bool) {
+    b.next = b.jobs.len();
+    if wait {
+        b.stop();
+    } else {
+        for r in b.running.iter_mut() {
+            if let Some(h) = r.handle.take() {
+                let _ = h.terminate();
+            }
+        }
+    }
+    for r in b.running.drain(..) {
+        cancelled(r.idx, r.generation);
+        remove_files(r.idx, r.generation);
+    }
+}
+
+/// The batch `run_many_alongside` runs beside its caller's own reads, for the backend's exit: a
+/// FATAL there never returns to it (PostgreSQL's PG_ENSURE_ERROR_CLEANUP, kept registered once
+/// per backend and armed only while a batch runs: a callback cannot be cancelled once another
+/// was registered after it).
+mod at_exit {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+    use pgrx::pg_sys;
+
+    use super::Batch;
+
+    static ARMED: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn arm(batch: &RefCell<Batch<'_>>) {
+        if !REGISTERED.swap(true, Ordering::SeqCst) {
+            // SAFETY: a plain callback for this backend's exit; it only touches the armed batch.
+            unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0usize)) };
+        }
+        ARMED.store(batch as *const RefCell<Batch<'_>> as *mut (), Ordering::SeqCst);
+    }
+
+    pub(super) fn disarm() {
+        ARMED.store(std::ptr::null_mut(), Ordering::SeqCst);
+    }
+
+    #[pgrx::pg_guard]
+    unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+        let p = ARMED.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: armed only while `run_many_alongside`'s frame (which owns the batch) is on the
+        // stack, and a FATAL exits from inside that frame; only `running` is touched (the
+        // lifetime of the job list does not matter). Busy (the FATAL came inside a pump): left.
+        let batch = unsafe { &*(p as *const RefCell<Batch<'static>>) };
+        if let Ok(mut b) = batch.try_borrow_mut() {
+            super::abandon(&mut b, false);
+        }
+    }
 }
 
 /// Cleans up after a batch's wait and returns its results in the order of its jobs.
