@@ -15,6 +15,7 @@ use crate::worker::{dbworker, shmem};
 const APPLY_LOCK_KEY: u64 = 0x7067_6f70_7364_6273; // "pgopsdbs"
 const LIVE_SQL: &str = include_str!("../../sql/queries/databases_live.sql");
 const INSIDE_SQL: &str = include_str!("../../sql/queries/databases_inside.sql");
+const SCHEMAS_SQL: &str = include_str!("../../sql/queries/databases_schemas.sql");
 
 fn invalid(e: Error) -> ! {
     let e = if e.hint.is_none() {
@@ -56,13 +57,14 @@ fn strip_nulls(v: &Value) -> Value {
     }
 }
 
-/// What `databases_inside.sql` reads in one database.
+/// What `databases_inside.sql` reads in one database (`databases_schemas.sql`, the light read:
+/// not what non-superusers could have put there — None).
 struct InsideRead {
     schemas: BTreeMap<String, String>,
     extensions: BTreeMap<String, (String, String)>,
-    unsafe_schemas: BTreeMap<String, String>,
+    unsafe_schemas: Option<BTreeMap<String, String>>,
     schema_create: BTreeMap<String, Vec<String>>,
-    foreign: Foreign,
+    foreign: Option<Foreign>,
 }
 
 fn field<T: serde::de::DeserializeOwned + Default>(v: &Value, key: &str, db: &str) -> Result<T, Error> {
@@ -72,42 +74,45 @@ fn field<T: serde::de::DeserializeOwned + Default>(v: &Value, key: &str, db: &st
     }
 }
 
-/// A database's schemas, extensions, the schemas non-superusers could have filled and the objects
-/// they own, read in it (this database inline, others by a worker; `closed`: also when it accepts
-/// no connections, for a template).
-fn inside(db: &str, closed: bool) -> Result<InsideRead, Error> {
+/// A database's schemas and extensions, read in it (this database inline, others by a worker;
+/// `closed`: also when it accepts no connections, for a template); with `full`, also the schemas
+/// non-superusers could have filled and the objects they own.
+fn inside(db: &str, closed: bool, full: bool) -> Result<InsideRead, Error> {
     let v = if db == crate::pgutil::current_database() {
-        crate::spi::json(INSIDE_SQL, &[])?
+        crate::spi::json(if full { INSIDE_SQL } else { SCHEMAS_SQL }, &[])?
     } else {
-        dbworker::run_and_wait(db, &inside_task(closed))?
+        dbworker::run_and_wait(db, &inside_task(closed, full))?
     };
     inside_read(db, &v)
 }
 
-fn inside_task(closed: bool) -> dbworker::Task {
+fn inside_task(closed: bool, full: bool) -> dbworker::Task {
     dbworker::Task::Query {
         label: "database snapshot".into(),
-        sql: INSIDE_SQL.into(),
+        sql: if full { INSIDE_SQL } else { SCHEMAS_SQL }.into(),
         args: vec![],
         rows: false,
         closed,
     }
 }
 
+/// A database to read inside: its name, whether it may be closed (a template), whether in full.
+type Wanted = (String, bool, bool);
+
 /// Several databases' `inside` reads, the others' workers side by side; in the order given.
-fn inside_many(wanted: &[(String, bool)]) -> Vec<Result<InsideRead, Error>> {
+fn inside_many(wanted: &[Wanted]) -> Vec<Result<InsideRead, Error>> {
     let here = crate::pgutil::current_database();
     let jobs: Vec<(String, dbworker::Task)> = wanted
         .iter()
-        .filter(|(db, _)| *db != here)
-        .map(|(db, closed)| (db.clone(), inside_task(*closed)))
+        .filter(|(db, _, _)| *db != here)
+        .map(|(db, closed, full)| (db.clone(), inside_task(*closed, *full)))
         .collect();
     let mut read = dbworker::run_many(&jobs, crate::gucs::parallel_reads()).into_iter();
     wanted
         .iter()
-        .map(|(db, closed)| {
+        .map(|(db, closed, full)| {
             if *db == here {
-                inside(db, *closed)
+                inside(db, *closed, *full)
             } else {
                 read.next().unwrap_or_else(|| Err(Error::internal("not read"))).and_then(|v| inside_read(db, &v))
             }
@@ -119,9 +124,9 @@ fn inside_read(db: &str, v: &Value) -> Result<InsideRead, Error> {
     Ok(InsideRead {
         schemas: field(v, "schemas", db)?,
         extensions: field(v, "extensions", db)?,
-        unsafe_schemas: field(v, "unsafe_schemas", db)?,
+        unsafe_schemas: field::<Option<_>>(v, "unsafe_schemas", db)?,
         schema_create: field(v, "schema_create", db)?,
-        foreign: field(v, "foreign_objects", db)?,
+        foreign: field::<Option<_>>(v, "foreign_objects", db)?,
     })
 }
 
@@ -164,7 +169,7 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
     if !read_inside {
         return live;
     }
-    let mut wanted: Vec<(String, bool)> = vec![];
+    let mut wanted: Vec<Wanted> = vec![];
     for s in specs {
         if s.state == super::model::State::Absent {
             continue;
@@ -172,40 +177,55 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
         let exists = live.databases.contains_key(&s.name);
         if exists && s.state == super::model::State::Present {
             if !s.schemas.is_empty() || !s.extensions.is_empty() || s.baseline.is_some() {
-                wanted.push((s.name.clone(), false));
+                // The light read; in full only where the plan turns out to have work inside.
+                wanted.push((s.name.clone(), false, false));
             }
         } else {
             // Created (or created again): what its template holds decides who runs the work inside.
             let t = s.template.clone().unwrap_or_else(|| "template1".into());
             if t != "template0" {
-                wanted.push((t, true));
+                wanted.push((t, true, true));
             }
         }
     }
-    // Each database once (a template of several), those that can be entered.
-    let mut seen = std::collections::BTreeSet::new();
-    wanted.retain(|(db, template)| {
-        live.databases.get(db).is_some_and(|d| d.allowconn || *template) && seen.insert(db.clone())
-    });
-    let reads = inside_many(&wanted);
-    for ((db, _), read) in wanted.into_iter().zip(reads) {
+    // Each database once (a template of several, or declared and a template: in full), those
+    // that can be entered.
+    let mut once: Vec<Wanted> = vec![];
+    for (db, closed, full) in wanted {
+        match once.iter_mut().find(|w| w.0 == db) {
+            Some(w) => {
+                w.1 |= closed;
+                w.2 |= full;
+            }
+            None => once.push((db, closed, full)),
+        }
+    }
+    once.retain(|(db, closed, _)| live.databases.get(db).is_some_and(|d| d.allowconn || *closed));
+    read_inside_into(&mut live, &once);
+    live
+}
+
+/// Reads inside each wanted database and records what was read in `live`; a database that cannot
+/// be read is noticed and left as not read.
+fn read_inside_into(live: &mut Live, wanted: &[Wanted]) {
+    let reads = inside_many(wanted);
+    for ((db, _, _), read) in wanted.iter().zip(reads) {
         match read {
             Ok(r) => {
-                let d = live.databases.get_mut(&db).expect("looked up above");
+                let d = live.databases.get_mut(db).expect("looked up by the caller");
                 d.schemas = Some(r.schemas);
                 d.extensions = Some(r.extensions);
-                d.unsafe_schemas = Some(r.unsafe_schemas);
+                d.unsafe_schemas = r.unsafe_schemas;
                 d.schema_create = Some(r.schema_create);
-                d.foreign_objects = Some(r.foreign);
+                d.foreign_objects = r.foreign;
             }
             Err(e) => notice!(
                 "pgops databases: could not read the schemas and extensions of database {}: {}",
-                crate::sqltext::ident(&db),
+                crate::sqltext::ident(db),
                 e.one_line()
             ),
         }
     }
-    live
 }
 
 fn options() -> Options {
@@ -232,8 +252,28 @@ fn compute() -> Computed {
 /// `read_inside`: read each declared database's schemas and extensions (a worker per database).
 fn compute_with(read_inside: bool) -> Computed {
     let specs = desired();
-    let live = live(&specs, read_inside);
-    let plan = super::plan::plan(&specs, &live, &options()).unwrap_or_else(|e| invalid(e));
+    let mut live = live(&specs, read_inside);
+    let opts = options();
+    let mut plan = super::plan::plan(&specs, &live, &opts).unwrap_or_else(|e| invalid(e));
+    // A database read lightly where the plan has work inside (or a note): what non-superusers
+    // could have put there is read as well, and the plan made again with it. A converged
+    // database costs the light read only.
+    let full: Vec<Wanted> = live
+        .databases
+        .values()
+        .filter(|d| d.schemas.is_some() && (d.unsafe_schemas.is_none() || d.foreign_objects.is_none()))
+        .filter(|d| {
+            plan.steps.iter().any(|s| {
+                matches!(&s.place, Place::Inside(db) if *db == d.name)
+                    || (s.database == d.name && matches!(s.place, Place::Inside(_) | Place::Note))
+            })
+        })
+        .map(|d| (d.name.clone(), false, true))
+        .collect();
+    if !full.is_empty() {
+        read_inside_into(&mut live, &full);
+        plan = super::plan::plan(&specs, &live, &opts).unwrap_or_else(|e| invalid(e));
+    }
     let hash = plan.hash(&live);
     Computed {
         plan,
@@ -807,7 +847,7 @@ fn export_databases() -> pgrx::JsonB {
             e["parameters"] = json!(d.settings);
         }
         if d.allowconn {
-            match inside(&d.name, false) {
+            match inside(&d.name, false, false) {
                 Ok(InsideRead { schemas, extensions, .. }) => {
                     let schemas: Vec<Value> = schemas
                         .into_iter()
