@@ -206,10 +206,10 @@ fn live(specs: &[DatabaseSpec], read_inside: bool) -> Live {
 }
 
 /// Reads inside each wanted database and records what was read in `live`; a database that cannot
-/// be read is noticed and left as not read.
+/// be read is noticed and left as it was.
 fn read_inside_into(live: &mut Live, wanted: &[Wanted]) {
     let reads = inside_many(wanted);
-    for ((db, _, _), read) in wanted.iter().zip(reads) {
+    for ((db, _, full), read) in wanted.iter().zip(reads) {
         match read {
             Ok(r) => {
                 let d = live.databases.get_mut(db).expect("looked up by the caller");
@@ -219,6 +219,12 @@ fn read_inside_into(live: &mut Live, wanted: &[Wanted]) {
                 d.schema_create = Some(r.schema_create);
                 d.foreign_objects = r.foreign;
             }
+            Err(e) if *full && live.databases.get(db).is_some_and(|d| d.schemas.is_some()) => notice!(
+                "pgops databases: could not read what non-superusers could have put in database {}: {} \
+                 (nothing there runs as a superuser)",
+                crate::sqltext::ident(db),
+                e.one_line()
+            ),
             Err(e) => notice!(
                 "pgops databases: could not read the schemas and extensions of database {}: {}",
                 crate::sqltext::ident(db),

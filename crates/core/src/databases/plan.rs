@@ -40,11 +40,12 @@ pub struct LiveDatabase {
     /// owner, extension → (schema, version). None: not read.
     pub schemas: Option<BTreeMap<String, String>>,
     pub extensions: Option<BTreeMap<String, (String, String)>>,
-    /// Read inside with the schemas: schemas a non-superuser could have put objects in (it owns
-    /// the schema, may CREATE in it, or owns an object in it) → why.
+    /// The full read inside (not the light one, which a converged database gets): schemas a
+    /// non-superuser could have put objects in (it owns the schema, may CREATE in it, or owns an
+    /// object in it) → why. None: not read (nothing there then runs as a superuser).
     pub unsafe_schemas: Option<BTreeMap<String, String>>,
-    /// Read inside with the schemas: objects in the database that non-superusers own (how many,
-    /// and the first few by name). A template with any is not cloned under a superuser's hand.
+    /// The full read inside: objects in the database that non-superusers own (how many, and the
+    /// first few by name). A template with any is not cloned under a superuser's hand. None: not read.
     pub foreign_objects: Option<Foreign>,
     /// Read inside with the schemas: schema → the roles besides its owner that hold CREATE on it
     /// (`PUBLIC` for everyone).
@@ -706,7 +707,7 @@ fn schema_risk(schema: &str, live_db: Option<&LiveDatabase>, spec: &DatabaseSpec
     }
     match live_db.and_then(|d| d.unsafe_schemas.as_ref()) {
         Some(m) => m.get(schema).map(|why| format!("schema {schema}: {why}")),
-        None => Some(format!("the schemas of database {} were not read", spec.name)),
+        None => Some(format!("what non-superusers could have put in database {} was not read", spec.name)),
     }
 }
 
@@ -1665,6 +1666,73 @@ mod tests {
             assert!(matches!(&st.guard, Guard::SuperuserSchemas(s) if s == &["ext"] || s == &["pg_catalog"]));
             assert!(!st.public_path);
         }
+    }
+
+    /// The light read (`unsafe_schemas`, `foreign_objects` not read) is made in full only where
+    /// its plan has work inside the database or a note for it: whatever the full read says, a
+    /// database whose light plan has neither plans the same with it.
+    #[test]
+    fn a_light_read_is_enough_wherever_its_plan_has_nothing_inside() {
+        let specs = [
+            json!({"name": "app", "owner": "tenant"}),
+            json!({"name": "app", "owner": "tenant", "schemas": ["app"]}),
+            json!({"name": "app", "owner": "tenant", "schemas": ["app", {"name": "gone", "state": "absent"}]}),
+            json!({"name": "app", "owner": "tenant", "extensions": ["pg_trgm"]}),
+            json!({"name": "app", "owner": "tenant", "extensions": ["pgstattuple", {"name": "pg_trgm", "schema": "app"}]}),
+            json!({"name": "app", "owner": "tenant", "schemas": [{"name": "app", "owner": "app"}], "extensions": ["pg_trgm"]}),
+        ];
+        let schemas = [
+            BTreeMap::from([("public".to_string(), "tenant".to_string())]),
+            BTreeMap::from([("public".to_string(), "tenant".to_string()), ("app".to_string(), "tenant".to_string())]),
+            BTreeMap::from([("public".to_string(), "postgres".to_string()), ("app".to_string(), "app".to_string())]),
+        ];
+        let extensions = [
+            BTreeMap::new(),
+            BTreeMap::from([("pg_trgm".to_string(), ("public".to_string(), "1.6".to_string()))]),
+            BTreeMap::from([
+                ("pg_trgm".to_string(), ("app".to_string(), "1.6".to_string())),
+                ("pgstattuple".to_string(), ("public".to_string(), "1.5".to_string())),
+            ]),
+        ];
+        let fulls = [
+            (BTreeMap::new(), Foreign::default()),
+            (
+                BTreeMap::from([("public".to_string(), "owned by tenant".to_string()), ("app".to_string(), "tenant may CREATE in it".to_string())]),
+                Foreign { count: 3, examples: vec!["function public.f() owned by tenant".into()] },
+            ),
+        ];
+        let mut checked = 0;
+        for sv in &specs {
+            let s = spec(sv.clone());
+            for sc in &schemas {
+                for ex in &extensions {
+                    let mut d = live_db("app", "tenant");
+                    d.schemas = Some(sc.clone());
+                    d.extensions = Some(ex.clone());
+                    d.schema_create = Some(BTreeMap::new());
+                    d.unsafe_schemas = None;
+                    d.foreign_objects = None;
+                    let mut l = live(vec![d.clone()]);
+                    l.roles.insert("tenant".into());
+                    l.available = trusted_and_not();
+                    let light = plan(std::slice::from_ref(&s), &l, &opts()).unwrap();
+                    let inside = light.steps.iter().any(|st| matches!(st.place, Place::Inside(_) | Place::Note));
+                    for (unsafe_schemas, foreign) in &fulls {
+                        let mut f = d.clone();
+                        f.unsafe_schemas = Some(unsafe_schemas.clone());
+                        f.foreign_objects = Some(foreign.clone());
+                        let lf = Live { databases: BTreeMap::from([("app".to_string(), f)]), ..l.clone() };
+                        let full = plan(std::slice::from_ref(&s), &lf, &opts()).unwrap();
+                        if !inside {
+                            assert_eq!(statements(&light), statements(&full), "{sv} {sc:?} {ex:?}");
+                            assert!(light.steps.iter().zip(&full.steps).all(|(a, b)| a.run_as == b.run_as && a.guard == b.guard));
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, specs.len() * schemas.len() * extensions.len() * fulls.len());
     }
 
     #[test]
