@@ -62,7 +62,11 @@ import os, random, socket, time
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 top = max(low - 1, 11000)
 d = "/tmp/pgops-ports"
-os.makedirs(d, mode=0o1777, exist_ok=True)
+os.makedirs(d, exist_ok=True)
+try:
+    os.chmod(d, 0o1777)  # shared by every user's runs (the umask narrowed makedirs' mode)
+except PermissionError:
+    pass
 for _ in range(2000):
     port = random.randint(10000, top)
     mark = os.path.join(d, str(port))
