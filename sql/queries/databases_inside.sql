@@ -6,7 +6,7 @@
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
 WITH dbo AS (
   SELECT d.datdba AS owner,
-         (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS placeholder
+         (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS pg_database_owner
   FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
 ), objects AS (
   -- `what` names the object; for relations, functions, operators and types it is rendered only for
@@ -54,15 +54,15 @@ WITH dbo AS (
                     WHEN 't' THEN o.what || o.oid::pg_catalog.regtype::text
                     ELSE o.what END AS what,
          o.nsp,
-         CASE WHEN o.owner = dbo.placeholder THEN 'pg_database_owner' ELSE pg_catalog.pg_get_userbyid(o.owner)::text END AS owner
+         CASE WHEN o.owner = dbo.pg_database_owner THEN 'pg_database_owner' ELSE pg_catalog.pg_get_userbyid(o.owner)::text END AS owner
   FROM objects o CROSS JOIN dbo
-  LEFT JOIN pg_catalog.pg_roles r ON r.oid = CASE WHEN o.owner = dbo.placeholder THEN dbo.owner ELSE o.owner END
-  WHERE (o.owner = dbo.placeholder AND (o.how IS NOT NULL OR o.what <> 'schema public'))
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = CASE WHEN o.owner = dbo.pg_database_owner THEN dbo.owner ELSE o.owner END
+  WHERE (o.owner = dbo.pg_database_owner AND (o.how IS NOT NULL OR o.what <> 'schema public'))
      OR r.rolsuper IS NOT TRUE
 ), schemas AS (
   SELECT n.nspname::text AS name, n.oid,
          pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner_name,
-         CASE WHEN n.nspowner = dbo.placeholder THEN dbo.owner ELSE n.nspowner END AS owner,
+         CASE WHEN n.nspowner = dbo.pg_database_owner THEN dbo.owner ELSE n.nspowner END AS owner,
          n.nspowner AS raw_owner, n.nspacl
   FROM pg_catalog.pg_namespace n CROSS JOIN dbo
   WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'

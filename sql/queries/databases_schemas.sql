@@ -7,12 +7,12 @@
 -- Run by pgops as written here (included at build time); a DBA can run it in psql.
 WITH dbo AS (
   SELECT d.datdba AS owner,
-         (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS placeholder
+         (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'pg_database_owner') AS pg_database_owner
   FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
 ), schemas AS (
   SELECT n.nspname::text AS name,
          pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner_name,
-         CASE WHEN n.nspowner = dbo.placeholder THEN dbo.owner ELSE n.nspowner END AS owner,
+         CASE WHEN n.nspowner = dbo.pg_database_owner THEN dbo.owner ELSE n.nspowner END AS owner,
          n.nspowner AS raw_owner, n.nspacl
   FROM pg_catalog.pg_namespace n CROSS JOIN dbo
   WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
