@@ -491,16 +491,7 @@ fn collect(database: &str, idx: usize, generation: u32, status: &str) -> Result<
 /// stops every running worker and waits for it before the error is raised; the files are removed
 /// in every outcome.
 pub fn run_many(jobs: &[(String, Task)], parallel: usize) -> Vec<Result<Value>> {
-    let mut batch = Batch {
-        jobs,
-        next: 0,
-        parallel: parallel.max(1),
-        running: vec![],
-        results: jobs.iter().map(|_| None).collect(),
-    };
-    let outcome = wait_holding_interrupts(&mut batch);
-    // What is still running (an interrupted wait, a dead postmaster) was stopped by the wait.
-    finish(batch, outcome)
+    run_many_alongside(jobs, parallel, |_| std::ops::ControlFlow::Continue(())).1
 }
 
 /// `run_many`, with `local` run in this backend while the workers read: the first workers start
@@ -538,11 +529,7 @@ pub fn run_many_alongside<T>(
     .catch_others(move |e| {
         let on_error = &on_error; // the whole wrapper, not its field (closures capture fields)
         at_exit::disarm();
-        // errfinish() cleared the hold-off: hold interrupts while the workers are stopped (a
-        // pending cancel must not interrupt the wait for their exit).
-        unsafe { pg_sys::InterruptHoldoffCount += 1 };
         abandon(&mut on_error.0.borrow_mut(), true);
-        unsafe { pg_sys::InterruptHoldoffCount -= 1 };
         e.rethrow()
     })
     .execute();
@@ -554,9 +541,7 @@ pub fn run_many_alongside<T>(
             (out, finish(batch, outcome))
         }
         ControlFlow::Break(out) => {
-            unsafe { pg_sys::InterruptHoldoffCount += 1 };
             abandon(&mut batch, true);
-            unsafe { pg_sys::InterruptHoldoffCount -= 1 };
             let results = batch
                 .results
                 .into_iter()
@@ -567,12 +552,17 @@ pub fn run_many_alongside<T>(
     }
 }
 
-/// Stops every running worker of a batch (`wait`: and waits for each to exit), marks its slot
-/// stopped by its caller and removes its files; what was not started never starts.
+/// Stops every running worker of a batch (`wait`: and waits for each to exit, holding
+/// interrupts — after an ERROR errfinish() has cleared the hold-off, and a pending cancel must not
+/// cut the wait short), marks its slot stopped by its caller and removes its files; what was not
+/// started never starts.
 fn abandon(b: &mut Batch<'_>, wait: bool) {
     b.next = b.jobs.len();
     if wait {
+        // SAFETY: this backend's hold-off counter, raised and lowered in a pair.
+        unsafe { pg_sys::InterruptHoldoffCount += 1 };
         b.stop();
+        unsafe { pg_sys::InterruptHoldoffCount -= 1 };
     } else {
         for r in b.running.iter_mut() {
             if let Some(h) = r.handle.take() {
