@@ -17,6 +17,7 @@ pub mod identity;
 pub mod monitor;
 pub mod patroni;
 pub mod pigsty;
+pub mod reconcile;
 pub mod risk;
 pub mod roles;
 pub mod sqltext;
