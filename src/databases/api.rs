@@ -497,10 +497,30 @@ fn apply_databases(
         );
     }
     let steps = c.plan.steps;
+    let status = run_plan(&steps, dry_run, &|_| None);
+    TableIterator::new(steps.into_iter().zip(status).enumerate().map(|(i, (s, st))| {
+        let r = runs(&s);
+        (
+            i as i32 + 1,
+            s.database,
+            r,
+            s.statement,
+            s.reason,
+            s.risk.as_str().to_string(),
+            st,
+        )
+    }))
+}
+
+/// Runs the plan's steps but those `hold` holds (Some(why): the row's status, not run; a held
+/// CREATE or DROP holds the rest of its database); returns each row's status.
+pub fn run_plan(steps: &[Step], dry_run: bool, hold: &dyn Fn(&Step) -> Option<String>) -> Vec<String> {
     let mut status: Vec<String> = steps
         .iter()
         .map(|s| {
-            if s.place == Place::Note {
+            if let Some(why) = hold(s) {
+                why
+            } else if s.place == Place::Note {
                 "not run: see the statement".into()
             } else if dry_run {
                 "dry run".into()
@@ -519,10 +539,24 @@ fn apply_databases(
             .map(|s| s.database.clone())
             .collect();
         let mut failed_dbs: Vec<String> = vec![];
+        let mut held_dbs: Vec<String> = vec![];
         let mut i = 0;
         while i < steps.len() {
             let s = &steps[i];
             if s.place == Place::Note {
+                i += 1;
+                continue;
+            }
+            if status[i].starts_with("held") {
+                // Without its CREATE (or clone) the database's other statements cannot run.
+                if s.place == Place::TopLevel && !held_dbs.contains(&s.database) {
+                    held_dbs.push(s.database.clone());
+                }
+                i += 1;
+                continue;
+            }
+            if held_dbs.contains(&s.database) {
+                status[i] = "held: an earlier statement for this database is held".into();
                 i += 1;
                 continue;
             }
@@ -532,6 +566,7 @@ fn apply_databases(
                 && steps[j].database == s.database
                 && steps[j].place == s.place
                 && s.place != Place::TopLevel
+                && !status[j].starts_with("held")
             {
                 j += 1;
             }
@@ -630,18 +665,18 @@ fn apply_databases(
             warning!("pgops.apply_databases(): {failed} statement(s) failed; see the status column");
         }
     }
-    TableIterator::new(steps.into_iter().zip(status).enumerate().map(|(i, (s, st))| {
-        let r = runs(&s);
-        (
-            i as i32 + 1,
-            s.database,
-            r,
-            s.statement,
-            s.reason,
-            s.risk.as_str().to_string(),
-            st,
-        )
-    }))
+    status
+}
+
+/// The launcher's reconcile of databases: plans under the same lock as `apply_databases()` (None
+/// when another apply holds it: the next turn tries again) and runs what `hold` lets through.
+pub fn reconcile(hold: &dyn Fn(&Step) -> Option<String>) -> Option<(Vec<Step>, Vec<String>)> {
+    if !crate::pgutil::try_cluster_lock(APPLY_LOCK_KEY) {
+        return None;
+    }
+    let c = crate::pgutil::with_fresh_snapshot(compute);
+    let status = run_plan(&c.plan.steps, false, hold);
+    Some((c.plan.steps, status))
 }
 
 /// Sets a `recreate` row back to `present` once its database was created again.

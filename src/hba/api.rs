@@ -897,3 +897,80 @@ fn load_pigsty_hba_defaults() -> i32 {
         serde_json::from_str(PIGSTY_DEFAULTS).expect("the defaults are valid JSON"),
     ))
 }
+
+/// What the launcher's reconcile of pg_hba.conf found and did: None when the file is as
+/// rendered, or another apply held the lock or the file changed under it (the next turn looks
+/// again).
+pub struct Reconciled {
+    pub display: String,
+    pub risk: pgops_core::risk::Risk,
+    pub status: String,
+}
+
+/// The launcher's reconcile of pg_hba.conf: renders, compares with the live file's active
+/// lines (`reconcile::hba_change_risk`), and, unless `hold` holds a change of that risk, applies
+/// it exactly as `pgops.apply_hba()` does (lock-out guards for the bootstrap superuser and
+/// Patroni, validation with rollback, reload, history), never over a file Patroni owns.
+pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Option<Reconciled> {
+    let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
+    let old = std::fs::read(&t.path).unwrap_or_else(|e| {
+        fail(
+            Code::IoError,
+            format!("cannot read {}: {e}", t.path),
+            "Check that the file named by hba_file exists and the server's OS user can read it.",
+        )
+    });
+    let old_text = String::from_utf8_lossy(&old).into_owned();
+    if stamp::inspect(Some(&old_text), &t.instance, &t.role) == State::Current
+        && stamp::comparable(&old_text) == stamp::comparable(&r.text)
+    {
+        return None;
+    }
+    let rendered_lines: Vec<String> = r.active.iter().map(|(_, _, l)| l.render()).collect();
+    let live_lines: Option<Vec<String>> = parse_file(&old_text)
+        .ok()
+        .map(|a| a.iter().map(|(_, _, l)| l.render()).collect());
+    let (risk, display) = match &live_lines {
+        Some(live) => {
+            let gone = live.iter().filter(|l| !rendered_lines.contains(l)).count();
+            let new = rendered_lines.iter().filter(|l| !live.contains(l)).count();
+            (
+                pgops_core::reconcile::hba_change_risk(live, &rendered_lines),
+                format!(
+                    "write {} as rendered ({} active lines: {new} new, {gone} gone{})",
+                    t.path,
+                    rendered_lines.len(),
+                    if new == 0 && gone == 0 { ", the same lines otherwise" } else { "" }
+                ),
+            )
+        }
+        None => (
+            pgops_core::risk::Risk::Revoke,
+            format!("write {} as rendered (the live file does not parse)", t.path),
+        ),
+    };
+    if let Some(why) = patroni_owner(Some(&old_text)) {
+        return Some(Reconciled {
+            display,
+            risk,
+            status: format!("held: pgops does not write the file: {why}"),
+        });
+    }
+    if let Some(why) = hold(risk) {
+        return Some(Reconciled { display, risk, status: why });
+    }
+    let trigger = Trigger::Follow {
+        why: format!("reconcile: the live file differs from the rendered one ({} change)", risk.as_str()),
+        expected: old,
+    };
+    let outcome = apply(&trigger, false)?;
+    Some(Reconciled {
+        display,
+        risk,
+        status: if outcome.status.starts_with("applied") {
+            "applied".into()
+        } else {
+            outcome.status
+        },
+    })
+}

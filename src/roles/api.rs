@@ -146,14 +146,7 @@ fn apply_roles(
         }
     }
     let steps = c.plan.steps;
-    let mut status: Vec<String> = vec![if dry_run { "dry run".into() } else { "not run".into() }; steps.len()];
-    if !dry_run && !steps.is_empty() {
-        if shmem::preloaded() {
-            run_in_workers(&steps, &mut status);
-        } else {
-            run_inline(&steps, &mut status);
-        }
-    }
+    let status = run_plan(&steps, dry_run, &|_| None);
     let failed = status.iter().filter(|s| s.starts_with("failed")).count();
     if failed > 0 {
         warning!("pgops.apply_roles(): {failed} statement(s) failed; see the status column");
@@ -170,6 +163,38 @@ fn apply_roles(
     }))
 }
 
+/// Runs the plan's steps but those `hold` holds (Some(why): shown as the row's status, not
+/// run); returns each row's status.
+pub fn run_plan(steps: &[Step], dry_run: bool, hold: &dyn Fn(&Step) -> Option<String>) -> Vec<String> {
+    let mut status: Vec<String> = steps
+        .iter()
+        .map(|s| match hold(s) {
+            Some(why) => why,
+            None if dry_run => "dry run".into(),
+            None => "not run".into(),
+        })
+        .collect();
+    if !dry_run && status.iter().any(|s| s == "not run") {
+        if shmem::preloaded() {
+            run_in_workers(steps, &mut status);
+        } else {
+            run_inline(steps, &mut status);
+        }
+    }
+    status
+}
+
+/// The launcher's reconcile of roles: plans under the same lock as `apply_roles()` (None when
+/// another apply holds it: the next turn tries again) and runs what `hold` lets through.
+pub fn reconcile(hold: &dyn Fn(&Step) -> Option<String>) -> Option<(Vec<Step>, Vec<String>)> {
+    if !crate::pgutil::try_cluster_lock(APPLY_LOCK_KEY) {
+        return None;
+    }
+    let c = crate::pgutil::with_fresh_snapshot(compute);
+    let status = run_plan(&c.plan.steps, false, hold);
+    Some((c.plan.steps, status))
+}
+
 fn run_in_workers(steps: &[Step], status: &mut [String]) {
     let here = crate::pgutil::current_database();
     let mut cluster_failed = false;
@@ -180,13 +205,18 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
             Phase::Database => cluster_failed,
             Phase::ClusterFinal => cluster_failed || database_failed,
         };
+        // Rows held back (by the reconcile policy) are not run and fail nothing.
+        let rows: Vec<usize> = g.rows.iter().copied().filter(|&i| status[i] == "not run").collect();
+        if rows.is_empty() {
+            continue;
+        }
         if blocked {
-            for &i in &g.rows {
+            for &i in &rows {
                 status[i] = "skipped: an earlier group failed".into();
             }
             continue;
         }
-        let statements: Vec<String> = g.rows.iter().map(|&i| steps[i].statement.clone()).collect();
+        let statements: Vec<String> = rows.iter().map(|&i| steps[i].statement.clone()).collect();
         let db = g.database.clone().unwrap_or_else(|| here.clone());
         let outcome = dbworker::run_and_wait(
             &db,
@@ -208,12 +238,12 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
         };
         match failure {
             None => {
-                for &i in &g.rows {
+                for &i in &rows {
                     status[i] = "applied".into();
                 }
             }
             Some((at, error)) => {
-                for (k, &i) in g.rows.iter().enumerate() {
+                for (k, &i) in rows.iter().enumerate() {
                     status[i] = match at {
                         Some(a) if a == k => format!("failed: {error}"),
                         Some(_) => "rolled back".into(),
@@ -230,11 +260,12 @@ fn run_in_workers(steps: &[Step], status: &mut [String]) {
 }
 
 fn run_inline(steps: &[Step], status: &mut [String]) {
-    let statements: Vec<String> = steps.iter().map(|s| s.statement.clone()).collect();
+    let rows: Vec<usize> = (0..steps.len()).filter(|&i| status[i] == "not run").collect();
+    let statements: Vec<String> = rows.iter().map(|&i| steps[i].statement.clone()).collect();
     PgTryBuilder::new(|| dbworker::run_statements(&statements))
         .catch_others(|e| {
             let at = dbworker::failed_statement();
-            let shown = steps.get(at).map(|s| s.display.as_str()).unwrap_or("?");
+            let shown = rows.get(at).map(|&i| steps[i].display.as_str()).unwrap_or("?");
             // The statement's own SQLSTATE (a missing schema, a lock timeout, a read-only
             // transaction…): what went wrong is the user's to see, not an internal error.
             crate::error::reraise(
@@ -249,8 +280,8 @@ fn run_inline(steps: &[Step], status: &mut [String]) {
         })
         .execute()
         .unwrap_or_else(|e| invalid(e.hint("Nothing was applied.")));
-    for s in status.iter_mut() {
-        *s = "applied".into();
+    for &i in &rows {
+        status[i] = "applied".into();
     }
 }
 
