@@ -47,6 +47,38 @@ pub static ETCD_CACERT: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 pub static ETCD_CERT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ETCD_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// How far the launcher reconciles one capability by itself (`pgops_core::reconcile::Policy`).
+#[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReconcilePolicy {
+    #[name = c"off"]
+    Off,
+    #[name = c"report"]
+    Report,
+    #[name = c"safe"]
+    Safe,
+    #[name = c"all"]
+    All,
+}
+
+impl ReconcilePolicy {
+    pub fn core(self) -> pgops_core::reconcile::Policy {
+        use pgops_core::reconcile::Policy;
+        match self {
+            ReconcilePolicy::Off => Policy::Off,
+            ReconcilePolicy::Report => Policy::Report,
+            ReconcilePolicy::Safe => Policy::Safe,
+            ReconcilePolicy::All => Policy::All,
+        }
+    }
+}
+
+pub static RECONCILE_ROLES: GucSetting<ReconcilePolicy> = GucSetting::<ReconcilePolicy>::new(ReconcilePolicy::Off);
+pub static RECONCILE_DATABASES: GucSetting<ReconcilePolicy> =
+    GucSetting::<ReconcilePolicy>::new(ReconcilePolicy::Off);
+pub static RECONCILE_HBA: GucSetting<ReconcilePolicy> = GucSetting::<ReconcilePolicy>::new(ReconcilePolicy::Off);
+pub static RECONCILE_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static RECONCILE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
     GucRegistry::define_string_guc(
@@ -270,6 +302,7 @@ pub fn init(preloading: bool) {
         GucFlags::default(),
     );
     define_etcd();
+    define_reconcile();
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -382,6 +415,67 @@ fn define_etcd() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
+}
+
+fn define_reconcile() {
+    for (name, short, setting) in [
+        (
+            c"pgops.reconcile_roles",
+            c"Whether the launcher keeps roles, memberships and default privileges as declared, by itself.",
+            &RECONCILE_ROLES,
+        ),
+        (
+            c"pgops.reconcile_databases",
+            c"Whether the launcher keeps databases as declared (pgops.database_spec), by itself.",
+            &RECONCILE_DATABASES,
+        ),
+        (
+            c"pgops.reconcile_hba",
+            c"Whether the launcher keeps pg_hba.conf as rendered from pgops.hba_rule, by itself.",
+            &RECONCILE_HBA,
+        ),
+    ] {
+        GucRegistry::define_enum_guc(
+            name,
+            short,
+            c"off: never. report: plans every pgops.reconcile_interval (and at once after a change to the \
+              config tables) and records what it would do in pgops.reconcile_run. safe: applies what takes \
+              nothing away and holds revokes. all: applies revokes too. Drops and baselines always wait for \
+              a reviewed plan_hash. Only on a primary.",
+            setting,
+            GucContext::Sighup,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"pgops.reconcile_interval",
+        c"How often the launcher plans each capability whose pgops.reconcile_* is not off.",
+        c"A committed change to pgops' config tables wakes it at once; a failing statement waits this \
+          long, doubled per failure (at most an hour), before it is tried again.",
+        &RECONCILE_INTERVAL_S,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgops.reconcile_history_runs",
+        c"How many rows pgops.reconcile_run keeps (the oldest go first).",
+        c"A reconcile that finds the same as the last one updates that row instead of adding one.",
+        &RECONCILE_HISTORY_RUNS,
+        10,
+        1_000_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+pub fn reconcile_interval_ms() -> i64 {
+    i64::from(RECONCILE_INTERVAL_S.get().max(1)) * 1000
+}
+
+pub fn reconcile_history_runs() -> i64 {
+    i64::from(RECONCILE_HISTORY_RUNS.get().max(10))
 }
 
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {

@@ -47,6 +47,7 @@ pub mod monitor;
 pub mod patroni;
 pub mod pigsty;
 pub mod pgutil;
+pub mod reconcile;
 pub mod roles;
 pub mod spi;
 pub use pgops_core::sqltext;
@@ -76,6 +77,7 @@ pub extern "C-unwind" fn _PG_init() {
     databases::init();
     etcd::init(preloading);
     hba::init(preloading);
+    reconcile::init(preloading);
 }
 
 /// pgrx's `log!` and `info!` drop their line on PostgreSQL 13 (see `server_log!`): no source file

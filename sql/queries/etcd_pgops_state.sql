@@ -8,4 +8,8 @@ SELECT jsonb_build_object(
   'last_freeze', (SELECT jsonb_build_object('job', job, 'database', database, 'status', status,
                                             'finished_at', finished_at)
                   FROM pgops.freeze_run WHERE status NOT IN ('queued', 'running')
-                  ORDER BY id DESC LIMIT 1))
+                  ORDER BY id DESC LIMIT 1),
+  -- each capability whose reconcile is on: policy, state, since when, rows waiting, the last error
+  'reconcile', (SELECT jsonb_object_agg(capability, jsonb_build_object('policy', policy, 'state', state,
+                                        'since', since, 'held', held, 'failed', failed, 'last_error', last_error))
+                FROM pgops.reconcile_status WHERE policy <> 'off'))

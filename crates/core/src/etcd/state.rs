@@ -109,6 +109,10 @@ pub struct MemberState {
     pub hba_state: Option<String>,
     /// The last finished freeze run: job, database, status, finished_at.
     pub last_freeze: Option<serde_json::Value>,
+    /// Each capability whose reconcile is on (pgops.reconcile_status): policy, state, since,
+    /// held, failed, last_error.
+    #[serde(default)]
+    pub reconcile: Option<serde_json::Value>,
     pub pgops_version: String,
     pub updated_at: String,
 }
