@@ -179,6 +179,7 @@ scenario_main() {
   check_match "export_databases() reads every database" \
     "$(sql $C postgres "SELECT string_agg(e->>'name', ',' ORDER BY e->>'name') FROM pg_catalog.jsonb_array_elements(pgops.export_databases()) e" 2>&1)" \
     'bystander.*with_pgops.*without_pgops'
+  flows_reconcile
   flows_databases
   check_match "installations() reads every database" \
     "$(sql $C postgres "SELECT string_agg(database || '=' || coalesce(installed_version, '-') || coalesce(' ' || error, ''), ',' ORDER BY database) FROM pgops.installations()" 2>&1)" \
@@ -378,6 +379,38 @@ except Exception as e:
 
 # Declared databases near the tenant's objects: clone, recreate, the creation window, a failed
 # hand-over, schemas and extensions the tenant got to first.
+# Reconcile runs the same plans unattended: with every policy at `all`, drift the tenant made by
+# hand in its own database and a declared change there are put right by the launcher alone, and
+# nothing of the tenant's runs as a superuser. Turned off again after (the flows below apply by
+# hand and leave declared drift on purpose).
+flows_reconcile() {
+  local traps; traps=$(superuser_traps)
+  calm tenant with_pgops "REVOKE SELECT ON public.ledger FROM hostile_app" >/dev/null
+  check_eq "the tenant revoked the declared grant by hand" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.has_table_privilege('hostile_app', 'public.ledger', 'SELECT')")" f
+  for s in "pgops.reconcile_interval = 1" "pgops.reconcile_roles = 'all'" "pgops.reconcile_databases = 'all'"; do
+    sql $C postgres "ALTER SYSTEM SET $s" >/dev/null
+  done
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  sql $C postgres "UPDATE pgops.database_spec SET schemas = '[\"hostile_managed\", \"reconciled\"]' WHERE name = 'with_pgops'" >/dev/null
+  wait_sql $C postgres "SELECT pg_catalog.bool_and(state = 'converged') FROM pgops.reconcile_status WHERE capability IN ('roles', 'databases')" 60 \
+    || not_ok "reconcile converges with the tenant's objects planted" "$(sql $C postgres "SELECT * FROM pgops.reconcile_status")"
+  check_eq "reconcile: the grant the tenant revoked by hand is back, through its hostile settings" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.has_table_privilege('hostile_app', 'public.ledger', 'SELECT')")" t
+  check_eq "reconcile: the schema declared in the tenant's database was created there" \
+    "$(calm postgres with_pgops "SELECT pg_catalog.count(*) FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) 'reconciled'")" 1
+  check_match "reconcile: both runs are recorded as applied by the launcher" \
+    "$(sql $C postgres "SELECT string_agg(DISTINCT capability, ',' ORDER BY capability) FROM pgops.reconcile_run WHERE applied > 0")" '^databases,roles$'
+  check_eq "reconcile ran nothing of the tenant's as a superuser" "$(superuser_traps)" "$traps"
+  for s in pgops.reconcile_interval pgops.reconcile_roles pgops.reconcile_databases; do
+    sql $C postgres "ALTER SYSTEM RESET $s" >/dev/null
+  done
+  sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+  # The launcher says when it has seen a policy change (the flows below must not race it).
+  wait_until 20 bash -c "grep -aq 'pgops reconcile: pgops.reconcile_databases = off (was all)' '${CL_DIR[$C]}/server.log' && grep -aq 'pgops reconcile: pgops.reconcile_roles = off (was all)' '${CL_DIR[$C]}/server.log'" \
+    && ok "reconcile is off again (the launcher logged it)" || not_ok "reconcile off again"
+}
+
 flows_databases() {
   local out hash
   # (1) A clone of the tenant's database, with a baseline that updates its settings table.
