@@ -25,7 +25,7 @@ source "$here/lib.sh"
 versions=${PGOPS_PG_VERSIONS:-15 18 13 14 16 17}
 full_versions=${PGOPS_FULL_VERSIONS:-15 18}
 pg_test_versions=${PGOPS_PG_TEST_VERSIONS:-$full_versions}
-short_scenarios=${PGOPS_SHORT_SCENARIOS:-10_backbone 20_extension 40_roles 45_databases 50_hba 60_monitor 70_freeze 80_etcd 95_hostile}
+short_scenarios=${PGOPS_SHORT_SCENARIOS:-10_backbone 20_extension 40_roles 45_databases 48_reconcile 50_hba 60_monitor 70_freeze 80_etcd 95_hostile}
 started=$(date +%s)
 
 PGOPS_PG_VERSIONS=$versions bash "$here/setup.sh" || exit 1
