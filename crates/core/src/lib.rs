@@ -11,6 +11,7 @@ pub mod audit;
 pub mod databases;
 pub mod error;
 pub mod etcd;
+pub mod fleet;
 pub mod freeze;
 pub mod hba;
 pub mod identity;

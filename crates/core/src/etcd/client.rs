@@ -361,6 +361,21 @@ impl Client {
         Ok(out)
     }
 
+    /// Writes `key` only if it is as it was read: last written at `mod_revision` (0: absent).
+    /// Ok(Some(revision)) when written, Ok(None) when someone else wrote it meanwhile.
+    pub fn put_if_unchanged(&mut self, key: &[u8], value: &[u8], mod_revision: i64) -> Result<Option<i64>, Error> {
+        let compare = if mod_revision == 0 {
+            json!({ "key": b64(key), "result": "EQUAL", "target": "VERSION", "version": "0" })
+        } else {
+            json!({ "key": b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": mod_revision.to_string() })
+        };
+        let v = self.call(
+            "/kv/txn",
+            json!({ "compare": [compare], "success": [{ "request_put": { "key": b64(key), "value": b64(value) } }] }),
+        )?;
+        Ok(v["succeeded"].as_bool().unwrap_or(false).then(|| int(&v["header"]["revision"]).unwrap_or(0)))
+    }
+
     pub fn range_prefix(&mut self, prefix: &[u8], limit: i64) -> Result<Vec<Kv>, Error> {
         self.range(prefix, Some(&prefix_end(prefix)), limit)
     }
