@@ -78,6 +78,8 @@ pub static RECONCILE_DATABASES: GucSetting<ReconcilePolicy> =
 pub static RECONCILE_HBA: GucSetting<ReconcilePolicy> = GucSetting::<ReconcilePolicy>::new(ReconcilePolicy::Off);
 pub static RECONCILE_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static RECONCILE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static FLEET_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static FLEET_TRUSTED_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -303,6 +305,7 @@ pub fn init(preloading: bool) {
     );
     define_etcd();
     define_reconcile();
+    define_fleet();
     if preloading {
         GucRegistry::define_int_guc(
             c"pgops.launcher_restart_time",
@@ -468,6 +471,36 @@ fn define_reconcile() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+}
+
+fn define_fleet() {
+    GucRegistry::define_string_guc(
+        c"pgops.fleet_name",
+        c"The fleet this instance follows: the etcd worker loads its cluster's share of <etcd_prefix>/fleet/<name>.",
+        c"Empty: no fleet. The document must be signed by a key in pgops.fleet_trusted_keys and newer than the \
+          generation loaded; the primary loads its share into the config tables in one transaction, and the \
+          reconcile policies apply it.",
+        &FLEET_NAME,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pgops.fleet_trusted_keys",
+        c"Ed25519 public keys (base64, comma-separated) whose signatures make a fleet document trusted.",
+        c"Only postgresql.conf or ALTER SYSTEM (a superuser) set it: whoever can write etcd cannot. Make a key \
+          pair with pgops-fleet keygen.",
+        &FLEET_TRUSTED_KEYS,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+pub fn fleet_name() -> Option<String> {
+    string(&FLEET_NAME)
+}
+
+pub fn fleet_trusted_keys() -> String {
+    string(&FLEET_TRUSTED_KEYS).unwrap_or_default()
 }
 
 pub fn reconcile_interval_ms() -> i64 {

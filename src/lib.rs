@@ -39,6 +39,7 @@ pub mod audit;
 pub mod databases;
 pub mod error;
 pub mod etcd;
+pub mod fleet;
 pub mod freeze;
 pub mod gucs;
 pub mod hba;

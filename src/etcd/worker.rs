@@ -56,6 +56,23 @@ struct Worker {
     slow_facts: Option<(Instant, bool, serde_json::Value)>,
     next_push: Instant,
     terminating: bool,
+    /// Following the fleet document (pgops.fleet_name).
+    fleet: FleetFollow,
+}
+
+/// What the etcd worker knows of the fleet document between turns.
+#[derive(Default)]
+struct FleetFollow {
+    name: Option<String>,
+    /// The mod revision of the document last checked (0: none): a document is verified and
+    /// loaded once per revision (again after a failed load, or when the settings change).
+    revision: i64,
+    /// The newest verified generation seen.
+    seen: Option<i64>,
+    /// Why the document at `revision` was refused.
+    refused: Option<String>,
+    /// Why loading it failed.
+    failed: Option<String>,
 }
 
 #[pg_guard]
@@ -86,6 +103,7 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
         slow_facts: None,
         next_push: Instant::now(),
         terminating: false,
+        fleet: FleetFollow::default(),
     };
     me.reconfigure();
     loop {
@@ -96,6 +114,8 @@ pub extern "C-unwind" fn pgops_etcd_main(_arg: pg_sys::Datum) {
                 me.shutdown("restarting: pgops.database changed");
             }
             me.reconfigure();
+            // The trusted keys or the fleet may have changed: check the document again.
+            me.fleet.revision = 0;
         }
         if me.terminating() {
             break;
@@ -248,6 +268,7 @@ impl Worker {
             self.read_patroni();
             // The password file is re-read before each push: a rotated password is picked up.
             self.reconfigure();
+            self.follow_fleet();
             let attempt = self.push(push_req > push_done);
             if push_req > push_done {
                 status(|st| st.answer_push(push_req, &attempt));
@@ -270,6 +291,10 @@ impl Worker {
         };
         let collect_start = Instant::now();
         let state = collect(&mut self.last_pgops_error, &mut self.slow_facts);
+        let state = state.map(|mut st| {
+            st.fleet = self.fleet_report();
+            st
+        });
         let collect_us = collect_start.elapsed().as_micros() as i64;
         let http_start = Instant::now();
         let result = state.and_then(|state| {
@@ -442,6 +467,169 @@ impl Worker {
             }
         }
         self.patroni = Some(view);
+    }
+
+    /// Follows `<prefix>/fleet/<pgops.fleet_name>`: verifies a new revision against
+    /// pgops.fleet_trusted_keys and the generation loaded, and on the primary loads this
+    /// cluster's share in one transaction. Also reads every member document of the fleet for
+    /// pgops.fleet_status. Reads only: nothing is written to etcd here.
+    fn follow_fleet(&mut self) {
+        let Some(name) = gucs::fleet_name() else {
+            self.fleet = FleetFollow::default();
+            return;
+        };
+        if self.fleet.name.as_deref() != Some(name.as_str()) {
+            self.fleet = FleetFollow {
+                name: Some(name.clone()),
+                ..FleetFollow::default()
+            };
+        }
+        if self.plan.is_none() {
+            return;
+        }
+        let prefix = gucs::etcd().prefix;
+        let key = pgops_core::fleet::key(&prefix, &name);
+        let everything = format!("{}/", prefix.trim_end_matches('/'));
+        let kvs = match self.call(Cmd::ReadPrefix { prefix: everything, limit: 100_000 }, self.wait_for()) {
+            Ok(Reply::Read(Ok(kvs))) => kvs,
+            Ok(Reply::Read(Err(e))) => {
+                self.fleet_note(format!("cannot read the fleet from etcd: {e}"));
+                return;
+            }
+            Ok(other) => {
+                self.fleet_note(format!("unexpected reply {other:?}"));
+                return;
+            }
+            Err(e) => {
+                self.fleet_note(format!("cannot read the fleet from etcd: {e}"));
+                return;
+            }
+        };
+        let doc = kvs.iter().find(|kv| kv.key == key.as_bytes()).cloned();
+        let pairs: Vec<(String, Vec<u8>)> = kvs
+            .into_iter()
+            .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
+            .collect();
+        let Some(doc) = doc else {
+            self.fleet.seen = None;
+            self.fleet.refused = None;
+            let rows = pgops_core::fleet::members(&prefix, &pairs, &name);
+            let _ = crate::fleet::write_fleet_file(&name, None, &rows);
+            return;
+        };
+        if doc.mod_revision != self.fleet.revision || self.fleet.failed.is_some() {
+            self.fleet.revision = doc.mod_revision;
+            self.check_fleet_document(&name, &key, &doc);
+        }
+        let published = pgops_core::fleet::verify(
+            &doc.value,
+            &pgops_core::fleet::trusted_keys(&gucs::fleet_trusted_keys()).0,
+            &name,
+            None,
+        )
+        .ok()
+        .map(|v| v.payload.generation);
+        let rows = pgops_core::fleet::members(&prefix, &pairs, &name);
+        if let Err(e) = crate::fleet::write_fleet_file(&name, published, &rows) {
+            self.fleet_note(e);
+        }
+    }
+
+    fn fleet_note(&mut self, e: String) {
+        if self.last_pgops_error.as_deref() != Some(e.as_str()) {
+            server_log!("pgops fleet: {e}");
+            self.last_pgops_error = Some(e);
+        }
+    }
+
+    fn check_fleet_document(&mut self, name: &str, key: &str, doc: &super::client::Kv) {
+        let (trusted, bad) = pgops_core::fleet::trusted_keys(&gucs::fleet_trusted_keys());
+        for b in &bad {
+            server_log!("pgops fleet: pgops.fleet_trusted_keys: {b} (ignored)");
+        }
+        let loaded = match xact::run("pgops fleet: read the generation loaded", || crate::fleet::loaded(name)) {
+            Ok(l) => l,
+            Err(e) => {
+                self.fleet.failed = Some(e.one_line());
+                return;
+            }
+        };
+        let verified = pgops_core::fleet::verify(&doc.value, &trusted, name, loaded.as_ref().map(|(g, s)| (*g, s.as_str())));
+        let v = match verified {
+            Err(refusal) => {
+                let why = refusal.to_string();
+                server_log!(
+                    "pgops fleet: refused the document at {key} (etcd revision {}): {why}; nothing was changed",
+                    doc.mod_revision
+                );
+                self.fleet.refused = Some(why);
+                self.fleet.failed = None;
+                return;
+            }
+            Ok(v) => v,
+        };
+        self.fleet.refused = None;
+        self.fleet.seen = Some(v.payload.generation);
+        // SAFETY: reads shared recovery state.
+        let primary = unsafe { !pg_sys::RecoveryInProgress() };
+        if v.already_loaded || !primary {
+            self.fleet.failed = None;
+            return;
+        }
+        let (cluster, _, _) = identity::current();
+        let generation = v.payload.generation;
+        match xact::run("pgops fleet: load the cluster's share", || {
+            crate::fleet::load_share(name, &v, doc.mod_revision, &cluster)
+        }) {
+            Ok(l) => {
+                self.fleet.failed = None;
+                server_log!(
+                    "pgops fleet: loaded generation {generation} of fleet {name} for cluster {cluster} (signed by {}): {} role(s), {} database(s), {} HBA rule(s), {} default privilege(s){}",
+                    v.key,
+                    l.roles,
+                    l.databases,
+                    l.hba_rules,
+                    l.default_privileges,
+                    if l.conflicts.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not loaded, declared locally: {}", l.conflicts.join("; "))
+                    }
+                );
+            }
+            Err(e) => {
+                let line = e.one_line();
+                if self.fleet.failed.as_deref() != Some(line.as_str()) {
+                    server_log!("pgops fleet: loading generation {generation} of fleet {name} failed, nothing was changed: {line}");
+                }
+                self.fleet.failed = Some(line);
+            }
+        }
+    }
+
+    /// This instance's place in the fleet, for its etcd document.
+    fn fleet_report(&self) -> Option<serde_json::Value> {
+        let name = self.fleet.name.clone()?;
+        // SAFETY: reads shared recovery state.
+        let replica = unsafe { pg_sys::RecoveryInProgress() };
+        let facts = xact::run("pgops fleet: report", || crate::fleet::facts(&name));
+        let (generation, conflicts, reconcile, facts_error) = match facts {
+            Ok((g, c, r)) => (g, c, r, None),
+            Err(e) => (None, 0, vec![], Some(e.one_line())),
+        };
+        let (state, held, error) = pgops_core::fleet::member_state(
+            generation,
+            self.fleet.seen,
+            self.fleet.refused.as_deref(),
+            self.fleet.failed.as_deref().or(facts_error.as_deref()),
+            conflicts,
+            &reconcile,
+            replica,
+        );
+        Some(serde_json::json!({
+            "fleet": name, "generation": generation, "seen_generation": self.fleet.seen,
+            "state": state, "held": held, "last_error": error,
+        }))
     }
 
     /// Reads every member document under the cluster's prefix into MEMBERS_FILE.

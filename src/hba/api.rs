@@ -913,6 +913,10 @@ pub struct Reconciled {
 /// Patroni, validation with rollback, reload, history), never over a file Patroni owns.
 pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Option<Reconciled> {
     let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
+    // No rule declared: pgops does not manage this file (yet); nothing to keep true.
+    if r.rules == 0 {
+        return None;
+    }
     let old = std::fs::read(&t.path).unwrap_or_else(|e| {
         fail(
             Code::IoError,

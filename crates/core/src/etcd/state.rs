@@ -113,6 +113,10 @@ pub struct MemberState {
     /// held, failed, last_error.
     #[serde(default)]
     pub reconcile: Option<serde_json::Value>,
+    /// The fleet this instance follows: fleet, generation loaded, seen_generation, state
+    /// (converged / held / failed / refused), held, last_error.
+    #[serde(default)]
+    pub fleet: Option<serde_json::Value>,
     pub pgops_version: String,
     pub updated_at: String,
 }
