@@ -74,7 +74,9 @@ source_of() {
 phase "set-up (pg_test/setup.sh)"
 # The core crate (everything that decides) needs no PostgreSQL: plain cargo test, once.
 step "core crate: cargo test -p pgops-core" cargo test -p pgops-core
-phase "core crate"
+# The fleet tool (built on the core crate): the fleet scenario and benchmark run it.
+step "fleet tool: cargo build -p pgops-fleet" cargo build -p pgops-fleet
+phase "core crate and fleet tool"
 
 profile_of() { if [ "$1" = 15 ] && deb_installed postgresql-15; then echo release; else echo dev; fi; }
 ready=()
