@@ -7,13 +7,14 @@
 # a declaration that conflicts with a local row is reported, the local row kept.
 
 fleet_bin() { echo "$PGOPS_ROOT/target/debug/pgops-fleet"; }
+fleet_dir_remove() { rm -rf "$FLEET_DIR"; }
 
 scenario_main() {
   local v=$1 out c i dir key pk gen
   if [ ! -x "$(fleet_bin)" ]; then (cd "$PGOPS_ROOT" && cargo build -q -p pgops-fleet) || { not_ok "pgops-fleet builds"; return 1; }; fi
   etcd_start fx 3 || { not_ok "a 3-member etcd starts"; return 1; }
   local urls=${ETCD_URL[fx]}
-  dir=$(mktemp -d /tmp/pgops-fleet.XXXXXX); CLEANUP_CMDS+=("rm -rf $dir")
+  dir=$(mktemp -d /tmp/pgops-fleet.XXXXXX); FLEET_DIR=$dir; CLEANUP_CMDS+=(fleet_dir_remove)
   key=$dir/fleet.key
   pk=$("$(fleet_bin)" keygen --out "$key")
   check_eq "keygen: the private key is the owner's alone" "$(stat -c %a "$key")" 600
