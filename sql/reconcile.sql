@@ -8,10 +8,8 @@ CREATE TABLE pgops.reconcile_run (
     policy text NOT NULL CHECK (policy IN ('report', 'safe', 'all')),
     -- what started it: 'interval', 'config change' (a committed write to a config table), 'retry'
     trigger text NOT NULL,
+    -- when this outcome was first found (one found again writes nothing: see last_checked)
     started_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    -- a reconcile that finds what the last one found updates its row: the last time, and how often
-    checked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    checks integer NOT NULL DEFAULT 1,
     state text NOT NULL CHECK (state IN ('converged', 'held', 'failed')),
     planned integer NOT NULL DEFAULT 0,
     applied integer NOT NULL DEFAULT 0,
@@ -23,7 +21,7 @@ CREATE TABLE pgops.reconcile_run (
 );
 CREATE INDEX reconcile_run_capability ON pgops.reconcile_run (capability, id);
 COMMENT ON TABLE pgops.reconcile_run IS
-    'What the launcher''s reconcile planned, applied, held and failed, a row per outcome (the same outcome again updates checked_at and checks); the oldest go past pgops.reconcile_history_runs. Not dumped: history of this server''s launcher, bounded by pgops.reconcile_history_runs';
+    'What the launcher''s reconcile planned, applied, held and failed, a row per outcome (the same outcome found again writes nothing; pgops.reconcile_status.last_checked says when it was); the oldest go past pgops.reconcile_history_runs. Not dumped: history of this server''s launcher, bounded by pgops.reconcile_history_runs';
 
 CREATE VIEW pgops.reconcile_status AS
 SELECT c.capability,
@@ -32,7 +30,7 @@ SELECT c.capability,
             WHEN pg_catalog.pg_is_in_recovery() THEN 'standby'
             ELSE coalesce(r.state, 'pending') END AS state,
        r.started_at AS since,
-       r.checked_at AS last_checked,
+       coalesce(pgops._reconcile_checked(c.capability), r.started_at) AS last_checked,
        r.held,
        r.failed,
        coalesce((SELECT pg_catalog.jsonb_agg(x) FROM pg_catalog.jsonb_array_elements(r.rows) x
@@ -66,3 +64,4 @@ CREATE TRIGGER reconcile_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pg
 
 GRANT SELECT ON pgops.reconcile_run, pgops.reconcile_status TO pg_monitor, pgops_admin;
 GRANT EXECUTE ON FUNCTION pgops._reconcile_wake() TO pgops_admin;
+GRANT EXECUTE ON FUNCTION pgops._reconcile_checked(text) TO pg_monitor, pgops_admin;

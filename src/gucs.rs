@@ -80,6 +80,7 @@ pub static RECONCILE_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static RECONCILE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static FLEET_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static FLEET_TRUSTED_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static FLEET_MIN_GENERATION: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// Registers the settings. `preloading` is true inside `shared_preload_libraries` processing.
 pub fn init(preloading: bool) {
@@ -464,7 +465,7 @@ fn define_reconcile() {
     GucRegistry::define_int_guc(
         c"pgops.reconcile_history_runs",
         c"How many rows pgops.reconcile_run keeps (the oldest go first).",
-        c"A reconcile that finds the same as the last one updates that row instead of adding one.",
+        c"A reconcile that finds what the last one found adds no row (and writes nothing).",
         &RECONCILE_HISTORY_RUNS,
         10,
         1_000_000,
@@ -493,6 +494,22 @@ fn define_fleet() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"pgops.fleet_min_generation",
+        c"The oldest fleet document generation this instance may load (0: any).",
+        c"An instance that has loaded nothing yet would take whichever signed document it finds, an old \
+          one an etcd writer put back included: set this to the generation current when the instance \
+          joins. Instances that have loaded a generation refuse anything older anyway.",
+        &FLEET_MIN_GENERATION,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+pub fn fleet_min_generation() -> i64 {
+    i64::from(FLEET_MIN_GENERATION.get().max(0))
 }
 
 pub fn fleet_name() -> Option<String> {

@@ -125,10 +125,12 @@ EOF
   if wait_until 90 etcdctl_ fb get /patbench/pg-patbench/leader --print-value-only; then patroni=1; else echo "Patroni did not start: $(tail -5 "$base/patroni.out")" >&2; fi
 fi
 sleep 15   # everything settles: the last generation's reconcile, Patroni's bootstrap
-versions() { # versions PREFIX — the sum of the versions of every key under PREFIX
-  etcdctl_ fb get "$1" --prefix -w json | python3 -c "
-import json,sys,base64
-d=json.load(sys.stdin); print(sum(int(kv.get('version',0)) for kv in d.get('kvs',[]) if '/pgops/' in base64.b64decode(kv['key']).decode() or not sys.argv[1].startswith('/pg/'))" "$1"
+versions() { # versions PREFIX — the sum of the versions of the keys under PREFIX (under /pg/: pgops' documents)
+  etcdctl_ fb get "$1" --prefix -w json | python3 -c '
+import base64, json, sys
+d = json.load(sys.stdin)
+keys = [(base64.b64decode(kv["key"]).decode(), int(kv.get("version", 0))) for kv in d.get("kvs", [])]
+print(sum(v for k, v in keys if "/pgops/" in k or not sys.argv[1].startswith("/pg/")))' "$1"
 }
 p0=$(versions /pg/); q0=$( [ $patroni = 1 ] && versions /patbench/ || echo 0)
 sleep "$idle"

@@ -64,10 +64,17 @@ scenario_main() {
   check_eq "safe: the membership is still there" "$(sql $C postgres "SELECT pg_has_role('rec_app', 'pg_monitor', 'MEMBER')")" t
   check_match "the held row says how to let it through" \
     "$(sql $C postgres "SELECT waiting::text FROM pgops.reconcile_status WHERE capability = 'roles'")" 'revoke is applied only with pgops.reconcile_roles = all'
-  local checks; checks=$(sql $C postgres "SELECT count(*) FROM pgops.reconcile_run WHERE capability = 'roles'")
+  local runs checked; runs=$(sql $C postgres "SELECT count(*) || '|' || max(id) FROM pgops.reconcile_run WHERE capability = 'roles'")
+  checked=$(sql $C postgres "SELECT last_checked FROM pgops.reconcile_status WHERE capability = 'roles'")
   sleep 3
-  check_eq "the same held outcome again updates its row instead of adding one" \
-    "$(sql $C postgres "SELECT count(*) || '|' || (max(checks) > 1) FROM pgops.reconcile_run WHERE capability = 'roles'")" "$checks|true"
+  check_eq "the same held outcome found again writes nothing (no row, no update)" \
+    "$(sql $C postgres "SELECT count(*) || '|' || max(id) FROM pgops.reconcile_run WHERE capability = 'roles'")" "$runs"
+  check_eq "… while last_checked moves on (kept in shared memory)" \
+    "$(sql $C postgres "SELECT last_checked > '$checked' FROM pgops.reconcile_status WHERE capability = 'roles'")" t
+  local xid; xid=$(sql $C postgres "SELECT txid_current()")
+  sleep 3
+  check_eq "… so an idle server's reconcile takes no transaction ID" \
+    "$(sql $C postgres "SELECT txid_current() - $xid")" 1
   reconcile_set $C pgops.reconcile_roles all
   wait_sql $C postgres "SELECT NOT pg_has_role('rec_app', 'pg_monitor', 'MEMBER')" 20 \
     && ok "all: the revoke is applied" || not_ok "revoke applied under all"

@@ -40,6 +40,8 @@ scenario_main() {
   cat > "$dir/fleet.yml" <<'YAML'
 all:
   vars:
+    patroni_password: Patroni.Secret.9
+    pg_admin_password: DBUser.DBA.Fleet
     pg_users:
       - { name: dbuser_fleet, password: Fleet.Secret.1, roles: [ dbrole_readwrite ], comment: declared once for the fleet g1 }
     pg_default_hba_rules:
@@ -61,8 +63,9 @@ all:
 YAML
   out=$(fleet publish --key "$key" --fleet prod "$dir/fleet.yml" 2>&1)
   check_match "publish signs generation 1 and writes it" "$out" 'published fleet prod generation 1 at /pg/fleet/prod'
-  check_match "… with plaintext passwords replaced by SCRAM verifiers" "$out" '2 plaintext password\(s\) replaced'
-  check_eq "etcd holds no plaintext password" "$(etcdctl_ fx get /pg/fleet/prod --print-value-only | grep -c 'Fleet.Secret.1\|C.Secret.1')" 0
+  check_match "… with plaintext passwords replaced by SCRAM verifiers" "$out" '[0-9]+ plaintext password\(s\) replaced'
+  check_eq "etcd holds no plaintext password, nor any other secret of the inventory" \
+    "$(etcdctl_ fx get /pg/fleet/prod --print-value-only | grep -c 'Fleet.Secret.1\|C.Secret.1\|Patroni.Secret.9\|DBUser.DBA')" 0
   if status_wait 6 120; then ok "every instance converged on generation 1 (primaries loaded and reconciled, replicas replicated)"
   else not_ok "fleet converged" "$(fleet status --fleet prod)"; fi
   check_eq "the fleet's user exists in pg-a and pg-b, with its verifier" \
@@ -71,8 +74,8 @@ YAML
     "$(sql pc postgres "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('dbuser_fleet', 'dbuser_c_only')")" dbuser_c_only
   check_eq "app_a exists in pg-a only, owned by dbuser_fleet" \
     "$(sql pa postgres "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app_a'")/$(sql pb postgres "SELECT count(*) FROM pg_database WHERE datname = 'app_a'")" "dbuser_fleet/0"
-  check_eq "the replicas have it by replication, and loaded nothing themselves" \
-    "$(sql ra postgres "SELECT count(*) FROM pg_database WHERE datname = 'app_a'")/$(cat "${CL_DIR[ra]}/server.log" "${CL_DIR[rb]}/server.log" "${CL_DIR[rc]}/server.log" | grep -ac 'pgops fleet: loaded')" "1/0"
+  wait_sql ra postgres "SELECT count(*) = 1 FROM pg_database WHERE datname = 'app_a'" 20 && ok "the replicas have it by replication" || not_ok "app_a replicated"
+  check_eq "… and loaded nothing themselves" "$(cat "${CL_DIR[ra]}/server.log" "${CL_DIR[rb]}/server.log" "${CL_DIR[rc]}/server.log" | grep -ac 'pgops fleet: loaded')" 0
   check_eq "each primary logged its load once" \
     "$(for c in a b c; do grep -ac 'pgops fleet: loaded generation 1 of fleet prod' "${CL_DIR[p$c]}/server.log"; done | tr '\n' ' ')" "1 1 1 "
   check_eq "the rows the fleet owns are marked (and pg_hba.conf rules carry fleet:prod)" \
@@ -100,7 +103,7 @@ YAML
     check_eq "$1: nothing changed (generation 1 still loaded, the same roles)" \
       "$(sql pb postgres "SELECT generation FROM pgops.fleet_state")/$(sql pb postgres "SELECT count(*) FROM pg_roles")" "1/$roles_before"
   }
-  local forged; forged=$(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); p=json.loads(e["payload"]); p["generation"]=7; p["inventory"]["all"]["vars"]["pg_users"].append({"name": "intruder", "superuser": True}); e["payload"]=json.dumps(p); print(json.dumps(e))' "$good")
+  local forged; forged=$(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); p=json.loads(e["payload"]); p["generation"]=7; p["clusters"]["pg-b"]["roles"].append({"name": "intruder", "superuser": True}); e["payload"]=json.dumps(p); print(json.dumps(e))' "$good")
   refused "a forged document (payload changed after signing)" "$forged" 'signature does not verify'
   refused "an unsigned document" "$(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); del e["signature"]; print(json.dumps(e))' "$good")" 'unsigned'
   "$(fleet_bin)" keygen --out "$dir/evil.key" >/dev/null
@@ -117,10 +120,20 @@ YAML
   etcdctl_ fx put /pg/fleet/prod "$good" >/dev/null
   if wait_sql pb postgres "SELECT count(*) = 3 FROM pgops.fleet_status WHERE state = 'refused' AND role = 'primary'" 30; then
     check_match "generation 1 replayed: refused as older than the one loaded" \
-      "$(sql pa postgres "SELECT last_error FROM pgops.fleet_status WHERE instance = 'pg-a-1'")" "generation 1 is not newer than generation $gen"
+      "$(sql pb postgres "SELECT last_error FROM pgops.fleet_status WHERE instance = 'pg-a-1'")" "generation 1 is not newer than generation $gen"
   else not_ok "replay refused" "$(fleet status --fleet prod)"; fi
   check_eq "… and nothing changed" "$(sql pb postgres "SELECT generation FROM pgops.fleet_state")/$(sql pb postgres "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'dbuser_fleet'")" \
     "$gen/declared once for the fleet g2"
+
+  # --- pgops.fleet_min_generation: a member that joins never takes an older document -------------
+  cluster_conf pc "pgops.fleet_min_generation = 1000"; sql pc postgres "SELECT pg_reload_conf()" >/dev/null
+  out=$(fleet publish --key "$key" --fleet prod "$dir/fleet.yml" 2>&1)
+  gen=$(grep -o 'generation [0-9]*' <<<"$out" | awk '{print $2}')
+  if wait_sql pb postgres "SELECT state = 'refused' AND last_error ~ 'not newer than generation 999' FROM pgops.fleet_status WHERE instance = 'pg-c-1'" 30; then
+    ok "with pgops.fleet_min_generation = 1000 an older generation is refused"
+  else not_ok "min generation" "$(fleet status --fleet prod)"; fi
+  cluster_conf pc "pgops.fleet_min_generation = 0"; sql pc postgres "SELECT pg_reload_conf()" >/dev/null
+  status_wait 6 60 && ok "back at 0 it loads and the fleet converges again" || not_ok "converged after min generation" "$(fleet status --fleet prod)"
 
   # --- etcd loses its quorum during a publish: nothing written, nothing half-loaded ---------------
   sed -i 's/for the fleet g2/for the fleet g3/' "$dir/fleet.yml"

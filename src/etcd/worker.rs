@@ -554,6 +554,13 @@ impl Worker {
                 return;
             }
         };
+        // pgops.fleet_min_generation: never older than that, even with nothing loaded yet.
+        let min = gucs::fleet_min_generation();
+        let loaded = match loaded {
+            Some((g, sha)) if g >= min - 1 => Some((g, sha)),
+            _ if min > 0 => Some((min - 1, String::new())),
+            other => other,
+        };
         let verified = pgops_core::fleet::verify(&doc.value, &trusted, name, loaded.as_ref().map(|(g, s)| (*g, s.as_str())));
         let v = match verified {
             Err(refusal) => {

@@ -7,7 +7,7 @@ use pgrx::JsonB;
 use pgrx::prelude::*;
 use serde_json::{Value, json};
 
-use crate::error::{Context, Result};
+use crate::error::Result;
 use pgops_core::fleet::{MemberRow, Verified};
 
 /// Where the etcd worker leaves the fleet as it last read it (every member's document).
@@ -32,17 +32,12 @@ fn names(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
 /// locally are never touched, and a fleet declaration with a local row's name is a conflict,
 /// reported and not loaded.
 pub fn load_share(fleet: &str, v: &Verified, revision: i64, cluster: &str) -> Result<Loaded> {
-    let inv = &v.payload.inventory;
-    let share = if pgops_core::pigsty::clusters(inv).iter().any(|c| c == cluster) {
-        Some(pgops_core::pigsty::resolve(inv, cluster).context(format!("cluster {cluster} in the fleet document"))?)
-    } else {
-        None
-    };
+    let share = v.payload.clusters.get(cluster);
     let mut conflicts = vec![];
     let fleet_arg = || -> pgrx::datum::DatumWithOid { fleet.into() };
 
     // Roles, by name.
-    let items: Vec<Value> = share.as_ref().map(|c| c.roles.clone()).unwrap_or_default();
+    let items: Vec<Value> = share.map(|c| c.roles.clone()).unwrap_or_default();
     let wanted: Vec<String> = items.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
     let owned = names(
         "SELECT coalesce(array_agg(name), '{}') FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'role'",
@@ -71,7 +66,7 @@ pub fn load_share(fleet: &str, v: &Verified, revision: i64, cluster: &str) -> Re
     )?;
 
     // Databases, by name.
-    let items: Vec<Value> = share.as_ref().map(|c| c.databases.clone()).unwrap_or_default();
+    let items: Vec<Value> = share.map(|c| c.databases.clone()).unwrap_or_default();
     let wanted: Vec<String> = items.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
     let owned = names(
         "SELECT coalesce(array_agg(name), '{}') FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'database'",
@@ -114,7 +109,7 @@ pub fn load_share(fleet: &str, v: &Verified, revision: i64, cluster: &str) -> Re
     )?;
     let version = crate::spi::get_one::<i32>("SELECT pg_catalog.current_setting('server_version_num')::int")?.unwrap_or(0);
     let mut privileges = 0;
-    for (lines, creators, database) in share.as_ref().map(|c| c.default_privileges.clone()).unwrap_or_default() {
+    for (lines, creators, database) in share.map(|c| c.default_privileges.clone()).unwrap_or_default() {
         let database = (database != "*").then_some(database);
         for line in &lines {
             let (privs, kind, schema, grantee, grant_option) = crate::roles::model::parse_grant_line(line)?;
@@ -148,18 +143,13 @@ pub fn load_share(fleet: &str, v: &Verified, revision: i64, cluster: &str) -> Re
         }
     }
 
-    // HBA rules: replaced as a set (source fleet:<name>); aliases as pgops.load_pigsty() loads them.
+    // HBA rules: replaced as a set (source fleet:<name>). Aliases (pgops.hba_alias: the cluster's
+    // members, the intranet…) are this cluster's facts and stay local: the fleet never writes them.
     let source = format!("fleet:{fleet}");
     Spi::run_with_args("DELETE FROM pgops.hba_rule WHERE source = $1", &[source.as_str().into()])?;
-    let rules: Vec<Value> = share.as_ref().map(|c| c.hba_rules.clone()).unwrap_or_default();
+    let rules: Vec<Value> = share.map(|c| c.hba_rules.clone()).unwrap_or_default();
     if !rules.is_empty() {
         crate::hba::api::insert_hba_rules(&rules, Some(&source));
-    }
-    for (name, values) in share.as_ref().map(|c| c.aliases.clone()).unwrap_or_default() {
-        Spi::run_with_args(
-            "INSERT INTO pgops.hba_alias (name, value) VALUES ($1, $2)",
-            &[name.as_str().into(), values.into()],
-        )?;
     }
 
     let loaded = Loaded {
@@ -258,15 +248,31 @@ fn _fleet_status() -> TableIterator<
         name!(updated_at, Option<String>),
     ),
 > {
+    // Nothing to show is a row that says why (a Grafana panel is never silently empty).
+    let (cluster, instance, _) = crate::identity::current();
+    let why = |fleet: &str, state: &str, why: &str| {
+        TableIterator::new(vec![(
+            fleet.to_string(),
+            cluster.clone(),
+            instance.clone(),
+            crate::hba::api::current_role(),
+            None,
+            None,
+            Some(state.to_string()),
+            None,
+            Some(why.to_string()),
+            None,
+        )])
+    };
     let Some(fleet) = crate::gucs::fleet_name() else {
-        return TableIterator::new(vec![]);
+        return why("", "off", "pgops.fleet_name is empty: this instance follows no fleet");
     };
     let doc: Value = std::fs::read(FLEET_FILE)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
     if doc["fleet"].as_str() != Some(fleet.as_str()) {
-        return TableIterator::new(vec![]);
+        return why(&fleet, "pending", "the etcd worker has not read the fleet yet (is pgops.etcd_endpoints set?)");
     }
     let published = doc["published_generation"].as_i64();
     let rows: Vec<MemberRow> = serde_json::from_value(doc["members"].clone()).unwrap_or_default();

@@ -32,7 +32,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The role this instance renders its file for now (`instance_role(None)` without raising: a
 /// bad `pgops.instance_role` is reported by the functions that render).
-pub(super) fn current_role() -> String {
+pub(crate) fn current_role() -> String {
     gucs::instance_role().unwrap_or_else(|| identity::role_name(unsafe { pg_sys::RecoveryInProgress() }).to_string())
 }
 
@@ -388,6 +388,9 @@ pub(super) enum Trigger {
     Follow {
         why: String,
         expected: Vec<u8>,
+        /// The rendering the caller judged (reconcile: its risk): a different one found under
+        /// the lock (a rule committed in between) is left for the next look.
+        rendered: Option<String>,
     },
 }
 
@@ -468,8 +471,8 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Option<Outcome> {
             "Check that the file named by hba_file exists and the server's OS user can read it. Nothing was changed.",
         )
     });
-    if let Trigger::Follow { expected, .. } = trigger {
-        if *expected != old {
+    if let Trigger::Follow { expected, rendered, .. } = trigger {
+        if *expected != old || rendered.as_ref().is_some_and(|t| *t != r.text) {
             return None;
         }
     }
@@ -551,6 +554,10 @@ pub(super) fn apply(trigger: &Trigger, dry_run: bool) -> Option<Outcome> {
     .flatten();
     if let Some(errors) = errors {
         let restored = replace_file(&path, &old, mode);
+        // The backup is the file now in place again: no copy is left behind for each refusal.
+        if restored.is_ok() {
+            let _ = std::fs::remove_file(&backup);
+        }
         fail(
             Code::ConfigFileError,
             format!(
@@ -898,24 +905,28 @@ fn load_pigsty_hba_defaults() -> i32 {
     ))
 }
 
-/// What the launcher's reconcile of pg_hba.conf found and did: None when the file is as
-/// rendered, or another apply held the lock or the file changed under it (the next turn looks
-/// again).
-pub struct Reconciled {
-    pub display: String,
-    pub risk: pgops_core::risk::Risk,
-    pub status: String,
+/// What the launcher's reconcile of pg_hba.conf found and did.
+pub enum Reconciled {
+    /// The file is as rendered, or no rule is declared (pgops does not manage it).
+    Converged,
+    /// The file or the rules changed between the look and the lock: the next turn looks again.
+    Moved,
+    Row {
+        display: String,
+        risk: pgops_core::risk::Risk,
+        status: String,
+    },
 }
 
 /// The launcher's reconcile of pg_hba.conf: renders, compares with the live file's active
 /// lines (`reconcile::hba_change_risk`), and, unless `hold` holds a change of that risk, applies
 /// it exactly as `pgops.apply_hba()` does (lock-out guards for the bootstrap superuser and
 /// Patroni, validation with rollback, reload, history), never over a file Patroni owns.
-pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Option<Reconciled> {
+pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Reconciled {
     let (r, t) = crate::pgutil::with_fresh_snapshot(|| rendered(None));
     // No rule declared: pgops does not manage this file (yet); nothing to keep true.
     if r.rules == 0 {
-        return None;
+        return Reconciled::Converged;
     }
     let old = std::fs::read(&t.path).unwrap_or_else(|e| {
         fail(
@@ -928,7 +939,7 @@ pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Opt
     if stamp::inspect(Some(&old_text), &t.instance, &t.role) == State::Current
         && stamp::comparable(&old_text) == stamp::comparable(&r.text)
     {
-        return None;
+        return Reconciled::Converged;
     }
     let rendered_lines: Vec<String> = r.active.iter().map(|(_, _, l)| l.render()).collect();
     let live_lines: Option<Vec<String>> = parse_file(&old_text)
@@ -954,27 +965,30 @@ pub fn reconcile(hold: &dyn Fn(pgops_core::risk::Risk) -> Option<String>) -> Opt
         ),
     };
     if let Some(why) = patroni_owner(Some(&old_text)) {
-        return Some(Reconciled {
+        return Reconciled::Row {
             display,
             risk,
             status: format!("held: pgops does not write the file: {why}"),
-        });
+        };
     }
     if let Some(why) = hold(risk) {
-        return Some(Reconciled { display, risk, status: why });
+        return Reconciled::Row { display, risk, status: why };
     }
     let trigger = Trigger::Follow {
         why: format!("reconcile: the live file differs from the rendered one ({} change)", risk.as_str()),
         expected: old,
+        rendered: Some(r.text.clone()),
     };
-    let outcome = apply(&trigger, false)?;
-    Some(Reconciled {
-        display,
-        risk,
-        status: if outcome.status.starts_with("applied") {
-            "applied".into()
-        } else {
-            outcome.status
+    match apply(&trigger, false) {
+        None => Reconciled::Moved,
+        Some(outcome) => Reconciled::Row {
+            display,
+            risk,
+            status: if outcome.status.starts_with("applied") {
+                "applied".into()
+            } else {
+                outcome.status
+            },
         },
-    })
+    }
 }

@@ -130,6 +130,7 @@ fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
     let trigger = Trigger::Follow {
         why: why.clone(),
         expected: bytes,
+        rendered: None,
     };
     let outcome = xact::run("pgops launcher: re-render pg_hba.conf", || {
         Ok(apply(&trigger, false).map(|o| o.status))

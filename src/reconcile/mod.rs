@@ -8,10 +8,11 @@
 //! manual apply does, and record the outcome in `pgops.reconcile_run`. Each capability runs in its
 //! own transaction: one that fails is recorded and the others go on. Never on a standby.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use pgrx::PgAtomic;
+use sha2::Digest;
 use pgrx::prelude::*;
 use serde_json::{Value, json};
 
@@ -31,12 +32,21 @@ pub static TURN: TurnHook = TurnHook {
 static WAKES: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgops_reconcile_wakes") };
 /// The launcher's pid (0: none yet), for the committing backend to signal.
 static LAUNCHER_PID: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"pgops_reconcile_launcher") };
+/// When each capability was last reconciled (a PostgreSQL timestamp; 0: not since the start).
+/// Kept here, not in the history table: an outcome found again writes nothing (an idle server
+/// takes no transaction ID and no WAL for it, and its etcd document stays unwritten).
+static CHECKED_ROLES: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_roles") };
+static CHECKED_DATABASES: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_databases") };
+static CHECKED_HBA: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_hba") };
 
 /// Registers the shared memory and the launcher's turn. Call from `_PG_init` while preloading.
 pub fn init(preloading: bool) {
     if preloading {
         pgrx::pg_shmem_init!(WAKES);
         pgrx::pg_shmem_init!(LAUNCHER_PID);
+        pgrx::pg_shmem_init!(CHECKED_ROLES);
+        pgrx::pg_shmem_init!(CHECKED_DATABASES);
+        pgrx::pg_shmem_init!(CHECKED_HBA);
         crate::worker::launcher::register_turn(&TURN);
     }
 }
@@ -106,21 +116,39 @@ impl Capability {
     fn index(self) -> usize {
         self as usize
     }
+
+    fn checked(self) -> &'static AtomicI64 {
+        match self {
+            Capability::Roles => CHECKED_ROLES.get(),
+            Capability::Databases => CHECKED_DATABASES.get(),
+            Capability::Hba => CHECKED_HBA.get(),
+        }
+    }
+
+    fn named(name: &str) -> Option<Capability> {
+        CAPABILITIES.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// When the launcher last reconciled `capability` (NULL: not since the server started, or pgops
+/// is not preloaded). For `pgops.reconcile_status.last_checked`.
+#[pg_extern(stable, parallel_safe)]
+fn _reconcile_checked(capability: &str) -> Option<pgrx::datum::TimestampWithTimeZone> {
+    if !shmem::preloaded() {
+        return None;
+    }
+    let c = Capability::named(capability)?;
+    crate::pgutil::timestamp(c.checked().load(Ordering::SeqCst))
 }
 
 /// One planned row as reconcile saw it.
 struct Row {
     database: Option<String>,
     display: String,
+    /// The back-off key (`key_of`).
+    key: String,
     risk: Risk,
     status: String,
-}
-
-impl Row {
-    /// The back-off key: capability, database and what runs (as shown: passwords redacted).
-    fn key(&self, c: Capability) -> String {
-        format!("{}\u{0}{}\u{0}{}", c.name(), self.database.as_deref().unwrap_or(""), self.display)
-    }
 }
 
 /// What the launcher keeps between turns (its own process only).
@@ -226,12 +254,14 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
     let setting = c.setting();
     let activity = format!("pgops reconcile: {}", c.name());
     let held_by_backoff = backoff.clone();
-    let outcome = xact::run(&activity, || {
+    // A lock held elsewhere must not stall the launcher's other turns: past the limit the
+    // workers are stopped, their statements fail and back off.
+    let outcome = crate::worker::dbworker::with_deadline(RUN_LIMIT, || xact::run(&activity, || {
         let rows: Option<Vec<Row>> = match c {
             Capability::Roles => {
                 let hold = |s: &crate::roles::plan::Step| {
                     hold_reason(policy, s.risk, setting).or_else(|| {
-                        held_by_backoff.holds(&key_of(c, s.database.as_deref(), &s.display), now)
+                        held_by_backoff.holds(&key_of(c, s.database.as_deref(), &s.statement), now)
                     })
                 };
                 crate::roles::api::reconcile(&hold).map(|(steps, status)| {
@@ -239,6 +269,7 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
                         .into_iter()
                         .zip(status)
                         .map(|(s, status)| Row {
+                            key: key_of(c, s.database.as_deref(), &s.statement),
                             database: s.database,
                             display: s.display,
                             risk: s.risk,
@@ -257,8 +288,13 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
                         .into_iter()
                         .zip(status)
                         .map(|(s, status)| Row {
+                            key: key_of(c, Some(&s.database), &s.statement),
+                            // A baseline is shown by its digest: the history is pg_monitor's to read.
+                            display: match &s.baseline_digest {
+                                Some(d) => format!("-- the baseline of database {} (sha256 {d})", s.database),
+                                None => s.statement,
+                            },
                             database: Some(s.database),
-                            display: s.statement,
                             risk: s.risk,
                             status,
                         })
@@ -266,19 +302,23 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
                 })
             }
             Capability::Hba => {
-                let key = key_of(c, None, "pg_hba.conf");
+                let key = hba_key();
                 let hold = |risk: Risk| hold_reason(policy, risk, setting).or_else(|| held_by_backoff.holds(&key, now));
                 if !crate::pgutil::try_cluster_lock(HBA_LOCK_KEY) {
                     None
                 } else {
+                    use crate::hba::api::Reconciled;
                     match crate::hba::api::reconcile(&hold) {
-                        Some(r) => Some(vec![Row {
+                        Reconciled::Row { display, risk, status } => Some(vec![Row {
                             database: None,
-                            display: r.display,
-                            risk: r.risk,
-                            status: r.status,
+                            display,
+                            key: hba_key(),
+                            risk,
+                            status,
                         }]),
-                        None => Some(vec![]),
+                        Reconciled::Converged => Some(vec![]),
+                        // Changed under the lock: looked at again next turn, nothing recorded.
+                        Reconciled::Moved => None,
                     }
                 }
             }
@@ -286,18 +326,18 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
         let Some(rows) = rows else { return Ok(None) };
         record(c, policy, trigger, &rows, None)?;
         Ok(Some(rows))
-    });
+    }));
     match outcome {
         Ok(None) => Ok(false),
         Ok(Some(rows)) => {
             let prefix = format!("{}\u{0}", c.name());
-            let planned = rows.iter().map(|r| r.key(c)).collect();
+            let planned = rows.iter().map(|r| r.key.clone()).collect();
             backoff.retain_planned(&prefix, &planned);
             for r in &rows {
                 if let Some(e) = r.status.strip_prefix("failed: ") {
-                    backoff.failed(&r.key(c), e, now, gucs::reconcile_interval_ms());
+                    backoff.failed(&r.key, e, now, gucs::reconcile_interval_ms());
                 } else if r.status == "applied" {
-                    backoff.succeeded(&r.key(c));
+                    backoff.succeeded(&r.key);
                 }
             }
             let failed = rows.iter().filter(|r| r.status.starts_with("failed")).count();
@@ -315,22 +355,43 @@ fn reconcile_one(c: Capability, policy: Policy, trigger: &str, now: i64, backoff
             // recorded in its own transaction; the next interval or config change tries again.
             let line = e.one_line();
             let _ = xact::run("pgops reconcile: record", || record(c, policy, trigger, &[], Some(&line)));
+            // pg_hba.conf refused under the lock (a lock-out, the server rejecting a line): the
+            // file backs off like a failing statement.
+            if c == Capability::Hba {
+                backoff.failed(&hba_key(), &line, now, gucs::reconcile_interval_ms());
+            }
             Err(crate::error::Error::internal(format!("reconcile of {}: {line}", c.name())))
         }
     }
 }
 
+/// The longest one capability's reconcile may wait for its per-database workers.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
 /// Same key as the one pg_hba.conf's apply takes (`hba::api`).
 const HBA_LOCK_KEY: u64 = 0x7067_6f70_7368_6261; // "pgopshba"
 
-fn key_of(c: Capability, database: Option<&str>, display: &str) -> String {
-    format!("{}\u{0}{}\u{0}{display}", c.name(), database.unwrap_or(""))
+/// The back-off key of a statement: capability, database and a digest of what runs (a changed
+/// password is a new statement: it is not held by the old one's failures). Kept in the
+/// launcher's memory only.
+fn key_of(c: Capability, database: Option<&str>, statement: &str) -> String {
+    let digest = sha2::Sha256::digest(statement.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}\u{0}{}\u{0}{hex}", c.name(), database.unwrap_or(""))
 }
 
-/// Adds the outcome to pgops.reconcile_run, or, when it is what the last row of this capability
-/// says (nothing applied, the same rows waiting), updates that row's checked_at and checks; then
-/// trims the table to pgops.reconcile_history_runs.
+/// pg_hba.conf is one file: one key, whatever its rendering.
+fn hba_key() -> String {
+    key_of(Capability::Hba, None, "pg_hba.conf")
+}
+
+/// Adds the outcome to pgops.reconcile_run unless it is what the last row of this capability
+/// says (nothing applied, the same rows waiting, the same error): then nothing is written, only
+/// the time of the check is kept (shared memory). Trims the table to
+/// pgops.reconcile_history_runs.
 fn record(c: Capability, policy: Policy, trigger: &str, rows: &[Row], error: Option<&str>) -> crate::error::Result<()> {
+    // SAFETY: the current time.
+    c.checked().store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::SeqCst);
     let state = if error.is_some() {
         State::Failed
     } else {
@@ -356,11 +417,6 @@ fn record(c: Capability, policy: Policy, trigger: &str, rows: &[Row], error: Opt
         )?
         .unwrap_or(false);
     if same {
-        pgrx::spi::Spi::run_with_args(
-            "UPDATE pgops.reconcile_run SET checked_at = pg_catalog.now(), checks = checks + 1
-             WHERE id = (SELECT max(id) FROM pgops.reconcile_run WHERE capability = $1)",
-            &[c.name().into()],
-        )?;
         return Ok(());
     }
     pgrx::spi::Spi::run_with_args(
@@ -401,5 +457,5 @@ fn record(c: Capability, policy: Policy, trigger: &str, rows: &[Row], error: Opt
 pgrx::extension_sql_file!(
     "../../sql/reconcile.sql",
     name = "reconcile_tables",
-    requires = ["roles_tables", "databases_tables", "hba_tables", reconcile::_reconcile_wake]
+    requires = ["roles_tables", "databases_tables", "hba_tables", reconcile::_reconcile_wake, reconcile::_reconcile_checked]
 );

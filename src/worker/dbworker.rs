@@ -247,6 +247,26 @@ pub fn poll(idx: usize, generation: u32) -> Poll {
     Poll::Died(why)
 }
 
+thread_local! {
+    /// The latest time a wait for workers may last (`with_deadline`): then the workers are
+    /// stopped as on a cancel.
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+fn past_deadline() -> bool {
+    DEADLINE.with(|d| d.get().is_some_and(|t| std::time::Instant::now() >= t))
+}
+
+/// Runs `f` with every wait for per-database workers in it bounded: past `limit` the workers are
+/// stopped (their transactions roll back) and the wait fails as a cancel does. For unattended
+/// callers (the launcher's reconcile), so that a lock held elsewhere cannot stall the launcher.
+pub fn with_deadline<R>(limit: std::time::Duration, f: impl FnOnce() -> R) -> R {
+    let before = DEADLINE.with(|d| d.replace(Some(std::time::Instant::now() + limit)));
+    let r = f();
+    DEADLINE.with(|d| d.set(before));
+    r
+}
+
 /// Starts a worker for `task` in `database` and waits for it to finish; returns its result.
 /// Callable from a backend or from the launcher. Interruptible (statement_timeout, cancel).
 ///
@@ -355,6 +375,9 @@ fn wait_holding_interrupts(w: &mut dyn Waiter) -> Result<(), Stop> {
             std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
                 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
                 || timeout
+                // The launcher (reconcile, freeze): its SIGTERM only sets pgrx's flag.
+                || super::terminating()
+                || past_deadline()
         };
         if pending {
             break Err(Stop::Interrupted);

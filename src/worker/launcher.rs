@@ -98,8 +98,12 @@ pub extern "C-unwind" fn pgops_launcher_main(_arg: pg_sys::Datum) {
             }
         }
         me.turn();
+        // A SIGTERM that arrived while a turn waited for per-database workers stopped them.
+        if super::terminating() {
+            break;
+        }
         let sleep = me.sleep_time();
-        if !BackgroundWorker::wait_latch(Some(sleep)) {
+        if !BackgroundWorker::wait_latch(Some(sleep)) || super::terminating() {
             break;
         }
     }

@@ -20,3 +20,17 @@ pub fn init(preloading: bool) {
     }
     launcher::declare(preloading);
 }
+
+/// SIGTERM seen by a background worker while it waited for per-database workers (pgrx's flag
+/// is consumed when read, so it is kept here for the worker's own loop).
+static TERM_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once this background worker (the launcher) has received SIGTERM; false in a backend.
+pub fn terminating() -> bool {
+    // SAFETY: reads this process's background-worker entry (null in a regular backend).
+    let bgworker = unsafe { !pgrx::pg_sys::MyBgworkerEntry.is_null() };
+    if bgworker && pgrx::bgworkers::BackgroundWorker::sigterm_received() {
+        TERM_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    TERM_SEEN.load(std::sync::atomic::Ordering::SeqCst)
+}

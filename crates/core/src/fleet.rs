@@ -1,6 +1,8 @@
-//! A fleet declared once: one signed document in etcd that says, in a Pigsty inventory's shape,
-//! what every cluster of the fleet declares (users, databases, HBA rules, default privileges;
-//! `all.vars` for every cluster, a cluster's own `vars` over them, as Pigsty scopes them).
+//! A fleet declared once: one signed document in etcd that says what every cluster of the fleet
+//! declares (users, databases, HBA rules, default privileges). It is made from a Pigsty inventory
+//! (`all.vars` for every cluster, a cluster's own `vars` over them, as Pigsty scopes them): the
+//! signing tool resolves each cluster's share and signs the shares, never the inventory itself
+//! (whose other secrets — Patroni's, Grafana's… — must not reach etcd).
 //!
 //! The document at `{prefix}/fleet/<name>` is an envelope: the payload as the exact text that was
 //! signed, the Ed25519 signature of those bytes, and the public key that made it. An instance
@@ -39,8 +41,46 @@ pub struct Payload {
     /// When it was signed (RFC 3339, informative).
     #[serde(default)]
     pub signed_at: String,
-    /// A Pigsty inventory (`all: {vars, children: {<cluster>: {hosts, vars}}}`), as JSON.
-    pub inventory: Value,
+    /// Each cluster's share, resolved from the inventory (passwords as SCRAM verifiers).
+    pub clusters: std::collections::BTreeMap<String, crate::pigsty::Cluster>,
+}
+
+/// The payload of fleet `fleet` from a Pigsty inventory: every cluster resolved as pgops
+/// resolves it, plaintext passwords replaced by SCRAM-SHA-256 verifiers. Returns it and how many
+/// passwords were hashed.
+///
+/// `salt_seed` (the signing key) makes each salt a secret function of the role and its password:
+/// the same password gives the same verifier at every publish (nothing to apply again), a new
+/// one a new verifier, and no two roles share a salt.
+pub fn payload_from_inventory(
+    fleet: &str,
+    generation: i64,
+    signed_at: &str,
+    inventory: &Value,
+    salt_seed: &[u8],
+) -> Result<(Payload, usize)> {
+    check_name(fleet)?;
+    let names = crate::pigsty::clusters(inventory);
+    if names.is_empty() {
+        return Err(Error::invalid("the inventory has no cluster (no host with a pg_cluster)"));
+    }
+    let mut clusters = std::collections::BTreeMap::new();
+    let mut hashed = 0;
+    for name in names {
+        let mut c = crate::pigsty::resolve(inventory, &name).map_err(|e| e.context(format!("cluster {name}")))?;
+        hashed += hash_passwords(&mut c.roles, 4096, salt_seed);
+        c.ignored.clear();
+        clusters.insert(name, c);
+    }
+    Ok((
+        Payload {
+            fleet: fleet.to_string(),
+            generation,
+            signed_at: signed_at.to_string(),
+            clusters,
+        },
+        hashed,
+    ))
 }
 
 /// Why a document was not loaded. Nothing is changed for any of them.
@@ -179,9 +219,6 @@ pub fn verify(doc: &[u8], trusted: &[String], fleet: &str, loaded: Option<(i64, 
     if payload.fleet != fleet {
         return Err(Refusal::OtherFleet(payload.fleet));
     }
-    if !payload.inventory.get("all").is_some_and(Value::is_object) {
-        return Err(Refusal::Malformed("the inventory has no `all:` group".into()));
-    }
     let sha256 = digest(payload_text);
     let mut already_loaded = false;
     if let Some((gen_loaded, sha_loaded)) = loaded {
@@ -201,43 +238,28 @@ pub fn verify(doc: &[u8], trusted: &[String], fleet: &str, loaded: Option<(i64, 
     })
 }
 
-/// Replaces every plaintext `password` of a `pg_users` entry in the inventory by its SCRAM-SHA-256
-/// verifier (a verifier or an md5 hash is kept), so the signed document holds no plaintext.
-/// Returns how many were replaced.
-pub fn hash_passwords(inventory: &mut Value, iterations: u32) -> Result<usize> {
-    fn walk(v: &mut Value, iterations: u32, n: &mut usize) -> Result<()> {
-        match v {
-            Value::Object(m) => {
-                for (k, child) in m.iter_mut() {
-                    if k == "pg_users"
-                        && let Value::Array(users) = child
-                    {
-                        for u in users.iter_mut() {
-                            if let Some(Value::String(p)) = u.get_mut("password")
-                                && !crate::roles::scram::is_verifier(p)
-                                && !crate::roles::scram::is_md5_verifier(p)
-                            {
-                                *p = crate::roles::scram::new_verifier(p, iterations)?;
-                                *n += 1;
-                            }
-                        }
-                    } else {
-                        walk(child, iterations, n)?;
-                    }
-                }
-            }
-            Value::Array(a) => {
-                for x in a {
-                    walk(x, iterations, n)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
+/// Replaces every plaintext `password` of the roles (Pigsty user objects) by its SCRAM-SHA-256
+/// verifier (a verifier or an md5 hash is kept), so the signed document holds no plaintext; the
+/// salt is derived from `salt_seed`, the role and the password. Returns how many were replaced.
+pub fn hash_passwords(roles: &mut [Value], iterations: u32, salt_seed: &[u8]) -> usize {
     let mut n = 0;
-    walk(inventory, iterations, &mut n)?;
-    Ok(n)
+    for u in roles.iter_mut() {
+        let name = u.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(Value::String(p)) = u.get_mut("password")
+            && !crate::roles::scram::is_verifier(p)
+            && !crate::roles::scram::is_md5_verifier(p)
+        {
+            let mut h = Sha256::new();
+            for part in [salt_seed, name.as_bytes(), p.as_bytes()] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part);
+            }
+            let salt = h.finalize();
+            *p = crate::roles::scram::build(p, &salt[..16], iterations);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Where one instance stands with the fleet, as its etcd document reports it.
@@ -372,12 +394,7 @@ mod tests {
     }
 
     fn payload(generation: i64) -> Payload {
-        Payload {
-            fleet: "prod".into(),
-            generation,
-            signed_at: String::new(),
-            inventory: inv(),
-        }
+        payload_from_inventory("prod", generation, "", &inv(), b"seed").unwrap().0
     }
 
     #[test]
@@ -423,8 +440,16 @@ mod tests {
         assert!(matches!(verify(b"{}", t, "prod", None), Err(Refusal::Malformed(_))));
         let other = sign(&sk, &Payload { fleet: "staging".into(), ..payload(1) }).unwrap();
         assert_eq!(verify(other.as_bytes(), t, "prod", None), Err(Refusal::OtherFleet("staging".into())));
-        let no_all = sign(&sk, &Payload { inventory: json!({"x": 1}), ..payload(1) }).unwrap();
-        assert!(matches!(verify(no_all.as_bytes(), t, "prod", None), Err(Refusal::Malformed(_))));
+        // Signed, but not a payload's shape: refused as malformed.
+        let pair = Ed25519KeyPair::from_pkcs8(&sk).unwrap();
+        let text = r#"{"fleet": "prod", "generation": 1, "clusters": "nope"}"#;
+        let odd = serde_json::to_string(&Envelope {
+            payload: text.into(),
+            signature: B64.encode(pair.sign(text.as_bytes()).as_ref()),
+            key: pk.clone(),
+        })
+        .unwrap();
+        assert!(matches!(verify(odd.as_bytes(), t, "prod", None), Err(Refusal::Malformed(_))));
     }
 
     #[test]
@@ -440,7 +465,7 @@ mod tests {
         );
         assert!(verify(doc5.as_bytes(), t, "prod", Some((5, &v5.sha256))).unwrap().already_loaded);
         let mut changed = payload(5);
-        changed.inventory["all"]["vars"]["x"] = json!(1);
+        changed.clusters.get_mut("pg-a").unwrap().roles.push(json!({"name": "another"}));
         let reused = sign(&sk, &changed).unwrap();
         assert!(matches!(verify(reused.as_bytes(), t, "prod", Some((5, &v5.sha256))), Err(Refusal::NotNewer { .. })));
         let doc6 = sign(&sk, &payload(6)).unwrap();
@@ -457,16 +482,30 @@ mod tests {
     }
 
     #[test]
-    fn plaintext_passwords_become_verifiers_before_signing() {
+    fn the_payload_holds_each_clusters_share_with_no_plaintext_and_no_inventory_secret() {
         let mut i = inv();
+        i["all"]["vars"]["patroni_password"] = json!("Patroni.Secret");
+        i["all"]["vars"]["pg_admin_password"] = json!("Admin.Secret");
         let v = crate::roles::scram::new_verifier("other", 4096).unwrap();
         i["all"]["children"]["pg-a"]["vars"]["pg_users"] = json!([{"name": "u2", "password": v},
-            {"name": "u3", "password": "md5d41d8cd98f00b204e9800998ecf8427e"}]);
-        assert_eq!(hash_passwords(&mut i, 4096).unwrap(), 1);
-        let p = i["all"]["vars"]["pg_users"][0]["password"].as_str().unwrap();
-        assert!(crate::roles::scram::is_verifier(p) && crate::roles::scram::matches(p, "Secret.1"));
-        assert!(!i.to_string().contains("Secret.1"));
-        assert_eq!(hash_passwords(&mut i, 4096).unwrap(), 0, "verifiers and md5 hashes are kept");
+            {"name": "u3", "password": "md5d41d8cd98f00b204e9800998ecf8427e"}, {"name": "u4", "password": "Secret.1"}]);
+        let (p, hashed) = payload_from_inventory("prod", 1, "", &i, b"seed").unwrap();
+        let (again, _) = payload_from_inventory("prod", 2, "", &i, b"seed").unwrap();
+        assert_eq!(again.clusters, p.clusters, "the same passwords give the same verifiers");
+        let (other, _) = payload_from_inventory("prod", 2, "", &i, b"other key").unwrap();
+        assert_ne!(other.clusters, p.clusters, "another signing key, other salts");
+        assert!(hashed >= 2, "u4 and the admin's password at least: {hashed}");
+        let text = serde_json::to_string(&p).unwrap();
+        for secret in ["Secret.1", "Patroni.Secret", "Admin.Secret"] {
+            assert!(!text.contains(secret), "{secret} is in the payload");
+        }
+        let roles = &p.clusters["pg-a"].roles;
+        let pw = |n: &str| roles.iter().find(|r| r["name"] == n).unwrap()["password"].as_str().unwrap().to_string();
+        assert!(crate::roles::scram::matches(&pw("u4"), "Secret.1"));
+        assert_eq!(pw("u2"), v, "a verifier is kept");
+        assert!(pw("u3").starts_with("md5"), "an md5 hash is kept");
+        assert!(crate::roles::scram::matches(&pw("dbuser_dba"), "Admin.Secret"), "pg_admin_password, hashed");
+        assert!(payload_from_inventory("prod", 1, "", &json!({"all": {}}), b"seed").is_err());
     }
 
     #[test]

@@ -33,15 +33,16 @@ use crate::bail_invalid;
 use crate::error::{Error, Result};
 
 /// Something of the inventory pgops does not load, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ignored {
     pub kind: String,
     pub name: String,
     pub why: String,
 }
 
-/// One cluster's share of an inventory, in the shapes pgops' loaders take.
-#[derive(Clone, Debug, Default)]
+/// One cluster's share of an inventory, in the shapes pgops' loaders take (also what a fleet
+/// document carries per cluster).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cluster {
     pub name: String,
     /// Host → its role (`pg_role`), in inventory order.

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Parser, Subcommand};
 use pgops_core::etcd::client::{Client, Config};
-use pgops_core::fleet::{self, Payload};
+use pgops_core::fleet;
 
 #[derive(Parser)]
 #[command(name = "pgops-fleet", version, about = "Sign and publish a pgops fleet document; watch the fleet converge")]
@@ -126,26 +126,16 @@ fn document(d: &DocArgs, generation: i64) -> Result<String, String> {
     let key = read_key(&d.key)?;
     let text = std::fs::read_to_string(&d.inventory)
         .map_err(|e| format!("cannot read the inventory {}: {e}", d.inventory.display()))?;
-    let mut inventory = pgops_core::pigsty::yaml_to_json(&text)
+    let inventory = pgops_core::pigsty::yaml_to_json(&text)
         .map_err(|e| format!("{}: {}", d.inventory.display(), e.message))?;
-    if pgops_core::pigsty::clusters(&inventory).is_empty() {
-        return Err(format!("{}: no cluster in it (no host with a pg_cluster)", d.inventory.display()));
-    }
-    // Every cluster must resolve as pgops will resolve it: a mistake is found here, not by each
-    // instance after the publish.
-    for c in pgops_core::pigsty::clusters(&inventory) {
-        pgops_core::pigsty::resolve(&inventory, &c).map_err(|e| format!("cluster {c}: {}", e.message))?;
-    }
-    let hashed = fleet::hash_passwords(&mut inventory, 4096).map_err(|e| e.message)?;
+    // Every cluster resolved here as pgops resolves it (a mistake is found now, not by each
+    // instance after the publish); only the shares are signed, never the inventory's other secrets.
+    let signed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (payload, hashed) = fleet::payload_from_inventory(&d.fleet, generation, &signed_at, &inventory, &key)
+        .map_err(|e| format!("{}: {}", d.inventory.display(), e.message))?;
     if hashed > 0 {
         eprintln!("pgops-fleet: {hashed} plaintext password(s) replaced by their SCRAM-SHA-256 verifiers");
     }
-    let payload = Payload {
-        fleet: d.fleet.clone(),
-        generation,
-        signed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        inventory,
-    };
     fleet::sign(&key, &payload).map_err(|e| e.message)
 }
 
@@ -225,7 +215,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .flatten()
                 .max()
                 .unwrap_or(0);
-            let next = generation.max(reported) + 1;
+            let next = generation
+                .max(reported)
+                .checked_add(1)
+                .ok_or_else(|| format!("generation {} cannot be followed (the largest number): start a new fleet name", generation.max(reported)))?;
             let text = document(&doc, next)?;
             match c.put_if_unchanged(key.as_bytes(), text.as_bytes(), revision).map_err(|e| e.to_string())? {
                 Some(rev) => println!("published fleet {} generation {next} at {key} (etcd revision {rev})", doc.fleet),
