@@ -124,7 +124,14 @@ EOF
   CLEANUP_CMDS+=(kill_patroni_bench)
   if wait_until 90 etcdctl_ fb get /patbench/pg-patbench/leader --print-value-only; then patroni=1; else echo "Patroni did not start: $(tail -5 "$base/patroni.out")" >&2; fi
 fi
-sleep 15   # everything settles: the last generation's reconcile, Patroni's bootstrap
+# Everything settles first, as it does by itself within minutes (autovacuum): the last
+# generation's reconcile, then VACUUM and ANALYZE of what the loads changed — until then reads
+# prune pages (WAL) and ANALYZE takes transaction IDs, and the documents report the moving LSN
+# and XID age. Patroni's bootstrap meanwhile.
+for i in $(seq 1 "$started"); do
+  as_pg "$(pg_bindir "$v")/vacuumdb" -h "${CL_DIR[f$i]}" -p "${CL_PORT[f$i]}" -U postgres --all --analyze -q
+done
+sleep 20
 versions() { # versions PREFIX — the sum of the versions of the keys under PREFIX (under /pg/: pgops' documents)
   etcdctl_ fb get "$1" --prefix -w json | python3 -c '
 import base64, json, sys
