@@ -73,6 +73,9 @@ struct FleetFollow {
     refused: Option<String>,
     /// Why loading it failed.
     failed: Option<String>,
+    /// The reconcile wake count after the last load committed: a capability converged on it
+    /// only once a reconcile started from it.
+    load_wakes: u64,
 }
 
 #[pg_guard]
@@ -590,6 +593,7 @@ impl Worker {
         }) {
             Ok(l) => {
                 self.fleet.failed = None;
+                self.fleet.load_wakes = crate::reconcile::wakes_now();
                 server_log!(
                     "pgops fleet: loaded generation {generation} of fleet {name} for cluster {cluster} (signed by {}): {} role(s), {} database(s), {} HBA rule(s), {} default privilege(s){}",
                     v.key,
@@ -620,10 +624,16 @@ impl Worker {
         // SAFETY: reads shared recovery state.
         let replica = unsafe { pg_sys::RecoveryInProgress() };
         let facts = xact::run("pgops fleet: report", || crate::fleet::facts(&name));
-        let (generation, conflicts, reconcile, facts_error) = match facts {
+        let (generation, conflicts, mut reconcile, facts_error) = match facts {
             Ok((g, c, r)) => (g, c, r, None),
             Err(e) => (None, 0, vec![], Some(e.one_line())),
         };
+        // A capability's state counts only from a reconcile that planned from the last load.
+        for (cap, policy, state, _) in reconcile.iter_mut() {
+            if !replica && policy != "off" && !crate::reconcile::ran_since(cap, self.fleet.load_wakes) {
+                *state = "pending".into();
+            }
+        }
         let (state, held, error) = pgops_core::fleet::member_state(
             generation,
             self.fleet.seen,

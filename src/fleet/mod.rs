@@ -26,6 +26,67 @@ fn names(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<String>> {
     Ok(crate::spi::get_one_with_args::<Vec<String>>(sql, args)?.unwrap_or_default())
 }
 
+/// The config tables whose rows a fleet declares by name.
+#[derive(Clone, Copy)]
+enum ByName {
+    Role,
+    Database,
+}
+
+impl ByName {
+    /// (pgops.fleet_row kind, table) — constants, never input.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            ByName::Role => ("role", "pgops.role"),
+            ByName::Database => ("database", "pgops.database_spec"),
+        }
+    }
+}
+
+/// Loads the share's entries of one kind declared by name: those a local row already has are
+/// conflicts (kept, reported), those the fleet declared before and no longer does are removed
+/// from the table, the rest are loaded by `load` (the kind's own loader) and listed as the
+/// fleet's. Returns the names loaded.
+fn load_by_name(
+    fleet: &str,
+    by: ByName,
+    items: Vec<Value>,
+    conflicts: &mut Vec<String>,
+    load: impl FnOnce(&[Value]),
+) -> Result<Vec<String>> {
+    let (kind, table) = by.names();
+    let name_of = |r: &Value| r["name"].as_str().map(str::to_string);
+    let wanted: Vec<String> = items.iter().filter_map(name_of).collect();
+    let owned = names(
+        "SELECT coalesce(array_agg(name), '{}') FROM pgops.fleet_row WHERE fleet = $1 AND kind = $2",
+        &[fleet.into(), kind.into()],
+    )?;
+    let local = names(
+        &format!("SELECT coalesce(array_agg(name), '{{}}') FROM {table} WHERE name = ANY($1) AND name <> ALL($2)"),
+        &[wanted.clone().into(), owned.clone().into()],
+    )?;
+    conflicts.extend(local.iter().map(|n| format!("{kind} {n}: declared locally, kept")));
+    let gone: Vec<String> = owned.iter().filter(|n| !wanted.contains(n)).cloned().collect();
+    Spi::run_with_args(&format!("DELETE FROM {table} WHERE name = ANY($1)"), &[gone.clone().into()])?;
+    Spi::run_with_args(
+        "DELETE FROM pgops.fleet_row WHERE fleet = $1 AND kind = $2 AND name = ANY($3)",
+        &[fleet.into(), kind.into(), gone.into()],
+    )?;
+    let to_load: Vec<Value> = items
+        .into_iter()
+        .filter(|r| !local.iter().any(|n| Some(n.as_str()) == r["name"].as_str()))
+        .collect();
+    if !to_load.is_empty() {
+        load(&to_load);
+    }
+    let loaded: Vec<String> = to_load.iter().filter_map(name_of).collect();
+    Spi::run_with_args(
+        "INSERT INTO pgops.fleet_row (fleet, kind, name) SELECT $1, $2, n FROM pg_catalog.unnest($3::text[]) n ON CONFLICT DO NOTHING",
+        &[fleet.into(), kind.into(), loaded.clone().into()],
+    )?;
+    Ok(loaded)
+}
+
 /// Loads this cluster's share of a verified document, in the caller's transaction (the etcd
 /// worker's: all of it or nothing). Rows the fleet declared last time and no longer does are
 /// deleted (no longer declared: left as they are in the catalog, unmanaged); rows declared
@@ -36,65 +97,14 @@ pub fn load_share(fleet: &str, v: &Verified, revision: i64, cluster: &str) -> Re
     let mut conflicts = vec![];
     let fleet_arg = || -> pgrx::datum::DatumWithOid { fleet.into() };
 
-    // Roles, by name.
-    let items: Vec<Value> = share.map(|c| c.roles.clone()).unwrap_or_default();
-    let wanted: Vec<String> = items.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
-    let owned = names(
-        "SELECT coalesce(array_agg(name), '{}') FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'role'",
-        &[fleet_arg()],
-    )?;
-    let local = names(
-        "SELECT coalesce(array_agg(name), '{}') FROM pgops.role WHERE name = ANY($1) AND name <> ALL($2)",
-        &[wanted.clone().into(), owned.clone().into()],
-    )?;
-    conflicts.extend(local.iter().map(|n| format!("role {n}: declared locally, kept")));
-    let gone: Vec<String> = owned.iter().filter(|n| !wanted.contains(n)).cloned().collect();
-    Spi::run_with_args("DELETE FROM pgops.role WHERE name = ANY($1)", &[gone.clone().into()])?;
-    Spi::run_with_args(
-        "DELETE FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'role' AND name = ANY($2)",
-        &[fleet_arg(), gone.into()],
-    )?;
-    let load: Vec<Value> = items
-        .into_iter()
-        .filter(|r| !local.iter().any(|n| Some(n.as_str()) == r["name"].as_str()))
-        .collect();
-    crate::roles::api::load_role_items(&load, true, "the fleet document");
-    let loaded_roles: Vec<String> = load.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
-    Spi::run_with_args(
-        "INSERT INTO pgops.fleet_row (fleet, kind, name) SELECT $1, 'role', n FROM pg_catalog.unnest($2::text[]) n ON CONFLICT DO NOTHING",
-        &[fleet_arg(), loaded_roles.clone().into()],
-    )?;
-
-    // Databases, by name.
-    let items: Vec<Value> = share.map(|c| c.databases.clone()).unwrap_or_default();
-    let wanted: Vec<String> = items.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
-    let owned = names(
-        "SELECT coalesce(array_agg(name), '{}') FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'database'",
-        &[fleet_arg()],
-    )?;
-    let local = names(
-        "SELECT coalesce(array_agg(name), '{}') FROM pgops.database_spec WHERE name = ANY($1) AND name <> ALL($2)",
-        &[wanted.clone().into(), owned.clone().into()],
-    )?;
-    conflicts.extend(local.iter().map(|n| format!("database {n}: declared locally, kept")));
-    let gone: Vec<String> = owned.iter().filter(|n| !wanted.contains(n)).cloned().collect();
-    Spi::run_with_args("DELETE FROM pgops.database_spec WHERE name = ANY($1)", &[gone.clone().into()])?;
-    Spi::run_with_args(
-        "DELETE FROM pgops.fleet_row WHERE fleet = $1 AND kind = 'database' AND name = ANY($2)",
-        &[fleet_arg(), gone.into()],
-    )?;
-    let load: Vec<Value> = items
-        .into_iter()
-        .filter(|r| !local.iter().any(|n| Some(n.as_str()) == r["name"].as_str()))
-        .collect();
-    if !load.is_empty() {
-        crate::databases::api::load_databases(JsonB(Value::Array(load.clone())));
-    }
-    let loaded_dbs: Vec<String> = load.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect();
-    Spi::run_with_args(
-        "INSERT INTO pgops.fleet_row (fleet, kind, name) SELECT $1, 'database', n FROM pg_catalog.unnest($2::text[]) n ON CONFLICT DO NOTHING",
-        &[fleet_arg(), loaded_dbs.clone().into()],
-    )?;
+    let roles = share.map(|c| c.roles.clone()).unwrap_or_default();
+    let loaded_roles = load_by_name(fleet, ByName::Role, roles, &mut conflicts, |load| {
+        crate::roles::api::load_role_items(load, true, "the fleet document");
+    })?;
+    let databases = share.map(|c| c.databases.clone()).unwrap_or_default();
+    let loaded_dbs = load_by_name(fleet, ByName::Database, databases, &mut conflicts, |load| {
+        crate::databases::api::load_databases(JsonB(Value::Array(load.to_vec())));
+    })?;
 
     // Default privileges: the fleet's rows are replaced as a set; one with the key of a local row
     // is a conflict.

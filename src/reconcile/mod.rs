@@ -38,6 +38,11 @@ static LAUNCHER_PID: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"pgops_reconc
 static CHECKED_ROLES: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_roles") };
 static CHECKED_DATABASES: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_databases") };
 static CHECKED_HBA: PgAtomic<AtomicI64> = unsafe { PgAtomic::new(c"pgops_reconcile_checked_hba") };
+/// The wake count each capability's last finished reconcile started from: a run that started at
+/// count N planned from everything committed before the N-th wake (the count moves after commit).
+static RAN_WAKES_ROLES: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgops_reconcile_ran_roles") };
+static RAN_WAKES_DATABASES: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgops_reconcile_ran_databases") };
+static RAN_WAKES_HBA: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"pgops_reconcile_ran_hba") };
 
 /// Registers the shared memory and the launcher's turn. Call from `_PG_init` while preloading.
 pub fn init(preloading: bool) {
@@ -47,6 +52,9 @@ pub fn init(preloading: bool) {
         pgrx::pg_shmem_init!(CHECKED_ROLES);
         pgrx::pg_shmem_init!(CHECKED_DATABASES);
         pgrx::pg_shmem_init!(CHECKED_HBA);
+        pgrx::pg_shmem_init!(RAN_WAKES_ROLES);
+        pgrx::pg_shmem_init!(RAN_WAKES_DATABASES);
+        pgrx::pg_shmem_init!(RAN_WAKES_HBA);
         crate::worker::launcher::register_turn(&TURN);
     }
 }
@@ -125,9 +133,33 @@ impl Capability {
         }
     }
 
+    fn ran_wakes(self) -> &'static AtomicU64 {
+        match self {
+            Capability::Roles => RAN_WAKES_ROLES.get(),
+            Capability::Databases => RAN_WAKES_DATABASES.get(),
+            Capability::Hba => RAN_WAKES_HBA.get(),
+        }
+    }
+
     fn named(name: &str) -> Option<Capability> {
         CAPABILITIES.into_iter().find(|c| c.name() == name)
     }
+}
+
+/// How many config-table commits have woken reconcile so far (0 without preload). Read after a
+/// commit (the fleet's load): `ran_since` then says whether a capability planned from it.
+pub fn wakes_now() -> u64 {
+    if shmem::preloaded() { WAKES.get().load(Ordering::SeqCst) } else { 0 }
+}
+
+/// Whether `capability`'s last reconcile started after wake count `wakes` (so it planned from
+/// what those commits wrote).
+pub fn ran_since(capability: &str, wakes: u64) -> bool {
+    shmem::preloaded()
+        && Capability::named(capability).is_some_and(|c| {
+            let ran = c.ran_wakes().load(Ordering::SeqCst);
+            ran != u64::MAX && ran >= wakes
+        })
 }
 
 /// When the launcher last reconciled `capability` (NULL: not since the server started, or pgops
@@ -222,7 +254,11 @@ fn turn(ctx: &TurnContext) -> crate::error::Result<Option<Duration>> {
             "interval"
         };
         mem.retry[i] = false;
-        match reconcile_one(c, policy, trigger, now, &mut mem.backoff) {
+        let outcome = reconcile_one(c, policy, trigger, now, &mut mem.backoff);
+        if !matches!(outcome, Ok(false)) {
+            c.ran_wakes().store(wakes, Ordering::SeqCst);
+        }
+        match outcome {
             Ok(true) => {
                 mem.due[i] = now + interval;
                 // A statement backing off is tried again when its wait ends, if that is sooner.

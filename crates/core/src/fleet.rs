@@ -318,6 +318,10 @@ pub fn member_state(
                 held = held.max(1);
             }
             (_, "converged") => {}
+            (_, "pending") => {
+                held = held.max(1);
+                why.get_or_insert_with(|| format!("reconcile of {cap} has not run since this generation was loaded"));
+            }
             _ => {
                 held += n;
                 why.get_or_insert_with(|| format!("reconcile of {cap} holds {n} row(s)"));
@@ -566,6 +570,9 @@ mod tests {
         assert_eq!(member_state(Some(3), Some(3), None, None, 0, &rec("failed", "converged"), false).0, "failed");
         let (s, held, _) = member_state(Some(3), Some(3), None, None, 1, &ok, false);
         assert_eq!((s.as_str(), held), ("held", 1));
+        let (s, _, why) = member_state(Some(3), Some(3), None, None, 0, &rec("converged", "pending"), false);
+        assert_eq!(s, "held", "a capability that has not run since the load");
+        assert!(why.unwrap().contains("not run since"));
         let off = vec![("roles".to_string(), "off".to_string(), "off".to_string(), 0)];
         assert_eq!(member_state(Some(3), Some(3), None, None, 0, &off, false).0, "held");
         assert_eq!(member_state(Some(3), Some(3), None, None, 0, &[], true).0, "converged", "a replica that has its primary's load");

@@ -176,6 +176,16 @@ fn current(c: &mut Client, key: &str) -> Result<(i64, i64), String> {
     Ok((generation, kv.mod_revision))
 }
 
+/// Every key under the prefix (each instance's document among them), as (key, value).
+fn everything(c: &mut Client, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let prefix = format!("{}/", prefix.trim_end_matches('/'));
+    Ok(c.range_prefix(prefix.as_bytes(), 100_000)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
+        .collect())
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Keygen { out } => {
@@ -202,13 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let (generation, revision) = current(&mut c, &key)?;
             // The next generation is newer than the document in etcd and than every generation
             // an instance reports (the document there may be one that was refused).
-            let prefix = format!("{}/", etcd.prefix.trim_end_matches('/'));
-            let kvs: Vec<(String, Vec<u8>)> = c
-                .range_prefix(prefix.as_bytes(), 100_000)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
-                .collect();
+            let kvs = everything(&mut c, &etcd.prefix)?;
             let reported = fleet::members(&etcd.prefix, &kvs, &doc.fleet)
                 .iter()
                 .flat_map(|r| [r.generation, r.seen_generation])
@@ -239,15 +243,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut c = client(&etcd)?;
             let key = fleet::key(&etcd.prefix, &name);
             let deadline = wait.map(|w| Instant::now() + Duration::from_secs(w));
-            let prefix = format!("{}/", etcd.prefix.trim_end_matches('/'));
             loop {
                 let (generation, _) = current(&mut c, &key)?;
-                let kvs: Vec<(String, Vec<u8>)> = c
-                    .range_prefix(prefix.as_bytes(), 100_000)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|kv| (String::from_utf8_lossy(&kv.key).into_owned(), kv.value))
-                    .collect();
+                let kvs = everything(&mut c, &etcd.prefix)?;
                 let rows = fleet::members(&etcd.prefix, &kvs, &name);
                 let done = generation > 0 && fleet::converged(&rows, generation, members);
                 let waiting = deadline.is_some_and(|d| Instant::now() < d) && !done;
