@@ -186,4 +186,9 @@ PY
     "$(grep -ac "pgops fleet: loaded generation $gen of fleet prod" "${CL_DIR[ra]}/server.log")/$(sql ra postgres "SELECT generation FROM pgops.fleet_state")" "1/$gen"
   check_eq "… and reconciled it" "$(sql ra postgres "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'dbuser_fleet'")" \
     "declared once for the fleet g4"
+  # --- a fleet name that is not one: nothing followed, said once, no name in the log line --------
+  cluster_conf pb "pgops.fleet_name = 'prod/../x'"; sql pb postgres "SELECT pg_reload_conf()" >/dev/null
+  wait_until 20 grep -aq 'pgops.fleet_name is not a valid fleet name' "${CL_DIR[pb]}/server.log" \
+    && ok "an invalid pgops.fleet_name is refused by the etcd worker, and no fleet is followed" || not_ok "invalid fleet name"
+  check_eq "… pgops' log lines never carry the name" "$(grep -a 'pgops fleet\|pgops etcd' "${CL_DIR[pb]}/server.log" | grep -ac 'prod/\.\./x')" 0
 }

@@ -481,6 +481,12 @@ impl Worker {
             self.fleet = FleetFollow::default();
             return;
         };
+        // The name becomes part of an etcd key and of log lines: letters, digits, - _ . only.
+        if pgops_core::fleet::check_name(&name).is_err() {
+            self.fleet_note("pgops.fleet_name is not a valid fleet name (1 to 63 letters, digits, -, _ or .): no fleet is followed".into());
+            self.fleet = FleetFollow::default();
+            return;
+        }
         if self.fleet.name.as_deref() != Some(name.as_str()) {
             self.fleet = FleetFollow {
                 name: Some(name.clone()),
