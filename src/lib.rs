@@ -79,6 +79,7 @@ pub extern "C-unwind" fn _PG_init() {
     etcd::init(preloading);
     hba::init(preloading);
     reconcile::init(preloading);
+    audit::init(preloading);
 }
 
 /// pgrx's `log!` and `info!` drop their line on PostgreSQL 13 (see `server_log!`): no source file

@@ -6,7 +6,15 @@
 //! and text heuristics (inline secrets, NULL ciphers), each pure and unit-tested.
 
 pub mod api;
+pub mod history;
 pub use pgops_core::audit::{files, text};
+
+/// Adds the score's recording to the launcher's turns. Call from `_PG_init` while preloading.
+pub fn init(preloading: bool) {
+    if preloading {
+        crate::worker::launcher::register_turn(&history::TURN);
+    }
+}
 
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
 // (`requires` paths are pgrx's: matched against each function's module path).
@@ -18,6 +26,20 @@ pgrx::extension_sql_file!(
         "roles_tables",
         audit::api::_inline_secret,
         audit::api::_null_cipher_term,
-        audit::api::_audit_files
+        audit::api::_audit_files,
+        audit::api::_weak_cipher_terms,
+        audit::api::_log_line_prefix_missing,
+        audit::api::_address_bits,
+        audit::api::_is_utc_zone,
+        audit::api::_search_path_schemas,
+        audit::api::_security_report_render
     ]
+);
+
+// The CIS benchmark's controls, the audit view over every check, the score, its history and the
+// report (after security.sql: its tables and facts).
+pgrx::extension_sql_file!(
+    "../../sql/cis.sql",
+    name = "security_cis",
+    requires = ["security_audit", worker::api::instance]
 );
