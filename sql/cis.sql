@@ -137,7 +137,12 @@ BEGIN
         f := priv -> 'files';
         hba := priv -> 'hba';
     END IF;
-    SELECT jsonb_object_agg(name, setting) INTO s FROM pg_settings;
+    -- pgops pins some settings in its own functions (debug_print_*, row_security…): for those,
+    -- what the server is configured with is the value a RESET would give.
+    SELECT jsonb_object_agg(name, CASE WHEN name = ANY (pinned) THEN reset_val ELSE setting END) INTO s
+      FROM pg_settings,
+           (SELECT coalesce(array_agg(lower(split_part(c, '=', 1))), '{}') AS pinned
+              FROM pg_proc p, unnest(p.proconfig) c WHERE p.oid = 'pgops._cis_audit()'::regprocedure) pf;
     collector := s ->> 'logging_collector' = 'on';
     syslog := (s ->> 'log_destination') ~ '(^|,)\s*syslog\s*($|,)';
     data_dir := s ->> 'data_directory';
@@ -233,8 +238,8 @@ BEGIN
     END IF;
 
     check_id := 'CIS-1.4.3'; object := 'data_checksums';
-    status := CASE WHEN s ->> 'data_checksums' = 'on' THEN 'pass' ELSE 'fail' END;
-    detail := 'data_checksums = ' || (s ->> 'data_checksums');
+    status := CASE WHEN NOT s ? 'data_checksums' THEN 'unknown' WHEN s ->> 'data_checksums' = 'on' THEN 'pass' ELSE 'fail' END;
+    detail := coalesce('data_checksums = ' || (s ->> 'data_checksums'), why_settings);
     RETURN NEXT;
 
     -- 1.5: the list of releases (pgops.security_settings pg_releases) says how old it is.
@@ -261,6 +266,9 @@ BEGIN
                                                JOIN pg_depend m ON m.refclassid = 'pg_extension'::regclass AND m.refobjid = e.oid
                                                                AND m.deptype = 'e' AND d.refclassid = m.classid AND d.refobjid = m.objid
                                                WHERE d.deptype = 'n'
+                                                 AND d.classid IN ('pg_class'::regclass, 'pg_rewrite'::regclass, 'pg_attrdef'::regclass,
+                                                                   'pg_constraint'::regclass, 'pg_trigger'::regclass, 'pg_proc'::regclass,
+                                                                   'pg_type'::regclass, 'pg_foreign_server'::regclass, 'pg_policy'::regclass)
                                                  AND NOT EXISTS (SELECT FROM pg_depend o WHERE o.classid = d.classid AND o.objid = d.objid AND o.deptype = 'e'))
                                   THEN '' ELSE ' (nothing depends on it)' END), ', ' ORDER BY e.extname)
       INTO v FROM pg_extension e WHERE e.extname NOT IN ('plpgsql', 'pgops');
@@ -321,19 +329,21 @@ BEGIN
     END IF;
     -- Modes show in octal ('0777'): the last digit is for others.
     check_id := 'CIS-2.6'; object := 'unix_socket_permissions';
-    status := CASE WHEN right(s ->> 'unix_socket_permissions', 1)::int & 6 <> 0 THEN 'fail' ELSE 'pass' END;
-    detail := format('unix_socket_permissions = %s%s', s ->> 'unix_socket_permissions',
-                     CASE WHEN status = 'fail' THEN ': any local user may connect to the socket' ELSE '' END);
+    status := CASE WHEN NOT s ? 'unix_socket_permissions' THEN 'unknown'
+                   WHEN right(s ->> 'unix_socket_permissions', 1)::int & 6 <> 0 THEN 'fail' ELSE 'pass' END;
+    detail := CASE WHEN status = 'unknown' THEN why_settings
+                   ELSE format('unix_socket_permissions = %s%s', s ->> 'unix_socket_permissions',
+                               CASE WHEN status = 'fail' THEN ': any local user may connect to the socket' ELSE '' END) END;
     RETURN NEXT;
 
     -- ------------------------------------------------------------------------- 3 logging
     check_id := 'CIS-3.1.1'; object := NULL; status := 'manual'; detail := 'informational: the rationale for 3.1.2–3.1.27'; RETURN NEXT;
     check_id := 'CIS-3.1.2'; object := 'log_destination';
-    status := CASE WHEN coalesce(s ->> 'log_destination', '') <> '' THEN 'pass' ELSE 'fail' END;
+    status := CASE WHEN NOT s ? 'log_destination' THEN 'unknown' WHEN s ->> 'log_destination' <> '' THEN 'pass' ELSE 'fail' END;
     detail := format('log_destination = %s', s ->> 'log_destination'); RETURN NEXT;
     check_id := 'CIS-3.1.3'; object := 'logging_collector';
-    status := CASE WHEN collector THEN 'pass' ELSE 'fail' END;
-    detail := format('logging_collector = %s', s ->> 'logging_collector'); RETURN NEXT;
+    status := CASE WHEN collector IS NULL THEN 'unknown' WHEN collector THEN 'pass' ELSE 'fail' END;
+    detail := coalesce('logging_collector = ' || (s ->> 'logging_collector'), why_settings); RETURN NEXT;
     -- The collector's settings: n/a when it is off (pgops says so rather than pass).
     FOR check_id, v IN VALUES ('CIS-3.1.4', 'log_directory'), ('CIS-3.1.6', 'log_file_mode'), ('CIS-3.1.7', 'log_truncate_on_rotation'),
                               ('CIS-3.1.27', 'log_directory') LOOP
@@ -355,6 +365,8 @@ BEGIN
             END IF;
         ELSIF check_id = 'CIS-3.1.7' THEN
             status := CASE WHEN s ->> v = 'on' THEN 'pass' ELSE 'fail' END; detail := format('log_truncate_on_rotation = %s', s ->> v);
+        ELSIF data_dir IS NULL THEN
+            status := 'unknown'; detail := why_settings;
         ELSE
             status := CASE WHEN s ->> v LIKE '/%' AND data_dir IS NOT NULL AND s ->> v <> data_dir AND s ->> v NOT LIKE data_dir || '/%'
                                 AND (f IS NULL OR (f #>> '{log_dir,inside_data}')::boolean IS NOT TRUE) THEN 'pass' ELSE 'fail' END;
@@ -413,7 +425,9 @@ BEGIN
     RETURN NEXT;
     check_id := 'CIS-3.1.24'; object := 'log_line_prefix';
     x := pgops._log_line_prefix_missing(s ->> 'log_line_prefix');
-    IF syslog AND (s ->> 'log_destination') !~ '(stderr|csvlog|jsonlog)' THEN
+    IF NOT s ?& ARRAY['log_line_prefix', 'log_destination'] THEN
+        status := 'unknown'; detail := why_settings;
+    ELSIF syslog AND (s ->> 'log_destination') !~ '(stderr|csvlog|jsonlog)' THEN
         status := 'pass'; detail := 'syslog adds the time and process; ' || format('log_line_prefix = %L', s ->> 'log_line_prefix');
     ELSE
         status := CASE WHEN cardinality(x) = 0 THEN 'pass' ELSE 'fail' END;
@@ -428,8 +442,8 @@ BEGIN
     END IF;
     RETURN NEXT;
     check_id := 'CIS-3.1.26'; object := 'log_timezone';
-    status := CASE WHEN pgops._is_utc_zone(s ->> 'log_timezone') THEN 'pass' ELSE 'fail' END;
-    detail := format('log_timezone = %s', s ->> 'log_timezone'); RETURN NEXT;
+    status := CASE WHEN NOT s ? 'log_timezone' THEN 'unknown' WHEN pgops._is_utc_zone(s ->> 'log_timezone') THEN 'pass' ELSE 'fail' END;
+    detail := coalesce('log_timezone = ' || (s ->> 'log_timezone'), why_settings); RETURN NEXT;
     check_id := 'CIS-3.2'; object := 'shared_preload_libraries';
     IF s ->> 'shared_preload_libraries' IS NULL THEN status := 'unknown'; detail := why_settings;
     ELSIF 'pgaudit' <> ALL (pgops._search_path_schemas(s ->> 'shared_preload_libraries')) THEN
@@ -511,8 +525,9 @@ BEGIN
 
     -- ------------------------------------------------------------------------- 5 connections
     check_id := 'CIS-5.2'; object := 'listen_addresses';
-    status := CASE WHEN (s ->> 'listen_addresses') ~ '(^|,)\s*(\*|0\.0\.0\.0|::)\s*($|,)' THEN 'fail' ELSE 'pass' END;
-    detail := format('listen_addresses = %s', s ->> 'listen_addresses'); RETURN NEXT;
+    status := CASE WHEN NOT s ? 'listen_addresses' THEN 'unknown'
+                   WHEN (s ->> 'listen_addresses') ~ '(^|,)\s*(\*|0\.0\.0\.0|::)\s*($|,)' THEN 'fail' ELSE 'pass' END;
+    detail := coalesce('listen_addresses = ' || (s ->> 'listen_addresses'), why_settings); RETURN NEXT;
     check_id := 'CIS-5.5'; n := 0;
     FOR r IN SELECT rolname::text AS name FROM pg_roles WHERE rolcanlogin AND NOT rolsuper AND rolconnlimit = -1 AND rolname !~ '^pg_' ORDER BY 1 LOOP
         status := 'fail'; object := r.name; detail := 'a login role without CONNECTION LIMIT'; n := n + 1;
@@ -523,10 +538,11 @@ BEGIN
     IF s ->> 'shared_preload_libraries' IS NULL THEN status := 'unknown'; detail := why_settings;
     ELSE
         x := pgops._search_path_schemas(s ->> 'shared_preload_libraries');
-        v := CASE WHEN 'auth_delay' = ANY (x) AND coalesce(nullif(current_setting('auth_delay.milliseconds', true), ''), '0')::int > 0
-                  THEN 'auth_delay.milliseconds = ' || current_setting('auth_delay.milliseconds', true)
-                  WHEN 'credcheck' = ANY (x) AND coalesce(nullif(current_setting('credcheck.auth_delay_ms', true), ''), '0')::int > 0
-                  THEN 'credcheck.auth_delay_ms = ' || current_setting('credcheck.auth_delay_ms', true) END;
+        -- (pg_settings shows them without units once the library is loaded)
+        v := CASE WHEN 'auth_delay' = ANY (x) AND s ->> 'auth_delay.milliseconds' ~ '^[1-9][0-9]*$'
+                  THEN 'auth_delay.milliseconds = ' || (s ->> 'auth_delay.milliseconds')
+                  WHEN 'credcheck' = ANY (x) AND s ->> 'credcheck.auth_delay_ms' ~ '^[1-9][0-9]*$'
+                  THEN 'credcheck.auth_delay_ms = ' || (s ->> 'credcheck.auth_delay_ms') END;
         status := CASE WHEN (s ->> 'authentication_timeout')::int <= 60 AND v IS NOT NULL THEN 'pass' ELSE 'fail' END;
         detail := format('authentication_timeout = %s s%s; %s', s ->> 'authentication_timeout',
                          CASE WHEN (s ->> 'authentication_timeout')::int > 60 THEN ' (more than 60 s)' ELSE '' END,
@@ -672,7 +688,7 @@ BEGIN
     -- ------------------------------------------------------------------------- 7 replication
     check_id := 'CIS-7.1';
     SELECT string_agg(rolname, ', ' ORDER BY rolname) INTO v FROM pg_roles WHERE rolreplication AND NOT rolsuper;
-    status := CASE WHEN v IS NOT NULL THEN 'pass' ELSE 'fail' END; object := v;
+    status := CASE WHEN v IS NOT NULL THEN 'pass' ELSE 'fail' END; object := coalesce(v, 'REPLICATION');
     detail := CASE WHEN v IS NOT NULL THEN 'replication roles that are not superusers: ' || v ELSE 'only superusers may replicate' END;
     RETURN NEXT;
     check_id := 'CIS-7.4'; object := 'archive_mode';

@@ -260,6 +260,8 @@ pub fn data_entries(data_directory: &str, log_dir_name: Option<&str>) -> DataEnt
         let expected = DATA_ENTRIES.contains(&name.as_str())
             || Some(name.as_str()) == log_dir_name
             || name.starts_with("postgresql.auto.conf.")
+            // pgops.apply_hba()'s backups of the file it replaced (its rollback)
+            || name.starts_with("pg_hba.conf.pgops-")
             || name.starts_with("pgsql_tmp");
         if !expected {
             out.unexpected.push(name);
@@ -330,12 +332,6 @@ pub fn log_files(dir: &str) -> LogFiles {
     out
 }
 
-/// Whether an environment block (NUL-separated `NAME=value`) sets PGPASSWORD. Never returns the
-/// value.
-pub fn env_has_pgpassword(environ: &[u8]) -> bool {
-    environ.split(|b| *b == 0).any(|kv| kv.starts_with(b"PGPASSWORD="))
-}
-
 /// Reads everything; `ssl` says whether the certificate and key are in use.
 pub fn collect(i: &Inputs) -> Facts {
     // SAFETY: getuid cannot fail.
@@ -395,7 +391,9 @@ pub fn collect(i: &Inputs) -> Facts {
         fips: std::fs::read_to_string("/proc/sys/crypto/fips_enabled")
             .ok()
             .map(|v| v.trim() == "1"),
-        env_pgpassword: std::fs::read("/proc/self/environ").is_ok_and(|e| env_has_pgpassword(&e)),
+        // The environment itself: PostgreSQL moves it away from /proc/self/environ's memory to
+        // write the process title there.
+        env_pgpassword: std::env::var_os("PGPASSWORD").is_some(),
     }
 }
 
@@ -513,8 +511,6 @@ mod tests {
         assert!(extension_dir_ok(0o755, 0) && extension_dir_ok(0o750, 0));
         assert!(!extension_dir_ok(0o755, me), "owned by the server user: it could add a trusted extension");
         assert!(!extension_dir_ok(0o775, 0) && !extension_dir_ok(0o757, 0));
-        assert!(env_has_pgpassword(b"HOME=/x\0PGPASSWORD=s\0LANG=C\0"));
-        assert!(!env_has_pgpassword(b"HOME=/x\0MY_PGPASSWORD=s\0PGPASSWORDS\0"));
     }
 
     #[test]
