@@ -202,7 +202,7 @@ scenario_main() {
     "$(calm postgres with_pgops "SELECT pg_catalog.age(relfrozenxid) FROM pg_catalog.pg_class WHERE relname OPERATOR(pg_catalog.=) 'ledger'")" '^[0-9]{1,2}$'
   for user in postgres watcher; do
     for rel in pgops.table_bloat pgops.index_bloat pgops.bloat "pgops.verify_bloat()" pgops.table_age \
-               pgops.security_audit "pgops.freeze_plan(min_age => 0)"; do
+               pgops.security_audit "pgops.security_report()" "pgops.freeze_plan(min_age => 0)"; do
       check_calm "as $user in with_pgops: $rel" $user with_pgops "SELECT pg_catalog.count(*) FROM $rel" '^[0-9]+$'
     done
   done
@@ -368,6 +368,7 @@ except Exception as e:
   check_match "negative control: a failed ordinary statement is logged with its text" "$(server_log | grep -c 'S3cret-control')" '^[1-9]'
 
   flows_patroni_keys
+  flows_security_score
   flows_coverage "$planted_at"
 
   # Negative control 2: a superuser session in the hostile database, unprotected, runs a plant —
@@ -604,6 +605,36 @@ flows_patroni_keys() {
   check_match "… the file is still pgops' for pg-hostile-1" "$(tail -1 "${CL_DIR[$C]}/hba-managed.conf")" '"instance":"pg-hostile-1"'
   etcdctl_ hx del /pg/pg-hostile/members/evil >/dev/null
   sql $C postgres "ALTER SYSTEM RESET pgops.instance_name" >/dev/null; sql $C postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
+# The launcher records the security score by running the audit in its own database (postgres). A
+# tenant allowed to create there plants its look-alikes in it too; the recording runs with them in
+# place, nothing of theirs runs as a superuser, and the audit names them.
+flows_security_score() {
+  local traps f; traps=$(superuser_traps)
+  sql $C postgres "GRANT CREATE ON DATABASE postgres TO tenant" >/dev/null
+  f=$(mktemp "${CL_DIR[$C]}/plant.XXXXXX.sql")
+  { printf "SELECT set_config('hostile.names', %s, false) \\\\g /dev/null\n" "'$names'"; cat "$PGOPS_ROOT/pg_test/fixtures/hostile_plant.sql"; } > "$f"
+  chmod 644 "$f"
+  psql_as tenant postgres "$f" >/dev/null || not_ok "planting in postgres (the launcher's database)"
+  check_calm "the tenant's look-alikes are in the launcher's database" tenant postgres \
+    "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 100 FROM evil.planted" '^t$'
+  calm postgres postgres "ALTER SYSTEM SET pgops.security_score_interval = 1" >/dev/null
+  calm postgres postgres "SELECT pg_catalog.pg_reload_conf()" >/dev/null
+  local before; before=$(calm postgres postgres "SELECT pg_catalog.count(*) FROM pgops.security_score_history")
+  calm postgres postgres "CREATE ROLE score_mover SUPERUSER" >/dev/null
+  if wait_until 30 bash -c "[ \"\$(calm postgres postgres 'SELECT pg_catalog.count(*) FROM pgops.security_score_history')\" -gt '$before' ]"; then
+    ok "security score: the launcher recorded the score with the tenant's objects planted in its database"
+  else
+    not_ok "security score: the launcher recorded the score" "$(calm postgres postgres "SELECT * FROM pgops.workers" 2>&1 | tail -3)"
+  fi
+  check_calm "security score: the audit there names the tenant's look-alikes" postgres postgres \
+    "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM pgops.security_audit WHERE check_id OPERATOR(pg_catalog.=) 'LOOKALIKE-FUNC' AND status OPERATOR(pg_catalog.=) 'fail'" '^t$'
+  check_calm "security score: the report renders there" postgres postgres \
+    "SELECT pg_catalog.left(pgops.security_report('html'), 15)" '^<!DOCTYPE html>$'
+  check_eq "security score: nothing of the tenant's ran as a superuser" "$(superuser_traps)" "$traps"
+  calm postgres postgres "ALTER SYSTEM RESET pgops.security_score_interval" >/dev/null
+  calm postgres postgres "SELECT pg_catalog.pg_reload_conf()" >/dev/null
 }
 
 # Every worker task and launcher turn the code builds ran after the tenant's objects were planted.
