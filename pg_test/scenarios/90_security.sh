@@ -460,6 +460,7 @@ cis_checks() {
   printf 'local all all peer\nhost app app 10.1.0.0/16 scram-sha-256\n' | as_pg tee "$hba" >/dev/null
   cis_is 5.6 pass "passwordcheck loaded for the password lines"
   if ssl_build "$v" && [ "$(sql $C postgres "SHOW ssl")" = on ]; then
+    printf 'local all all peer\nhostssl app app 10.1.0.0/16 scram-sha-256\n' | as_pg tee "$hba" >/dev/null
     cis_both 6.8 "set_conf \"ssl_min_protocol_version = 'TLSv1'\"" "set_conf \"ssl_min_protocol_version = 'TLSv1.2'\"" "TLS 1.0 allowed"
   else
     check_match "CIS 6.8 fails with ssl off" "$(sql $C postgres "SELECT string_agg(detail, '; ') FROM pgops.security_audit WHERE check_id = 'CIS-6.8'")" "ssl = off"

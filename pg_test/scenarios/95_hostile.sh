@@ -619,10 +619,10 @@ flows_security_score() {
   psql_as tenant postgres "$f" >/dev/null || not_ok "planting in postgres (the launcher's database)"
   check_calm "the tenant's look-alikes are in the launcher's database" tenant postgres \
     "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 100 FROM evil.planted" '^t$'
+  # The look-alikes change the score (LOOKALIKE-FUNC fails now): the next recording adds a row.
+  local before; before=$(calm postgres postgres "SELECT pg_catalog.count(*) FROM pgops.security_score_history")
   calm postgres postgres "ALTER SYSTEM SET pgops.security_score_interval = 1" >/dev/null
   calm postgres postgres "SELECT pg_catalog.pg_reload_conf()" >/dev/null
-  local before; before=$(calm postgres postgres "SELECT pg_catalog.count(*) FROM pgops.security_score_history")
-  calm postgres postgres "CREATE ROLE score_mover SUPERUSER" >/dev/null
   if wait_until 30 bash -c "[ \"\$(calm postgres postgres 'SELECT pg_catalog.count(*) FROM pgops.security_score_history')\" -gt '$before' ]"; then
     ok "security score: the launcher recorded the score with the tenant's objects planted in its database"
   else

@@ -28,7 +28,10 @@ fn _weak_cipher_terms(ciphers: &str) -> Vec<String> {
 /// CIS 3.1.24: what `log_line_prefix` lacks.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _log_line_prefix_missing(prefix: &str) -> Vec<String> {
-    cis::log_line_prefix_missing(prefix).into_iter().map(str::to_string).collect()
+    cis::log_line_prefix_missing(prefix)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// CIS 5.9: log2 of the number of addresses a netmask admits; NULL when it is not a prefix.
@@ -73,7 +76,11 @@ fn _audit_files() -> pgrx::JsonB {
         socket_dirs: &setting("unix_socket_directories"),
         data_directory: &setting("data_directory"),
         hba_file: &setting("hba_file"),
-        log_directory: if setting("logging_collector") == "on" { &log_directory } else { "" },
+        log_directory: if setting("logging_collector") == "on" {
+            &log_directory
+        } else {
+            ""
+        },
         sharedir: &sharedir,
         now_unix: chrono::Utc::now().timestamp(),
     });
@@ -84,10 +91,16 @@ fn _audit_files() -> pgrx::JsonB {
 #[pg_extern(immutable, strict, parallel_safe)]
 fn _security_report_render(doc: pgrx::JsonB, format: &str) -> String {
     let f = report::Format::parse(format).unwrap_or_else(|e| {
-        raise(Error::new(Code::InvalidParameterValue, format!("pgops.security_report: {e}")))
+        raise(Error::new(
+            Code::InvalidParameterValue,
+            format!("pgops.security_report: {e}"),
+        ))
     });
     let r: report::Report = serde_json::from_value(doc.0).unwrap_or_else(|e| {
-        raise(Error::new(Code::Internal, format!("pgops.security_report: the audit document does not parse: {e}")))
+        raise(Error::new(
+            Code::Internal,
+            format!("pgops.security_report: the audit document does not parse: {e}"),
+        ))
     });
     report::render(&r, f)
 }

@@ -131,21 +131,43 @@ mod tests {
 
     #[test]
     fn ciphers_outside_the_list_are_named() {
-        assert_eq!(weak_cipher_terms("HIGH:MEDIUM:+3DES:!aNULL"), vec!["HIGH", "MEDIUM", "3DES"]);
+        assert_eq!(
+            weak_cipher_terms("HIGH:MEDIUM:+3DES:!aNULL"),
+            vec!["HIGH", "MEDIUM", "3DES"]
+        );
         assert!(weak_cipher_terms("ECDHE-RSA-AES256-GCM-SHA384:TLS_AES_256_GCM_SHA384:!aNULL").is_empty());
-        assert!(weak_cipher_terms("ecdhe-rsa-aes128-gcm-sha256").is_empty(), "case does not matter");
-        assert_eq!(weak_cipher_terms("AES128-SHA"), vec!["AES128-SHA"], "no forward secrecy");
+        assert!(
+            weak_cipher_terms("ecdhe-rsa-aes128-gcm-sha256").is_empty(),
+            "case does not matter"
+        );
+        assert_eq!(
+            weak_cipher_terms("AES128-SHA"),
+            vec!["AES128-SHA"],
+            "no forward secrecy"
+        );
     }
 
     #[test]
     fn log_line_prefix_wants_who_where_and_when() {
         assert!(log_line_prefix_missing("%m [%p]: db=%d,user=%u,app=%a,client=%h ").is_empty());
-        assert!(log_line_prefix_missing("%t %c %-10d %u %a %r").is_empty(), "padding and alternatives");
+        assert!(
+            log_line_prefix_missing("%t %c %-10d %u %a %r").is_empty(),
+            "padding and alternatives"
+        );
         assert_eq!(
             log_line_prefix_missing("%m [%p] "),
-            vec!["the database (%d)", "the user (%u)", "the application (%a)", "the client (%h or %r)"]
+            vec![
+                "the database (%d)",
+                "the user (%u)",
+                "the application (%a)",
+                "the client (%h or %r)"
+            ]
         );
-        assert_eq!(log_line_prefix_missing("%%d %%u").len(), 6, "a literal percent is not an escape");
+        assert_eq!(
+            log_line_prefix_missing("%%d %%u").len(),
+            6,
+            "a literal percent is not an escape"
+        );
     }
 
     #[test]
@@ -175,7 +197,10 @@ mod tests {
     #[test]
     fn search_path_lists() {
         assert_eq!(search_path_schemas("\"$user\", public"), vec!["$user", "public"]);
-        assert_eq!(search_path_schemas("Tenant, \"My Schema\",pg_catalog"), vec!["tenant", "My Schema", "pg_catalog"]);
+        assert_eq!(
+            search_path_schemas("Tenant, \"My Schema\",pg_catalog"),
+            vec!["tenant", "My Schema", "pg_catalog"]
+        );
         assert_eq!(search_path_schemas("\"a,b\", \"q\"\"x\""), vec!["a,b", "q\"x"]);
         assert!(search_path_schemas("").is_empty());
     }

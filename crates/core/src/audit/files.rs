@@ -344,7 +344,9 @@ pub fn collect(i: &Inputs) -> Facts {
             ..Cert::default()
         },
     });
-    let key = i.ssl.then(|| file_mode(i.key_file, |m, u| key_mode_ok(m, u, server_uid)));
+    let key = i
+        .ssl
+        .then(|| file_mode(i.key_file, |m, u| key_mode_ok(m, u, server_uid)));
     let socket_dirs = i
         .socket_dirs
         .split(',')
@@ -370,8 +372,8 @@ pub fn collect(i: &Inputs) -> Facts {
     let log_files = log_dir.as_ref().map(|l| log_files(&l.path));
     let log_dir_name = (!i.log_directory.is_empty() && !i.log_directory.starts_with('/'))
         .then(|| i.log_directory.split('/').next().unwrap_or_default());
-    let extension_dir = (!i.sharedir.is_empty())
-        .then(|| file_mode(&format!("{}/extension", i.sharedir), extension_dir_ok));
+    let extension_dir =
+        (!i.sharedir.is_empty()).then(|| file_mode(&format!("{}/extension", i.sharedir), extension_dir_ok));
     Facts {
         server_uid,
         cert,
@@ -509,7 +511,10 @@ mod tests {
         assert!(!hba_mode_ok(0o700, me, me), "executable");
         assert!(!hba_mode_ok(0o600, 1001, me), "owned by another user");
         assert!(extension_dir_ok(0o755, 0) && extension_dir_ok(0o750, 0));
-        assert!(!extension_dir_ok(0o755, me), "owned by the server user: it could add a trusted extension");
+        assert!(
+            !extension_dir_ok(0o755, me),
+            "owned by the server user: it could add a trusted extension"
+        );
         assert!(!extension_dir_ok(0o775, 0) && !extension_dir_ok(0o757, 0));
     }
 
@@ -519,7 +524,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pgops-audit-layout-{}", std::process::id()));
         let data = dir.join("data");
         let elsewhere = dir.join("wal");
-        for d in [&data, &elsewhere, &data.join("base"), &data.join("pg_tblspc"), &data.join("log"), &dir.join("ts")] {
+        for d in [
+            &data,
+            &elsewhere,
+            &data.join("base"),
+            &data.join("pg_tblspc"),
+            &data.join("log"),
+            &dir.join("ts"),
+        ] {
             std::fs::create_dir_all(d).unwrap();
         }
         std::fs::write(data.join("PG_VERSION"), "17\n").unwrap();
@@ -533,7 +545,11 @@ mod tests {
         std::fs::write(&log, "x").unwrap();
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(data.join("log/postgresql-Tue.log"), "x").unwrap();
-        std::fs::set_permissions(data.join("log/postgresql-Tue.log"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(
+            data.join("log/postgresql-Tue.log"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         let d = data.to_string_lossy().into_owned();
         let f = collect(&Inputs {
             data_directory: &d,
@@ -542,7 +558,11 @@ mod tests {
         });
         assert_eq!((f.pg_version.as_deref(), f.base_dir), (Some("17"), true));
         assert!(f.wal.link && f.wal.inside_data == Some(false), "{:?}", f.wal);
-        assert_eq!(f.wal.same_device, Some(true), "a link to the same file system is still the same device");
+        assert_eq!(
+            f.wal.same_device,
+            Some(true),
+            "a link to the same file system is still the same device"
+        );
         assert_eq!(f.tablespaces.len(), 2);
         assert_eq!(f.tablespaces[0].inside_data, Some(true), "{:?}", f.tablespaces[0]);
         assert_eq!(f.tablespaces[1].inside_data, Some(false));
@@ -552,7 +572,10 @@ mod tests {
         assert_eq!(lf.files, 2);
         assert_eq!(lf.open.len(), 1);
         assert!(lf.open[0].path.ends_with("postgresql-Mon.log"));
-        assert_eq!(f.data_entries.unexpected, vec!["inside_ts".to_string(), "notes.txt".to_string()]);
+        assert_eq!(
+            f.data_entries.unexpected,
+            vec!["inside_ts".to_string(), "notes.txt".to_string()]
+        );
         assert_eq!(f.data_entries.links.len(), 1);
         assert!(f.data_entries.links[0].starts_with("pg_wal -> "));
         // An absolute log directory outside, a missing PG_VERSION.
@@ -565,7 +588,10 @@ mod tests {
         });
         assert!(f.pg_version.is_none() && f.pg_version_error.is_some());
         assert_eq!(f.log_dir.unwrap().inside_data, Some(false));
-        assert!(f.data_entries.unexpected.contains(&"log".to_string()), "log/ is the collector's only when it writes there");
+        assert!(
+            f.data_entries.unexpected.contains(&"log".to_string()),
+            "log/ is the collector's only when it writes there"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -217,6 +217,37 @@ pub fn html(text: &str) -> String {
     out
 }
 
+fn section_name(s: &str) -> String {
+    if s == "~" {
+        section_title(s).to_string()
+    } else {
+        format!("{s} {}", section_title(s))
+    }
+}
+
+impl Tally {
+    /// "N checks: a pass, b fail, …" (the same words in both formats).
+    fn counts(&self) -> String {
+        format!(
+            "{} checks: {} pass, {} fail, {} manual, {} n/a, {} unknown.",
+            self.checks, self.pass, self.fail, self.manual, self.na, self.unknown
+        )
+    }
+
+    /// A row of the summary table: checks, pass, fail, manual, n/a, unknown, score.
+    fn cells(&self) -> [String; 7] {
+        [
+            self.checks.to_string(),
+            self.pass.to_string(),
+            self.fail.to_string(),
+            self.manual.to_string(),
+            self.na.to_string(),
+            self.unknown.to_string(),
+            self.score(),
+        ]
+    }
+}
+
 fn label(c: &Check) -> String {
     c.cis.map_or_else(|| c.id.to_string(), str::to_string)
 }
@@ -252,38 +283,23 @@ fn markdown(r: &Report, sections: &BTreeMap<String, Vec<Check>>, tallies: &[(Str
         md(&r.checked_at),
         md(&r.pgops_version)
     );
-    let _ = writeln!(
-        o,
-        "**Score: {} / 100** — {} checks: {} pass, {} fail, {} manual, {} n/a, {} unknown.\n",
-        total.score(),
-        total.checks,
-        total.pass,
-        total.fail,
-        total.manual,
-        total.na,
-        total.unknown
-    );
+    let _ = writeln!(o, "**Score: {} / 100** — {}\n", total.score(), total.counts());
     o.push_str("| Section | Checks | Pass | Fail | Manual | n/a | Unknown | Score |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (s, t) in tallies {
-        let name = if s == "~" { section_title(s).to_string() } else { format!("{s} {}", section_title(s)) };
-        let _ = writeln!(
-            o,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-            t.checks,
-            t.pass,
-            t.fail,
-            t.manual,
-            t.na,
-            t.unknown,
-            t.score()
-        );
+        let _ = writeln!(o, "| {} | {} |", section_name(s), t.cells().join(" | "));
     }
     for (s, list) in sections {
-        let name = if s == "~" { section_title(s).to_string() } else { format!("{s} {}", section_title(s)) };
-        let _ = writeln!(o, "\n## {name}\n");
+        let _ = writeln!(o, "\n## {}\n", section_name(s));
         o.push_str("| Control | Title | Status | Severity |\n|---|---|---|---|\n");
         for c in list {
-            let _ = writeln!(o, "| {} | {} | {} | {} |", md(&label(c)), md(c.title), c.status, md(c.severity));
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                md(&label(c)),
+                md(c.title),
+                c.status,
+                md(c.severity)
+            );
         }
         let failing: Vec<&Check> = list.iter().filter(|c| !c.failures.is_empty()).collect();
         if !failing.is_empty() {
@@ -294,14 +310,20 @@ fn markdown(r: &Report, sections: &BTreeMap<String, Vec<Check>>, tallies: &[(Str
                     let _ = writeln!(
                         o,
                         "  - {}{}",
-                        row.object.as_deref().map(|x| format!("{}: ", md(x))).unwrap_or_default(),
+                        row.object
+                            .as_deref()
+                            .map(|x| format!("{}: ", md(x)))
+                            .unwrap_or_default(),
                         md(row.detail.as_deref().unwrap_or_default())
                     );
                 }
                 let _ = writeln!(o, "  - Fix: {}", md(&c.failures[0].fix_hint));
             }
         }
-        let review: Vec<&Check> = list.iter().filter(|c| matches!(c.status, "manual" | "unknown")).collect();
+        let review: Vec<&Check> = list
+            .iter()
+            .filter(|c| matches!(c.status, "manual" | "unknown"))
+            .collect();
         if !review.is_empty() {
             o.push_str("\n### To review by hand\n\n");
             for c in review {
@@ -351,42 +373,40 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:to
     );
     let _ = writeln!(
         o,
-        "<p><strong>Score: {} / 100</strong> — {} checks: {} pass, {} fail, {} manual, {} n/a, {} unknown.</p>",
+        "<p><strong>Score: {} / 100</strong> — {}</p>",
         total.score(),
-        total.checks,
-        total.pass,
-        total.fail,
-        total.manual,
-        total.na,
-        total.unknown
+        total.counts()
     );
     o.push_str("<table><tr><th>Section</th><th>Checks</th><th>Pass</th><th>Fail</th><th>Manual</th><th>n/a</th><th>Unknown</th><th>Score</th></tr>\n");
     for (s, t) in tallies {
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html(&if s == "~" { section_title(s).to_string() } else { format!("{s} {}", section_title(s)) }),
-            t.checks,
-            t.pass,
-            t.fail,
-            t.manual,
-            t.na,
-            t.unknown,
-            t.score()
+            "<tr><td>{}</td><td>{}</td></tr>",
+            html(&section_name(s)),
+            t.cells().join("</td><td>")
         );
     }
     o.push_str("</table>\n");
     for (s, list) in sections {
-        let name = if s == "~" { section_title(s).to_string() } else { format!("{s} {}", section_title(s)) };
-        let _ = writeln!(o, "<h2>{}</h2>", html(&name));
-        o.push_str("<table><tr><th>Control</th><th>Title</th><th>Status</th><th>Severity</th><th>Findings and fix</th></tr>\n");
+        let _ = writeln!(o, "<h2>{}</h2>", html(&section_name(s)));
+        o.push_str(
+            "<table><tr><th>Control</th><th>Title</th><th>Status</th><th>Severity</th><th>Findings and fix</th></tr>\n",
+        );
         for c in list {
             let mut findings = String::new();
-            for row in c.failures.iter().copied().chain(c.notes.iter().copied().filter(|n| n.status != "pass")) {
+            for row in c
+                .failures
+                .iter()
+                .copied()
+                .chain(c.notes.iter().copied().filter(|n| n.status != "pass"))
+            {
                 let _ = write!(
                     findings,
                     "<div>{}{}</div>",
-                    row.object.as_deref().map(|x| format!("<code>{}</code>: ", html(x))).unwrap_or_default(),
+                    row.object
+                        .as_deref()
+                        .map(|x| format!("<code>{}</code>: ", html(x)))
+                        .unwrap_or_default(),
                     html(row.detail.as_deref().unwrap_or_default())
                 );
             }
@@ -437,11 +457,32 @@ mod tests {
             rows: vec![
                 row("CIS-3.1.10", Some("3.1.10"), "n/a", "low", None, "syslog is not used"),
                 row("CIS-3.1.2", Some("3.1.2"), "pass", "medium", None, "stderr"),
-                row("CIS-4.3", Some("4.3"), "fail", "high", Some("admin|<script>"), "a second *superuser*"),
+                row(
+                    "CIS-4.3",
+                    Some("4.3"),
+                    "fail",
+                    "high",
+                    Some("admin|<script>"),
+                    "a second *superuser*",
+                ),
                 row("CIS-4.3", Some("4.3"), "fail", "high", Some("ops"), "another"),
-                row("CIS-4.4", Some("4.4"), "manual", "low", None, "review the login roles: a, b"),
+                row(
+                    "CIS-4.4",
+                    Some("4.4"),
+                    "manual",
+                    "low",
+                    None,
+                    "review the login roles: a, b",
+                ),
                 row("PW-MD5-HASH", None, "pass", "high", None, "none"),
-                row("AUTH-TRUST", None, "fail", "critical", Some("line 1: local all all trust"), "no password"),
+                row(
+                    "AUTH-TRUST",
+                    None,
+                    "fail",
+                    "critical",
+                    Some("line 1: local all all trust"),
+                    "no password",
+                ),
             ],
         }
     }
@@ -456,12 +497,24 @@ mod tests {
         assert!(m.find("## 3 Logging").unwrap() < m.find("## 4 User access").unwrap());
         assert!(m.find("## 4 User access").unwrap() < m.find("## Beyond CIS").unwrap());
         // Section 4: one fail (high, weight 5) and one manual: score 0; section 3: pass only: 100.
-        assert!(m.contains("| 3 Logging and auditing | 2 | 1 | 0 | 0 | 1 | 0 | 100.0 |"), "{m}");
-        assert!(m.contains("| 4 User access and authorization | 2 | 0 | 1 | 1 | 0 | 0 | 0.0 |"), "{m}");
+        assert!(
+            m.contains("| 3 Logging and auditing | 2 | 1 | 0 | 0 | 1 | 0 | 100.0 |"),
+            "{m}"
+        );
+        assert!(
+            m.contains("| 4 User access and authorization | 2 | 0 | 1 | 1 | 0 | 0 | 0.0 |"),
+            "{m}"
+        );
         // Overall: pass 3.1.2 (3) + PW-MD5-HASH (5) = 8 of 8 + 5 + 10 = 23 → 34.8.
-        assert!(m.contains("**Score: 34.8 / 100** — 6 checks: 2 pass, 2 fail, 1 manual, 1 n/a, 0 unknown."), "{m}");
+        assert!(
+            m.contains("**Score: 34.8 / 100** — 6 checks: 2 pass, 2 fail, 1 manual, 1 n/a, 0 unknown."),
+            "{m}"
+        );
         // Every failing object with its detail, one fix per check.
-        assert!(m.contains("  - admin\\|&lt;script&gt;: a second \\*superuser\\*"), "{m}");
+        assert!(
+            m.contains("  - admin\\|&lt;script&gt;: a second \\*superuser\\*"),
+            "{m}"
+        );
         assert!(m.contains("  - ops: another"));
         assert_eq!(m.matches("  - Fix: fix CIS-4.3").count(), 1);
         assert!(m.contains("- **4.4** (manual): review the login roles: a, b"));
@@ -472,7 +525,8 @@ mod tests {
     fn html_escapes_everything_from_the_server() {
         let mut r = sample();
         r.instance = "<img src=x onerror=alert(1)>".into();
-        r.rows.push(row("CIS-5.2", Some("5.2"), "fail", "high", Some("\"'><b>"), "x & y"));
+        r.rows
+            .push(row("CIS-5.2", Some("5.2"), "fail", "high", Some("\"'><b>"), "x & y"));
         let h = render(&r, Format::Html);
         assert!(h.starts_with("<!DOCTYPE html>"));
         assert!(!h.contains("<img") && !h.contains("<b>"), "{h}");
