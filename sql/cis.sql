@@ -880,7 +880,7 @@ CREATE TABLE pgops.security_score_history (
     high        int NOT NULL
 );
 COMMENT ON TABLE pgops.security_score_history IS
-    'pgops.security_score when it changed, recorded by the launcher every pgops.security_score_interval in its database (pgops.database); bounded by pgops.security_config score_history_rows. For the dashboard''s trend panel';
+    'pgops.security_score when it changed, recorded by the launcher every pgops.security_score_interval in its database (pgops.database); bounded by pgops.security_config score_history_rows. For the dashboard''s trend panel. Not dumped: history of this server''s audit';
 
 CREATE FUNCTION pgops._security_score_record() RETURNS boolean LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$

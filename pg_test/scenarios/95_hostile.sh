@@ -623,10 +623,11 @@ flows_security_score() {
   local before; before=$(calm postgres postgres "SELECT pg_catalog.count(*) FROM pgops.security_score_history")
   calm postgres postgres "ALTER SYSTEM SET pgops.security_score_interval = 1" >/dev/null
   calm postgres postgres "SELECT pg_catalog.pg_reload_conf()" >/dev/null
-  if wait_until 30 bash -c "[ \"\$(calm postgres postgres 'SELECT pg_catalog.count(*) FROM pgops.security_score_history')\" -gt '$before' ]"; then
+  score_rows_grew() { [ "$(calm postgres postgres "SELECT pg_catalog.count(*) FROM pgops.security_score_history")" -gt "$before" ]; }
+  if wait_until 30 score_rows_grew; then
     ok "security score: the launcher recorded the score with the tenant's objects planted in its database"
   else
-    not_ok "security score: the launcher recorded the score" "$(calm postgres postgres "SELECT * FROM pgops.workers" 2>&1 | tail -3)"
+    not_ok "security score: the launcher recorded the score" "$(calm postgres postgres "SELECT state, last_error FROM pgops.workers WHERE name = 'pgops launcher'" 2>&1; grep -a "security score\|_security_score_record" "${CL_DIR[$C]}/server.log" | tail -5)"
   fi
   check_calm "security score: the audit there names the tenant's look-alikes" postgres postgres \
     "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 FROM pgops.security_audit WHERE check_id OPERATOR(pg_catalog.=) 'LOOKALIKE-FUNC' AND status OPERATOR(pg_catalog.=) 'fail'" '^t$'
