@@ -101,10 +101,32 @@ INSERT INTO pgops.security_check (check_id, cis_id, automation, category, severi
 ('CIS-8.2', '8.2', 'host', 'backups', 'medium', 'pgBackRest is installed and has a stanza', 'Install pgBackRest, create a stanza, check pgbackrest info.', 'CIS PG17 8.2', 'the host'),
 ('CIS-8.3', '8.3', 'manual', 'config', 'low', 'Miscellaneous settings (preload libraries, library path, socket directories, pid file) are as intended', 'Review the values shown.', 'CIS PG17 8.3 (Manual)', 'pg_read_all_settings'),
 -- Beyond CIS: what pgops learned the hard way (a superuser's session in a tenant's database).
-('LOOKALIKE-FUNC', NULL, 'automated', 'search_path', 'high', 'Functions and operators owned by non-superusers that share a name with pg_catalog''s (this database): the look-alike attack', 'Drop or rename them; in superuser sessions call pg_catalog.-qualified names and pin search_path = pg_catalog, pg_temp.', 'pgops (a tenant''s look-alike runs in a superuser''s unqualified call)', 'any role'),
-('SEARCHPATH-SETTING', NULL, 'automated', 'search_path', 'high', 'Database or role settings whose search_path puts a schema non-superusers can write first or before pg_catalog', 'ALTER DATABASE/ROLE … RESET search_path, or list pg_catalog first and only superuser-owned schemas before others.', 'pgops (per-database settings reach every session, superusers'' too)', 'any role'),
-('SECDEF-SEARCHPATH', NULL, 'automated', 'search_path', 'high', 'SECURITY DEFINER functions without a pinned search_path (this database)', 'ALTER FUNCTION … SET search_path = pg_catalog, pg_temp (pg_temp last, no schema others can write).', 'pgops (PostgreSQL docs: Writing SECURITY DEFINER Functions Safely)', 'any role'),
+('LOOKALIKE-FUNC', NULL, 'automated', 'search_path', 'high', 'Functions and operators owned by non-superusers named like pg_catalog''s, or like a superuser''s in another schema (this database): the look-alike attack', 'Drop or rename them; in superuser sessions call pg_catalog.-qualified names and pin search_path = pg_catalog, pg_temp.', 'pgops (a tenant''s look-alike runs in a superuser''s unqualified call)', 'any role'),
+('SEARCHPATH-SETTING', NULL, 'automated', 'search_path', 'high', 'Schemas non-superusers can write (or create) in the search_path a superuser''s session gets here: the server''s (medium), this database''s or a superuser role''s setting (high); "$user" is each superuser''s own schema', 'ALTER ROLE <superuser> SET search_path = pg_catalog, pg_temp (and qualify other names), or make the schema a superuser''s; RESET database settings that list schemas others write.', 'pgops (per-database settings reach every session, superusers'' too)', 'any role'),
+('SECDEF-SEARCHPATH', NULL, 'automated', 'search_path', 'high', 'SECURITY DEFINER functions without a pinned search_path of schemas only superusers write, pg_temp last (this database)', 'ALTER FUNCTION … SET search_path = pg_catalog, pg_temp (pg_temp last, no schema others can write).', 'pgops (PostgreSQL docs: Writing SECURITY DEFINER Functions Safely)', 'any role'),
 ('EXT-TRUSTED', NULL, 'automated', 'extensions', 'medium', 'Trusted extensions outside the allow-list that any database owner can install (their scripts run as superuser)', 'Remove the package, or allow it in pgops.security_config trusted_extensions after reviewing its install script.', 'pgops (CREATE EXTENSION of a trusted extension by a database owner)', 'any role');
+
+-- Why a schema is open to non-superusers (NULL: only superusers can write it): its owner is not a
+-- superuser (pg_database_owner counts as the database's owner), PUBLIC or a non-superuser role may
+-- CREATE in it, or it does not exist and the database's owner, not a superuser, may create it.
+CREATE FUNCTION pgops._schema_open(nsp text) RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+SELECT CASE
+    WHEN n.oid IS NULL THEN
+        CASE WHEN NOT dbo.rolsuper THEN format('absent: %s, the database''s owner, may create it', dbo.rolname) END
+    WHEN NOT CASE WHEN o.rolname = 'pg_database_owner' THEN dbo.rolsuper ELSE o.rolsuper END THEN
+        format('owned by %s', CASE WHEN o.rolname = 'pg_database_owner' THEN dbo.rolname ELSE o.rolname END)
+    WHEN has_schema_privilege('public', n.oid, 'CREATE') THEN 'PUBLIC may create in it'
+    ELSE (SELECT format('%s may create in it', string_agg(CASE WHEN g.rolname = 'pg_database_owner' THEN dbo.rolname ELSE g.rolname END,
+                                                          ', ' ORDER BY g.rolname))
+            FROM aclexplode(n.nspacl) a JOIN pg_roles g ON g.oid = a.grantee
+           WHERE a.privilege_type = 'CREATE'
+             AND NOT CASE WHEN g.rolname = 'pg_database_owner' THEN dbo.rolsuper ELSE g.rolsuper END HAVING count(*) > 0)
+    END
+FROM (SELECT r.rolname, r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = current_database()) dbo
+LEFT JOIN pg_namespace n ON n.nspname = nsp
+LEFT JOIN pg_roles o ON o.oid = n.nspowner
+$$;
 
 -- The CIS controls. One row per offending object (fail), else one row per control: pass, n/a
 -- (host-only, or does not apply here, saying why), manual (the facts to review), unknown (the
@@ -192,7 +214,7 @@ BEGIN
     IF f IS NULL THEN
         RETURN QUERY SELECT c, 'unknown', NULL::text, why_priv, NULL::text
             FROM unnest(ARRAY['CIS-1.4.1', 'CIS-1.4.2', 'CIS-1.4.4', 'CIS-2.2', 'CIS-2.5', 'CIS-2.7', 'CIS-2.8',
-                              'CIS-3.1.6', 'CIS-5.3', 'CIS-5.4', 'CIS-5.6', 'CIS-5.8', 'CIS-5.9', 'CIS-5.10', 'CIS-5.11',
+                              'CIS-5.3', 'CIS-5.4', 'CIS-5.6', 'CIS-5.8', 'CIS-5.9', 'CIS-5.10', 'CIS-5.11',
                               'CIS-6.7', 'CIS-6.8', 'CIS-8.1']) c;
     ELSE
         check_id := 'CIS-1.4.1'; object := data_dir;
@@ -291,7 +313,10 @@ BEGIN
                 RETURN NEXT;
             END IF;
         END LOOP;
-        IF n = 0 THEN
+        IF n = 0 AND f IS NULL AND EXISTS (SELECT FROM pg_tablespace WHERE pg_tablespace_location(oid) <> '') THEN
+            -- a location may be a link into the data directory: following it needs the files
+            status := 'unknown'; object := NULL; detail := why_priv; RETURN NEXT;
+        ELSIF n = 0 THEN
             status := 'pass'; object := NULL; detail := 'no tablespace inside the data directory'; RETURN NEXT;
         END IF;
     END IF;
@@ -358,7 +383,9 @@ BEGIN
         ELSIF check_id = 'CIS-3.1.6' THEN
             status := CASE WHEN right(s ->> v, 2) = '00' THEN 'pass' ELSE 'fail' END;
             detail := format('log_file_mode = %s', s ->> v);
-            IF status = 'pass' AND f IS NOT NULL AND jsonb_array_length(coalesce(f #> '{log_files,open}', '[]')) > 0 THEN
+            IF status = 'pass' AND f IS NULL THEN
+                status := 'unknown'; detail := format('log_file_mode = %s; the files'' own modes: %s', s ->> v, why_priv);
+            ELSIF status = 'pass' AND jsonb_array_length(coalesce(f #> '{log_files,open}', '[]')) > 0 THEN
                 RETURN QUERY SELECT 'CIS-3.1.6', 'fail', e ->> 'path', format('mode %s: the group or others may read it', e ->> 'mode'), NULL::text
                   FROM jsonb_array_elements(f #> '{log_files,open}') e;
                 CONTINUE;
@@ -371,6 +398,10 @@ BEGIN
             status := CASE WHEN s ->> v LIKE '/%' AND data_dir IS NOT NULL AND s ->> v <> data_dir AND s ->> v NOT LIKE data_dir || '/%'
                                 AND (f IS NULL OR (f #>> '{log_dir,inside_data}')::boolean IS NOT TRUE) THEN 'pass' ELSE 'fail' END;
             detail := format('log_directory = %s%s', s ->> v, CASE WHEN status = 'fail' THEN ' (inside the data directory)' ELSE '' END);
+            IF status = 'pass' AND f IS NULL THEN
+                -- it may be a link into the data directory: following it needs the files
+                status := 'unknown'; detail := detail || '; where it leads: ' || why_priv;
+            END IF;
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -590,7 +621,8 @@ BEGIN
         check_id := 'CIS-5.9'; n := 0;
         FOR r IN SELECT h.*, pgops._address_bits(h.netmask) AS bits FROM jsonb_to_recordset(hba) AS h(line int, type text, database text[], user_name text[], address text, netmask text, auth_method text, error text)
                  WHERE h.error IS NULL AND h.type <> 'local' AND h.auth_method <> 'reject' ORDER BY h.line LOOP
-            IF r.address = 'all' OR r.bits > (CASE WHEN r.netmask LIKE '%:%' THEN 64 ELSE 16 END) THEN
+            -- an IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) is judged as the IPv4 range it is
+            IF r.address = 'all' OR r.bits > (CASE WHEN r.netmask LIKE '%:%' AND r.address !~* '^::ffff:[0-9.]+$' THEN 64 ELSE 16 END) THEN
                 status := 'fail'; n := n + 1;
                 object := format('line %s: %s', r.line, concat_ws(' ', r.type, array_to_string(r.database, ','), array_to_string(r.user_name, ','), r.address || coalesce('/' || r.netmask, ''), r.auth_method));
                 detail := CASE WHEN r.address = 'all' OR r.bits IN (32, 128) THEN 'any address' ELSE format('2^%s addresses', r.bits) END;
@@ -609,8 +641,15 @@ BEGIN
         END LOOP;
         IF n = 0 THEN status := 'pass'; object := NULL; detail := 'every remote line names its databases and users'; RETURN NEXT; END IF;
         check_id := 'CIS-5.11'; n := 0;
+        -- +group matches the group's members, not superusers as such (PostgreSQL's own rule); a
+        -- group that does not exist matches nobody.
         FOR r IN SELECT h.*, ARRAY(SELECT u FROM unnest(supers) u WHERE u = ANY (h.user_name) OR 'all' = ANY (h.user_name)
-                                    OR EXISTS (SELECT FROM unnest(h.user_name) g WHERE g LIKE '+%' AND pg_has_role(u, substr(g, 2), 'MEMBER'))) AS who
+                                    OR EXISTS (SELECT FROM unnest(h.user_name) g
+                                               WHERE g LIKE '+%' AND (substr(g, 2) = u OR EXISTS (
+                                                   WITH RECURSIVE m(roleid) AS (
+                                                       SELECT a.roleid FROM pg_auth_members a JOIN pg_roles ur ON ur.oid = a.member WHERE ur.rolname = u
+                                                       UNION SELECT a.roleid FROM pg_auth_members a JOIN m ON a.member = m.roleid)
+                                                   SELECT FROM m JOIN pg_roles gr ON gr.oid = m.roleid WHERE gr.rolname = substr(g, 2))))) AS who
                  FROM jsonb_to_recordset(hba) AS h(line int, type text, database text[], user_name text[], address text, netmask text, auth_method text, error text)
                  WHERE h.error IS NULL AND h.type <> 'local' AND h.auth_method <> 'reject'
                    AND NOT (h.address ~ '^127\.' OR h.address = '::1' OR h.address = 'localhost') ORDER BY h.line LOOP
@@ -642,7 +681,9 @@ BEGIN
     IF n = 0 THEN status := 'pass'; object := NULL; detail := 'backend parameters as the benchmark wants'; RETURN NEXT; END IF;
     FOR check_id, v IN VALUES ('CIS-6.3', 'postmaster'), ('CIS-6.4', 'sighup'), ('CIS-6.5', 'superuser'), ('CIS-6.6', 'user') LOOP
         object := v; status := 'manual';
-        SELECT count(*), string_agg(format('%s = %s', name, setting), ', ' ORDER BY name) INTO n, detail
+        SELECT count(*), string_agg(CASE WHEN name ~* '(command|conninfo|passphrase|password|secret|key)' OR pgops._inline_secret(setting) IS NOT NULL
+                                         THEN name || ' (value not shown: it may hold a secret)' ELSE format('%s = %s', name, setting) END, ', ' ORDER BY name)
+          INTO n, detail
           FROM pg_settings WHERE context = v AND source NOT IN ('default', 'override', 'client', 'session');
         detail := format('review the %s %s settings changed from their defaults: %s', n, v, coalesce(detail, 'none'));
         RETURN NEXT;
@@ -725,81 +766,100 @@ BEGIN
         IF n = 0 THEN status := 'pass'; object := NULL; detail := 'WAL, logs and temporary files are outside the data directory'; RETURN NEXT; END IF;
     END IF;
     check_id := 'CIS-8.3'; object := NULL; status := 'manual';
-    SELECT string_agg(format('%s = %s', name, coalesce(nullif(setting, ''), '''''')), '; ' ORDER BY name) INTO detail
+    SELECT string_agg(CASE WHEN pgops._inline_secret(setting) IS NOT NULL THEN name || ' (value not shown: it may hold a secret)'
+                           ELSE format('%s = %s', name, coalesce(nullif(setting, ''), '''''')) END, '; ' ORDER BY name) INTO detail
       FROM pg_settings WHERE name IN ('external_pid_file', 'unix_socket_directories', 'shared_preload_libraries', 'dynamic_library_path',
                                       'local_preload_libraries', 'session_preload_libraries');
     detail := 'review: ' || detail; RETURN NEXT;
 
     -- ------------------------------------------------------------------------- beyond CIS
-    -- Look-alikes: a function or operator a non-superuser owns, named like one in pg_catalog (a
-    -- superuser's unqualified call may resolve to it). Extension members a superuser's CREATE
-    -- EXTENSION made are the superuser's own.
     check_id := 'LOOKALIKE-FUNC'; n := 0;
-    FOR r IN SELECT p.oid::regprocedure::text AS obj, o.rolname::text AS owner, 'function' AS kind FROM pg_proc p
-             JOIN pg_namespace ns ON ns.oid = p.pronamespace JOIN pg_roles o ON o.oid = p.proowner
+    -- A function or operator a non-superuser owns, named like one a superuser's session may mean:
+    -- any in pg_catalog, or one a superuser owns in another schema with as many arguments (an
+    -- extension's digest(text, text), a DBA's helper). Extension members a superuser's CREATE
+    -- EXTENSION made are the superuser's own.
+    FOR r IN SELECT p.oid::regprocedure::text AS obj, o.rolname::text AS owner, 'function' AS kind,
+                    (SELECT c.oid::regprocedure::text FROM pg_proc c JOIN pg_roles co ON co.oid = c.proowner
+                      WHERE c.proname = p.proname AND c.pronamespace <> p.pronamespace
+                        AND (c.pronamespace = 'pg_catalog'::regnamespace OR (co.rolsuper AND c.pronargs = p.pronargs))
+                      ORDER BY c.pronamespace <> 'pg_catalog'::regnamespace, c.oid LIMIT 1) AS shadows
+             FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace JOIN pg_roles o ON o.oid = p.proowner
              WHERE NOT o.rolsuper AND ns.nspname NOT IN ('pg_catalog', 'information_schema') AND ns.nspname !~ '^pg_(temp|toast)'
-               AND EXISTS (SELECT FROM pg_proc c WHERE c.pronamespace = 'pg_catalog'::regnamespace AND c.proname = p.proname)
              UNION ALL
-             SELECT op.oid::regoperator::text, o.rolname::text, 'operator' FROM pg_operator op
-             JOIN pg_namespace ns ON ns.oid = op.oprnamespace JOIN pg_roles o ON o.oid = op.oprowner
+             SELECT op.oid::regoperator::text, o.rolname::text, 'operator',
+                    (SELECT c.oid::regoperator::text FROM pg_operator c JOIN pg_roles co ON co.oid = c.oprowner
+                      WHERE c.oprname = op.oprname AND c.oprnamespace <> op.oprnamespace
+                        AND (c.oprnamespace = 'pg_catalog'::regnamespace OR co.rolsuper)
+                      ORDER BY c.oprnamespace <> 'pg_catalog'::regnamespace, c.oid LIMIT 1)
+             FROM pg_operator op JOIN pg_namespace ns ON ns.oid = op.oprnamespace JOIN pg_roles o ON o.oid = op.oprowner
              WHERE NOT o.rolsuper AND ns.nspname NOT IN ('pg_catalog', 'information_schema') AND ns.nspname !~ '^pg_(temp|toast)'
-               AND EXISTS (SELECT FROM pg_operator c WHERE c.oprnamespace = 'pg_catalog'::regnamespace AND c.oprname = op.oprname)
              ORDER BY 1 LOOP
+        CONTINUE WHEN r.shadows IS NULL;
         status := 'fail'; object := r.obj; n := n + 1;
-        detail := format('a %s owned by %s (not a superuser) with a pg_catalog %s''s name: an unqualified call in a superuser''s session may run it', r.kind, r.owner, r.kind);
+        detail := format('a %s owned by %s (not a superuser) named like %s: an unqualified call in a superuser''s session may run it',
+                         r.kind, r.owner, r.shadows);
         RETURN NEXT;
     END LOOP;
-    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'no function or operator of a non-superuser shares a name with pg_catalog''s'; RETURN NEXT; END IF;
-    -- search_path settings for this database or every database, per role or for everyone.
+    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'no function or operator of a non-superuser is named like pg_catalog''s or a superuser''s'; RETURN NEXT; END IF;
+    -- The search_path a superuser's session gets here: the server's, this database's (or every
+    -- database's) setting, a superuser role's own; "$user" is each superuser's own schema. Any
+    -- schema in it a non-superuser owns or may create in (or, absent, may create) lets them put a
+    -- better match ahead of what the superuser meant. Settings of other roles reach only them.
     check_id := 'SEARCHPATH-SETTING'; n := 0;
-    FOR r IN SELECT CASE WHEN d.setdatabase = 0 THEN 'every database' ELSE 'database ' || current_database() END
-                    || CASE WHEN d.setrole = 0 THEN '' ELSE ', role ' || (SELECT rolname FROM pg_roles WHERE oid = d.setrole) END AS scope,
-                    substr(c, length('search_path=') + 1) AS value
-             FROM pg_db_role_setting d, unnest(d.setconfig) c
-             WHERE d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND c LIKE 'search\_path=%' ORDER BY 1 LOOP
-        x := pgops._search_path_schemas(r.value);
-        n := n + 1;
-        -- The schemas before pg_catalog (all of them when pg_catalog is not listed: it is then
-        -- searched first, and only the first listed one matters — where objects are created).
-        SELECT string_agg(u.name, ', ' ORDER BY u.i) INTO v
-          FROM unnest(x) WITH ORDINALITY AS u(name, i)
-          LEFT JOIN pg_namespace ns ON ns.nspname = u.name
-         WHERE u.name NOT IN ('pg_catalog', 'pg_temp', '$user')
-           AND u.i < coalesce(array_position(x, 'pg_catalog'), 2)
-           AND (ns.oid IS NULL OR NOT (SELECT rolsuper FROM pg_roles WHERE oid = ns.nspowner)
-                OR has_schema_privilege('public', ns.oid, 'CREATE')
-                OR EXISTS (SELECT FROM aclexplode(ns.nspacl) a JOIN pg_roles g ON g.oid = a.grantee WHERE a.privilege_type = 'CREATE' AND NOT g.rolsuper));
-        IF v IS NOT NULL THEN
-            status := 'fail'; object := r.scope;
-            severity := CASE WHEN array_position(x, 'pg_catalog') IS NOT NULL THEN 'high' ELSE 'medium' END;
-            detail := format('search_path = %s puts %s %s: non-superusers can write there (or create it)', r.value, v,
-                             CASE WHEN severity = 'high' THEN 'before pg_catalog' ELSE 'first' END);
-            RETURN NEXT;
-            severity := NULL;
-        ELSE
-            n := n - 1;
-        END IF;
+    FOR r IN WITH paths AS (
+                 SELECT 'the server''s search_path' AS scope, NULL::text AS who,
+                        CASE WHEN ps.source IN ('default', 'configuration file') THEN ps.reset_val ELSE ps.boot_val END AS value, 'medium' AS sev
+                   FROM pg_settings ps WHERE ps.name = 'search_path'
+                 UNION ALL
+                 SELECT CASE WHEN d.setdatabase = 0 THEN 'every database' ELSE 'database ' || current_database() END
+                        || CASE WHEN d.setrole = 0 THEN '' ELSE ', role ' || sr.rolname END,
+                        sr.rolname::text, substr(c, length('search_path=') + 1), 'high'
+                   FROM pg_db_role_setting d CROSS JOIN LATERAL unnest(d.setconfig) c LEFT JOIN pg_roles sr ON sr.oid = d.setrole
+                  WHERE d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+                    AND c LIKE 'search\_path=%' AND (d.setrole = 0 OR sr.rolsuper))
+             SELECT p.scope, p.value, p.sev, x.schema, pgops._schema_open(x.schema) AS why
+               FROM paths p
+               CROSS JOIN LATERAL (SELECT DISTINCT CASE WHEN e = '$user' THEN u ELSE e END AS schema
+                                     FROM unnest(pgops._search_path_schemas(p.value)) e,
+                                          unnest(CASE WHEN p.who IS NOT NULL THEN ARRAY[p.who] ELSE supers END) u
+                                    WHERE e NOT IN ('pg_catalog', 'pg_temp')) x
+              WHERE pgops._schema_open(x.schema) IS NOT NULL
+              ORDER BY 1, 4 LOOP
+        status := 'fail'; object := r.scope; severity := r.sev; n := n + 1;
+        detail := format('search_path = %s: schema %s — %s; a superuser''s unqualified names can resolve there', r.value, r.schema, r.why);
+        RETURN NEXT;
     END LOOP;
-    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'no database or role setting puts a schema others can write first'; RETURN NEXT; END IF;
-    -- SECURITY DEFINER functions: a pinned search_path without writable schemas, pg_temp last.
+    severity := NULL;
+    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'no schema in a superuser''s search_path here is open to non-superusers'; RETURN NEXT; END IF;
+    -- SECURITY DEFINER functions: a pinned search_path of schemas only superusers write, pg_temp last.
     check_id := 'SECDEF-SEARCHPATH'; n := 0;
-    FOR r IN SELECT p.oid::regprocedure::text AS obj,
+    FOR r IN SELECT p.oid::regprocedure::text AS obj, o.rolname::text AS owner, o.rolsuper AS su,
                     (SELECT substr(c, length('search_path=') + 1) FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%') AS sp
-             FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace
+             FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace JOIN pg_roles o ON o.oid = p.proowner
              WHERE p.prosecdef AND ns.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LOOP
         x := pgops._search_path_schemas(coalesce(r.sp, ''));
+        object := r.obj; severity := CASE WHEN r.su THEN 'high' ELSE 'medium' END;
         IF r.sp IS NULL THEN
-            status := 'fail'; object := r.obj; severity := 'high'; n := n + 1;
-            detail := 'SECURITY DEFINER without SET search_path: the caller''s search_path decides what it calls';
+            status := 'fail'; n := n + 1;
+            detail := format('SECURITY DEFINER (owner %s) without SET search_path: the caller''s search_path decides what it calls', r.owner);
             RETURN NEXT;
-        ELSIF array_position(x, 'pg_temp') IS DISTINCT FROM cardinality(x) THEN
-            status := 'fail'; object := r.obj; severity := 'medium'; n := n + 1;
-            detail := format('search_path = %s: pg_temp is not last (unlisted, it is searched first for tables)', r.sp);
-            RETURN NEXT;
+        ELSE
+            SELECT string_agg(format('%s (%s)', e, pgops._schema_open(e)), ', ') INTO v
+              FROM (SELECT DISTINCT CASE WHEN e = '$user' THEN r.owner ELSE e END AS e FROM unnest(x) e WHERE e NOT IN ('pg_catalog', 'pg_temp')) y
+             WHERE pgops._schema_open(e) IS NOT NULL;
+            IF v IS NOT NULL THEN
+                status := 'fail'; n := n + 1;
+                detail := format('SECURITY DEFINER (owner %s) with search_path = %s: others can write %s', r.owner, r.sp, v);
+                RETURN NEXT;
+            ELSIF array_position(x, 'pg_temp') IS DISTINCT FROM cardinality(x) THEN
+                status := 'fail'; severity := 'medium'; n := n + 1;
+                detail := format('search_path = %s: pg_temp is not last (unlisted, it is searched first for tables)', r.sp);
+                RETURN NEXT;
+            END IF;
         END IF;
-        severity := NULL;
     END LOOP;
-    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'every SECURITY DEFINER function pins its search_path with pg_temp last'; RETURN NEXT; END IF;
+    severity := NULL;
+    IF n = 0 THEN status := 'pass'; object := current_database(); detail := 'every SECURITY DEFINER function pins a search_path of schemas only superusers write, pg_temp last'; RETURN NEXT; END IF;
     -- Trusted extensions outside the allow-list.
     check_id := 'EXT-TRUSTED'; n := 0;
     SELECT count(*) INTO n FROM pg_database d JOIN pg_roles o ON o.oid = d.datdba WHERE NOT o.rolsuper AND d.datallowconn;
@@ -927,10 +987,10 @@ COMMENT ON FUNCTION pgops.security_report(text) IS
 REVOKE ALL ON FUNCTION pgops._audit_privileged(), pgops._audit_files(), pgops._security_audit(), pgops._cis_audit(),
     pgops._inline_secret(text), pgops._null_cipher_term(text), pgops._security_config_check(), pgops._security_score_record(),
     pgops._weak_cipher_terms(text), pgops._log_line_prefix_missing(text), pgops._address_bits(text), pgops._is_utc_zone(text),
-    pgops._search_path_schemas(text), pgops._security_report_render(jsonb, text), pgops.security_report(text) FROM PUBLIC;
+    pgops._search_path_schemas(text), pgops._security_report_render(jsonb, text), pgops.security_report(text), pgops._schema_open(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._cis_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text),
     pgops._weak_cipher_terms(text), pgops._log_line_prefix_missing(text), pgops._address_bits(text), pgops._is_utc_zone(text),
-    pgops._search_path_schemas(text), pgops._security_report_render(jsonb, text), pgops.security_report(text) TO pg_monitor, pgops_admin;
+    pgops._search_path_schemas(text), pgops._security_report_render(jsonb, text), pgops.security_report(text), pgops._schema_open(text) TO pg_monitor, pgops_admin;
 GRANT EXECUTE ON FUNCTION pgops._audit_privileged() TO pgops_admin;
 GRANT SELECT ON pgops.security_check, pgops.security_default, pgops.security_config, pgops.security_settings,
     pgops.security_audit, pgops.security_score, pgops.security_score_history TO pg_monitor, pgops_admin;

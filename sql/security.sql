@@ -107,9 +107,13 @@ BEGIN
                  WHERE e NOT IN (SELECT check_id FROM pgops.security_check))
                 USING HINT = 'See SELECT check_id FROM pgops.security_check.';
         END IF;
-    ELSIF NEW.name IN ('cert_expiry_days', 'archive_stale_seconds', 'score_history_rows') THEN
+    ELSIF NEW.name IN ('cert_expiry_days', 'archive_stale_seconds') THEN
         IF jsonb_typeof(NEW.value) <> 'number' OR (NEW.value)::text::numeric <= 0 THEN
             RAISE EXCEPTION 'pgops.security_config "%": value must be a positive number', NEW.name;
+        END IF;
+    ELSIF NEW.name = 'score_history_rows' THEN
+        IF jsonb_typeof(NEW.value) <> 'number' OR (NEW.value)::text !~ '^[1-9][0-9]{0,8}$' THEN
+            RAISE EXCEPTION 'pgops.security_config "score_history_rows": value must be a positive whole number (at most 999999999)';
         END IF;
     ELSIF NEW.name = 'pg_releases' THEN
         IF jsonb_typeof(NEW.value) <> 'object' OR jsonb_typeof(NEW.value -> 'releases') IS DISTINCT FROM 'object'
@@ -120,6 +124,13 @@ BEGIN
             RAISE EXCEPTION 'pgops.security_config "pg_releases": value must be {"as_of": "YYYY-MM-DD", "releases": {"17": {"latest": "17.12", "eol": "2029-11-08"}, …}}'
                 USING HINT = 'Each major version: its latest minor release (major.minor) and its end-of-life date.';
         END IF;
+        BEGIN
+            PERFORM (NEW.value ->> 'as_of')::date, (SELECT max((r.value ->> 'eol')::date) FROM jsonb_each(NEW.value -> 'releases') r),
+                    (SELECT max(split_part(r.value ->> 'latest', '.', 2)::int) FROM jsonb_each(NEW.value -> 'releases') r);
+        EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'pgops.security_config "pg_releases": %', SQLERRM
+                USING HINT = 'Dates are YYYY-MM-DD and must exist; a minor release number is a whole number.';
+        END;
     ELSE
         RAISE EXCEPTION 'pgops.security_config: unknown setting "%"', NEW.name
             USING HINT = 'Known: superusers, bypassrls_roles, ignored_checks, trusted_extensions, cert_expiry_days, archive_stale_seconds, pg_releases, score_history_rows.';
@@ -360,7 +371,7 @@ BEGIN
                    'a remote client may connect without SSL, so it cannot tell the server is genuine', NULL::text
               FROM jsonb_to_recordset(priv -> 'hba') AS h(line int, type text, database text[], user_name text[], address text, netmask text, auth_method text, error text)
              WHERE h.type IN ('host', 'hostnossl') AND h.auth_method <> 'reject' AND h.error IS NULL
-               AND NOT CASE WHEN h.address ~ '^[0-9A-Fa-f:.]+$'
+               AND NOT CASE WHEN h.address ~ '^\d{1,3}(\.\d{1,3}){3}$' OR h.address ~ '^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$'
                             THEN h.address::inet <<= inet '127.0.0.0/8' OR h.address::inet = inet '::1'
                             ELSE coalesce(h.address, '') IN ('samehost', 'localhost') END;
             IF NOT FOUND THEN

@@ -148,7 +148,7 @@ scenario_main() {
 
   # --- who may look -------------------------------------------------------------------------------
   sql $C postgres "CREATE ROLE aud_monitor LOGIN IN ROLE pg_monitor; CREATE ROLE aud_admin LOGIN IN ROLE pgops_admin; CREATE ROLE aud_plain LOGIN" >/dev/null
-  sql $C postgres "GRANT USAGE ON SCHEMA pgops TO aud_plain; GRANT SELECT ON pgops.security_audit, pgops.security_check, pgops.security_settings TO aud_plain; GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text), pgops._cis_audit(), pgops._search_path_schemas(text), pgops._log_line_prefix_missing(text), pgops._is_utc_zone(text), pgops._weak_cipher_terms(text), pgops._address_bits(text) TO aud_plain" >/dev/null
+  sql $C postgres "GRANT USAGE ON SCHEMA pgops TO aud_plain; GRANT SELECT ON pgops.security_audit, pgops.security_check, pgops.security_settings TO aud_plain; GRANT EXECUTE ON FUNCTION pgops._security_audit(), pgops._inline_secret(text), pgops._null_cipher_term(text), pgops._cis_audit(), pgops._search_path_schemas(text), pgops._log_line_prefix_missing(text), pgops._is_utc_zone(text), pgops._weak_cipher_terms(text), pgops._address_bits(text), pgops._schema_open(text) TO aud_plain" >/dev/null
   local unk
   unk=$(sql $C postgres "SET ROLE aud_monitor; SELECT string_agg(check_id, ',' ORDER BY check_id) FROM pgops.security_audit WHERE status = 'unknown' AND cis_id IS NULL")
   check_eq "pg_monitor: unknown where it needs superuser or pgops_admin" "$unk" \
@@ -326,7 +326,12 @@ cis_checks() {
   for id in 3.1.14 3.1.15 3.1.16 3.1.17 3.1.18 3.1.19 3.1.20 3.1.21 3.1.22 3.1.23 3.1.24 3.1.25 3.1.26 5.12 6.2 6.10 7.2 7.4 7.5; do
     cis_is "$id" pass "the setting the benchmark wants"
   done
-  set_conf "primary_conninfo = ''"
+  set_conf "primary_conninfo = 'host=10.0.0.1 user=replicator password=Cis-Secret sslmode=require'" "ssl_passphrase_command = 'echo Cis-Passphrase'"
+  check_eq "no secret in any CIS row (6.4 lists primary_conninfo and ssl_passphrase_command by name only)" \
+    "$(sql $C postgres "SELECT count(*) FROM pgops.security_audit WHERE concat(object, detail) ~ 'Cis-(Secret|Passphrase)'") $(sql $C postgres "SELECT pgops.security_report()" | grep -c 'Cis-')" "0 0"
+  check_match "… naming them" "$(sql $C postgres "SELECT detail FROM pgops.security_audit WHERE check_id = 'CIS-6.4'")" \
+    "primary_conninfo \(value not shown: it may hold a secret\)"
+  set_conf "primary_conninfo = ''" "ssl_passphrase_command = ''"
   cis_is 7.5 n/a "a primary has no primary_conninfo"
   set_conf "log_destination = 'stderr,syslog'" "syslog_sequence_numbers = off" "syslog_split_messages = off"
   check_eq "CIS 3.1.11 and 3.1.12 fail with syslog and the switches off; 3.1.10 and 3.1.13 are manual" \
@@ -372,28 +377,36 @@ cis_checks() {
   sql $C postgres "UPDATE pgops.security_config SET value = jsonb_set(value, '{releases,$major,eol}', '\"2020-01-01\"') WHERE name = 'pg_releases'" >/dev/null
   check_match "… and fails a major version past its end of life" "$(sql $C postgres "SELECT status || ': ' || detail FROM pgops.security_audit WHERE check_id = 'CIS-1.5'")" \
     "^fail: PostgreSQL $major reached its end of life on 2020-01-01"
+  check_match "a date that does not exist is refused" \
+    "$(sql $C postgres "UPDATE pgops.security_config SET value = jsonb_set(value, '{as_of}', '\"2026-02-30\"') WHERE name = 'pg_releases'" 2>&1)" \
+    'pg_releases": date/time field value out of range'
+  check_match "score_history_rows must be a whole number" \
+    "$(sql $C postgres "INSERT INTO pgops.security_config VALUES ('score_history_rows', '100.5')" 2>&1)" 'must be a positive whole number'
   check_match "the release list is validated" \
     "$(sql $C postgres "UPDATE pgops.security_config SET value = '{\"as_of\": \"today\", \"releases\": {}}' WHERE name = 'pg_releases'" 2>&1)" \
     'must be \{"as_of": "YYYY-MM-DD"'
   sql $C postgres "DELETE FROM pgops.security_config WHERE name = 'pg_releases'" >/dev/null
 
   # --- pg_hba.conf (the file on disk) -----------------------------------------------------------------
-  printf 'local all all trust\nlocal all all md5\nhost all all 0.0.0.0/0 md5\nhost all postgres 10.0.0.0/8 scram-sha-256\nhost app app 10.1.0.0/16 password\nhost all all 192.168.0.0 255.255.255.0 scram-sha-256\nhost app app fd00::/48 scram-sha-256\n' | as_pg tee "$hba" >/dev/null
+  printf 'local all all trust\nlocal all all md5\nhost all all 0.0.0.0/0 md5\nhost all postgres 10.0.0.0/8 scram-sha-256\nhost app app 10.1.0.0/16 password\nhost all all 192.168.0.0 255.255.255.0 scram-sha-256\nhost app app fd00::/48 scram-sha-256\nhost all +gone_group 10.2.0.0/16 scram-sha-256\nhost app app ::ffff:10.0.0.0/104 scram-sha-256\n' | as_pg tee "$hba" >/dev/null
   check_eq "CIS 5.3 fails on local trust and md5 (the server reads local ident as peer)" "$(sql $C postgres "SELECT string_agg(object, ' | ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.3'")" \
     "line 1: local all all trust | line 2: local all all md5"
   check_eq "CIS 5.4 fails on host md5 and password" "$(sql $C postgres "SELECT string_agg(split_part(object, ':', 1), ' ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.4'")" "line 3 line 5"
-  check_eq "CIS 5.8 fails on every remote host line" "$(sql $C postgres "SELECT count(*) FROM pgops.security_audit WHERE check_id = 'CIS-5.8' AND status = 'fail'")" 5
-  check_eq "CIS 5.9 fails on 0.0.0.0/0, 10.0.0.0/8 and an IPv6 /48, not a /16 or a /24" \
+  check_eq "CIS 5.8 fails on every remote host line" "$(sql $C postgres "SELECT count(*) FROM pgops.security_audit WHERE check_id = 'CIS-5.8' AND status = 'fail'")" 7
+  check_eq "CIS 5.9 fails on 0.0.0.0/0, 10.0.0.0/8, an IPv6 /48 and an IPv4-mapped /8, not a /16 or a /24" \
     "$(sql $C postgres "SELECT string_agg(split_part(object, ':', 1) || '=' || detail, ', ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.9'")" \
-    "line 3=any address, line 4=2^24 addresses, line 7=2^80 addresses"
-  check_eq "CIS 5.10 fails on host lines for all" "$(sql $C postgres "SELECT string_agg(split_part(object, ':', 1), ' ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.10'")" "line 3 line 4 line 6"
-  check_eq "CIS 5.11 fails where a superuser may come from another host (all, or by name)" \
+    "line 3=any address, line 4=2^24 addresses, line 7=2^80 addresses, line 9=2^24 addresses"
+  check_eq "CIS 5.10 fails on host lines for all" "$(sql $C postgres "SELECT string_agg(split_part(object, ':', 1), ' ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.10'")" "line 3 line 4 line 6 line 8"
+  check_eq "CIS 5.11 fails where a superuser may come from another host (all, or by name; a +group of a role that is gone matches nobody)" \
     "$(sql $C postgres "SELECT string_agg(split_part(object, ':', 1), ' ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'CIS-5.11'")" "line 3 line 4 line 6"
   check_eq "CIS 5.6 fails: password lines, no passwordcheck or credcheck" "$(st CIS-5.6)" fail
   printf 'local all all peer\nhostssl app app 10.1.0.0/16 scram-sha-256\nhostssl app app 127.0.0.1/32 scram-sha-256\nhostnossl all all all reject\n' | as_pg tee "$hba" >/dev/null
   check_eq "… 5.3 5.4 5.8 5.9 5.10 5.11 pass with peer, hostssl for named users and subnets, then reject" \
     "$(st CIS-5.3) $(st CIS-5.4) $(st CIS-5.8) $(st CIS-5.9) $(st CIS-5.10) $(st CIS-5.11)" "pass pass pass pass pass pass"
   cis_both 2.5 "chmod 0644 '$hba'" "chmod 0640 '$hba'" "pg_hba.conf readable by others"
+  printf 'local all all peer\nhost app app face.cafe scram-sha-256\n' | as_pg tee "$hba" >/dev/null
+  check_eq "a host name made of hex letters is a host name, not an address (the audit still runs)" \
+    "$(sql $C postgres "SELECT count(*) > 100 FROM pgops.security_audit" 2>&1)" t
 
   # --- files, and what needs a restart --------------------------------------------------------------
   cis_both 2.7 "chmod 0750 '$d'" "chmod 0700 '$d'" "the data directory open to its group (FS-DATADIR-MODE allows that, CIS does not)"
@@ -491,15 +504,25 @@ cis_checks() {
     "tenant.=(integer,integer)"
   both "a database's search_path with the tenant's schema before pg_catalog" SEARCHPATH-SETTING \
     "sql $C postgres 'ALTER DATABASE postgres SET search_path = tenant, pg_catalog'" "sql $C postgres 'ALTER DATABASE postgres RESET search_path'" 'database postgres'
-  check_eq "… high before pg_catalog, medium first in a role's setting" \
-    "$(sql $C postgres "ALTER DATABASE postgres SET search_path = tenant, pg_catalog; ALTER ROLE aud_plain SET search_path = tenant, public"; sql $C postgres "SELECT string_agg(object || '=' || severity, ', ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'SEARCHPATH-SETTING'")" \
-    "database postgres=high, every database, role aud_plain=medium"
-  sql $C postgres "ALTER DATABASE postgres RESET search_path; ALTER ROLE aud_plain RESET search_path" >/dev/null
+  check_eq "… a superuser role's setting too, not another role's (it reaches only that role)" \
+    "$(sql $C postgres "CREATE ROLE su_path SUPERUSER; ALTER ROLE su_path SET search_path = tenant; ALTER ROLE aud_plain SET search_path = tenant, public"; sql $C postgres "SELECT string_agg(object || '=' || severity, ', ' ORDER BY object) FROM pgops.security_audit WHERE check_id = 'SEARCHPATH-SETTING'")" \
+    "every database, role su_path=high"
+  sql $C postgres "DROP ROLE su_path; ALTER ROLE aud_plain RESET search_path" >/dev/null
+  both "a schema named like a superuser, the tenant's: the default \"\$user\" in a superuser's path" SEARCHPATH-SETTING \
+    "sql $C postgres 'CREATE SCHEMA postgres AUTHORIZATION tenant'" "sql $C postgres 'DROP SCHEMA postgres'" 'the server%search_path'
+  both "a superuser's helper and a tenant's function of the same name and arity" LOOKALIKE-FUNC \
+    "sql $C postgres \"CREATE FUNCTION public.su_helper(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; SET ROLE tenant; CREATE FUNCTION tenant.su_helper(int) RETURNS int LANGUAGE sql AS 'SELECT 2'\"" \
+    "sql $C postgres 'DROP FUNCTION tenant.su_helper(int)'" 'tenant.su_helper(integer)'
+  check_match "… naming what it looks like" "$(sql $C postgres "CREATE FUNCTION tenant.su_helper(int) RETURNS int LANGUAGE sql AS 'SELECT 2'; ALTER FUNCTION tenant.su_helper(int) OWNER TO tenant"; sql $C postgres "SELECT detail FROM pgops.security_audit WHERE check_id = 'LOOKALIKE-FUNC'"; sql $C postgres "DROP FUNCTION tenant.su_helper(int), public.su_helper(int)")" \
+    "owned by tenant \(not a superuser\) named like public.su_helper\(integer\)"
   both "a SECURITY DEFINER function without search_path" SECDEF-SEARCHPATH \
     "sql $C postgres \"CREATE FUNCTION public.no_path() RETURNS int SECURITY DEFINER LANGUAGE sql AS 'SELECT 1'\"" \
     "sql $C postgres 'ALTER FUNCTION public.no_path() SET search_path = pg_catalog, pg_temp'" 'public.no_path()'
   check_eq "… and one whose search_path leaves pg_temp first" \
     "$(sql $C postgres "ALTER FUNCTION public.no_path() SET search_path = pg_catalog"; sql $C postgres "SELECT status || ',' || severity FROM pgops.security_audit WHERE check_id = 'SECDEF-SEARCHPATH' AND object = 'public.no_path()'")" "fail,medium"
+  check_match "… and a superuser's whose pinned search_path lists the tenant's schema" \
+    "$(sql $C postgres "ALTER FUNCTION public.no_path() SET search_path = tenant, pg_temp"; sql $C postgres "SELECT status || ',' || severity || ': ' || detail FROM pgops.security_audit WHERE check_id = 'SECDEF-SEARCHPATH' AND object = 'public.no_path()'")" \
+    "^fail,high: .*others can write tenant \(owned by tenant\)"
   sql $C postgres "DROP FUNCTION public.no_path()" >/dev/null
   both "trusted extensions not on the allow-list" EXT-TRUSTED \
     "sql $C postgres \"INSERT INTO pgops.security_config VALUES ('trusted_extensions', '[\\\"plpgsql\\\"]')\"" \
@@ -518,7 +541,7 @@ cis_checks() {
   html=$(sql $C postgres "SELECT pgops.security_report('html')")
   check_match "the Markdown report: a title, the score, a table per CIS section" "$md" \
     "^# Security report: .*\*\*Score: [0-9.]+ / 100\*\*.*## 1 Installation and patches.*## 8 Special configuration considerations.*## Beyond CIS"
-  check_match "… each failure's object and the fix" "$md" "- \*\*4\.3\*\* Only one superuser.*  - &lt;b&gt;x\\\\\|y&lt;/b&gt;: a superuser besides .*  - Fix: ALTER ROLE"
+  check_match "… each failure's object and the fix" "$md" "- \*\*4\.3\*\* Only one superuser.*  - \`<b>x\\\\\|y</b>\`: a superuser besides .*  - Fix: ALTER ROLE"
   check_match "the HTML report: a document, names escaped" "$html" "^<!DOCTYPE html>.*<code>&lt;b&gt;x\|y&lt;/b&gt;</code>.*</html>$"
   check "… no markup from a role's name" bash -c "! grep -qF '<b>x|y</b>' <<<\"\$1\"" _ "$html"
   check_match "an unknown format is refused, naming it" "$(sql $C postgres "SELECT pgops.security_report('pdf')" 2>&1)" \

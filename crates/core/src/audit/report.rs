@@ -201,6 +201,38 @@ pub fn md(text: &str) -> String {
     out
 }
 
+/// A server value as a Markdown code span: nothing in it is markup or a link (GFM links bare
+/// `https://…` and `www.…` in text, never in code). Pipes stay escaped: a table cell ends at one
+/// even inside a code span.
+pub fn md_code(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let ticks = "`".repeat(longest_run(&clean, '`') + 1);
+    let pad = if clean.starts_with('`') || clean.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{clean}{pad}{ticks}")
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for x in text.chars() {
+        cur = if x == c { cur + 1 } else { 0 };
+        best = best.max(cur);
+    }
+    best
+}
+
+/// Markdown prose with server values in it: `md`, and bare links broken with a zero-width space.
+pub fn md_text(text: &str) -> String {
+    md(text).replace("://", ":\u{200B}//").replace("www.", "www\u{200B}.")
+}
+
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -274,12 +306,12 @@ pub fn render(r: &Report, f: Format) -> String {
 
 fn markdown(r: &Report, sections: &BTreeMap<String, Vec<Check>>, tallies: &[(String, Tally)], total: &Tally) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# Security report: {}\n", md(&r.instance));
+    let _ = writeln!(o, "# Security report: {}\n", md_text(&r.instance));
     let _ = writeln!(
         o,
         "PostgreSQL {} · database {} · checked {} · pgops {} · CIS PostgreSQL 17 Benchmark v1.0 numbering\n",
-        md(&r.version),
-        md(&r.database),
+        md_text(&r.version),
+        md_code(&r.database),
         md(&r.checked_at),
         md(&r.pgops_version)
     );
@@ -312,9 +344,9 @@ fn markdown(r: &Report, sections: &BTreeMap<String, Vec<Check>>, tallies: &[(Str
                         "  - {}{}",
                         row.object
                             .as_deref()
-                            .map(|x| format!("{}: ", md(x)))
+                            .map(|x| format!("{}: ", md_code(x)))
                             .unwrap_or_default(),
-                        md(row.detail.as_deref().unwrap_or_default())
+                        md_text(row.detail.as_deref().unwrap_or_default())
                     );
                 }
                 let _ = writeln!(o, "  - Fix: {}", md(&c.failures[0].fix_hint));
@@ -333,7 +365,7 @@ fn markdown(r: &Report, sections: &BTreeMap<String, Vec<Check>>, tallies: &[(Str
                         "- **{}** ({}): {}",
                         md(&label(c)),
                         c.status,
-                        md(row.detail.as_deref().unwrap_or_default())
+                        md_text(row.detail.as_deref().unwrap_or_default())
                     );
                 }
             }
@@ -511,14 +543,12 @@ mod tests {
             "{m}"
         );
         // Every failing object with its detail, one fix per check.
-        assert!(
-            m.contains("  - admin\\|&lt;script&gt;: a second \\*superuser\\*"),
-            "{m}"
-        );
-        assert!(m.contains("  - ops: another"));
+        assert!(m.contains("  - `admin\\|<script>`: a second \\*superuser\\*"), "{m}");
+        assert!(m.contains("  - `ops`: another"));
         assert_eq!(m.matches("  - Fix: fix CIS-4.3").count(), 1);
         assert!(m.contains("- **4.4** (manual): review the login roles: a, b"));
-        assert!(!m.contains("<script>"));
+        // Only inside the code span (literal there): nowhere as markup.
+        assert!(!m.replace("`admin\\|<script>`", "").contains("<script>"));
     }
 
     #[test]
@@ -547,5 +577,28 @@ mod tests {
         assert_eq!(check_status(["n/a", "manual"]), "manual");
         assert_eq!(check_status(["n/a"]), "n/a");
         assert_eq!(check_status(["pass", "unknown"]), "unknown");
+    }
+
+    #[test]
+    fn markdown_code_spans_and_links() {
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`x"), "`` `x ``");
+        assert_eq!(md_code("t|u\nv"), "`t\\|u v`");
+        let t = md_text("see https://evil.example/login or www.evil.example");
+        assert!(!t.contains("://") && !t.contains("www."), "{t}");
+        let mut r = sample();
+        r.rows.push(row(
+            "CIS-4.6",
+            Some("4.6"),
+            "fail",
+            "high",
+            Some("https://evil.example/x"),
+            "PUBLIC may see www.evil.example",
+        ));
+        let m = render(&r, Format::Markdown);
+        assert!(
+            m.contains("  - `https://evil.example/x`: PUBLIC may see www\u{200B}.evil.example"),
+            "{m}"
+        );
     }
 }
