@@ -192,9 +192,9 @@ scenario_main() {
     ('hostile now', '*', '0 0 1 1 *', 0, '1 minute'), ('hostile scheduled', 'with_pgops', '* * * * *', 0, '1 minute')" >/dev/null
   sql $C postgres "SELECT * FROM pgops.run_freeze('hostile now')" >/dev/null
   if wait_sql $C postgres "SELECT count(*) >= 4 AND bool_and(status NOT IN ('queued', 'running')) FROM pgops.freeze_run WHERE job = 'hostile now'" 60; then
-    check_eq "a manual freeze run over every database succeeds in the hostile ones" \
-      "$(sql $C postgres "SELECT string_agg(database || '=' || status, ',' ORDER BY database) FROM pgops.freeze_run WHERE job = 'hostile now' AND database LIKE 'with%'")" \
-      "with_pgops=succeeded,without_pgops=succeeded"
+    local mr; mr=$(sql $C postgres "SELECT string_agg(database || '=' || status, ',' ORDER BY database) FROM pgops.freeze_run WHERE job = 'hostile now' AND database LIKE 'with%'")
+    if [ "$mr" = "with_pgops=succeeded,without_pgops=succeeded" ]; then ok "a manual freeze run over every database succeeds in the hostile ones"
+    else not_ok "a manual freeze run over every database succeeds in the hostile ones" "got [$mr]: $(sql $C postgres "SELECT string_agg(r.database || ': ' || t.schema || '.' || t.table_name || ' ' || t.outcome || coalesce(' ' || t.error, ''), '; ') FROM pgops.freeze_run r JOIN pgops.freeze_run_table t ON t.run_id = r.id WHERE r.job = 'hostile now' AND t.outcome <> 'frozen'" 2>&1)"; fi
   else
     not_ok "the manual freeze run finished" "$(sql $C postgres "SELECT database, status, detail FROM pgops.freeze_run")"
   fi
@@ -288,8 +288,9 @@ except Exception as e:
   check_eq "the etcd worker's collection (role drift over every database, after the plants) publishes role_drift 0" \
     "$got" "0 True"
   if wait_sql $C postgres "SELECT count(*) > 0 FROM pgops.freeze_run WHERE job = 'hostile scheduled' AND status NOT IN ('queued', 'running')" 75; then
-    check_eq "a scheduled freeze run in the hostile database succeeds" \
-      "$(sql $C postgres "SELECT status FROM pgops.freeze_run WHERE job = 'hostile scheduled' ORDER BY id LIMIT 1")" succeeded
+    local fr; fr=$(sql $C postgres "SELECT status FROM pgops.freeze_run WHERE job = 'hostile scheduled' ORDER BY id LIMIT 1")
+    if [ "$fr" = succeeded ]; then ok "a scheduled freeze run in the hostile database succeeds"
+    else not_ok "a scheduled freeze run in the hostile database succeeds" "got [$fr]: $(sql $C postgres "SELECT string_agg(t.schema || '.' || t.table_name || ' ' || t.outcome || coalesce(' ' || t.error, ''), '; ') FROM pgops.freeze_run_table t WHERE t.run_id = (SELECT id FROM pgops.freeze_run WHERE job = 'hostile scheduled' ORDER BY id LIMIT 1) AND t.outcome <> 'frozen'" 2>&1)"; fi
   else
     not_ok "the scheduled freeze run happened"
   fi

@@ -58,9 +58,12 @@ pub fn table_ages() -> crate::error::Result<Vec<TableAge>> {
     Ok(serde_json::from_value(serde_json::Value::Array(rows))?)
 }
 
-/// The VACUUM statement for one table: identifiers quoted, options from the job.
+/// The VACUUM statement for one table: identifiers quoted, options from the job. Never with
+/// parallel workers (`PARALLEL 0`): a parallel worker connects to the database afresh and starts
+/// with the settings its owner attached to it (a `transaction_timeout` of 1 ms ended one in the
+/// hostile-tenant scenario) before it takes the worker's pinned ones.
 pub fn vacuum_statement(schema: &str, table: &str, buffer_usage_limit: Option<&str>) -> String {
-    let mut options = vec!["FREEZE".to_string(), "VERBOSE false".to_string()];
+    let mut options = vec!["FREEZE".to_string(), "VERBOSE false".to_string(), "PARALLEL 0".to_string()];
     if let Some(b) = buffer_usage_limit {
         options.push(format!("BUFFER_USAGE_LIMIT {}", literal(b)));
     }
@@ -238,11 +241,11 @@ mod tests {
     fn vacuum_statements_quote_everything() {
         assert_eq!(
             vacuum_statement("public", "t", None),
-            r#"VACUUM (FREEZE, VERBOSE false) "public"."t""#
+            r#"VACUUM (FREEZE, VERBOSE false, PARALLEL 0) "public"."t""#
         );
         assert_eq!(
             vacuum_statement("we\"ird", "Tab le; DROP", Some("256MB")),
-            r#"VACUUM (FREEZE, VERBOSE false, BUFFER_USAGE_LIMIT '256MB') "we""ird"."Tab le; DROP""#
+            r#"VACUUM (FREEZE, VERBOSE false, PARALLEL 0, BUFFER_USAGE_LIMIT '256MB') "we""ird"."Tab le; DROP""#
         );
     }
 
