@@ -76,6 +76,7 @@ pub extern "C-unwind" fn _PG_init() {
     monitor::init(preloading);
     freeze::init(preloading);
     databases::init();
+    roles::init();
     etcd::init(preloading);
     hba::init(preloading);
     reconcile::init(preloading);

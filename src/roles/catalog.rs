@@ -185,21 +185,81 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
 pub const DEFAULT_HEIR: &str = "pgops_orphans";
 
 pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
-    let v = json(DATABASE_SNAPSHOT, &[pgrx::JsonB(serde_json::json!(grantees)).into()])?;
-    Ok(serde_json::from_value(v)?)
+    use pgops_core::roles::snapshot::{self, DefaultAclRow, NamespaceRow, ObjectRow};
+    use pgrx::pg_sys::Oid;
+    use pgrx::spi::{Spi, SpiHeapTupleData};
+    fn col<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(row: &SpiHeapTupleData, i: usize) -> Result<Option<T>> {
+        row.get::<T>(i).map_err(|e| Error::internal(format!("the roles snapshot, column {i}: {e}")))
+    }
+    fn need<T>(v: Option<T>, what: &str) -> Result<T> {
+        v.ok_or_else(|| Error::internal(format!("the roles snapshot: {what} is NULL")))
+    }
+    let (name, version, namespaces, objects, defaults) = Spi::connect(|c| -> Result<_> {
+        let (mut name, mut version, mut namespaces) = (String::new(), None, Vec::new());
+        for row in c.select(SNAPSHOT_SCHEMAS, None, &[])? {
+            name = need(col::<String>(&row, 1)?, "current_database()")?;
+            version = col::<String>(&row, 2)?;
+            namespaces.push(NamespaceRow {
+                oid: need(col::<Oid>(&row, 3)?, "a schema's oid")?.to_u32(),
+                name: need(col::<String>(&row, 4)?, "a schema's name")?,
+                owner: need(col::<String>(&row, 5)?, "a schema's owner")?,
+                acl: col::<Vec<String>>(&row, 6)?.unwrap_or_default(),
+            });
+        }
+        let users: Vec<Oid> = namespaces
+            .iter()
+            .filter(|n| snapshot::user_schema(&n.name))
+            .map(|n| Oid::from(n.oid))
+            .collect();
+        let mut objects = Vec::new();
+        for row in c.select(SNAPSHOT_OBJECTS, None, &[users.into()])? {
+            let kind = need(col::<String>(&row, 2)?, "an object's kind")?;
+            objects.push(ObjectRow {
+                namespace: need(col::<Oid>(&row, 1)?, "an object's schema")?.to_u32(),
+                kind: super::model::ObjKind::parse(&kind)
+                    .ok_or_else(|| Error::internal(format!("the roles snapshot: kind {kind}")))?,
+                owner: need(col::<String>(&row, 3)?, "an object's owner")?,
+                acl: col::<Vec<String>>(&row, 4)?.unwrap_or_default(),
+            });
+        }
+        let mut defaults = Vec::new();
+        for row in c.select(SNAPSHOT_DEFAULT_ACL, None, &[])? {
+            defaults.push(DefaultAclRow {
+                creator: need(col::<String>(&row, 1)?, "a default ACL's creator")?,
+                schema: col::<String>(&row, 2)?,
+                objtype: need(col::<String>(&row, 3)?, "a default ACL's object type")?,
+                acl: col::<Vec<String>>(&row, 4)?.unwrap_or_default(),
+                builtin: col::<Vec<String>>(&row, 5)?,
+            });
+        }
+        Ok((name, version, namespaces, objects, defaults))
+    })?;
+    snapshot::build(name, version, &namespaces, &objects, &defaults, grantees)
+        .map_err(|e| Error::internal(format!("the roles snapshot: {e}")))
 }
 
-/// The query behind `database_snapshot`; `$1` is a jsonb array of grantee names.
-pub const DATABASE_SNAPSHOT: &str = include_str!("../../sql/queries/roles_database_snapshot.sql");
+/// The three reads behind `database_snapshot` (the aggregation is `pgops_core::roles::snapshot`).
+const SNAPSHOT_SCHEMAS: &str = include_str!("../../sql/queries/roles_snapshot_schemas.sql");
+const SNAPSHOT_OBJECTS: &str = include_str!("../../sql/queries/roles_snapshot_objects.sql");
+const SNAPSHOT_DEFAULT_ACL: &str = include_str!("../../sql/queries/roles_snapshot_default_acl.sql");
 
-/// The per-database worker's task reading one database's snapshot.
+/// The per-database worker's task reading one database's snapshot: `database_snapshot` run there,
+/// its result sent back as JSON.
+pub static SNAPSHOT_HANDLER: dbworker::Handler = dbworker::Handler {
+    name: "role snapshot",
+    label: "role snapshot",
+    own_transactions: false,
+    enters_closed_databases: false,
+    run: |arg, _files| {
+        let grantees: Vec<String> = serde_json::from_value(arg.clone())?;
+        Ok(serde_json::to_value(database_snapshot(&grantees)?)?)
+    },
+};
+
 pub fn snapshot_task(grantees: &[String]) -> dbworker::Task {
-    dbworker::Task::Query {
-        label: "role snapshot".into(),
-        sql: DATABASE_SNAPSHOT.into(),
-        args: vec![serde_json::json!(grantees)],
-        rows: false,
-        closed: false,
+    dbworker::Task::Handler {
+        name: SNAPSHOT_HANDLER.name.into(),
+        arg: serde_json::json!(grantees),
     }
 }
 

@@ -6,6 +6,12 @@ pub mod api;
 pub mod catalog;
 pub use pgops_core::roles::{attributes, live, model, plan, scram};
 
+/// Registers the task handler that reads a database's snapshot for the planner in its own worker.
+/// Call from `_PG_init`.
+pub fn init() {
+    crate::worker::dbworker::register_handler(&catalog::SNAPSHOT_HANDLER);
+}
+
 // This capability's SQL (tables, views, triggers, grants), after the functions it names
 // (`requires` paths are pgrx's: matched against each function's module path).
 pgrx::extension_sql_file!(
