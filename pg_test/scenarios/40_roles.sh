@@ -100,6 +100,20 @@ scenario_main() {
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
   check_eq "existing table granted after apply" "$(sql $C app "SELECT has_table_privilege('dbrole_readonly', 'legacy', 'SELECT') AND has_schema_privilege('dbrole_readonly', 'public', 'USAGE')")" t
   check_eq "plan empty again" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
+  # The same privilege from a second grantor on one table counts that table once: another table
+  # that lacks it (its default grant revoked) is still found (counting grants, not tables, made
+  # 2 of 2 here).
+  sql $C app "CREATE TABLE legacy2 (id int); REVOKE SELECT ON legacy2 FROM dbrole_readonly; CREATE ROLE legacy_grantor NOLOGIN;
+              GRANT SELECT ON legacy TO legacy_grantor WITH GRANT OPTION;
+              SET ROLE legacy_grantor; GRANT SELECT ON legacy TO dbrole_readonly; RESET ROLE" >/dev/null
+  plan=$(sql $C postgres "SELECT coalesce(database, '*') || '|' || statement FROM pgops.plan_roles()")
+  check_match "a table granted by two grantors counts once: the one lacking the grant is found" "$plan" \
+    '(^|'$'\n'')app\|GRANT SELECT ON ALL TABLES IN SCHEMA "public" TO "dbrole_readonly"('$'\n''|$)'
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+  check_eq "… and granted by the apply" "$(sql $C app "SELECT has_table_privilege('dbrole_readonly', 'legacy2', 'SELECT')")" t
+  sql $C app "REVOKE SELECT ON legacy FROM legacy_grantor CASCADE; DROP TABLE legacy2" >/dev/null
+  sql $C postgres "DROP ROLE legacy_grantor" >/dev/null
+  check_eq "plan empty again after the second grantor left" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
 
   # A role and its grants on existing objects, declared together, converge in one apply.
   sql $C postgres "INSERT INTO pgops.role (name, login) VALUES ('dbrole_fresh', false)" >/dev/null
