@@ -110,7 +110,7 @@ fi
 
 # Where a database's time goes: a worker's start, pinned session, one-row read and exit
 # (pgops.installations(): a worker in each database but the templates, one at a time); the roles
-# snapshot's three reads (sql/queries/roles_snapshot_*.sql) as the first queries of a new session
+# snapshot's four reads (sql/queries/roles_snapshot_*.sql) as the first queries of a new session
 # in each database (psql's \timing, server side; the Rust aggregation after them is not in it);
 # and once, in this backend, pg_authid and the config read.
 say "Parts: worker start and exit, the snapshot reads cold, pg_authid and the config"
@@ -121,11 +121,12 @@ python3 - "$here/../sql/queries" "$dbs" > "$parts" <<'PY'
 import sys
 d, n = sys.argv[1], int(sys.argv[2])
 schemas = "ARRAY(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops'))"
-reads = [open(f"{d}/roles_snapshot_{f}.sql").read().replace("$1", schemas) for f in ("schemas", "objects", "default_acl")]
+reads = [r for f in ("schemas", "objects", "default_acl")
+         for r in open(f"{d}/roles_snapshot_{f}.sql").read().replace("$1", schemas).split(";\n") if r.strip()]
 for i in range(1, n + 1):
     print(f"\\c db{i}\n\\timing on")
     for r in reads:
-        print(f"SELECT count(*) FROM ({r}) s;")
+        print(f"{r.strip().rstrip(';')};")
     print("\\timing off")
 print("\\c postgres\n\\timing on")
 print("SELECT length(x::text) FROM (" + open(d + "/roles_live.sql").read() + ") s(x);")
@@ -133,7 +134,7 @@ print("SELECT length(coalesce(json_agg(row_to_json(r) ORDER BY r.name), '[]')::t
 PY
 chmod a+r "$parts"
 times=$(as_pg "$(psql_for "$v")" -X -q -At -h "${CL_DIR[$C]}" -p "${CL_PORT[$C]}" -U postgres -d postgres -v ON_ERROR_STOP=1 -f "$parts" | awk '/^Time:/ {print $2}')
-snap_ms=$(head -n "$((dbs * 3))" <<<"$times" | python3 -c "import sys; v=[float(x) for x in sys.stdin]; print(round(sum(v)/(len(v)/3), 1))")
+snap_ms=$(head -n "$((dbs * 4))" <<<"$times" | python3 -c "import sys; v=[float(x) for x in sys.stdin]; print(round(sum(v)/(len(v)/4), 1))")
 own_ms=$(tail -n 2 <<<"$times" | python3 -c "import sys; print(round(sum(float(x) for x in sys.stdin), 1))")
 
 ratio() { python3 -c "print(round($1 / $2, 2))"; }
@@ -149,7 +150,7 @@ printf '  %-58s %8s s   %6s ms a database   %s× baseline\n' "role_drift_summary
 printf '  %-58s %8s s\n' "apply_roles() from scratch" "$first"
 echo "  where the time goes:"
 printf '  %-58s %8s ms a database\n' "  a worker: start, pinned session, one-row read, exit" "$(python3 -c "print(round($workers_serial / $nworkers * 1000, 1))")"
-printf '  %-58s %8s ms a database\n' "  the roles snapshot's three reads, first in a new session" "$snap_ms"
+printf '  %-58s %8s ms a database\n' "  the roles snapshot's four reads, first in a new session" "$snap_ms"
 printf '  %-58s %8s ms once\n' "  pg_authid and the config, read in this backend" "$own_ms"
 if [ "$peer" = 1 ]; then
   echo

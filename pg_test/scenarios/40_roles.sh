@@ -114,6 +114,22 @@ scenario_main() {
   sql $C app "REVOKE SELECT ON legacy FROM legacy_grantor CASCADE; DROP TABLE legacy2" >/dev/null
   sql $C postgres "DROP ROLE legacy_grantor" >/dev/null
   check_eq "plan empty again after the second grantor left" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
+  # A database that cannot be read fails alone: a SQL_ASCII database whose schema's name is not
+  # UTF-8 (its owner's to choose) is left out with a warning and a drift row; the others are
+  # planned and applied as before.
+  sql $C postgres "CREATE DATABASE ascii_db ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" >/dev/null
+  PGCLIENTENCODING=SQL_ASCII sql $C ascii_db $'CREATE SCHEMA "caf\xe9"' >/dev/null
+  sql $C app "REVOKE SELECT ON legacy FROM dbrole_readonly" >/dev/null
+  out=$(sql $C postgres "SELECT coalesce(database, '*') || '|' || statement FROM pgops.plan_roles()" 2>&1)
+  check_match "an unreadable database: a warning naming it, the others still planned" "$out" \
+    'WARNING:  database "ascii_db" could not be read \(.*UTF-?8.*\); nothing is planned there until it can be.*app\|GRANT SELECT ON ALL TABLES IN SCHEMA "public" TO "dbrole_readonly"'
+  check_match "… and it is a drift row, not a missing database" \
+    "$(sql $C postgres "SELECT object || '|' || field || '|' || want || '|' || have FROM pgops.role_drift WHERE object LIKE '%ascii_db%'" 2>/dev/null)" \
+    '^roles'"'"' privileges in database "ascii_db"\|database\|read\|could not be read, nothing is planned there: .*UTF-?8'
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null 2>&1
+  check_eq "… and the apply converges the others" "$(sql $C app "SELECT has_table_privilege('dbrole_readonly', 'legacy', 'SELECT')")" t
+  sql $C postgres "DROP DATABASE ascii_db" >/dev/null
+  check_eq "plan empty again once it is gone" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
 
   # A role and its grants on existing objects, declared together, converge in one apply.
   sql $C postgres "INSERT INTO pgops.role (name, login) VALUES ('dbrole_fresh', false)" >/dev/null

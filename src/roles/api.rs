@@ -39,7 +39,15 @@ fn require_superuser(what: &str) {
 
 pub struct Computed {
     pub plan: Plan,
-    pub hash: String,
+    /// The live state the plan was made from (for its hash, made only when one is asked for:
+    /// streaming ten thousand roles into SHA-256 is a tenth of a no-op apply's own CPU).
+    live: super::live::Live,
+}
+
+impl Computed {
+    pub fn hash(&self) -> String {
+        self.plan.hash(&self.live)
+    }
 }
 
 /// Roles are cluster-wide: plan and apply work from any database, with the config tables of the
@@ -67,9 +75,11 @@ pub fn compute() -> Computed {
     for n in notices {
         notice!("{n}");
     }
+    for (db, why) in &live.unreadable {
+        warning!("database \"{db}\" could not be read ({why}); nothing is planned there until it can be");
+    }
     let plan = plan::plan(&desired, &live, &opts).unwrap_or_else(|e| invalid(e));
-    let hash = plan.hash(&live);
-    Computed { plan, hash }
+    Computed { plan, live }
 }
 
 /// What `apply_roles()` would run, one statement a row in executable order. `database` NULL:
@@ -89,7 +99,7 @@ fn plan_roles() -> TableIterator<
     require_superuser("pgops.plan_roles()");
     note_config_database("pgops.plan_roles()");
     let c = compute();
-    let hash = c.hash.clone();
+    let hash = c.hash();
     TableIterator::new(c.plan.steps.into_iter().enumerate().map(move |(i, s)| {
         (
             i as i32 + 1,
@@ -134,12 +144,12 @@ fn apply_roles(
     // active snapshot, which the calling statement took before the wait.
     let c = crate::pgutil::with_fresh_snapshot(compute);
     if let Some(wanted) = plan_hash.as_deref() {
-        if wanted != c.hash {
+        let now = c.hash();
+        if wanted != now {
             fail(
                 Code::ObjectNotInPrerequisiteState,
                 format!(
-                    "the catalog or the config changed since the plan was made (plan hash {wanted}, now {})",
-                    c.hash
+                    "the catalog or the config changed since the plan was made (plan hash {wanted}, now {now})"
                 ),
                 "Run pgops.plan_roles() again, review it, and pass its plan_hash.",
             );

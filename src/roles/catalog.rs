@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Context, Error, Result};
 use serde::Deserialize;
+use pgrx::pg_sys;
 use serde_json::Value;
 
 use super::live::{Live, LiveDatabase, LiveRole};
@@ -138,13 +139,22 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
     let (roles, mut own) = local?;
     let mut read = read.into_iter();
     let mut databases = Vec::new();
+    // A database that cannot be read fails alone: it is left out of the plan, which says so.
+    let mut unreadable = BTreeMap::new();
     for db in names {
         let snapshot = if db == header.current_database {
             own.take().ok_or_else(|| Error::internal("this database was not read"))?
         } else {
             let v = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
-            let v = v.map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
-            serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
+            match v.map_err(|e| e.to_string()).and_then(|v| {
+                serde_json::from_value::<LiveDatabase>(v).map_err(|e| format!("unreadable snapshot: {e}"))
+            }) {
+                Ok(s) => s,
+                Err(e) => {
+                    unreadable.insert(db, e);
+                    continue;
+                }
+            }
         };
         databases.push(snapshot);
     }
@@ -174,6 +184,7 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
         current_database: header.current_database,
         roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect(),
         databases,
+        unreadable,
     };
     Ok((live, notices))
 }
@@ -185,7 +196,7 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
 pub const DEFAULT_HEIR: &str = "pgops_orphans";
 
 pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
-    use pgops_core::roles::snapshot::{self, DefaultAclRow, NamespaceRow, ObjectRow};
+    use pgops_core::roles::snapshot::{self, Grantee, PUBLIC, Snapshot};
     use pgrx::pg_sys::Oid;
     use pgrx::spi::{Spi, SpiHeapTupleData};
     fn col<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(row: &SpiHeapTupleData, i: usize) -> Result<Option<T>> {
@@ -194,48 +205,194 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
     fn need<T>(v: Option<T>, what: &str) -> Result<T> {
         v.ok_or_else(|| Error::internal(format!("the roles snapshot: {what} is NULL")))
     }
-    let (name, version, namespaces, objects, defaults) = Spi::connect(|c| -> Result<_> {
-        let (mut name, mut version, mut namespaces) = (String::new(), None, Vec::new());
-        for row in c.select(SNAPSHOT_SCHEMAS, None, &[])? {
-            name = need(col::<String>(&row, 1)?, "current_database()")?;
-            version = col::<String>(&row, 2)?;
-            namespaces.push(NamespaceRow {
-                oid: need(col::<Oid>(&row, 3)?, "a schema's oid")?.to_u32(),
-                name: need(col::<String>(&row, 4)?, "a schema's name")?,
-                owner: need(col::<String>(&row, 5)?, "a schema's owner")?,
-                acl: col::<Vec<String>>(&row, 6)?.unwrap_or_default(),
-            });
-        }
-        let users: Vec<Oid> = namespaces
-            .iter()
-            .filter(|n| snapshot::user_schema(&n.name))
-            .map(|n| Oid::from(n.oid))
-            .collect();
-        let mut objects = Vec::new();
-        for row in c.select(SNAPSHOT_OBJECTS, None, &[users.into()])? {
-            let kind = need(col::<String>(&row, 2)?, "an object's kind")?;
-            objects.push(ObjectRow {
-                namespace: need(col::<Oid>(&row, 1)?, "an object's schema")?.to_u32(),
-                kind: super::model::ObjKind::parse(&kind)
-                    .ok_or_else(|| Error::internal(format!("the roles snapshot: kind {kind}")))?,
-                owner: need(col::<String>(&row, 3)?, "an object's owner")?,
-                acl: col::<Vec<String>>(&row, 4)?.unwrap_or_default(),
-            });
-        }
-        let mut defaults = Vec::new();
-        for row in c.select(SNAPSHOT_DEFAULT_ACL, None, &[])? {
-            defaults.push(DefaultAclRow {
-                creator: need(col::<String>(&row, 1)?, "a default ACL's creator")?,
-                schema: col::<String>(&row, 2)?,
-                objtype: need(col::<String>(&row, 3)?, "a default ACL's object type")?,
-                acl: col::<Vec<String>>(&row, 4)?.unwrap_or_default(),
-                builtin: col::<Vec<String>>(&row, 5)?,
-            });
-        }
-        Ok((name, version, namespaces, objects, defaults))
+    /// A name read as UTF-8 bytes (`convert_to`): a database whose encoding cannot give them
+    /// (SQL_ASCII holding other bytes) fails with the name's kind.
+    fn utf8(v: Option<Vec<u8>>, what: &str) -> Result<Option<String>> {
+        v.map(|b| {
+            String::from_utf8(b).map_err(|_| {
+                Error::new(
+                    crate::error::Code::DataException,
+                    format!("{what} is not valid UTF-8 here (this database's encoding is SQL_ASCII?); rename it"),
+                )
+            })
+        })
+        .transpose()
+    }
+    // Each config grantee's OID here (roles are cluster-wide: looked up by name, as stored).
+    let wanted: Vec<Grantee> = grantees
+        .iter()
+        .map(|name| {
+            let oid = if name == "PUBLIC" { Some(PUBLIC) } else { role_oid(name) };
+            Grantee { name: name.clone(), oid }
+        })
+        .collect();
+    let mut snapshot = Snapshot::new(wanted);
+    let name = database_name()?;
+    let (extension, namespaces) = SNAPSHOT_SCHEMAS
+        .split_once(";\n")
+        .ok_or_else(|| Error::internal("the roles snapshot: roles_snapshot_schemas.sql is two statements"))?;
+    let version = Spi::connect(|c| -> Result<_> {
+        let (mut version, mut home) = (None, None);
+        each_row(c, extension, &[], |row| {
+            version = col::<String>(row, 1)?;
+            home = col::<Oid>(row, 2)?;
+            Ok(())
+        })?;
+        // Every schema's name (a default ACL names any); the user schemas are counted.
+        let mut names: BTreeMap<u32, String> = BTreeMap::new();
+        let mut users: Vec<Oid> = Vec::new();
+        each_row(c, namespaces, &[], |row| {
+            let oid = need(col::<Oid>(row, 1)?, "a schema's oid")?;
+            let nspname = need(utf8(col::<Vec<u8>>(row, 2)?, "a schema's name")?, "a schema's name")?;
+            if snapshot::user_schema(&nspname, home == Some(oid)) {
+                let owner = need(col::<Oid>(row, 3)?, "a schema's owner")?;
+                with_acl(row, 4, |acl| snapshot.schema(oid.to_u32(), nspname.clone(), owner.to_u32(), acl))?;
+                users.push(oid);
+            }
+            names.insert(oid.to_u32(), nspname);
+            Ok(())
+        })?;
+        each_row(c, SNAPSHOT_OBJECTS, &[users.into()], |row| {
+            let kind = match col::<bool>(row, 2)? {
+                Some(true) => ObjKind::Sequences,
+                Some(false) => ObjKind::Tables,
+                None => ObjKind::Functions,
+            };
+            let schema = need(col::<Oid>(row, 1)?, "an object's schema")?.to_u32();
+            let owner = need(col::<Oid>(row, 3)?, "an object's owner")?.to_u32();
+            with_acl(row, 4, |acl| snapshot.object(schema, kind, owner, acl))
+        })?;
+        each_row(c, SNAPSHOT_DEFAULT_ACL, &[], |row| {
+            let creator = need(col::<Oid>(row, 1)?, "a default ACL's creator")?.to_u32();
+            let schema = need(col::<Oid>(row, 2)?, "a default ACL's schema")?;
+            let schema = if schema == pg_sys::InvalidOid { None } else { Some(names.get(&schema.to_u32()).cloned().unwrap_or_default()) };
+            let objtype = need(col::<i8>(row, 3)?, "a default ACL's object type")? as u8;
+            with_acl(row, 4, |acl| snapshot.default_acl(creator, schema, objtype, acl.unwrap_or(&[])))
+        })?;
+        Ok(version)
     })?;
-    snapshot::build(name, version, &namespaces, &objects, &defaults, grantees)
-        .map_err(|e| Error::internal(format!("the roles snapshot: {e}")))
+    snapshot
+        .finish(name, version, |oid| role_name(Oid::from(oid)))
+        .map_err(|e| Error::new(crate::error::Code::DataException, format!("the roles snapshot: {e}")))
+}
+
+/// This database's name (a name that is not UTF-8 fails, saying so).
+fn database_name() -> Result<String> {
+    // SAFETY: this backend's database, connected; the name is palloc'd, NULL only if it is gone.
+    let p = unsafe { pg_sys::get_database_name(pg_sys::MyDatabaseId) };
+    if p.is_null() {
+        return Err(Error::internal("this database has no name any more"));
+    }
+    // SAFETY: a NUL-terminated name palloc'd by get_database_name, freed once copied.
+    let name = unsafe { std::ffi::CStr::from_ptr(p) }.to_str().map(str::to_string);
+    unsafe { pg_sys::pfree(p.cast()) };
+    name.map_err(|_| Error::new(crate::error::Code::DataException, "this database's name is not valid UTF-8; rename it"))
+}
+
+/// A role's OID by its name as stored, None when there is none (a name with a NUL byte cannot be
+/// one).
+fn role_oid(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a valid C string; with missing_ok the lookup returns InvalidOid instead of raising.
+    let oid = unsafe { pg_sys::get_role_oid(c.as_ptr(), true) };
+    (oid != pg_sys::InvalidOid).then(|| oid.to_u32())
+}
+
+/// A role's name (`unknown (OID=n)` for a role that is gone, as `pg_get_userbyid` writes it); an
+/// error when it is not UTF-8 (made from a database in another encoding).
+fn role_name(oid: pg_sys::Oid) -> std::result::Result<String, String> {
+    // SAFETY: a syscache lookup; with noerr it returns NULL for a role that is not there.
+    let p = unsafe { pg_sys::GetUserNameFromId(oid, true) };
+    if p.is_null() {
+        return Ok(format!("unknown (OID={})", oid.to_u32()));
+    }
+    // SAFETY: a NUL-terminated name palloc'd by GetUserNameFromId, freed once copied.
+    let name = unsafe { std::ffi::CStr::from_ptr(p) }.to_str().map(str::to_string);
+    unsafe { pg_sys::pfree(p.cast()) };
+    name.map_err(|_| format!("the name of role {} is not valid UTF-8; rename it", oid.to_u32()))
+}
+
+/// Runs a read-only query through a cursor, a batch of rows at a time (each batch's rows freed
+/// before the next), and hands each row to `f`.
+fn each_row(
+    c: &pgrx::spi::SpiClient<'_>,
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid],
+    mut f: impl FnMut(&pgrx::spi::SpiHeapTupleData) -> Result<()>,
+) -> Result<()> {
+    let mut cursor = c.try_open_cursor(query, args)?;
+    loop {
+        let n = {
+            let batch = cursor.fetch(500)?;
+            let n = batch.len();
+            for row in batch {
+                f(&row)?;
+            }
+            n
+        };
+        // SAFETY: the batch just read is no longer referenced; SPI_freetuptable ignores a table
+        // that is not this SPI connection's.
+        unsafe {
+            pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable);
+            pg_sys::SPI_tuptable = std::ptr::null_mut();
+        }
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// The `aclitem[]` in column `i` of `row`, as stored, handed to `f` (None for NULL); the detoasted
+/// copy is freed after.
+fn with_acl(
+    row: &pgrx::spi::SpiHeapTupleData,
+    i: usize,
+    f: impl FnOnce(Option<&[pgops_core::roles::snapshot::AclBits]>),
+) -> Result<()> {
+    use pgops_core::roles::snapshot::AclBits;
+    let Some(any) = row
+        .get::<pgrx::datum::AnyArray>(i)
+        .map_err(|e| Error::internal(format!("the roles snapshot, column {i}: {e}")))?
+    else {
+        f(None);
+        return Ok(());
+    };
+    let stale = any.datum().cast_mut_ptr::<pg_sys::varlena>();
+    // SAFETY: a non-NULL array datum of this row, alive while the batch is; detoasted (a copy
+    // when it was compressed or out of line) before its header is read.
+    let fresh = unsafe { pg_sys::pg_detoast_datum(stale) };
+    let Some(ptr) = std::ptr::NonNull::new(fresh.cast::<pg_sys::ArrayType>()) else {
+        return Err(Error::internal("the roles snapshot: an ACL could not be read"));
+    };
+    // SAFETY: a detoasted array this function owns until it returns.
+    let mut raw = unsafe { pgrx::array::RawArray::from_ptr(ptr) };
+    let out = if raw.oid() != pg_sys::ACLITEMOID || raw.dims().len() > 1 || raw.nulls().is_some() {
+        Err(Error::internal("the roles snapshot: an ACL that is not a one-dimensional aclitem[] without NULLs"))
+    } else {
+        // AclMode holds the privileges in its low half and their grant options in its high half
+        // (16 + 16 bits up to PG 15, 32 + 32 from PG 16).
+        let half = std::mem::size_of::<pg_sys::AclMode>() * 4;
+        // SAFETY: the element type was checked: aclitem, laid out as pg_sys::AclItem.
+        let items: &[pg_sys::AclItem] = unsafe { raw.data::<pg_sys::AclItem>().as_ref() };
+        let bits: Vec<AclBits> = items
+            .iter()
+            .map(|a| {
+                let privs = a.ai_privs as u64;
+                AclBits {
+                    grantee: a.ai_grantee.to_u32(),
+                    privileges: (privs & ((1u64 << half) - 1)) as u32,
+                    grant_options: (privs >> half) as u32,
+                }
+            })
+            .collect();
+        f(Some(&bits));
+        Ok(())
+    };
+    if fresh != stale {
+        // SAFETY: the copy pg_detoast_datum made, not referenced any more.
+        unsafe { pg_sys::pfree(fresh.cast()) };
+    }
+    out
 }
 
 /// The three reads behind `database_snapshot` (the aggregation is `pgops_core::roles::snapshot`).
@@ -284,8 +441,8 @@ pub fn desired_state() -> Result<(Desired, Options)> {
     )?
     .unwrap_or_default();
     let roles = rows
-        .iter()
-        .map(super::model::role_from_row)
+        .into_iter()
+        .map(super::model::role_from_row_owned)
         .collect::<Result<Vec<RoleSpec>>>()?;
     let valid_until: BTreeMap<String, String> = serde_json::from_value(json(
         &format!(

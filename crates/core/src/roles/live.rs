@@ -93,4 +93,8 @@ pub struct Live {
     pub current_database: String,
     pub roles: BTreeMap<String, LiveRole>,
     pub databases: Vec<LiveDatabase>,
+    /// Databases that could not be read (name → why): nothing is planned in them, and the plan
+    /// says so; the others are planned as usual.
+    #[serde(default)]
+    pub unreadable: BTreeMap<String, String>,
 }

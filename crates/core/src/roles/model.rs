@@ -571,7 +571,11 @@ pub fn unmanageable_columns() -> impl Iterator<Item = &'static str> {
 /// A row of pgops.role as `to_jsonb(row)` gives it → the declared role; a NULL attribute or
 /// connlimit is recorded as not managed.
 pub fn role_from_row(row: &Value) -> Result<RoleSpec> {
-    let mut row = row.clone();
+    role_from_row_owned(row.clone())
+}
+
+/// [`role_from_row`] for a row the caller no longer needs (no copy of it is made).
+pub fn role_from_row_owned(mut row: Value) -> Result<RoleSpec> {
     let mut unmanaged = BTreeSet::new();
     if let Value::Object(o) = &mut row {
         for a in ATTRIBUTES {

@@ -1,348 +1,357 @@
-//! One database's snapshot for the roles planner, built from its catalog rows as read (schemas,
-//! the ACLs of its tables, sequences and functions, its default ACLs) — the aggregation a single
-//! big query used to do on the server, done here: every per-database worker planned and ran that
-//! query cold, and its planning, hash tables and `aclexplode` rows were most of a worker's time.
+//! One database's snapshot for the roles planner, aggregated here from its catalog rows as they
+//! are read (schemas, the ACLs of its tables, sequences and functions, its default ACLs) — the
+//! work a single big query used to do on the server: every per-database worker planned and ran
+//! that query cold, and its planning, hash tables and `aclexplode` rows were most of a worker's
+//! time.
 //!
-//! ACLs arrive as the text of each `aclitem` (`grantee=privileges/grantor`, PostgreSQL's own
-//! output, `aclitemout`), NULL ACLs already replaced by `acldefault()` on the server.
+//! ACLs arrive as PostgreSQL stores them (`aclitem`: grantee and grantor OIDs, privilege and
+//! grant-option bits), NULL ACLs already replaced by `acldefault()` on the server. Roles are
+//! compared by OID, as the catalog does; names are looked up only for what the planner shows.
+//! Rows are fed one at a time and only counts are kept, so memory does not grow with the size
+//! of the ACLs a database's owner can write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::live::{DefaultAclEntry, ExistingFact, LiveDatabase, ObjectTotal};
 use super::model::ObjKind;
 
-/// The grantee of an ACL item: PUBLIC (written as an empty name) or a role by name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Grantee {
-    Public,
-    Role(String),
+/// One `aclitem`: grantee OID (0: PUBLIC), privilege bits, grant-option bits (PostgreSQL's
+/// `ACL_*` bit positions, the same in every major; the grant options already shifted down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AclBits {
+    pub grantee: u32,
+    pub privileges: u32,
+    pub grant_options: u32,
 }
 
-impl Grantee {
-    /// As the planner names it: `PUBLIC`, or the role's name.
-    pub fn name(&self) -> &str {
-        match self {
-            Grantee::Public => "PUBLIC",
-            Grantee::Role(r) => r,
-        }
-    }
-}
+/// PUBLIC's OID in an ACL.
+pub const PUBLIC: u32 = 0;
 
-/// One `aclitem`: who, which privileges (each with its grant option), granted by whom.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AclItem {
-    pub grantee: Grantee,
-    pub grantor: String,
-    pub privileges: Vec<(&'static str, bool)>,
-}
+/// The privilege of each `ACL_*` bit (`parsenodes.h`), named as `aclexplode()` and GRANT name
+/// it. Bits a later PostgreSQL may add are not named, and not counted.
+const PRIVILEGES: [&str; 15] = [
+    "INSERT",
+    "SELECT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "EXECUTE",
+    "USAGE",
+    "CREATE",
+    "TEMPORARY",
+    "CONNECT",
+    "SET",
+    "ALTER SYSTEM",
+    "MAINTAIN",
+];
 
-/// A privilege's letter in `aclitem` text (PostgreSQL's `ACL_ALL_RIGHTS_STR`) → its name, as
-/// `aclexplode()` and GRANT name it.
-fn privilege_name(c: char) -> Option<&'static str> {
-    Some(match c {
-        'a' => "INSERT",
-        'r' => "SELECT",
-        'w' => "UPDATE",
-        'd' => "DELETE",
-        'D' => "TRUNCATE",
-        'x' => "REFERENCES",
-        't' => "TRIGGER",
-        'X' => "EXECUTE",
-        'U' => "USAGE",
-        'C' => "CREATE",
-        'T' => "TEMPORARY",
-        'c' => "CONNECT",
-        's' => "SET",
-        'A' => "ALTER SYSTEM",
-        'm' => "MAINTAIN",
-        _ => return None,
-    })
-}
-
-/// A role name at the start of `s` as `aclitemout` writes it (double-quoted, `""` for a quote,
-/// when it has anything but letters, digits and `_`); the rest of `s` after it.
-fn role_name(s: &str) -> Result<(String, &str), String> {
-    let Some(quoted) = s.strip_prefix('"') else {
-        let end = s.find(['=', '/']).unwrap_or(s.len());
-        return Ok((s[..end].to_string(), &s[end..]));
-    };
-    let mut name = String::new();
-    let mut chars = quoted.char_indices();
-    while let Some((i, c)) = chars.next() {
-        if c != '"' {
-            name.push(c);
-            continue;
-        }
-        if quoted[i + 1..].starts_with('"') {
-            name.push('"');
-            chars.next();
-        } else {
-            return Ok((name, &quoted[i + 1..]));
-        }
-    }
-    Err("a quoted role name has no closing quote".into())
-}
-
-/// Parses one `aclitem` as PostgreSQL writes it.
-pub fn parse_aclitem(item: &str) -> Result<AclItem, String> {
-    let bad = |why: String| format!("unreadable ACL item {item:?}: {why}");
-    let (grantee, rest) = if item.starts_with('=') { (String::new(), item) } else { role_name(item).map_err(bad)? };
-    let rest = rest.strip_prefix('=').ok_or_else(|| bad("no '=' after the grantee".into()))?;
-    let (privs, grantor) = rest.split_once('/').map_or((rest, ""), |(p, g)| (p, g));
-    let mut privileges: Vec<(&'static str, bool)> = Vec::new();
-    for c in privs.chars() {
-        if c == '*' {
-            match privileges.last_mut() {
-                Some(last) => last.1 = true,
-                None => return Err(bad("'*' before any privilege".into())),
-            }
-        } else {
-            privileges.push((privilege_name(c).ok_or_else(|| bad(format!("unknown privilege letter {c:?}")))?, false));
-        }
-    }
-    let grantor = if grantor.is_empty() {
-        String::new()
-    } else {
-        let (g, tail) = role_name(grantor).map_err(bad)?;
-        if !tail.is_empty() {
-            return Err(bad("text after the grantor".into()));
-        }
-        g
-    };
-    Ok(AclItem {
-        grantee: if grantee.is_empty() { Grantee::Public } else { Grantee::Role(grantee) },
-        grantor,
-        privileges,
-    })
-}
-
-/// A schema the roles planner manages: not `pg_*`, `information_schema` or pgops' own.
-pub fn user_schema(name: &str) -> bool {
-    !name.starts_with("pg_") && name != "information_schema" && name != "pgops"
-}
-
-/// A row of `pg_namespace`: oid, name, owner's name, ACL (the default's when NULL).
-#[derive(Clone, Debug)]
-pub struct NamespaceRow {
-    pub oid: u32,
-    pub name: String,
-    pub owner: String,
-    pub acl: Vec<String>,
-}
-
-/// A table (any relation kind privileges are granted on as tables), sequence or function in a
-/// user schema: its schema's oid, kind, owner's name, ACL (the default's when NULL).
-#[derive(Clone, Debug)]
-pub struct ObjectRow {
-    pub namespace: u32,
-    pub kind: ObjKind,
-    pub owner: String,
-    pub acl: Vec<String>,
-}
-
-/// A row of `pg_default_acl`: creator's name, schema (None: every schema), object type letter,
-/// the ACL, and for a global entry the built-in default (`acldefault()`) it also stores.
-#[derive(Clone, Debug)]
-pub struct DefaultAclRow {
-    pub creator: String,
-    pub schema: Option<String>,
-    pub objtype: String,
-    pub acl: Vec<String>,
-    pub builtin: Option<Vec<String>>,
-}
-
-fn default_acl_kind(objtype: &str) -> Option<ObjKind> {
-    Some(match objtype {
-        "r" => ObjKind::Tables,
-        "S" => ObjKind::Sequences,
-        "f" => ObjKind::Functions,
-        "T" => ObjKind::Types,
-        "n" => ObjKind::Schemas,
-        _ => return None,
-    })
-}
-
-/// Each (grantee, privilege, grant option) an ACL gives.
-fn exploded(acl: &[String]) -> Result<Vec<(Grantee, &'static str, bool)>, String> {
-    let mut out = Vec::new();
-    for item in acl {
-        let a = parse_aclitem(item)?;
-        out.extend(a.privileges.into_iter().map(|(p, g)| (a.grantee.clone(), p, g)));
-    }
-    Ok(out)
-}
-
-/// The snapshot of database `name`. `grantees`: the roles whose privileges on existing objects
-/// the config manages (`PUBLIC` is PUBLIC); for each, on how many objects of a kind in a schema it
-/// holds each privilege, and how many such objects there are — objects it owns left out of both.
-/// An object counts once for a privilege however many grantors gave it.
-pub fn build(
-    name: String,
-    pgops_version: Option<String>,
-    namespaces: &[NamespaceRow],
-    objects: &[ObjectRow],
-    default_acls: &[DefaultAclRow],
-    grantees: &[String],
-) -> Result<LiveDatabase, String> {
-    let users: BTreeMap<u32, &NamespaceRow> = namespaces.iter().filter(|n| user_schema(&n.name)).map(|n| (n.oid, n)).collect();
-    let mut schemas: Vec<String> = users.values().map(|n| n.name.clone()).collect();
-    schemas.sort();
-    let wanted: BTreeSet<Grantee> = grantees
+/// The named privileges of `bits`, lowest bit first: (bit, name).
+pub fn privileges(bits: u32) -> impl Iterator<Item = (u8, &'static str)> {
+    PRIVILEGES
         .iter()
-        .map(|g| if g == "PUBLIC" { Grantee::Public } else { Grantee::Role(g.clone()) })
-        .collect();
-    let mut granted: BTreeMap<(String, ObjKind, String, &'static str), i64> = BTreeMap::new();
-    let mut totals: BTreeMap<(String, ObjKind, String), i64> = BTreeMap::new();
-    if !wanted.is_empty() {
-        let schema_objects = users.values().map(|n| (n.name.as_str(), ObjKind::Schemas, n.owner.as_str(), &n.acl));
-        let others = objects
-            .iter()
-            .filter_map(|o| users.get(&o.namespace).map(|n| (n.name.as_str(), o.kind, o.owner.as_str(), &o.acl)));
-        for (schema, kind, owner, acl) in schema_objects.chain(others) {
-            let not_owner = |g: &Grantee| g.name() != owner || *g == Grantee::Public;
-            for g in wanted.iter().filter(|g| not_owner(g)) {
-                *totals.entry((schema.to_string(), kind, g.name().to_string())).or_default() += 1;
-            }
-            let held: BTreeSet<(Grantee, &'static str)> = exploded(acl)?
-                .into_iter()
-                .filter(|(g, _, _)| wanted.contains(g) && not_owner(g))
-                .map(|(g, p, _)| (g, p))
-                .collect();
-            for (g, p) in held {
-                *granted.entry((schema.to_string(), kind, g.name().to_string(), p)).or_default() += 1;
-            }
+        .enumerate()
+        .filter(move |(i, _)| bits & (1 << i) != 0)
+        .map(|(i, name)| (i as u8, *name))
+}
+
+fn bit(name: &str) -> u32 {
+    PRIVILEGES.iter().position(|p| *p == name).map_or(0, |i| 1 << i)
+}
+
+fn bits(names: &[&str]) -> u32 {
+    names.iter().fold(0, |b, n| b | bit(n))
+}
+
+/// What PostgreSQL's `acldefault()` gives an object of `kind` owned by `owner` (its ACL while it
+/// is NULL, and what a global `pg_default_acl` entry also stores): the owner's every right (on a
+/// table MAINTAIN too, which only PostgreSQL 17 and later have), and PUBLIC's EXECUTE on
+/// functions and USAGE on types.
+pub fn acldefault(kind: ObjKind, owner: u32) -> Vec<AclBits> {
+    let (own, public) = match kind {
+        ObjKind::Tables => (
+            bits(&["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"]),
+            0,
+        ),
+        ObjKind::Sequences => (bits(&["SELECT", "UPDATE", "USAGE"]), 0),
+        ObjKind::Functions => (bit("EXECUTE"), bit("EXECUTE")),
+        ObjKind::Types => (bit("USAGE"), bit("USAGE")),
+        ObjKind::Schemas => (bits(&["USAGE", "CREATE"]), 0),
+    };
+    let mut acl = Vec::new();
+    if public != 0 {
+        acl.push(AclBits { grantee: PUBLIC, privileges: public, grant_options: 0 });
+    }
+    acl.push(AclBits { grantee: owner, privileges: own, grant_options: 0 });
+    acl
+}
+
+/// A schema the roles planner manages: not `pg_*`, not `information_schema`, not the schema
+/// pgops is installed in (the server applies the same rule in `roles_snapshot_schemas.sql`).
+pub fn user_schema(name: &str, pgops_schema: bool) -> bool {
+    !name.starts_with("pg_") && name != "information_schema" && !pgops_schema
+}
+
+fn default_acl_kind(objtype: u8) -> Option<ObjKind> {
+    Some(match objtype {
+        b'r' => ObjKind::Tables,
+        b'S' => ObjKind::Sequences,
+        b'f' => ObjKind::Functions,
+        b'T' => ObjKind::Types,
+        b'n' => ObjKind::Schemas,
+        _ => return None,
+    })
+}
+
+/// A grantee the config manages privileges on existing objects for: its name in the config and
+/// its OID here (PUBLIC: [`PUBLIC`]; None: no such role, so it owns and holds nothing).
+#[derive(Clone, Debug)]
+pub struct Grantee {
+    pub name: String,
+    pub oid: Option<u32>,
+}
+
+/// The aggregation of one database's rows. Feed schemas first, then objects and default ACLs
+/// in any order; `finish` names what the planner shows.
+#[derive(Debug)]
+pub struct Snapshot {
+    grantees: Vec<Grantee>,
+    /// user schema OID → name
+    schemas: BTreeMap<u32, String>,
+    /// objects of a kind in a schema
+    objects: BTreeMap<(u32, ObjKind), i64>,
+    /// of those, owned by a managed grantee (grantee index)
+    owned: BTreeMap<(u32, ObjKind, usize), i64>,
+    /// objects on which a managed grantee holds a privilege (bit), each counted once
+    held: BTreeMap<(u32, ObjKind, usize, u8), i64>,
+    /// default ACL entries: creator OID, schema, kind, grantee OID, privilege bit, grant option
+    defaults: Vec<(u32, Option<String>, ObjKind, u32, u8, bool)>,
+}
+
+impl Snapshot {
+    pub fn new(grantees: Vec<Grantee>) -> Snapshot {
+        Snapshot {
+            grantees,
+            schemas: BTreeMap::new(),
+            objects: BTreeMap::new(),
+            owned: BTreeMap::new(),
+            held: BTreeMap::new(),
+            defaults: Vec::new(),
         }
     }
-    let mut default_acl = Vec::new();
-    for d in default_acls {
-        let Some(kind) = default_acl_kind(&d.objtype) else { continue };
-        let builtin = match &d.builtin {
-            Some(b) => exploded(b)?,
-            None => vec![],
+
+    fn count(&mut self, schema: u32, kind: ObjKind, owner: u32, acl: Option<&[AclBits]>) {
+        let default;
+        let acl = match acl {
+            Some(a) => a,
+            None => {
+                default = acldefault(kind, owner);
+                &default[..]
+            }
         };
-        for (g, privilege, grant_option) in exploded(&d.acl)? {
-            if builtin.iter().any(|(bg, bp, bo)| *bg == g && *bp == privilege && *bo == grant_option) {
+        *self.objects.entry((schema, kind)).or_default() += 1;
+        for (i, g) in self.grantees.iter().enumerate() {
+            let Some(oid) = g.oid else { continue };
+            if oid == owner && oid != PUBLIC {
+                *self.owned.entry((schema, kind, i)).or_default() += 1;
                 continue;
             }
+            // Every item of this grantee (one per grantor): a privilege counts once per object.
+            let bits = acl.iter().filter(|a| a.grantee == oid).fold(0, |b, a| b | a.privileges);
+            for (bit, _) in privileges(bits) {
+                *self.held.entry((schema, kind, i, bit)).or_default() += 1;
+            }
+        }
+    }
+
+    /// A user schema (its own ACL is counted as an object of kind `schemas` in itself). `acl`
+    /// None: NULL, the default.
+    pub fn schema(&mut self, oid: u32, name: String, owner: u32, acl: Option<&[AclBits]>) {
+        self.schemas.insert(oid, name);
+        self.count(oid, ObjKind::Schemas, owner, acl);
+    }
+
+    /// A table, sequence or function; left out unless its schema was given to [`Self::schema`].
+    pub fn object(&mut self, schema: u32, kind: ObjKind, owner: u32, acl: Option<&[AclBits]>) {
+        if self.schemas.contains_key(&schema) {
+            self.count(schema, kind, owner, acl);
+        }
+    }
+
+    /// A row of `pg_default_acl` (object type letter; schema None: every schema). A global entry
+    /// also stores the built-in default (`acldefault`: the creator's own rights, PUBLIC's EXECUTE
+    /// or USAGE), left out. Other object types are not managed and left out.
+    pub fn default_acl(&mut self, creator: u32, schema: Option<String>, objtype: u8, acl: &[AclBits]) {
+        let Some(kind) = default_acl_kind(objtype) else { return };
+        let builtin = if schema.is_none() { acldefault(kind, creator) } else { vec![] };
+        for a in acl {
+            for (bit, _) in privileges(a.privileges) {
+                let grant_option = a.grant_options & (1 << bit) != 0;
+                let is_builtin = builtin.iter().any(|b| {
+                    b.grantee == a.grantee && b.privileges & (1 << bit) != 0 && (b.grant_options & (1 << bit) != 0) == grant_option
+                });
+                if !is_builtin {
+                    self.defaults.push((creator, schema.clone(), kind, a.grantee, bit, grant_option));
+                }
+            }
+        }
+    }
+
+    /// The snapshot of database `name`; `role_name` names a role by OID (its text for a role that
+    /// is gone, as `pg_get_userbyid` writes it: `unknown (OID=n)`).
+    pub fn finish(
+        self,
+        name: String,
+        pgops_version: Option<String>,
+        mut role_name: impl FnMut(u32) -> Result<String, String>,
+    ) -> Result<LiveDatabase, String> {
+        let mut names: BTreeMap<u32, String> = BTreeMap::new();
+        let mut named = |oid: u32| -> Result<String, String> {
+            if oid == PUBLIC {
+                return Ok("PUBLIC".into());
+            }
+            if let Some(n) = names.get(&oid) {
+                return Ok(n.clone());
+            }
+            let n = role_name(oid)?;
+            names.insert(oid, n.clone());
+            Ok(n)
+        };
+        let mut default_acl = Vec::with_capacity(self.defaults.len());
+        for (creator, schema, kind, grantee, bit, grant_option) in self.defaults {
             default_acl.push(DefaultAclEntry {
-                creator: d.creator.clone(),
-                schema: d.schema.clone(),
+                creator: named(creator)?,
+                schema,
                 kind,
-                grantee: g.name().to_string(),
-                privilege: privilege.to_string(),
+                grantee: named(grantee)?,
+                privilege: PRIVILEGES[bit as usize].to_string(),
                 grant_option,
             });
         }
-    }
-    Ok(LiveDatabase {
-        name,
-        pgops_version,
-        schemas,
-        default_acl,
-        object_totals: totals
-            .into_iter()
-            .map(|((schema, kind, grantee), total)| ObjectTotal { schema, kind, grantee, total })
-            .collect(),
-        existing: granted
-            .into_iter()
-            .map(|((schema, kind, grantee, privilege), n)| ExistingFact {
-                schema,
-                kind,
-                grantee,
-                privilege: privilege.to_string(),
-                granted: n,
+        let schema_name = |oid: &u32| self.schemas.get(oid).cloned().unwrap_or_default();
+        let mut object_totals = Vec::new();
+        if !self.grantees.is_empty() {
+            for ((schema, kind), n) in &self.objects {
+                for (i, g) in self.grantees.iter().enumerate() {
+                    let total = n - self.owned.get(&(*schema, *kind, i)).copied().unwrap_or(0);
+                    if total > 0 {
+                        object_totals.push(ObjectTotal {
+                            schema: schema_name(schema),
+                            kind: *kind,
+                            grantee: g.name.clone(),
+                            total,
+                        });
+                    }
+                }
+            }
+        }
+        let existing = self
+            .held
+            .iter()
+            .map(|((schema, kind, i, bit), n)| ExistingFact {
+                schema: schema_name(schema),
+                kind: *kind,
+                grantee: self.grantees[*i].name.clone(),
+                privilege: PRIVILEGES[*bit as usize].to_string(),
+                granted: *n,
             })
-            .collect(),
-        dependents: BTreeMap::new(),
-    })
+            .collect();
+        let schemas: BTreeSet<String> = self.schemas.into_values().collect();
+        Ok(LiveDatabase {
+            name,
+            pgops_version,
+            schemas: schemas.into_iter().collect(),
+            default_acl,
+            object_totals,
+            existing,
+            dependents: BTreeMap::new(),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn acl(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    const OWNER: u32 = 10;
+    const READER: u32 = 20;
+    const ADMIN: u32 = 30;
+
+    fn item(grantee: u32, privileges: &[&str], grantable: &[&str]) -> AclBits {
+        let bits = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| 1 << PRIVILEGES.iter().position(|p| p == n).unwrap_or_else(|| panic!("{n}")))
+                .fold(0, |a, b| a | b)
+        };
+        AclBits { grantee, privileges: bits(privileges) | bits(grantable), grant_options: bits(grantable) }
+    }
+
+    fn grantees() -> Vec<Grantee> {
+        vec![
+            Grantee { name: "reader".into(), oid: Some(READER) },
+            Grantee { name: "PUBLIC".into(), oid: Some(PUBLIC) },
+            Grantee { name: "ghost".into(), oid: None },
+        ]
     }
 
     #[test]
-    fn aclitems_parse_as_postgres_writes_them() {
-        let a = parse_aclitem("alice=arw*/postgres").unwrap();
-        assert_eq!(a.grantee, Grantee::Role("alice".into()));
-        assert_eq!(a.grantor, "postgres");
-        assert_eq!(a.privileges, vec![("INSERT", false), ("SELECT", false), ("UPDATE", true)]);
-        let p = parse_aclitem("=X/owner").unwrap();
-        assert_eq!(p.grantee, Grantee::Public);
-        assert_eq!(p.privileges, vec![("EXECUTE", false)]);
-        // Quoted names: anything but letters, digits and _; quotes doubled; '=' and '/' inside.
-        let q = parse_aclitem(r#""we""ird=/x"=U*C/"gr/an=tor""#).unwrap();
-        assert_eq!(q.grantee, Grantee::Role(r#"we"ird=/x"#.into()));
-        assert_eq!(q.grantor, "gr/an=tor");
-        assert_eq!(q.privileges, vec![("USAGE", true), ("CREATE", false)]);
-        let u = parse_aclitem(r#""Ünïcode rôle"=r/postgres"#).unwrap();
-        assert_eq!(u.grantee, Grantee::Role("Ünïcode rôle".into()));
-        // A role named PUBLIC is a role (written unquoted); PUBLIC itself has an empty name.
-        assert_eq!(parse_aclitem("PUBLIC=r/x").unwrap().grantee, Grantee::Role("PUBLIC".into()));
-        for (every, letters) in [("arwdDxtm", 8), ("XUCTcsA", 7)] {
-            assert_eq!(parse_aclitem(&format!("r={every}/r")).unwrap().privileges.len(), letters);
-        }
+    fn privilege_bits_are_named_as_aclexplode_names_them() {
+        let all: Vec<&str> = privileges(u32::MAX).map(|(_, n)| n).collect();
+        assert_eq!(all.len(), 15);
+        assert_eq!(&all[..3], ["INSERT", "SELECT", "UPDATE"]);
+        assert_eq!(&all[10..], ["TEMPORARY", "CONNECT", "SET", "ALTER SYSTEM", "MAINTAIN"]);
+        assert_eq!(privileges((1 << 7) | (1 << 8)).collect::<Vec<_>>(), vec![(7, "EXECUTE"), (8, "USAGE")]);
+        // a bit a later PostgreSQL may add is neither named nor counted
+        assert_eq!(privileges(1 << 20).count(), 0);
     }
 
     #[test]
-    fn bad_aclitems_say_what_is_wrong() {
-        for (item, why) in [
-            ("alice", "no '='"),
-            (r#""alice=r/x"#, "no closing quote"),
-            ("alice=q/x", "unknown privilege letter 'q'"),
-            ("alice=*r/x", "'*' before"),
-            (r#"alice=r/"x"y"#, "text after the grantor"),
-        ] {
-            let e = parse_aclitem(item).unwrap_err();
-            assert!(e.contains(why), "{item}: {e}");
-            assert!(e.contains("unreadable ACL item"), "{e}");
-        }
+    fn acldefault_is_postgres_own() {
+        let f = acldefault(ObjKind::Functions, OWNER);
+        assert_eq!(f, vec![item(PUBLIC, &["EXECUTE"], &[]), item(OWNER, &["EXECUTE"], &[])]);
+        assert_eq!(acldefault(ObjKind::Types, OWNER)[0], item(PUBLIC, &["USAGE"], &[]));
+        assert_eq!(acldefault(ObjKind::Schemas, OWNER), vec![item(OWNER, &["USAGE", "CREATE"], &[])]);
+        assert_eq!(acldefault(ObjKind::Sequences, OWNER), vec![item(OWNER, &["SELECT", "UPDATE", "USAGE"], &[])]);
+        assert_eq!(privileges(acldefault(ObjKind::Tables, OWNER)[0].privileges).count(), 8);
     }
 
-    fn ns(oid: u32, name: &str, owner: &str, a: &[&str]) -> NamespaceRow {
-        NamespaceRow { oid, name: name.into(), owner: owner.into(), acl: acl(a) }
-    }
-
-    fn obj(namespace: u32, kind: ObjKind, owner: &str, a: &[&str]) -> ObjectRow {
-        ObjectRow { namespace, kind, owner: owner.into(), acl: acl(a) }
+    #[test]
+    fn user_schemas_leave_out_the_system_ones_and_pgops_own() {
+        assert!(user_schema("app", false) && user_schema("public", false) && user_schema("pgops", false));
+        assert!(!user_schema("pg_catalog", false) && !user_schema("pg_toast_temp_1", false));
+        assert!(!user_schema("information_schema", false) && !user_schema("ops", true));
     }
 
     #[test]
     fn existing_privileges_count_objects_not_owned_by_the_grantee() {
-        let namespaces = [
-            ns(11, "pg_catalog", "postgres", &["postgres=UC/postgres", "=U/postgres"]),
-            ns(13000, "information_schema", "postgres", &["=U/postgres"]),
-            ns(16400, "pgops", "postgres", &["reader=U/postgres"]),
-            ns(2200, "public", "pg_database_owner", &["pg_database_owner=UC/pg_database_owner", "=U/pg_database_owner"]),
-            ns(16500, "app", "owner", &["owner=UC/owner", "reader=U/owner"]),
-        ];
-        let objects = [
-            obj(16500, ObjKind::Tables, "owner", &["owner=arwdDxt/owner", "reader=r/owner"]),
-            // the same grant from two grantors: one object
-            obj(16500, ObjKind::Tables, "owner", &["owner=arwdDxt/owner", "reader=r/owner", "reader=r*/admin"]),
-            obj(16500, ObjKind::Tables, "owner", &["owner=arwdDxt/owner"]),
-            // owned by the grantee: neither held nor counted
-            obj(16500, ObjKind::Tables, "reader", &["reader=arwdDxt/reader"]),
-            obj(16500, ObjKind::Sequences, "owner", &["owner=rwU/owner", "reader=rU/owner"]),
-            obj(16500, ObjKind::Functions, "owner", &["=X/owner", "owner=X/owner"]),
-            // not a user schema
-            obj(11, ObjKind::Functions, "postgres", &["=X/postgres"]),
-            obj(16400, ObjKind::Tables, "postgres", &["reader=r/postgres"]),
-        ];
-        let db = build(
-            "app".into(),
-            Some("0.1.0".into()),
-            &namespaces,
-            &objects,
-            &[],
-            &["reader".into(), "PUBLIC".into(), "ghost".into()],
-        )
-        .unwrap();
-        assert_eq!(db.schemas, vec!["app", "public"]);
+        let mut s = Snapshot::new(grantees());
+        s.schema(2200, "public".into(), 1, Some(&[item(1, &["USAGE", "CREATE"], &[]), item(PUBLIC, &["USAGE"], &[])]));
+        s.schema(16500, "app".into(), OWNER, Some(&[item(OWNER, &["USAGE", "CREATE"], &[]), item(READER, &["USAGE"], &[])]));
+        // NULL: the owner's rights only
+        s.schema(16600, "empty".into(), OWNER, None);
+        let table = |extra: &[AclBits]| {
+            let mut acl = vec![item(OWNER, &["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"], &[])];
+            acl.extend_from_slice(extra);
+            acl
+        };
+        s.object(16500, ObjKind::Tables, OWNER, Some(&table(&[item(READER, &["SELECT"], &[])])));
+        // the same privilege from two grantors: one object
+        s.object(16500, ObjKind::Tables, OWNER, Some(&table(&[item(READER, &["SELECT"], &[]), item(READER, &[], &["SELECT"])])));
+        s.object(16500, ObjKind::Tables, OWNER, Some(&table(&[])));
+        s.object(16500, ObjKind::Tables, OWNER, None);
+        // owned by the grantee: neither held nor counted
+        s.object(16500, ObjKind::Tables, READER, Some(&[item(READER, &["SELECT", "INSERT"], &[])]));
+        s.object(16500, ObjKind::Sequences, OWNER, Some(&[item(OWNER, &["SELECT", "UPDATE", "USAGE"], &[]), item(READER, &["SELECT", "USAGE"], &[])]));
+        s.object(16500, ObjKind::Functions, OWNER, Some(&[item(PUBLIC, &["EXECUTE"], &[]), item(OWNER, &["EXECUTE"], &[])]));
+        // NULL: PUBLIC may execute a function
+        s.object(16500, ObjKind::Functions, OWNER, None);
+        s.object(16500, ObjKind::Functions, OWNER, Some(&[item(OWNER, &["EXECUTE"], &[])]));
+        // not a user schema given before: left out
+        s.object(11, ObjKind::Functions, 1, Some(&[item(PUBLIC, &["EXECUTE"], &[])]));
+        let db = s.finish("app".into(), Some("0.1.0".into()), |oid| Ok(format!("r{oid}"))).unwrap();
+        assert_eq!(db.schemas, vec!["app", "empty", "public"]);
         let held = |schema: &str, kind: ObjKind, g: &str, p: &str| {
             db.existing
                 .iter()
@@ -353,48 +362,66 @@ mod tests {
             db.object_totals.iter().find(|t| t.schema == schema && t.kind == kind && t.grantee == g).map(|t| t.total)
         };
         assert_eq!(held("app", ObjKind::Tables, "reader", "SELECT"), Some(2));
-        assert_eq!(total("app", ObjKind::Tables, "reader"), Some(3));
-        assert_eq!(total("app", ObjKind::Tables, "PUBLIC"), Some(4));
-        assert_eq!(total("app", ObjKind::Tables, "ghost"), Some(4));
+        assert_eq!(held("app", ObjKind::Tables, "reader", "INSERT"), None);
+        assert_eq!(total("app", ObjKind::Tables, "reader"), Some(4));
+        assert_eq!(total("app", ObjKind::Tables, "PUBLIC"), Some(5));
+        assert_eq!(total("app", ObjKind::Tables, "ghost"), Some(5));
         assert_eq!(held("app", ObjKind::Sequences, "reader", "USAGE"), Some(1));
-        assert_eq!(held("app", ObjKind::Functions, "PUBLIC", "EXECUTE"), Some(1));
+        assert_eq!(held("app", ObjKind::Functions, "PUBLIC", "EXECUTE"), Some(2));
+        assert_eq!(total("app", ObjKind::Functions, "PUBLIC"), Some(3));
+        assert_eq!(held("empty", ObjKind::Schemas, "reader", "USAGE"), None);
+        assert_eq!(total("empty", ObjKind::Schemas, "reader"), Some(1));
         assert_eq!(held("app", ObjKind::Schemas, "reader", "USAGE"), Some(1));
         assert_eq!(held("public", ObjKind::Schemas, "PUBLIC", "USAGE"), Some(1));
         assert_eq!(total("public", ObjKind::Schemas, "reader"), Some(1));
-        assert!(db.existing.iter().all(|f| f.grantee != "owner" && f.schema != "pgops" && f.schema != "pg_catalog"));
-        assert!(db.existing.iter().all(|f| f.granted > 0));
+        assert!(db.existing.iter().all(|f| f.grantee != "ghost" && f.granted > 0));
+        assert!(db.object_totals.iter().all(|t| t.schema != "" && t.total > 0));
         // no grantee managed: nothing counted
-        let none = build("app".into(), None, &namespaces, &objects, &[], &[]).unwrap();
+        let mut none = Snapshot::new(vec![]);
+        none.schema(16500, "app".into(), OWNER, None);
+        none.object(16500, ObjKind::Tables, OWNER, Some(&table(&[])));
+        let none = none.finish("app".into(), None, |_| Err("not asked".into())).unwrap();
         assert!(none.existing.is_empty() && none.object_totals.is_empty());
-        assert_eq!(none.schemas, vec!["app", "public"]);
+        assert_eq!(none.schemas, vec!["app"]);
+    }
+
+    #[test]
+    fn a_role_is_its_oid_not_its_name() {
+        // A role named like another's OID, or "PUBLIC": matched by OID only.
+        let mut s = Snapshot::new(vec![Grantee { name: "28987".into(), oid: Some(40) }]);
+        s.schema(16500, "app".into(), OWNER, None);
+        s.object(16500, ObjKind::Tables, OWNER, Some(&[item(28987, &["SELECT"], &[])]));
+        s.object(16500, ObjKind::Tables, OWNER, Some(&[item(40, &["SELECT"], &[])]));
+        let db = s.finish("d".into(), None, |oid| Ok(format!("r{oid}"))).unwrap();
+        assert_eq!(db.existing.len(), 1);
+        let tables = db.object_totals.iter().find(|t| t.kind == ObjKind::Tables).map(|t| t.total);
+        assert_eq!((db.existing[0].granted, tables), (1, Some(2)));
     }
 
     #[test]
     fn default_acls_leave_out_the_builtin_defaults_of_global_entries() {
-        let rows = [
-            DefaultAclRow {
-                creator: "dbrole_admin".into(),
-                schema: None,
-                objtype: "f".into(),
-                acl: acl(&["dbrole_admin=X/dbrole_admin", "=X/dbrole_admin", "reader=X*/dbrole_admin"]),
-                builtin: Some(acl(&["=X/dbrole_admin", "dbrole_admin=X/dbrole_admin"])),
-            },
-            DefaultAclRow {
-                creator: "owner".into(),
-                schema: Some("app".into()),
-                objtype: "r".into(),
-                acl: acl(&["reader=r/owner"]),
-                builtin: None,
-            },
-            DefaultAclRow {
-                creator: "owner".into(),
-                schema: None,
-                objtype: "L".into(),
-                acl: acl(&["reader=U/owner"]),
-                builtin: None,
-            },
-        ];
-        let db = build("d".into(), None, &[], &[], &rows, &[]).unwrap();
+        let mut s = Snapshot::new(vec![]);
+        s.default_acl(
+            ADMIN,
+            None,
+            b'f',
+            &[item(ADMIN, &["EXECUTE"], &[]), item(PUBLIC, &["EXECUTE"], &[]), item(READER, &[], &["EXECUTE"])],
+        );
+        // in a schema nothing is built in: the creator's own grant is shown
+        s.default_acl(OWNER, Some("app".into()), b'r', &[item(READER, &["SELECT"], &[]), item(OWNER, &["SELECT"], &[])]);
+        // a granted-with-option built-in item is not the plain built-in one
+        s.default_acl(OWNER, None, b'S', &[item(OWNER, &[], &["USAGE"]), item(OWNER, &["SELECT", "UPDATE"], &[])]);
+        // a table's built-in rights, MAINTAIN included (PostgreSQL 17)
+        s.default_acl(OWNER, None, b'r', &acldefault(ObjKind::Tables, OWNER));
+        // large objects are not managed
+        s.default_acl(OWNER, None, b'L', &[item(READER, &["SELECT"], &[])]);
+        let names = |oid: u32| match oid {
+            OWNER => Ok("owner".to_string()),
+            READER => Ok("reader".to_string()),
+            ADMIN => Ok("dbrole_admin".to_string()),
+            _ => Err(format!("no role {oid}")),
+        };
+        let db = s.finish("d".into(), None, names).unwrap();
         let got: Vec<(String, Option<String>, ObjKind, String, String, bool)> = db
             .default_acl
             .into_iter()
@@ -405,21 +432,17 @@ mod tests {
             vec![
                 ("dbrole_admin".into(), None, ObjKind::Functions, "reader".into(), "EXECUTE".into(), true),
                 ("owner".into(), Some("app".into()), ObjKind::Tables, "reader".into(), "SELECT".into(), false),
+                ("owner".into(), Some("app".into()), ObjKind::Tables, "owner".into(), "SELECT".into(), false),
+                ("owner".into(), None, ObjKind::Sequences, "owner".into(), "USAGE".into(), true),
             ]
         );
     }
 
     #[test]
-    fn an_unreadable_acl_fails_the_snapshot() {
-        let e = build(
-            "d".into(),
-            None,
-            &[ns(16500, "app", "o", &["o=UC/o"])],
-            &[obj(16500, ObjKind::Tables, "o", &["reader=?/o"])],
-            &[],
-            &["reader".into()],
-        )
-        .unwrap_err();
-        assert!(e.contains("reader=?/o"), "{e}");
+    fn a_name_that_cannot_be_read_fails_the_snapshot() {
+        let mut s = Snapshot::new(vec![]);
+        s.default_acl(OWNER, None, b'r', &[item(READER, &["SELECT"], &[])]);
+        let e = s.finish("d".into(), None, |oid| Err(format!("role {oid}: not UTF-8"))).unwrap_err();
+        assert!(e.contains("role 10"), "{e}");
     }
 }

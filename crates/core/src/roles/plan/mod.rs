@@ -325,10 +325,19 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     }
 
     // Per database: default privileges, existing objects, REASSIGN/DROP OWNED.
+    for (db, why) in &live.unreadable {
+        b.plan.notes.push(diff(
+            &format!("roles' privileges in database \"{db}\""),
+            "database",
+            Some("read".into()),
+            Some(format!("could not be read, nothing is planned there: {why}")),
+        ));
+    }
     let mut pending = BTreeSet::new();
     for d in &desired.default_privileges {
-        if let Some(db) = d.database.as_deref().filter(|db| *db != "*" && !live.databases.iter().any(|l| l.name == *db))
-            && pending.insert(db)
+        if let Some(db) = d.database.as_deref().filter(|db| {
+            *db != "*" && !live.databases.iter().any(|l| l.name == *db) && !live.unreadable.contains_key(*db)
+        }) && pending.insert(db)
         {
             b.plan.notes.push(diff(
                 &format!("default privileges in database \"{db}\""),

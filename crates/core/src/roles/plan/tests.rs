@@ -32,7 +32,40 @@ fn live() -> Live {
             schemas: vec!["public".into()],
             ..Default::default()
         }],
+        unreadable: BTreeMap::new(),
     }
+}
+
+#[test]
+fn an_unreadable_database_is_a_note_and_the_others_are_planned() {
+    let mut l = live();
+    l.roles.insert("ro".into(), LiveRole { name: "ro".into(), ..Default::default() });
+    l.unreadable.insert("broken".into(), "a schema's name is not valid UTF-8 here".into());
+    let rule = |database: Option<&str>| DefaultPrivilege {
+        creator: "postgres".into(),
+        database: database.map(str::to_string),
+        schema: None,
+        kind: ObjKind::Tables,
+        privileges: vec!["select".into()],
+        grantee: "ro".into(),
+        grant_option: false,
+        existing: false,
+    };
+    let mut ro = RoleSpec::new("ro");
+    ro.attrs.login = false;
+    let d = Desired {
+        roles: vec![ro],
+        default_privileges: vec![rule(None), rule(Some("broken"))],
+        valid_until: BTreeMap::new(),
+    };
+    let p = plan(&d, &l, &opts()).unwrap();
+    // postgres is planned; nothing runs in the unreadable database, and it is not called missing
+    assert!(statements(&p).iter().any(|s| s.contains("GRANT SELECT ON TABLES TO \"ro\"")), "{:?}", statements(&p));
+    assert!(p.steps.iter().all(|s| s.database.as_deref() != Some("broken")));
+    let notes: Vec<&Diff> = p.notes.iter().filter(|n| n.object.contains("\"broken\"")).collect();
+    assert_eq!(notes.len(), 1, "{:?}", p.notes);
+    assert_eq!(notes[0].want.as_deref(), Some("read"));
+    assert!(notes[0].have.as_deref().unwrap_or("").contains("not valid UTF-8"), "{:?}", notes[0]);
 }
 
 fn opts() -> Options {
