@@ -69,15 +69,11 @@ fn bits(names: &[&str]) -> u32 {
 /// table MAINTAIN too, which only PostgreSQL 17 and later have), and PUBLIC's EXECUTE on
 /// functions and USAGE on types.
 pub fn acldefault(kind: ObjKind, owner: u32) -> Vec<AclBits> {
-    let (own, public) = match kind {
-        ObjKind::Tables => (
-            bits(&["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"]),
-            0,
-        ),
-        ObjKind::Sequences => (bits(&["SELECT", "UPDATE", "USAGE"]), 0),
-        ObjKind::Functions => (bit("EXECUTE"), bit("EXECUTE")),
-        ObjKind::Types => (bit("USAGE"), bit("USAGE")),
-        ObjKind::Schemas => (bits(&["USAGE", "CREATE"]), 0),
+    let own = bits(kind.privileges(i32::MAX));
+    let public = match kind {
+        ObjKind::Functions => bit("EXECUTE"),
+        ObjKind::Types => bit("USAGE"),
+        _ => 0,
     };
     let mut acl = Vec::new();
     if public != 0 {
@@ -91,17 +87,6 @@ pub fn acldefault(kind: ObjKind, owner: u32) -> Vec<AclBits> {
 /// pgops is installed in (the server applies the same rule in `roles_snapshot_schemas.sql`).
 pub fn user_schema(name: &str, pgops_schema: bool) -> bool {
     !name.starts_with("pg_") && name != "information_schema" && !pgops_schema
-}
-
-fn default_acl_kind(objtype: u8) -> Option<ObjKind> {
-    Some(match objtype {
-        b'r' => ObjKind::Tables,
-        b'S' => ObjKind::Sequences,
-        b'f' => ObjKind::Functions,
-        b'T' => ObjKind::Types,
-        b'n' => ObjKind::Schemas,
-        _ => return None,
-    })
 }
 
 /// A grantee the config manages privileges on existing objects for: its name in the config and
@@ -183,7 +168,7 @@ impl Snapshot {
     /// also stores the built-in default (`acldefault`: the creator's own rights, PUBLIC's EXECUTE
     /// or USAGE), left out. Other object types are not managed and left out.
     pub fn default_acl(&mut self, creator: u32, schema: Option<String>, objtype: u8, acl: &[AclBits]) {
-        let Some(kind) = default_acl_kind(objtype) else { return };
+        let Some(kind) = ObjKind::from_catalog_code(&char::from(objtype).to_string()) else { return };
         let builtin = if schema.is_none() { acldefault(kind, creator) } else { vec![] };
         for a in acl {
             for (bit, _) in privileges(a.privileges) {
