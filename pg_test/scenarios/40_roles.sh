@@ -126,10 +126,17 @@ scenario_main() {
   check_match "… and it is a drift row, not a missing database" \
     "$(sql $C postgres "SELECT object || '|' || field || '|' || want || '|' || have FROM pgops.role_drift WHERE object LIKE '%ascii_db%'" 2>/dev/null)" \
     '^roles'"'"' privileges in database "ascii_db"\|database\|read\|could not be read, nothing is planned there: .*UTF-?8'
+  sql $C postgres "CREATE ROLE drop_later; INSERT INTO pgops.role (name, state) VALUES ('drop_later', 'absent')" >/dev/null
   sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null 2>&1
   check_eq "… and the apply converges the others" "$(sql $C app "SELECT has_table_privilege('dbrole_readonly', 'legacy', 'SELECT')")" t
+  check_eq "… but drops no role while a database is unread (its objects there could not be handed over)" \
+    "$(sql $C postgres "SELECT count(*) FROM pg_roles WHERE rolname = 'drop_later'"),$(sql $C postgres "SELECT have FROM pgops.role_drift WHERE object = 'role \"drop_later\"'" 2>/dev/null)" \
+    '1,present: dropped once every database can be read (not: ascii_db)'
   sql $C postgres "DROP DATABASE ascii_db" >/dev/null
-  check_eq "plan empty again once it is gone" "$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" 0
+  sql $C postgres "SELECT count(*) FROM pgops.apply_roles()" >/dev/null
+  check_eq "once it is gone the role is dropped and the plan is empty" \
+    "$(sql $C postgres "SELECT count(*) FROM pg_roles WHERE rolname = 'drop_later'"),$(sql $C postgres "SELECT count(*) FROM pgops.plan_roles()")" "0,0"
+  sql $C postgres "DELETE FROM pgops.role WHERE name = 'drop_later'" >/dev/null
 
   # A role and its grants on existing objects, declared together, converge in one apply.
   sql $C postgres "INSERT INTO pgops.role (name, login) VALUES ('dbrole_fresh', false)" >/dev/null

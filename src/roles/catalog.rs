@@ -116,12 +116,12 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
             return Break((read_config, Err(Error::internal("not read: the config is in error"))));
         }
         pump();
-        let mut read_here = || -> Result<(Vec<LiveRole>, Option<LiveDatabase>)> {
+        let mut read_here = || -> Result<(Vec<LiveRole>, Option<Result<LiveDatabase>>)> {
             let roles: Vec<LiveRole> = crate::spi::json_text(ROLES_SQL, &[])
                 .context("reading pg_authid (pgops needs a superuser here)")?
                 .unwrap_or_default();
             pump();
-            let own = if here { Some(database_snapshot(grantees)?) } else { None };
+            let own = if here { Some(database_snapshot(grantees)) } else { None };
             Ok((roles, own))
         };
         match read_here() {
@@ -139,22 +139,29 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
     let (roles, mut own) = local?;
     let mut read = read.into_iter();
     let mut databases = Vec::new();
-    // A database that cannot be read fails alone: it is left out of the plan, which says so.
+    // A database whose data cannot be read (`database_snapshot`'s DataException) fails alone: it
+    // is left out of the plan, which says so. Anything else (no worker, a crash, a cancel) fails
+    // the call, as before.
     let mut unreadable = BTreeMap::new();
+    if let Some(Err(e)) = &own {
+        if e.code == crate::error::Code::DataException {
+            unreadable.insert(header.current_database.clone(), e.message.clone());
+        }
+    }
     for db in names {
         let snapshot = if db == header.current_database {
-            own.take().ok_or_else(|| Error::internal("this database was not read"))?
+            if unreadable.contains_key(&db) {
+                continue;
+            }
+            own.take().ok_or_else(|| Error::internal("this database was not read"))??
         } else {
             let v = read.next().ok_or_else(|| Error::internal(format!("database \"{db}\" was not read")))?;
-            match v.map_err(|e| e.to_string()).and_then(|v| {
-                serde_json::from_value::<LiveDatabase>(v).map_err(|e| format!("unreadable snapshot: {e}"))
-            }) {
-                Ok(s) => s,
-                Err(e) => {
-                    unreadable.insert(db, e);
-                    continue;
-                }
+            let v = v.map_err(|e| Error::internal(format!("database \"{db}\": {e}")))?;
+            if let Some(why) = v.get(UNREADABLE).and_then(Value::as_str) {
+                unreadable.insert(db, why.to_string());
+                continue;
             }
+            serde_json::from_value(v).with_context(|| format!("database \"{db}\": unreadable snapshot"))?
         };
         databases.push(snapshot);
     }
@@ -205,19 +212,6 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
     fn need<T>(v: Option<T>, what: &str) -> Result<T> {
         v.ok_or_else(|| Error::internal(format!("the roles snapshot: {what} is NULL")))
     }
-    /// A name read as UTF-8 bytes (`convert_to`): a database whose encoding cannot give them
-    /// (SQL_ASCII holding other bytes) fails with the name's kind.
-    fn utf8(v: Option<Vec<u8>>, what: &str) -> Result<Option<String>> {
-        v.map(|b| {
-            String::from_utf8(b).map_err(|_| {
-                Error::new(
-                    crate::error::Code::DataException,
-                    format!("{what} is not valid UTF-8 here (this database's encoding is SQL_ASCII?); rename it"),
-                )
-            })
-        })
-        .transpose()
-    }
     // Each config grantee's OID here (roles are cluster-wide: looked up by name, as stored).
     let wanted: Vec<Grantee> = grantees
         .iter()
@@ -228,12 +222,9 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
         .collect();
     let mut snapshot = Snapshot::new(wanted);
     let name = database_name()?;
-    let (extension, namespaces) = SNAPSHOT_SCHEMAS
-        .split_once(";\n")
-        .ok_or_else(|| Error::internal("the roles snapshot: roles_snapshot_schemas.sql is two statements"))?;
     let version = Spi::connect(|c| -> Result<_> {
         let (mut version, mut home) = (None, None);
-        each_row(c, extension, &[], |row| {
+        each_row(c, SNAPSHOT_EXTENSION, &[], |row| {
             version = col::<String>(row, 1)?;
             home = col::<Oid>(row, 2)?;
             Ok(())
@@ -241,9 +232,9 @@ pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
         // Every schema's name (a default ACL names any); the user schemas are counted.
         let mut names: BTreeMap<u32, String> = BTreeMap::new();
         let mut users: Vec<Oid> = Vec::new();
-        each_row(c, namespaces, &[], |row| {
+        each_row(c, SNAPSHOT_SCHEMAS, &[], |row| {
             let oid = need(col::<Oid>(row, 1)?, "a schema's oid")?;
-            let nspname = need(utf8(col::<Vec<u8>>(row, 2)?, "a schema's name")?, "a schema's name")?;
+            let nspname = schema_name(row, 2, oid)?;
             if snapshot::user_schema(&nspname, home == Some(oid)) {
                 let owner = need(col::<Oid>(row, 3)?, "a schema's owner")?;
                 with_acl(row, 4, |acl| snapshot.schema(oid.to_u32(), nspname.clone(), owner.to_u32(), acl))?;
@@ -287,6 +278,44 @@ fn database_name() -> Result<String> {
     let name = unsafe { std::ffi::CStr::from_ptr(p) }.to_str().map(str::to_string);
     unsafe { pg_sys::pfree(p.cast()) };
     name.map_err(|_| Error::new(crate::error::Code::DataException, "this database's name is not valid UTF-8; rename it"))
+}
+
+/// The `name` in column `i` of `row` (schema `oid`'s), converted from the database's encoding to
+/// UTF-8; a name that is not UTF-8 after that (a SQL_ASCII database holding other bytes) is a
+/// `DataException` naming the schema by OID: that database is then unreadable, alone.
+fn schema_name(row: &pgrx::spi::SpiHeapTupleData, i: usize, oid: pg_sys::Oid) -> Result<String> {
+    let Some(any) = row
+        .get::<pgrx::datum::AnyElement>(i)
+        .map_err(|e| Error::internal(format!("the roles snapshot, column {i}: {e}")))?
+    else {
+        return Err(Error::internal("the roles snapshot: a schema's name is NULL"));
+    };
+    let p = any.datum().cast_mut_ptr::<std::ffi::c_char>();
+    // SAFETY: a `name` datum of this row: a NUL-terminated NameData alive while the batch is.
+    let len = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes().len();
+    // SQL_ASCII stores bytes unchecked: they are checked here (PostgreSQL's own check would
+    // raise). Any other encoding converts to UTF-8 without error (every one maps into it).
+    // SAFETY: len bytes of that name; the result is the name itself or a palloc'd conversion.
+    let utf8 = if unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_SQL_ASCII as i32 {
+        p
+    } else {
+        unsafe { pg_sys::pg_server_to_any(p, len as i32, pg_sys::pg_enc::PG_UTF8 as i32) }
+    };
+    // SAFETY: NUL-terminated (a conversion is too).
+    let out = unsafe { std::ffi::CStr::from_ptr(utf8) }.to_str().map(str::to_string);
+    if utf8 != p {
+        // SAFETY: the conversion's palloc'd copy, not referenced any more.
+        unsafe { pg_sys::pfree(utf8.cast()) };
+    }
+    out.map_err(|_| {
+        Error::new(
+            crate::error::Code::DataException,
+            format!(
+                "the name of schema {} is not valid UTF-8 (the database's encoding is SQL_ASCII); rename it",
+                oid.to_u32()
+            ),
+        )
+    })
 }
 
 /// A role's OID by its name as stored, None when there is none (a name with a NUL byte cannot be
@@ -396,9 +425,13 @@ fn with_acl(
 }
 
 /// The three reads behind `database_snapshot` (the aggregation is `pgops_core::roles::snapshot`).
+const SNAPSHOT_EXTENSION: &str = include_str!("../../sql/queries/roles_snapshot_extension.sql");
 const SNAPSHOT_SCHEMAS: &str = include_str!("../../sql/queries/roles_snapshot_schemas.sql");
 const SNAPSHOT_OBJECTS: &str = include_str!("../../sql/queries/roles_snapshot_objects.sql");
 const SNAPSHOT_DEFAULT_ACL: &str = include_str!("../../sql/queries/roles_snapshot_default_acl.sql");
+
+/// The key of a worker's answer for a database whose data cannot be read (instead of a snapshot).
+const UNREADABLE: &str = "unreadable";
 
 /// The per-database worker's task reading one database's snapshot: `database_snapshot` run there,
 /// its result sent back as JSON.
@@ -409,7 +442,11 @@ pub static SNAPSHOT_HANDLER: dbworker::Handler = dbworker::Handler {
     enters_closed_databases: false,
     run: |arg, _files| {
         let grantees: Vec<String> = serde_json::from_value(arg.clone())?;
-        Ok(serde_json::to_value(database_snapshot(&grantees)?)?)
+        match database_snapshot(&grantees) {
+            Ok(s) => Ok(serde_json::to_value(s)?),
+            Err(e) if e.code == crate::error::Code::DataException => Ok(serde_json::json!({ UNREADABLE: e.message })),
+            Err(e) => Err(e),
+        }
     },
 };
 

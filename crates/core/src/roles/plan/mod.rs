@@ -285,11 +285,28 @@ pub fn plan(desired: &Desired, live: &Live, opts: &Options) -> Result<Plan> {
     }
 
     // Drops, first half: no new logins, sessions ended, memberships revoked.
-    let dropping: Vec<&RoleSpec> = desired
+    let mut dropping: Vec<&RoleSpec> = desired
         .roles
         .iter()
         .filter(|r| !r.present && live.roles.contains_key(&r.name))
         .collect();
+    // A role is dropped only when every database was read: its objects and privileges in an
+    // unreadable one could not be handed over, and the other databases' REASSIGN/DROP OWNED would
+    // be done for nothing before DROP ROLE failed.
+    if !live.unreadable.is_empty() {
+        let waiting: Vec<&str> = live.unreadable.keys().map(String::as_str).collect();
+        for r in dropping.drain(..) {
+            b.plan.notes.push(diff(
+                &format!("role \"{}\"", r.name),
+                "state",
+                Some("absent".into()),
+                Some(format!(
+                    "present: dropped once every database can be read (not: {})",
+                    waiting.join(", ")
+                )),
+            ));
+        }
+    }
     for r in &dropping {
         let lr = &live.roles[&r.name];
         let obj = format!("role \"{}\"", r.name);

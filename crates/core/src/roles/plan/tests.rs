@@ -66,6 +66,21 @@ fn an_unreadable_database_is_a_note_and_the_others_are_planned() {
     assert_eq!(notes.len(), 1, "{:?}", p.notes);
     assert_eq!(notes[0].want.as_deref(), Some("read"));
     assert!(notes[0].have.as_deref().unwrap_or("").contains("not valid UTF-8"), "{:?}", notes[0]);
+
+    // A role marked absent is not dropped while a database is unreadable: nothing of its drop runs.
+    l.roles.insert("gone".into(), LiveRole { name: "gone".into(), ..Default::default() });
+    let mut gone = RoleSpec::new("gone");
+    gone.present = false;
+    let mut d2 = d.clone();
+    d2.roles.push(gone);
+    let p = plan(&d2, &l, &opts()).unwrap();
+    assert!(statements(&p).iter().all(|s| !s.contains("\"gone\"")), "{:?}", statements(&p));
+    let held: Vec<&Diff> = p.notes.iter().filter(|n| n.object == "role \"gone\"").collect();
+    assert_eq!(held.len(), 1, "{:?}", p.notes);
+    assert!(held[0].have.as_deref().unwrap_or("").contains("once every database can be read (not: broken)"));
+    l.unreadable.clear();
+    let p = plan(&d2, &l, &opts()).unwrap();
+    assert!(statements(&p).iter().any(|s| s == "DROP ROLE \"gone\""), "{:?}", statements(&p));
 }
 
 fn opts() -> Options {
