@@ -121,7 +121,7 @@ python3 - "$here/../sql/queries" "$dbs" > "$parts" <<'PY'
 import sys
 d, n = sys.argv[1], int(sys.argv[2])
 schemas = "ARRAY(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname NOT IN ('information_schema', 'pgops'))"
-reads = [r for f in ("schemas", "objects", "default_acl")
+reads = [r for f in ("extension", "schemas", "objects", "default_acl")
          for r in open(f"{d}/roles_snapshot_{f}.sql").read().replace("$1", schemas).split(";\n") if r.strip()]
 for i in range(1, n + 1):
     print(f"\\c db{i}\n\\timing on")
