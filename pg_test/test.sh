@@ -128,35 +128,14 @@ run_e2e() { # run_e2e MAJOR — in the background; its output, exit code and sec
 # the others, so a loaded machine does not decide it.
 alone="85_patroni"
 say "end-to-end scenarios of PG ${ready[*]}, $e2e_jobs majors at a time (but $alone)"
-(
-  running=0
-  for v in "${ready[@]}"; do
-    if [ "$running" -ge "$e2e_jobs" ]; then wait -n; running=$((running - 1)); fi
-    run_e2e "$v" &
-    running=$((running + 1))
-  done
-  wait
-) &
-scenarios_pid=$!
-# Meanwhile, the Debian packages that are only built and checked (majors whose Debian server
-# package is not installed): they touch no installed file, and the scenarios mostly wait. The ones
-# apt-get installs and removes come after the scenarios, which use those files.
-package_step() { # package_step MAJOR
-  local v=$1 prof; prof=$(profile_of "$v")
-  if deb_installed "postgresql-$v"; then
-    PGOPS_PROFILE=$prof step "PG $v: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" "$v"
-    ROW[$v/package]="installed and removed ($prof build): $LAST"
-  else
-    PGOPS_PROFILE=$prof step "PG $v: Debian package built and its contents checked" bash "$here/package_test.sh" "$v" --contents-only
-    ROW[$v/package]="built, contents checked: $LAST"
-  fi
-}
-packaging=$(is_root && command -v dpkg-deb >/dev/null && echo 1)
-if [ -n "$packaging" ]; then
-  for v in "${ready[@]}"; do deb_installed "postgresql-$v" || package_step "$v"; done
-fi
-wait "$scenarios_pid"
-phase "end-to-end scenarios (side by side; packages only built meanwhile)"
+running=0
+for v in "${ready[@]}"; do
+  if [ "$running" -ge "$e2e_jobs" ]; then wait -n; running=$((running - 1)); fi
+  run_e2e "$v" &
+  running=$((running + 1))
+done
+wait
+phase "end-to-end scenarios (side by side)"
 replay() { cat "$logs/$1.log"; return "$(cat "$logs/$1.rc" 2>/dev/null || echo 1)"; }
 for v in "${ready[@]}"; do
   if [[ " $full_versions " == *" $v "* ]]; then
@@ -176,13 +155,22 @@ for v in "${ready[@]}"; do
 done
 phase "the Patroni scenario, on its own"
 
-# The Debian packages apt-get installs, uses and removes (where Debian's own postgresql-MAJOR is
-# installed: 13 and 15 here), one after the other (apt, and the files each one swaps), after every
-# scenario. The build is the one the scenarios used.
-if [ -n "$packaging" ]; then
-  for v in "${ready[@]}"; do deb_installed "postgresql-$v" && package_step "$v"; done
+# The Debian package of each major, one after the other (apt, and the files each one swaps). It is
+# installed, used and removed where Debian's own postgresql-MAJOR is installed (13 and 15 here);
+# elsewhere it is built and its contents checked. The build is the one the scenarios used.
+if is_root && command -v dpkg-deb >/dev/null; then
+  for v in "${ready[@]}"; do
+    prof=$(profile_of "$v")
+    if deb_installed "postgresql-$v"; then
+      PGOPS_PROFILE=$prof step "PG $v: Debian package built, installed with apt-get, used, removed" bash "$here/package_test.sh" "$v"
+      ROW[$v/package]="installed and removed ($prof build): $LAST"
+    else
+      PGOPS_PROFILE=$prof step "PG $v: Debian package built and its contents checked" bash "$here/package_test.sh" "$v" --contents-only
+      ROW[$v/package]="built, contents checked: $LAST"
+    fi
+  done
 fi
-phase "Debian packages installed with apt-get"
+phase "Debian packages"
 
 echo
 echo "PostgreSQL versions (this run; README, \"PostgreSQL versions\")"

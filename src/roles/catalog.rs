@@ -196,12 +196,14 @@ fn read_live(grantees: &[String], config: Option<&mut Option<Result<Config>>>) -
     Ok((live, notices))
 }
 
-/// What the planner needs from the current database. Runs in a per-database worker for other
-/// databases. `grantees`: roles whose privileges on existing objects are managed here.
 /// The role that receives a dropped role's objects unless pgops.drop_reassign_to names another
 /// (created NOLOGIN by the install script).
 pub const DEFAULT_HEIR: &str = "pgops_orphans";
 
+/// What the planner needs from the current database. Runs in a per-database worker for other
+/// databases. `grantees`: roles whose privileges on existing objects are managed here. A
+/// `DataException` means this database's own data cannot be read (a name that is not UTF-8):
+/// the database is then left out of the plan, alone.
 pub fn database_snapshot(grantees: &[String]) -> Result<LiveDatabase> {
     use pgops_core::roles::snapshot::{self, Grantee, PUBLIC, Snapshot};
     use pgrx::pg_sys::Oid;
